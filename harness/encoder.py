@@ -19,8 +19,8 @@ from harness.offline import configure
 configure()
 
 from mteb.models import ModelMeta  # noqa: E402
-from mteb.models.model_meta import ScoringFunction  # noqa: E402
 from mteb.models.abs_encoder import AbsEncoder  # noqa: E402
+from mteb.models.model_meta import ScoringFunction  # noqa: E402
 from mteb.types import PromptType  # noqa: E402
 
 

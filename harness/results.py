@@ -104,13 +104,9 @@ def _rows_for_cell(sidecar_path: Path, results_dir: Path) -> list[dict[str, Any]
                     base | {"subset": subset, "split": split, "kind": "mteb", "metric": metric,
                             "is_main": metric == side["main_score"], "score": value, "n_items": n}
                 )
-    probes = side.get("probes") or {}
-    for pair, value in probes.get("pairs", {}).items():
-        rows.append(base | {"subset": "pairs", "split": "test", "kind": "probe", "metric": f"cosine:{pair}",
-                            "is_main": False, "score": value, "n_items": 1})
-    for claim, holds in probes.get("claims", {}).items():
-        rows.append(base | {"subset": "pairs", "split": "test", "kind": "probe", "metric": f"claim:{claim}",
-                            "is_main": False, "score": float(holds), "n_items": 1})
+    for p in side.get("probes", []):
+        rows.append(base | {"subset": p["subset"], "split": p["split"], "kind": "probe", "metric": p["metric"],
+                            "is_main": False, "score": p["score"], "n_items": p["n_items"]})
     return rows
 
 
@@ -176,7 +172,7 @@ def delta_table(board: pd.DataFrame) -> str:
 
 def pair_table(board: pd.DataFrame) -> str:
     """The origin's pair table: cosine of each reported pair per model and condition, plus claim verdicts."""
-    probes = board[board.kind == "probe"]
+    probes = board[(board.kind == "probe") & (board.subset == "pairs")]
     if probes.empty:
         return "(no pair probes)"
     out = []

@@ -21,15 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from harness import atomic
 from harness.encoder import PromptedEncoder, model_meta
 from harness.errors import HarnessError
 from harness.instructions import Condition, Prompter, model_instructions, prompts_sha256
 from harness.models import Embedder, ModelSpec, resolve
 from harness.offline import PROJECT_ROOT, configure
-from harness.tasks import LocalTask, STSSpec, TaskRegistry
+from harness.probes import ProbeContext, run_probes
+from harness.tasks import LocalTask, TaskRegistry
 
 configure()
 
@@ -148,30 +147,6 @@ def n_items(task_name: str, dataset: dict[str, Any]) -> dict[str, dict[str, int]
     return out
 
 
-def pair_probe(encoder: PromptedEncoder, spec: STSSpec, prefix: str) -> dict[str, Any]:
-    """Cosine of each reported pair (both texts with the symmetric task's prefix) and each claim's verdict."""
-    pairs = [tuple(p) for p in spec.report_pairs] + [
-        tuple(x) for c in spec.claims for x in (c.higher, c.lower)
-    ]
-    words = sorted({w for p in pairs for w in p})
-    if not words:
-        return {}
-    vecs = encoder.embed_strings([prefix + w for w in words]).astype(np.float64)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    idx = {w: i for i, w in enumerate(words)}
-
-    def cos(a: str, b: str) -> float:
-        return float(vecs[idx[a]] @ vecs[idx[b]])
-
-    return {
-        "pairs": {f"{a}|{b}": cos(a, b) for a, b in spec.report_pairs},
-        "claims": {
-            f"{c.higher[0]}|{c.higher[1]} > {c.lower[0]}|{c.lower[1]}": cos(*c.higher) > cos(*c.lower)
-            for c in spec.claims
-        },
-    }
-
-
 def run_cell(cell: Cell, embedder: Embedder, *, batch_size: int = 32) -> None:
     recipe = model_instructions(cell.spec.name)
     encoder = PromptedEncoder(embedder, cell.spec, Prompter(recipe, cell.condition), batch_size=batch_size)
@@ -192,10 +167,11 @@ def run_cell(cell: Cell, embedder: Embedder, *, batch_size: int = 32) -> None:
     used = encoder.prefixes.get(cell.task.name, {})
     for role, prefix in used.items():
         if prefix != cell.prompts[role]:  # the planned identity must be what reached the model
-            raise HarnessError(f"{cell.task.name}: {role} prefix {prefix!r} differs from planned {cell.prompts[role]!r}")
-    probes: dict[str, Any] = {}
-    if isinstance(cell.task.spec, STSSpec):
-        probes = pair_probe(encoder, cell.task.spec, cell.prompts["query"])
+            raise HarnessError(
+                f"{cell.task.name}: {role} prefix {prefix!r} differs from planned {cell.prompts[role]!r}"
+            )
+    ctx = ProbeContext(cell.task, encoder, cell.prompts, task.dataset, cell.sidecar_path)
+    probes = [p.to_dict() for p in run_probes(ctx)]
     meta = model_meta(cell.spec, cell.condition.name)
     sidecar = {
         "schema_version": RESULT_SCHEMA_VERSION,

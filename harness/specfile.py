@@ -36,9 +36,12 @@ def read_yaml(path: Path) -> Any:
 
 def describe_validation_error(path: Path | str, err: ValidationError) -> str:
     first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    # drop pydantic's union-member tags such as "literal['a','b']" or "function-after[...]"
+    parts = [str(p) for p in first["loc"] if not (isinstance(p, str) and "[" in p)]
+    field = ".".join(parts) or "(top level)"
+    msg = first["msg"] if len(first["msg"]) <= 140 else first["msg"][:137] + "..."
     more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{path}: field '{field}': {first['msg']}{more}"
+    return f"{path}: field '{field}': {msg}{more}"
 
 
 def load(path: Path, schema: type[T] | Any) -> T:

@@ -12,7 +12,7 @@ import hashlib
 import math
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -82,12 +82,24 @@ class RetrievalFiles(BaseModel):
     qrels: str = Field(description="columns query_id, doc_id, score [, subset, split]")
 
 
+class LanguageProbeSpec(BaseModel):
+    """Turns on the language-split probe (harness/language_probe.py) for a retrieval task whose queries file
+    has ``language`` and ``pair`` columns: each pair holds one query in each of the two languages."""
+
+    model_config = ConfigDict(extra="forbid")
+    languages: tuple[str, str] = Field(description="the two values of the queries file's 'language' column")
+    role: Literal["query", "document"] = Field(
+        default="query", description="whose prefix the probed strings get (the role the task feeds them as)"
+    )
+
+
 class RetrievalSpec(_Metadata):
     type: Literal["Retrieval"]
     data: RetrievalFiles
     ignore_identical_ids: bool = Field(
         default=False, description="a query never retrieves the document with its own id"
     )
+    language_probe: LanguageProbeSpec | None = None
 
 
 class BitextSpec(_Metadata):
@@ -95,7 +107,6 @@ class BitextSpec(_Metadata):
     data: str = Field(description="file with columns sentence1, sentence2 [, subset, split]")
 
 
-TaskSpec = Annotated[STSSpec | RetrievalSpec | BitextSpec, Field(discriminator="type")]
 
 _READERS = {
     ".csv": lambda p: pd.read_csv(p, keep_default_na=False, na_values=[""], dtype=str),
@@ -140,11 +151,17 @@ class LocalTask:
     def __init__(self, folder: Path):
         self.folder = folder
         self.spec_path = folder / SPEC_FILE
-        from pydantic import TypeAdapter
-
         raw = load(self.spec_path, dict)
+        kinds: dict[str, type[STSSpec | RetrievalSpec | BitextSpec]] = {
+            "STS": STSSpec, "Retrieval": RetrievalSpec, "BitextMining": BitextSpec
+        }
+        kind = kinds.get(str(raw.get("type")))
+        if kind is None:
+            raise HarnessError(
+                f"{self.spec_path}: field 'type': {raw.get('type')!r} is not one of {', '.join(kinds)}"
+            )
         try:
-            self.spec: STSSpec | RetrievalSpec | BitextSpec = TypeAdapter(TaskSpec).validate_python(raw)
+            self.spec: STSSpec | RetrievalSpec | BitextSpec = kind.model_validate(raw)
         except ValidationError as e:
             raise HarnessError(describe_validation_error(self.spec_path, e)) from None
         if self.spec.name != folder.name:
@@ -172,6 +189,8 @@ class LocalTask:
         for p in [self.spec_path, *self.data_files()]:
             try:
                 h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+            except FileNotFoundError:
+                raise HarnessError(f"{p}: data file not found") from None
             except OSError as e:
                 raise HarnessError(f"{p}: cannot read ({e.__class__.__name__})") from None
         return h.hexdigest()
@@ -233,7 +252,6 @@ class LocalTask:
     def _load_sts(self, s: STSSpec) -> dict[str, dict[str, Any]]:
         path = self.folder / s.data
         df = read_table(path, ["sentence1", "sentence2", "score"], ["sentence1", "sentence2"])
-        self._check_subsets(path, df)
         scores = pd.to_numeric(df["score"], errors="coerce")
         for i, (raw, val) in enumerate(zip(df["score"], scores, strict=True)):
             if val is None or math.isnan(val):
@@ -241,6 +259,7 @@ class LocalTask:
             if not s.min_score <= val <= s.max_score:
                 raise HarnessError(f"{path}: row {i + 2}: score {val} outside [{s.min_score}, {s.max_score}]")
         df["score"] = scores.astype(float)
+        self._check_subsets(path, df)
         out: dict[str, dict[str, Any]] = {}
         for (sub, sp), g in df.groupby(["subset", "split"], sort=True):
             out.setdefault(sub, {})[sp] = Dataset.from_pandas(
