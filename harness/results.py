@@ -48,6 +48,24 @@ LEADERBOARD_SCHEMA = pa.schema(
         ("created_at", pa.string()),
     ]
 )
+PREDICTIONS_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        ("model", pa.string()),
+        ("revision", pa.string()),
+        ("condition", pa.string()),
+        ("task", pa.string()),
+        ("task_type", pa.string()),
+        ("subset", pa.string()),
+        ("split", pa.string()),
+        ("item", pa.int64()),  # pair index (STS), query index (Retrieval), sentence index (BitextMining)
+        ("query_id", pa.string()),  # Retrieval only
+        ("doc_id", pa.string()),  # Retrieval only: a relevant document of the query
+        ("gold", pa.float64()),  # gold score / relevance / index of the translation
+        ("prediction", pa.float64()),  # cosine / retrieval score of doc_id / matched index
+        ("rank", pa.int64()),  # Retrieval only: 1-based rank of doc_id, null when not retrieved
+    ]
+)
 DELTA_KEYS = ["model", "alias", "revision", "task", "task_type", "subset", "split", "kind", "metric", "is_main"]
 DELTAS_SCHEMA = pa.schema(
     [

@@ -15,19 +15,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import atomic
+from harness import atomic, predictions
 from harness.encoder import PromptedEncoder, model_meta
 from harness.errors import HarnessError
 from harness.instructions import Condition, Prompter, model_instructions, prompts_sha256
 from harness.models import Embedder, ModelSpec, resolve
 from harness.offline import PROJECT_ROOT, configure
 from harness.probes import ProbeContext, run_probes
+from harness.results import PREDICTIONS_SCHEMA, write_parquet
 from harness.tasks import LocalTask, TaskRegistry
 
 configure()
@@ -97,9 +99,13 @@ class Cell:
             / self.condition.name / f"{self.task.name}.json"
         )
 
+    @property
+    def predictions_path(self) -> Path:
+        return self.sidecar_path.with_name(f"{self.task.name}.predictions.parquet")
+
     def is_done(self) -> bool:
         """True only if both files exist, load, and the sidecar's key matches this cell's key."""
-        if not (self.sidecar_path.exists() and self.result_path.exists()):
+        if not (self.sidecar_path.exists() and self.result_path.exists() and self.predictions_path.exists()):
             return False
         try:
             side = json.loads(self.sidecar_path.read_text(encoding="utf-8"))
@@ -153,15 +159,19 @@ def run_cell(cell: Cell, embedder: Embedder, *, batch_size: int = 32) -> None:
     task = cell.task.mteb_task()
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    result = mteb.evaluate(
-        encoder,
-        task,
-        cache=None,
-        co2_tracker=False,
-        overwrite_strategy="always",
-        show_progress_bar=False,
-        encode_kwargs={"batch_size": batch_size},
-    )
+    with tempfile.TemporaryDirectory(prefix="harness-pred-") as pred_dir:
+        result = mteb.evaluate(
+            encoder,
+            task,
+            cache=None,
+            co2_tracker=False,
+            overwrite_strategy="always",
+            show_progress_bar=False,
+            encode_kwargs={"batch_size": batch_size},
+            prediction_folder=pred_dir,
+        )
+        items = predictions.to_frame(cell.task.type, Path(pred_dir) / f"{cell.task.name}_predictions.json",
+                                     task.dataset)
     seconds = time.perf_counter() - t0
     task_result = result.task_results[0]
     used = encoder.prefixes.get(cell.task.name, {})
@@ -195,8 +205,12 @@ def run_cell(cell: Cell, embedder: Embedder, *, batch_size: int = 32) -> None:
         "created_at": started.isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
         "result_file": str(cell.result_path.relative_to(cell.results_dir)),
+        "predictions_file": str(cell.predictions_path.relative_to(cell.results_dir)),
     }
-    # mteb result first, sidecar last: a cell counts as done only once its sidecar exists.
+    # mteb result and predictions first, sidecar last: a cell counts as done only once its sidecar exists.
+    items = items.assign(schema_version=RESULT_SCHEMA_VERSION, model=cell.spec.name, revision=cell.spec.revision,
+                         condition=cell.condition.name, task=cell.task.name, task_type=cell.task.type)
+    write_parquet(items, PREDICTIONS_SCHEMA, cell.predictions_path)
     atomic.write_with(cell.result_path, task_result.to_disk)
     atomic.write_text(
         cell.result_path.parent / "model_meta.json", json.dumps(meta.to_dict(), default=str, indent=2)

@@ -1,0 +1,71 @@
+"""Item-level predictions of a cell, from mteb's own prediction files, as one compact table.
+
+mteb writes ``<Task>_predictions.json`` when given a ``prediction_folder``; this module turns it into rows:
+
+- STS: one row per pair — ``gold`` = gold score, ``prediction`` = cosine similarity;
+- Retrieval: one row per (query, relevant document) — ``gold`` = relevance, ``rank`` = 1-based rank of that
+  document among the retrieved ones (null when not retrieved), ``prediction`` = its score;
+- BitextMining: one row per sentence — ``gold`` = index of its translation, ``prediction`` = matched index.
+
+From these rows the main metric can be recomputed on any resample of items (see ``harness.stats``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+COLUMNS = ["subset", "split", "item", "query_id", "doc_id", "gold", "prediction", "rank"]
+
+
+def _sts_rows(sub: str, split: str, pred: dict[str, Any], data: Any) -> list[dict[str, Any]]:
+    gold = list(data["score"])
+    cos = pred["cosine_scores"]
+    return [
+        {"subset": sub, "split": split, "item": i, "query_id": None, "doc_id": None, "gold": float(g),
+         "prediction": float(c), "rank": None}
+        for i, (g, c) in enumerate(zip(gold, cos, strict=True))
+    ]
+
+
+def _retrieval_rows(sub: str, split: str, pred: dict[str, dict[str, float]], data: Any) -> list[dict[str, Any]]:
+    rows = []
+    qids = list(data["queries"]["id"])
+    for i, qid in enumerate(qids):
+        relevant = data["relevant_docs"].get(qid, {})
+        scores = pred.get(qid, {})
+        # pytrec_eval's order: score descending, then document id descending
+        ranked = sorted(scores.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+        rank_of = {d: r for r, (d, _) in enumerate(ranked, start=1)}
+        for did, rel in sorted(relevant.items()):
+            rows.append({"subset": sub, "split": split, "item": i, "query_id": qid, "doc_id": did,
+                         "gold": float(rel), "prediction": scores.get(did), "rank": rank_of.get(did)})
+    return rows
+
+
+def _bitext_rows(sub: str, split: str, pred: dict[str, list[dict[str, Any]]], data: Any) -> list[dict[str, Any]]:
+    matches = pred["sentence1-sentence2"]
+    return [
+        {"subset": sub, "split": split, "item": i, "query_id": None, "doc_id": None, "gold": float(i),
+         "prediction": float(m["corpus_id"]), "rank": None}
+        for i, m in enumerate(matches)
+    ]
+
+
+_BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bitext_rows}
+
+
+def to_frame(task_type: str, prediction_file: Path, dataset: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    raw = json.loads(prediction_file.read_text(encoding="utf-8"))
+    make = _BY_TYPE[task_type]
+    rows: list[dict[str, Any]] = []
+    for sub, splits in sorted(raw.items()):
+        if sub == "mteb_model_meta":
+            continue
+        for split, pred in sorted(splits.items()):
+            rows += make(sub, split, pred, dataset[sub][split])
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    return df.astype({"item": "int64", "gold": "float64", "prediction": "float64", "rank": "Int64"})
