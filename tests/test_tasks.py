@@ -88,7 +88,7 @@ def _error(folder: Path) -> str:
         (lambda d: (d / "task.yaml").write_text((d / "task.yaml").read_text().replace("type: STS", "type: Sorting")),
          "task.yaml: field 'type'"),
         (lambda d: (d / "task.yaml").write_text(
-            (d / "task.yaml").read_text().replace("license: cc-by-4.0", "license: my-own-license"))),
+            (d / "task.yaml").read_text().replace("license: cc-by-4.0", "license: my-own-license")),
          "task.yaml: field 'license'"),  # rejected by mteb's own TaskMetadata validation
         (lambda d: (d / "pairs.csv").write_text("sentence1,sentence2\nwarm,cold\n"), "missing column(s) score"),
         (lambda d: (d / "pairs.csv").write_text("subset,sentence1,sentence2,score\nsensation,warm,,0.5\n"),
