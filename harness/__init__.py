@@ -3,7 +3,8 @@
 Public API (imported lazily, so that the offline environment is set before mteb/transformers load):
 
     run(models, tasks=None, conditions=None, results_dir=...)   -> RunSummary
-    aggregate(results_dir)                                      -> (leaderboard, deltas) DataFrames
+    aggregate(results_dir)                                      -> (leaderboard, deltas) DataFrames (+ report)
+    compare(results_dir, tasks=None, models=None)               -> side-by-side table with deltas and 95% CIs
     list_tasks(), list_models(), list_conditions()
     validate(paths=None)                                        -> list of validated files
 """
@@ -14,11 +15,12 @@ from typing import Any
 
 from harness.offline import configure
 
-__all__ = ["aggregate", "configure", "list_conditions", "list_models", "list_tasks", "run", "validate"]
+__all__ = ["aggregate", "compare", "configure", "list_conditions", "list_models", "list_tasks", "run", "validate"]
 
 _API = {
     "run": ("harness.api", "run"),
     "aggregate": ("harness.api", "aggregate"),
+    "compare": ("harness.api", "compare"),
     "list_tasks": ("harness.api", "list_tasks"),
     "list_models": ("harness.api", "list_models"),
     "list_conditions": ("harness.api", "list_conditions"),

@@ -8,7 +8,38 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from harness import faults
 from harness.errors import HarnessError
+
+TMP_SUFFIX = ".tmp"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
+
+def remove_orphans(folder: Path) -> list[Path]:
+    """Delete temporary files left by writers that died (their pid, part of the name, is no longer alive)."""
+    removed = []
+    for tmp in folder.rglob(f".*{TMP_SUFFIX}"):
+        parts = tmp.name.rsplit(".", 3)  # .<name>.<pid>.<random>.tmp -> [..., pid, random, tmp]
+        try:
+            pid = int(parts[-3])
+        except (ValueError, IndexError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -16,7 +47,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
     except OSError as e:
         raise HarnessError(f"{path.parent}: cannot write results here ({e.strerror or e})") from None
     os.close(fd)
@@ -25,6 +56,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; results are ordinary files
+        faults.checkpoint("write")
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except OSError as e:

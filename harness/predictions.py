@@ -12,6 +12,7 @@ From these rows the main metric can be recomputed on any resample of items (see 
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,15 @@ def _sts_rows(sub: str, split: str, pred: dict[str, Any], data: Any) -> list[dic
     ]
 
 
-def _retrieval_rows(sub: str, split: str, pred: dict[str, dict[str, float]], data: Any) -> list[dict[str, Any]]:
+def _retrieval_rows(sub: str, split: str, pred: dict[str, dict[str, float]], data: Any,
+                    ignore_identical_ids: bool = False) -> list[dict[str, Any]]:
     rows = []
     qids = list(data["queries"]["id"])
     for i, qid in enumerate(qids):
         relevant = data["relevant_docs"].get(qid, {})
         scores = pred.get(qid, {})
+        if ignore_identical_ids:  # mteb saves predictions before it drops the query's own id from the ranking
+            scores = {d: s for d, s in scores.items() if d != qid}
         # pytrec_eval's order: score descending, then document id descending
         ranked = sorted(scores.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
         rank_of = {d: r for r, (d, _) in enumerate(ranked, start=1)}
@@ -58,9 +62,12 @@ def _bitext_rows(sub: str, split: str, pred: dict[str, list[dict[str, Any]]], da
 _BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bitext_rows}
 
 
-def to_frame(task_type: str, prediction_file: Path, dataset: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def to_frame(task_type: str, prediction_file: Path, dataset: dict[str, dict[str, Any]], *,
+             ignore_identical_ids: bool = False) -> pd.DataFrame:
     raw = json.loads(prediction_file.read_text(encoding="utf-8"))
-    make = _BY_TYPE[task_type]
+    make: Any = _BY_TYPE[task_type]
+    if task_type == "Retrieval":
+        make = functools.partial(_retrieval_rows, ignore_identical_ids=ignore_identical_ids)
     rows: list[dict[str, Any]] = []
     for sub, splits in sorted(raw.items()):
         if sub == "mteb_model_meta":

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Module- and session-scoped fixtures run before the per-test fixture below: give the whole session a private
+# embedding cache first, so no test ever reads (or fills) the user's.
+os.environ["HARNESS_EMBEDDING_CACHE"] = tempfile.mkdtemp(prefix="harness-test-embeddings-")
 
 from harness.offline import configure
 
@@ -12,6 +18,12 @@ from harness.mock import MockEmbedder, mock_spec  # noqa: E402
 from harness.models import ModelSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _own_embedding_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test (and any harness process it starts) gets a fresh embedding cache, never the user's."""
+    monkeypatch.setenv("HARNESS_EMBEDDING_CACHE", str(tmp_path_factory.mktemp("embedding-cache")))
 
 
 @pytest.fixture

@@ -11,7 +11,10 @@ from harness import api, results
 from harness.mock import mock_spec
 
 GOLDEN = Path(__file__).parent / "golden"
-SCHEMAS = {"leaderboard": results.LEADERBOARD_SCHEMA, "deltas": results.DELTAS_SCHEMA}
+SCHEMAS = {"leaderboard": results.LEADERBOARD_SCHEMA, "deltas": results.DELTAS_SCHEMA,
+           "predictions": results.PREDICTIONS_SCHEMA}
+VERSIONS = {"leaderboard": results.SCHEMA_VERSION, "deltas": results.SCHEMA_VERSION,
+            "predictions": results.PREDICTIONS_SCHEMA_VERSION}
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
@@ -28,10 +31,12 @@ def test_written_files_have_the_schema_and_every_reader_reads_them(tmp_path: Pat
     api.run([mock_spec()], tasks=["TemperatureBySensation"], conditions=["none", "blog"], results_dir=tmp_path,
             progress=False)
     api.aggregate(tmp_path)
+    paths = {"leaderboard": tmp_path / "leaderboard.parquet", "deltas": tmp_path / "deltas.parquet",
+             "predictions": next((tmp_path / "cells").glob("*/*/blog/*.predictions.parquet"))}
     for name, schema in SCHEMAS.items():
-        path = tmp_path / f"{name}.parquet"
+        path = paths[name]
         assert pq.read_schema(path).remove_metadata() == schema
         df = pd.read_parquet(path)
-        assert len(df) > 0 and (df.schema_version == results.SCHEMA_VERSION).all()
+        assert len(df) > 0 and (df.schema_version == VERSIONS[name]).all()
         rows = duckdb.sql(f"select count(*) from read_parquet('{path}')").fetchall()
         assert rows[0][0] == len(df)
