@@ -90,7 +90,7 @@ def test_mteb_result_cache_reads_every_condition(ran, tmp_path: Path) -> None:
 
 def test_sidecar_records_exact_prompts_and_hash(ran, tmp_path: Path) -> None:
     side = json.loads(next((tmp_path / "cells").glob(f"*/*/blog/{TASK}.json")).read_text())
-    assert side["prompts"] == {"query": BLOG, "document": ""}  # symmetric STS uses the query side only
+    assert side["prompts"] == {"query": BLOG, "document": BLOG}  # symmetric STS: both texts get the query side
     assert len(side["prompts_sha256"]) == 64
     assert side["n_items"] == {"relation": {"test": 595}, "sensation": {"test": 595}}
 

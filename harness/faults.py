@@ -1,0 +1,35 @@
+"""Fault injection for reliability tests: real kills and real I/O errors at named points.
+
+``HARNESS_FAULT="<action>:<point>[:<n>]"`` triggers ``action`` the n-th time (default 1st) the process passes
+``checkpoint(point)``. Actions: ``kill`` (SIGKILL to itself — nothing runs after it, like a power cut) and
+``enospc`` (raise ``OSError(ENOSPC)``, as a full disk would). Points used by the harness: ``encode`` (before a
+batch goes to the model), ``write`` (after a temporary file is written, before it is renamed into place),
+``cell-done`` (after a cell's files are written), ``aggregate`` (between the two parquet files of aggregate).
+Unset (the normal case) costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+from collections import Counter
+
+_seen: Counter[str] = Counter()
+
+
+def checkpoint(point: str) -> None:
+    spec = os.environ.get("HARNESS_FAULT")
+    if not spec:
+        return
+    action, _, rest = spec.partition(":")
+    target, _, nth = rest.partition(":")
+    if target != point:
+        return
+    _seen[point] += 1
+    if _seen[point] != int(nth or 1):
+        return
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "enospc":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
