@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from harness import instructions, models, results, runner, specfile
+from harness import instructions, models, results, runner
+from harness.errors import HarnessError
 from harness.instructions import list_conditions
-from harness.errors import unknown
 from harness.runner import RunSummary
 from harness.tasks import TaskRegistry
 
-__all__ = ["aggregate", "list_conditions", "list_models", "list_tasks", "run", "validate"]
+__all__ = ["aggregate", "build_ding", "cache_info", "clear_cache", "compare", "export_instructions",
+           "exported_models", "list_conditions", "list_instructions", "list_models", "list_plots", "list_tasks",
+           "run", "validate"]
 
 
 def run(
@@ -23,7 +26,20 @@ def run(
     results_dir: Path = runner.DEFAULT_RESULTS,
     batch_size: int = 32,
     progress: bool = True,
+    threads: int | None = None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
 ) -> RunSummary:
+    """``threads``: CPU threads for the model (torch); ``cache_dir``: the embedding cache folder (default
+    ``.cache/embeddings``); ``use_cache=False`` encodes everything and stores nothing."""
+    if batch_size < 1:
+        raise HarnessError(f"--batch-size {batch_size}: must be at least 1")
+    if threads is not None:
+        if threads < 1:
+            raise HarnessError(f"--threads {threads}: must be at least 1")
+        import torch
+
+        torch.set_num_threads(threads)
     items: list[str | models.ModelSpec] = (
         [m.strip() for m in models_.split(",") if m.strip()] if isinstance(models_, str) else list(models_)
     )
@@ -34,11 +50,64 @@ def run(
     for c in conditions or []:
         instructions.Condition.parse(c)
     return runner.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
-                      batch_size=batch_size, registry=registry, progress=progress)
+                      batch_size=batch_size, registry=registry, progress=progress,
+                      cache=(cache_dir or True) if use_cache else False)
+
+
+def cache_info(cache_dir: Path | None = None) -> tuple[Path, int, list[dict[str, Any]]]:
+    """The embedding cache: (database file, bytes on disk, one row per cached model)."""
+    from harness.cache import DB_NAME, EmbeddingCache, default_dir
+
+    path = (cache_dir or default_dir()) / DB_NAME
+    if not path.exists():  # nothing cached yet: report it without creating the database
+        return path, 0, []
+    with EmbeddingCache(cache_dir) as cache:
+        return cache.path, cache.size_bytes(), cache.info()
+
+
+def clear_cache(model: str | None, cache_dir: Path | None = None) -> int:
+    """Delete the cached vectors of one model (alias, name or identity; every revision), or of all (None)."""
+    from harness.cache import EmbeddingCache
+
+    with EmbeddingCache(cache_dir) as cache:
+        return cache.clear(model)
 
 
 def aggregate(results_dir: Path = runner.DEFAULT_RESULTS) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return results.aggregate(results_dir)
+    """Rebuild the parquet files, then redraw the figures (plots.py) from the artifacts on disk, then the
+    report (``report.html`` + ``report.md``, report.py)."""
+    out = results.aggregate(results_dir)
+    from harness import plots, report
+
+    plots.draw_language_plots(results_dir)
+    report.build(results_dir, *out)
+    return out
+
+
+def compare(results_dir: Path = runner.DEFAULT_RESULTS, *, tasks: list[str] | None = None,
+            models: list[str] | None = None) -> str:
+    """``harness compare``: models × conditions side by side for the chosen tasks (main score), with each delta's
+    95% CI and Holm-adjusted p, from the parquet files ``aggregate`` wrote."""
+    from harness import comparison
+
+    c = comparison.load(results_dir, tasks=tasks, models=models)
+    note = "note: some cells are newer than deltas.parquet; run `harness aggregate` to include them\n"
+    return (note if c.stale else "") + c.table()
+
+
+def list_plots(results_dir: Path = runner.DEFAULT_RESULTS) -> list[Path]:
+    """The PNG figures under ``<results>/plots`` (drawn by ``aggregate``)."""
+    from harness import plots
+
+    return plots.list_plots(results_dir)
+
+
+def build_ding(*, deb: Path | None = None, source: Path | None = None, tasks_dir: Path | None = None) -> list[str]:
+    """``harness data ding``: download trans-de-en 1.9, extract the sentence pairs, write the translation tasks'
+    data. Returns the report's lines."""
+    from harness import ding
+
+    return ding.build(deb=deb, source=source, tasks_dir=tasks_dir).lines()
 
 
 def list_tasks() -> list[dict[str, str]]:
@@ -50,14 +119,10 @@ def list_tasks() -> list[dict[str, str]]:
 
 
 def list_models() -> list[dict[str, str]]:
-    out = []
-    for alias, make in models.BUNDLED.items():
-        try:
-            spec = make()
-            out.append({"alias": alias, "name": spec.name, "revision": spec.revision, "status": "ready"})
-        except Exception as e:
-            out.append({"alias": alias, "name": "", "revision": "", "status": f"missing: {e}"})
-    return out
+    """Every bundled model: availability (ready / installable / missing), size, languages, dimension, recipe."""
+    from harness.bundled import catalogue
+
+    return catalogue()
 
 
 def validate(paths: list[Path] | None = None) -> list[str]:
@@ -67,15 +132,55 @@ def validate(paths: list[Path] | None = None) -> list[str]:
     for t in reg.select(None):
         t.metadata()
         t.load_dataset()
+        if getattr(t.spec, "language_probe", None) is not None:
+            from harness.language_probe import probe_items
+
+            probe_items(t)
         checked.append(str(t.spec_path))
     for name in instructions.list_sets():
-        s = instructions.load_set(name)
-        for task in s.tasks:
-            if task not in reg.names():
-                raise unknown("task", task, reg.names(), where=str(instructions.SETS_DIR / f"{name}.yaml"))
-        checked.append(str(instructions.SETS_DIR / f"{name}.yaml"))
-    for path in sorted(instructions.INSTRUCTIONS_DIR.glob("*.yaml")):
-        specfile.load(path, instructions.ModelInstructions)
+        checked.append(str(instructions.validate_set(name)))
+    for path in instructions.list_model_files():
+        instructions.load_model_file(path)
         checked.append(str(path))
     return checked
+
+
+def export_instructions(model: str, *, out: Path | None = None, check: bool = False) -> tuple[Path, bool]:
+    """``harness instructions export``: write ``instructions/<org>__<model>.yaml`` from mteb's registry (no
+    weights). With ``check``, write nothing and report whether the file differs. Returns (path, changed)."""
+    from harness import export
+
+    return export.export(model, out, check=check)
+
+
+def exported_models() -> list[str]:
+    """The models whose committed instruction files come from mteb's registry (re-exported by ``--all``)."""
+    out = []
+    for path in instructions.list_model_files():
+        recipe = instructions.load_model_file(path)
+        if recipe.source.kind == "mteb":
+            out.append(recipe.model)
+    return out
+
+
+def list_instructions(model: str, conditions: list[str] | None = None) -> list[dict[str, str]]:
+    """``harness ls instructions MODEL``: per harness task and role, the exact prefix each condition gives.
+
+    ``model`` is a name with an instruction file (``intfloat/multilingual-e5-small``) or a bundled alias."""
+    name = model
+    if not instructions.instruction_file(model).exists() and model in models.BUNDLED:
+        name = models.BUNDLED[model].name
+    recipe = instructions.model_instructions(name)
+    conds = [instructions.Condition.parse(c) for c in (conditions or instructions.list_conditions())]
+    rows = []
+    for task in TaskRegistry().select(None):
+        # symmetric tasks (STS, bitext): both texts take the query side, listed once as role "both"
+        roles = instructions.ROLES if task.type in instructions.ASYMMETRIC_TYPES else ("both",)
+        for role in roles:
+            for cond in conds:
+                side: instructions.Role = "query" if role == "both" else role  # type: ignore[assignment]
+                prefix = instructions.Prompter(recipe, cond).prefix(task.name, task.type, side)
+                rows.append({"model": name, "task": task.name, "type": task.type, "role": role,
+                             "condition": cond.name, "prefix": prefix})
+    return rows
 

@@ -27,17 +27,55 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="evaluate models × conditions × tasks (skips finished cells)")
     r.add_argument("--model", default="minilm", help="comma-separated model names (default: minilm)")
     r.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
-    r.add_argument("--conditions", type=_csv, default=None, help="comma-separated conditions (default: none,blog)")
+    r.add_argument("--conditions", type=_csv, default=None,
+                   help="comma-separated conditions (default: all: none, format, official and every set)")
     r.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
-    r.add_argument("--batch-size", type=int, default=32)
+    r.add_argument("--batch-size", type=int, default=32, help="texts per model forward pass (default: 32)")
+    r.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: torch's choice)")
+    r.add_argument("--cache-dir", type=Path, default=None,
+                   help="embedding cache folder (default: .cache/embeddings, or $HARNESS_EMBEDDING_CACHE)")
+    r.add_argument("--no-cache", action="store_true", help="encode every text; read and write no embedding cache")
 
     a = sub.add_parser("aggregate", help="rebuild leaderboard.parquet and deltas.parquet from results on disk")
     a.add_argument("--results", type=Path, default=None)
 
-    ls = sub.add_parser("ls", help="list tasks, models or conditions")
-    ls.add_argument("what", choices=["tasks", "models", "conditions"])
+    cmp = sub.add_parser("compare", help="models × conditions side by side, with deltas and 95%% CIs")
+    cmp.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
+    cmp.add_argument("--models", type=_csv, default=None, help="comma-separated model aliases or names")
+    cmp.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
+
+    ls = sub.add_parser("ls", help="list tasks, models, conditions, plots, or a model's instruction prefixes")
+    ls.add_argument("what", choices=["tasks", "models", "conditions", "plots", "instructions"])
+    ls.add_argument("model", nargs="?", help="for 'instructions': the model (name or bundled alias)")
+    ls.add_argument("--conditions", type=_csv, default=None,
+                    help="for 'instructions': comma-separated conditions (default: all)")
+    ls.add_argument("--results", type=Path, default=None, help="results folder for 'plots' (default: ./results)")
+
+    data = sub.add_parser("data", help="build task data from public sources")
+    data_sub = data.add_subparsers(dest="source", required=True)
+    ding = data_sub.add_parser("ding", help="German-English sentence pairs from Debian trans-de-en 1.9 (GPL-2+)")
+    ding.add_argument("--deb", type=Path, default=None, help="a downloaded .deb (default: apt-get download)")
+    ding.add_argument("--source", type=Path, default=None, help="the dictionary file (usr/share/trans/de-en)")
+    ding.add_argument("--tasks-dir", type=Path, default=None, help="where the task folders are (default: ./tasks)")
+
+    ins = sub.add_parser("instructions", help="per-model instruction files (exported from mteb's registry)")
+    ins_sub = ins.add_subparsers(dest="action", required=True)
+    exp = ins_sub.add_parser("export", help="write instructions/<org>__<model>.yaml from mteb's registry (no weights)")
+    exp.add_argument("models", nargs="*", metavar="MODEL", help="mteb registry names (e.g. Qwen/Qwen3-Embedding-0.6B)")
+    exp.add_argument("--all", action="store_true", help="re-export every committed file that came from mteb")
+    exp.add_argument("--out", type=Path, default=None, help="output file (one MODEL only)")
+    exp.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file differs")
 
     sub.add_parser("validate", help="validate every task spec, data file and instruction file")
+
+    cache = sub.add_parser("cache", help="the embedding cache: size per model, or clear it")
+    cache_sub = cache.add_subparsers(dest="action", required=True)
+    for action, what in (("info", "models, vectors and bytes in the cache"), ("clear", "delete cached vectors")):
+        c = cache_sub.add_parser(action, help=what)
+        c.add_argument("--cache-dir", type=Path, default=None, help="the cache folder (default: .cache/embeddings)")
+        if action == "clear":
+            c.add_argument("--model", default=None, help="one model: its alias, name or identity (every revision)")
+            c.add_argument("--all", action="store_true", help="every model")
     return p
 
 
@@ -56,31 +94,78 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from harness import api, runner
-    from harness.results import delta_table, pair_table
+    from harness.results import delta_ci_table, delta_table, pair_table
 
-    results_dir = getattr(args, "results", None) or runner.DEFAULT_RESULTS
+    results_dir: Path = getattr(args, "results", None) or runner.DEFAULT_RESULTS
     if args.command == "run":
         summary = api.run(args.model, tasks=args.tasks, conditions=args.conditions,
-                          results_dir=results_dir, batch_size=args.batch_size)
+                          results_dir=results_dir, batch_size=args.batch_size, threads=args.threads,
+                          cache_dir=args.cache_dir, use_cache=not args.no_cache)
+        for label, why in summary.recomputed:
+            print(f"  recomputed {label} ({why})", file=sys.stderr)
         print(summary.line())
         for label, err in summary.failed:
             print(f"  failed {label}: {err}", file=sys.stderr)
         return 1 if summary.failed else 0
+    if args.command == "cache":
+        return _cache(args)
     if args.command == "aggregate":
         board, deltas = api.aggregate(results_dir)
         print(f"wrote {results_dir / 'leaderboard.parquet'} ({len(board)} rows), "
               f"{results_dir / 'deltas.parquet'} ({len(deltas)} rows)\n")
         print(delta_table(board))
         print()
+        print(delta_ci_table(deltas))
+        print()
         print(pair_table(board))
+        from harness.language_probe import language_table
+
+        print()
+        print(language_table(board))
+        for plot in api.list_plots(results_dir):
+            print(f"plot: {plot}")
+        print(f"report: {results_dir / 'report.html'} (and report.md)")
+        return 0
+    if args.command == "compare":
+        print(api.compare(results_dir, tasks=args.tasks, models=args.models))
+        return 0
+    if args.command == "data":
+        for line in api.build_ding(deb=args.deb, source=args.source, tasks_dir=args.tasks_dir):
+            print(line)
+        return 0
+    if args.command == "ls" and args.what == "instructions":
+        if not args.model:
+            raise HarnessError("ls instructions: name a model, e.g. `harness ls instructions minilm`")
+        rows = api.list_instructions(args.model, args.conditions)
+        width = max((len(r["task"]) for r in rows), default=4)
+        cwidth = max((len(r["condition"]) for r in rows), default=9)
+        print(f"{rows[0]['model'] if rows else args.model}: exact prefix per task, role and condition")
+        for r in rows:
+            print(f"{r['task']:<{width}}  {r['role']:<8}  {r['condition']:<{cwidth}}  {r['prefix']!r}")
+        return 0
+    if args.command == "instructions":
+        names = api.exported_models() if args.all else args.models
+        if not names:
+            raise HarnessError("instructions export: name a MODEL or pass --all")
+        if args.out and len(names) != 1:
+            raise HarnessError("instructions export: --out takes exactly one MODEL")
+        stale = []
+        for name in names:
+            path, changed = api.export_instructions(name, out=args.out, check=args.check)
+            state = ("differs" if changed else "up to date") if args.check else ("wrote" if changed else "unchanged")
+            print(f"{state:<10}  {path}")
+            stale += [path] if changed else []
+        return 1 if args.check and stale else 0
+    if args.command == "ls" and args.what == "plots":
+        for plot in api.list_plots(results_dir):
+            print(plot)
         return 0
     if args.command == "ls":
-        rows = {"tasks": api.list_tasks, "models": api.list_models}.get(args.what)
-        if rows is None:
+        if args.what == "conditions":
             for c in api.list_conditions():
                 print(c)
             return 0
-        items = rows()
+        items = api.list_tasks() if args.what == "tasks" else api.list_models()
         if items:
             keys = list(items[0])
             widths = {k: max(len(k), *(len(str(i[k])) for i in items)) for k in keys}
@@ -89,7 +174,28 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print("  ".join(str(i[k]).ljust(widths[k]) for k in keys))
         return 0
     if args.command == "validate":
-        for path in api.validate():
-            print(f"ok  {path}")
+        for checked in api.validate():
+            print(f"ok  {checked}")
         return 0
     raise AssertionError(args.command)
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from harness import api
+
+    if args.action == "clear":
+        if (args.model is None) == (not args.all):
+            raise HarnessError("cache clear: give --model NAME or --all")
+        n = api.clear_cache(args.model, args.cache_dir)
+        print(f"cleared {n} vectors ({args.model or 'all models'})")
+        return 0
+    path, size, rows = api.cache_info(args.cache_dir)
+    print(f"{path}: {size / 2**20:.1f} MiB on disk, {sum(r['vectors'] for r in rows)} vectors")
+    if rows:
+        keys = ["alias", "name", "revision", "identity", "dim", "vectors", "MiB"]
+        table = [{**r, "MiB": f"{r['bytes'] / 2**20:.1f}"} for r in rows]
+        widths = {k: max(len(k), *(len(str(t[k])) for t in table)) for k in keys}
+        print("  ".join(k.ljust(widths[k]) for k in keys))
+        for t in table:
+            print("  ".join(str(t[k]).ljust(widths[k]) for k in keys))
+    return 0

@@ -1,6 +1,7 @@
-"""Item-level predictions of a cell, from mteb's own prediction files, as one compact table.
+"""Item-level predictions of a cell, from mteb's own predictions, as one compact table.
 
-mteb writes ``<Task>_predictions.json`` when given a ``prediction_folder``; this module turns it into rows:
+mteb hands its predictions to the task's ``_save_task_predictions`` when given a ``prediction_folder`` (the
+harness's task classes keep them in memory instead of writing JSON); this module turns them into rows:
 
 - STS: one row per pair — ``gold`` = gold score, ``prediction`` = cosine similarity;
 - Retrieval: one row per (query, relevant document) — ``gold`` = relevance, ``rank`` = 1-based rank of that
@@ -13,8 +14,6 @@ From these rows the main metric can be recomputed on any resample of items (see 
 from __future__ import annotations
 
 import functools
-import json
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -62,9 +61,9 @@ def _bitext_rows(sub: str, split: str, pred: dict[str, list[dict[str, Any]]], da
 _BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bitext_rows}
 
 
-def to_frame(task_type: str, prediction_file: Path, dataset: dict[str, dict[str, Any]], *,
+def to_frame(task_type: str, raw: dict[str, dict[str, Any]], dataset: dict[str, dict[str, Any]], *,
              ignore_identical_ids: bool = False) -> pd.DataFrame:
-    raw = json.loads(prediction_file.read_text(encoding="utf-8"))
+    """``raw``: mteb's predictions as ``{subset: {split: predictions}}`` (what it would write to its JSON file)."""
     make: Any = _BY_TYPE[task_type]
     if task_type == "Retrieval":
         make = functools.partial(_retrieval_rows, ignore_identical_ids=ignore_identical_ids)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ IDENTICAL = "identical inputs"  # p_method of a delta between two conditions tha
 STATS_COLUMNS = ["ci_low", "ci_high", "p_value", "p_holm", "p_method", "n_bootstrap", "n_permutations"]
 
 
-def _scalars(scores: dict[str, Any]) -> dict[str, float]:
+def _scalars(scores: Mapping[str, Any]) -> dict[str, float]:
     return {
         k: float(v)
         for k, v in scores.items()

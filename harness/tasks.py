@@ -8,6 +8,7 @@ revision (and never answered with an old result).
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import math
 from functools import cached_property
@@ -151,7 +152,7 @@ class LocalTask:
     def __init__(self, folder: Path):
         self.folder = folder
         self.spec_path = folder / SPEC_FILE
-        raw = load(self.spec_path, dict)
+        raw: dict[str, Any] = load(self.spec_path, dict)
         kinds: dict[str, type[STSSpec | RetrievalSpec | BitextSpec]] = {
             "STS": STSSpec, "Retrieval": RetrievalSpec, "BitextMining": BitextSpec
         }
@@ -201,7 +202,7 @@ class LocalTask:
         langs: Any = s.subsets if multi else s.subsets["default"]
         category = "t2t"
         try:
-            return TaskMetadata(
+            fields: dict[str, Any] = dict(
                 name=s.name,
                 description=s.description,
                 reference=s.reference,
@@ -221,6 +222,7 @@ class LocalTask:
                 sample_creation=s.sample_creation,
                 bibtex_citation=s.bibtex_citation,
             )
+            return TaskMetadata(**fields)  # mteb validates the values
         except ValidationError as e:
             raise HarnessError(describe_validation_error(self.spec_path, e)) from None
 
@@ -306,12 +308,13 @@ class LocalTask:
 
     # -- mteb ---------------------------------------------------------------------------------------------
     @cached_property
-    def mteb_task_class(self) -> type[AbsTask]:
-        base: type[AbsTask] = {
+    def mteb_task_class(self) -> builtins.type[AbsTask]:
+        bases: dict[str, builtins.type[AbsTask]] = {
             "STS": AbsTaskSTS,
             "Retrieval": AbsTaskRetrieval,
             "BitextMining": AbsTaskBitextMining,
-        }[self.type]
+        }
+        base = bases[self.type]
         local = self
 
         def load_data(task: AbsTask, **_: Any) -> None:
@@ -320,15 +323,24 @@ class LocalTask:
             task.dataset = local.load_dataset()
             task.data_loaded = True
 
-        attrs: dict[str, Any] = {"metadata": self.metadata(), "load_data": load_data, "__module__": __name__}
+        def keep_predictions(task: AbsTask, predictions: Any, model: Any, prediction_folder: Any,
+                             hf_split: str, hf_subset: str) -> None:
+            # mteb would dump them as JSON (top-1000 documents per retrieval query: ~100 MB); keep them in memory
+            task.item_predictions.setdefault(hf_subset, {})[hf_split] = predictions  # type: ignore[attr-defined]
+
+        attrs: dict[str, Any] = {"metadata": self.metadata(), "load_data": load_data, "__module__": __name__,
+                                 "_save_task_predictions": keep_predictions}
         if isinstance(self.spec, STSSpec):
             attrs |= {"min_score": self.spec.min_score, "max_score": self.spec.max_score}
         if isinstance(self.spec, RetrievalSpec):
             attrs["ignore_identical_ids"] = self.spec.ignore_identical_ids
-        return type(self.name, (base,), attrs)
+        return builtins.type(self.name, (base,), attrs)
 
     def mteb_task(self) -> AbsTask:
+        """A loaded mteb task. Evaluated with a ``prediction_folder``, it keeps mteb's item-level predictions in
+        ``task.item_predictions`` ({subset: {split: predictions}}) instead of writing them to that folder."""
         task = self.mteb_task_class()
+        task.item_predictions = {}  # type: ignore[attr-defined]
         task.load_data()
         return task
 

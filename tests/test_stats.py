@@ -134,8 +134,6 @@ def test_bitext_weighted_scores_match_sklearn_on_resamples() -> None:
 
 def test_retrieval_values_match_pytrec_eval_with_graded_multi_relevant_qrels(tmp_path: Path) -> None:
     """Ranks from the predictions module, per-query values from stats, against pytrec_eval (and mteb's MRR)."""
-    import json
-
     import pytrec_eval
     from mteb._evaluators.retrieval_metrics import mrr
 
@@ -146,10 +144,8 @@ def test_retrieval_values_match_pytrec_eval_with_graded_multi_relevant_qrels(tmp
              for q in qids}
     qrels["q0"]["d39"] = 0  # a judged non-relevant document
     run = {q: {d: float(rng.integers(0, 20)) / 4 for d in rng.choice(docs, size=25, replace=False)} for q in qids}
-    pred_file = tmp_path / "p.json"
-    pred_file.write_text(json.dumps({"default": {"test": run}}))
     data = {"default": {"test": {"queries": {"id": qids}, "relevant_docs": qrels}}}
-    frame = predictions.to_frame("Retrieval", pred_file, data)
+    frame = predictions.to_frame("Retrieval", {"default": {"test": run}}, data)
     measures = {"ndcg_cut.10", "map_cut.10", "recall.10", "P.5", "success.10", "ndcg_cut.3"}
     want = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
     pairs = {"ndcg_at_10": "ndcg_cut_10", "ndcg_at_3": "ndcg_cut_3", "map_at_10": "map_cut_10",
