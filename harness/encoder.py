@@ -102,7 +102,6 @@ class PromptedEncoder(AbsEncoder):
         self.n_cached = 0  # strings served by the embedding cache
         self.mteb_model_meta = model_meta(spec, prompter.condition.name)
         self.prefixes: dict[str, dict[str, str]] = {}
-        self.texts_seen: list[str] = []
 
     def encode(
         self,
@@ -130,7 +129,6 @@ class PromptedEncoder(AbsEncoder):
         each chunk is stored in the cache as soon as it is encoded (an interrupted cell keeps its progress).
         """
         unique = list(dict.fromkeys(strings))
-        self.texts_seen.extend(unique)
         # The dimension from the cache when it knows the model: a cell served from the cache never loads it.
         dim = (self.cache.known_dim(self.spec) if self.cache is not None else None) or int(self.embedder.dim)
         found = self.cache.get_many(self.spec, unique, dim) if self.cache is not None else [None] * len(unique)
