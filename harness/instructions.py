@@ -348,20 +348,24 @@ def _check_task_type(ctx: _FileContext, loc: tuple[str | int, ...], name: str) -
         raise ctx.error(loc, str(unknown("task type", name, types)))
 
 
-def check_model_file(recipe: ModelInstructions, ctx: _FileContext) -> None:
-    """Checks beyond the schema: file name, task and task-type names, symmetric types, document templates."""
-    path = ctx.path
-    expected = instruction_file(recipe.model).name
-    if path.parent.resolve() == INSTRUCTIONS_DIR.resolve() and path.name != expected:
-        raise ctx.error(("model",), f"'{recipe.model}' belongs in {expected}, not {path.name}")
-    known = {**mteb_task_types(), **harness_task_types()}
-    for task, rp in recipe.tasks.items():
+def _check_tasks(ctx: _FileContext, tasks: dict[str, RolePrompts], known: dict[str, str]) -> None:
+    """Every task name is known; a symmetric task (STS, bitext) has no 'document' instruction."""
+    for task, rp in tasks.items():
         _check_task_name(ctx, ("tasks", task), task, known)
         if rp.document is not None and known[task] not in ASYMMETRIC_TYPES:
             raise ctx.error(
                 ("tasks", task, "document"),
                 f"task '{task}' is {known[task]} (symmetric): both texts take 'query'; remove 'document'",
             )
+
+
+def check_model_file(recipe: ModelInstructions, ctx: _FileContext) -> None:
+    """Checks beyond the schema: file name, task and task-type names, symmetric types, document templates."""
+    path = ctx.path
+    expected = instruction_file(recipe.model).name
+    if path.parent.resolve() == INSTRUCTIONS_DIR.resolve() and path.name != expected:
+        raise ctx.error(("model",), f"'{recipe.model}' belongs in {expected}, not {path.name}")
+    _check_tasks(ctx, recipe.tasks, {**mteb_task_types(), **harness_task_types()})
     for section, entries in (("task_types", recipe.task_types), ("format_prefixes", recipe.format_prefixes.task_types)):
         for task_type, roles in entries.items():
             loc: tuple[str | int, ...] = (section, task_type) if section == "task_types" else (
@@ -386,14 +390,7 @@ def check_model_file(recipe: ModelInstructions, ctx: _FileContext) -> None:
 
 def check_set(s: InstructionSet, ctx: _FileContext, known: dict[str, str] | None = None) -> None:
     """An instruction set names harness tasks only."""
-    known = harness_task_types() if known is None else known
-    for task, rp in s.tasks.items():
-        _check_task_name(ctx, ("tasks", task), task, known)
-        if rp.document is not None and known[task] not in ASYMMETRIC_TYPES:
-            raise ctx.error(
-                ("tasks", task, "document"),
-                f"task '{task}' is {known[task]} (symmetric): both texts take 'query'; remove 'document'",
-            )
+    _check_tasks(ctx, s.tasks, harness_task_types() if known is None else known)
 
 
 # -- sets and conditions ------------------------------------------------------------------------------------

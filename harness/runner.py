@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +63,18 @@ def model_path(name: str) -> str:
 @dataclass
 class Cell:
     spec: ModelSpec
-    condition: Condition
+    prompter: Prompter  # the model's recipe under one condition; planned once, used to run the cell
     task: LocalTask
-    prompts: dict[str, str]
     results_dir: Path
+
+    @property
+    def condition(self) -> Condition:
+        return self.prompter.condition
+
+    @cached_property
+    def prompts(self) -> dict[str, str]:
+        """The exact prefix per role: part of the cell's identity, and what the encoder must apply."""
+        return self.prompter.prompts_for(self.task.name, self.task.type)
 
     @property
     def key(self) -> str:
@@ -165,12 +174,11 @@ def plan(
         recipe = model_instructions(spec.name)
         for cond in conditions:
             prompter = Prompter(recipe, cond)
-            for task in tasks:
-                cells.append(Cell(spec, cond, task, prompter.prompts_for(task.name, task.type), results_dir))
+            cells += [Cell(spec, prompter, task, results_dir) for task in tasks]
     return cells
 
 
-def n_items(task_name: str, dataset: dict[str, Any]) -> dict[str, dict[str, int]]:
+def n_items(dataset: dict[str, Any]) -> dict[str, dict[str, int]]:
     """Items per subset and split: pairs (STS, bitext), queries (retrieval)."""
     out: dict[str, dict[str, int]] = {}
     for sub, splits in dataset.items():
@@ -184,9 +192,7 @@ def run_cell(
     cell: Cell, embedder: Embedder, *, batch_size: int = 32, cache: EmbeddingCache | None = None
 ) -> tuple[int, int]:
     """Evaluate one cell and write its files. Returns (strings encoded, strings read from the cache)."""
-    recipe = model_instructions(cell.spec.name)
-    encoder = PromptedEncoder(embedder, cell.spec, Prompter(recipe, cell.condition), batch_size=batch_size,
-                              cache=cache)
+    encoder = PromptedEncoder(embedder, cell.spec, cell.prompter, batch_size=batch_size, cache=cache)
     task = cell.task.mteb_task()
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -230,7 +236,7 @@ def run_cell(
         "main_score": cell.task.spec.main_score,
         "prompts": cell.prompts,
         "prompts_sha256": prompts_sha256({cell.task.name: cell.prompts}),
-        "n_items": n_items(cell.task.name, dataset),
+        "n_items": n_items(dataset),
         "probes": probes,
         "mteb_version": mteb.__version__,
         "harness_version": harness_version(),
