@@ -8,7 +8,7 @@ TASKS ?=
 CONDITIONS ?=
 RESULTS ?= results
 
-.PHONY: install install-mpnet bench report-check test test-slow check lint types perf clean
+.PHONY: install install-mpnet bench report-check test test-slow check lint imports types perf clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -58,7 +58,11 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy harness
 
-check: lint types test
+# The declared layers and forbidden imports (pyproject.toml [tool.importlinter]); also a test in `make test`.
+imports: $(STAMP)
+	$(BIN)/lint-imports --no-cache
+
+check: lint imports types test
 
 clean:
 	rm -rf $(VENV) .cache

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.offline import configure
+from harness.core.offline import configure
 
 __all__ = ["aggregate", "compare", "configure", "list_conditions", "list_models", "list_tasks", "run", "validate"]
 

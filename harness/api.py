@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from harness.core.errors import HarnessError
+from harness.models.resolve import DEFAULT_MODEL, resolve
+from harness.models.spec import ModelSpec
+from harness.prompts import files as instructions
+from harness.prompts.conditions import Condition, Prompter
+from harness.prompts.files import list_conditions
+from harness.prompts.schema import ASYMMETRIC_TYPES, ROLES, Role
+from harness.run import local as runner
+from harness.run.local import DEFAULT_RESULTS, RunSummary
+from harness.taskspecs.local import TaskRegistry
 
-from harness import instructions, models, results, runner
-from harness.errors import HarnessError
-from harness.instructions import list_conditions
-from harness.runner import RunSummary
-from harness.tasks import TaskRegistry
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["aggregate", "build_ding", "cache_info", "clear_cache", "compare", "export_instructions",
            "exported_models", "list_conditions", "list_instructions", "list_models", "list_plots", "list_tasks",
@@ -19,11 +25,11 @@ __all__ = ["aggregate", "build_ding", "cache_info", "clear_cache", "compare", "e
 
 
 def run(
-    models_: str | list[str | models.ModelSpec] = models.DEFAULT_MODEL,
+    models_: str | list[str | ModelSpec] = DEFAULT_MODEL,
     *,
     tasks: list[str] | None = None,
     conditions: list[str] | None = None,
-    results_dir: Path = runner.DEFAULT_RESULTS,
+    results_dir: Path = DEFAULT_RESULTS,
     batch_size: int = 32,
     progress: bool = True,
     threads: int | None = None,
@@ -40,15 +46,15 @@ def run(
         import torch
 
         torch.set_num_threads(threads)
-    items: list[str | models.ModelSpec] = (
+    items: list[str | ModelSpec] = (
         [m.strip() for m in models_.split(",") if m.strip()] if isinstance(models_, str) else list(models_)
     )
     # Resolve everything up front: bad input fails before anything is written.
-    specs = [m if isinstance(m, models.ModelSpec) else models.resolve(m) for m in items]
+    specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in items]
     registry = TaskRegistry()
     registry.select(tasks)
     for c in conditions or []:
-        instructions.Condition.parse(c)
+        Condition.parse(c)
     return runner.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
                       batch_size=batch_size, registry=registry, progress=progress,
                       cache=(cache_dir or True) if use_cache else False)
@@ -56,7 +62,7 @@ def run(
 
 def cache_info(cache_dir: Path | None = None) -> tuple[Path, int, list[dict[str, Any]]]:
     """The embedding cache: (database file, bytes on disk, one row per cached model)."""
-    from harness.cache import DB_NAME, EmbeddingCache, default_dir
+    from harness.run.cache import DB_NAME, EmbeddingCache, default_dir
 
     path = (cache_dir or default_dir()) / DB_NAME
     if not path.exists():  # nothing cached yet: report it without creating the database
@@ -67,37 +73,38 @@ def cache_info(cache_dir: Path | None = None) -> tuple[Path, int, list[dict[str,
 
 def clear_cache(model: str | None, cache_dir: Path | None = None) -> int:
     """Delete the cached vectors of one model (alias, name or identity; every revision), or of all (None)."""
-    from harness.cache import EmbeddingCache
+    from harness.run.cache import EmbeddingCache
 
     with EmbeddingCache(cache_dir) as cache:
         return cache.clear(model)
 
 
-def aggregate(results_dir: Path = runner.DEFAULT_RESULTS) -> tuple[pd.DataFrame, pd.DataFrame]:
+def aggregate(results_dir: Path = DEFAULT_RESULTS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild the parquet files, then redraw the figures (plots.py) from the artifacts on disk, then the
     report (``report.html`` + ``report.md``, report.py)."""
-    out = results.aggregate(results_dir)
-    from harness import plots, report
+    from harness.analysis.aggregate import aggregate as aggregate_files
+    from harness.report import build, plots
 
+    out = aggregate_files(results_dir)
     plots.draw_language_plots(results_dir)
-    report.build(results_dir, *out)
+    build.build(results_dir, *out)
     return out
 
 
-def compare(results_dir: Path = runner.DEFAULT_RESULTS, *, tasks: list[str] | None = None,
+def compare(results_dir: Path = DEFAULT_RESULTS, *, tasks: list[str] | None = None,
             models: list[str] | None = None) -> str:
     """``harness compare``: models × conditions side by side for the chosen tasks (main score), with each delta's
     95% CI and Holm-adjusted p, from the parquet files ``aggregate`` wrote."""
-    from harness import comparison
+    from harness.analysis import comparison
 
     c = comparison.load(results_dir, tasks=tasks, models=models)
     note = "note: some cells are newer than deltas.parquet; run `harness aggregate` to include them\n"
     return (note if c.stale else "") + c.table()
 
 
-def list_plots(results_dir: Path = runner.DEFAULT_RESULTS) -> list[Path]:
+def list_plots(results_dir: Path = DEFAULT_RESULTS) -> list[Path]:
     """The PNG figures under ``<results>/plots`` (drawn by ``aggregate``)."""
-    from harness import plots
+    from harness.report import plots
 
     return plots.list_plots(results_dir)
 
@@ -105,7 +112,7 @@ def list_plots(results_dir: Path = runner.DEFAULT_RESULTS) -> list[Path]:
 def build_ding(*, deb: Path | None = None, source: Path | None = None, tasks_dir: Path | None = None) -> list[str]:
     """``harness data ding``: download trans-de-en 1.9, extract the sentence pairs, write the translation tasks'
     data. Returns the report's lines."""
-    from harness import ding
+    from harness.taskspecs import ding
 
     return ding.build(deb=deb, source=source, tasks_dir=tasks_dir).lines()
 
@@ -120,9 +127,15 @@ def list_tasks() -> list[dict[str, str]]:
 
 def list_models() -> list[dict[str, str]]:
     """Every bundled model: availability (ready / installable / missing), size, languages, dimension, recipe."""
-    from harness.bundled import catalogue
+    from harness.models.bundled import catalogue
 
-    return catalogue()
+    rows = []
+    for row in catalogue():
+        prefixes, official = instructions.recipe_summary(row["name"])
+        head = {k: row[k] for k in ("alias", "status", "size", "dim", "languages")}
+        rows.append({**head, "format prefixes": prefixes, "official instructions": official,
+                     "name": row["name"], "revision": row["revision"]})
+    return rows
 
 
 def validate(paths: list[Path] | None = None) -> list[str]:
@@ -133,7 +146,7 @@ def validate(paths: list[Path] | None = None) -> list[str]:
         t.metadata()
         t.load_dataset()
         if getattr(t.spec, "language_probe", None) is not None:
-            from harness.language_probe import probe_items
+            from harness.run.language_probe import probe_items
 
             probe_items(t)
         checked.append(str(t.spec_path))
@@ -148,7 +161,7 @@ def validate(paths: list[Path] | None = None) -> list[str]:
 def export_instructions(model: str, *, out: Path | None = None, check: bool = False) -> tuple[Path, bool]:
     """``harness instructions export``: write ``instructions/<org>__<model>.yaml`` from mteb's registry (no
     weights). With ``check``, write nothing and report whether the file differs. Returns (path, changed)."""
-    from harness import export
+    from harness.prompts.export import recipe as export
 
     return export.export(model, out, check=check)
 
@@ -168,18 +181,20 @@ def list_instructions(model: str, conditions: list[str] | None = None) -> list[d
 
     ``model`` is a name with an instruction file (``intfloat/multilingual-e5-small``) or a bundled alias."""
     name = model
-    if not instructions.instruction_file(model).exists() and model in models.BUNDLED:
-        name = models.BUNDLED[model].name
+    from harness.models.bundled import BUNDLED
+
+    if not instructions.instruction_file(model).exists() and model in BUNDLED:
+        name = BUNDLED[model].name
     recipe = instructions.model_instructions(name)
-    conds = [instructions.Condition.parse(c) for c in (conditions or instructions.list_conditions())]
+    conds = [Condition.parse(c) for c in (conditions or instructions.list_conditions())]
     rows = []
     for task in TaskRegistry().select(None):
         # symmetric tasks (STS, bitext): both texts take the query side, listed once as role "both"
-        roles = instructions.ROLES if task.type in instructions.ASYMMETRIC_TYPES else ("both",)
+        roles = ROLES if task.type in ASYMMETRIC_TYPES else ("both",)
         for role in roles:
             for cond in conds:
-                side: instructions.Role = "query" if role == "both" else role  # type: ignore[assignment]
-                prefix = instructions.Prompter(recipe, cond).prefix(task.name, task.type, side)
+                side: Role = "query" if role == "both" else role  # type: ignore[assignment]
+                prefix = Prompter(recipe, cond).prefix(task.name, task.type, side)
                 rows.append({"model": name, "task": task.name, "type": task.type, "role": role,
                              "condition": cond.name, "prefix": prefix})
     return rows

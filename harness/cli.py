@@ -10,8 +10,8 @@ import logging
 import sys
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.offline import configure
+from harness.core.errors import HarnessError
+from harness.core.offline import configure
 
 
 def _csv(value: str) -> list[str]:
@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from harness import api, runner
-    from harness.results import delta_ci_table, delta_table, pair_table
+    from harness import api
+    from harness.analysis.tables import delta_ci_table, delta_table, language_table, pair_table
 
-    results_dir: Path = getattr(args, "results", None) or runner.DEFAULT_RESULTS
+    results_dir: Path = getattr(args, "results", None) or api.DEFAULT_RESULTS
     if args.command == "run":
         summary = api.run(args.model, tasks=args.tasks, conditions=args.conditions,
                           results_dir=results_dir, batch_size=args.batch_size, threads=args.threads,
@@ -118,8 +118,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(delta_ci_table(deltas))
         print()
         print(pair_table(board))
-        from harness.language_probe import language_table
-
         print()
         print(language_table(board))
         for plot in api.list_plots(results_dir):

@@ -10,12 +10,12 @@ import pytest
 # embedding cache first, so no test ever reads (or fills) the user's.
 os.environ["HARNESS_EMBEDDING_CACHE"] = tempfile.mkdtemp(prefix="harness-test-embeddings-")
 
-from harness.offline import configure
+from harness.core.offline import configure
 
 configure()
 
-from harness.mock import MockEmbedder, mock_spec  # noqa: E402
-from harness.models import ModelSpec  # noqa: E402
+from harness.models.mock import MockEmbedder, mock_spec  # noqa: E402
+from harness.models.spec import ModelSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +38,6 @@ def mock_model(mock_embedder: MockEmbedder) -> ModelSpec:
 
 @pytest.fixture(scope="session")
 def minilm_spec() -> ModelSpec:
-    from harness.models import resolve
+    from harness.models.resolve import resolve
 
     return resolve("minilm")

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from harness import api
-from harness.errors import HarnessError
-from harness.mock import mock_spec
+from harness.core.errors import HarnessError
+from harness.models.mock import mock_spec
 
 
 def main() -> int:

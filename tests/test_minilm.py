@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from harness import api
-from harness.models import ModelSpec
+from harness.models.spec import ModelSpec
 
 TASK = "TemperatureBySensation"
 

@@ -14,9 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import bundled, models
-from harness.errors import HarnessError
-from harness.models import ModelSpec, resolve
+from harness.core.errors import HarnessError
+from harness.models import bundled
+from harness.models import resolve as models
+from harness.models import spec as model_spec
+from harness.models.resolve import resolve
+from harness.models.spec import ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = [
@@ -38,7 +41,7 @@ def empty_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="module")
-def minilm_embedder() -> models.Embedder:
+def minilm_embedder() -> model_spec.Embedder:
     return resolve("minilm").load()
 
 
@@ -57,7 +60,7 @@ def _fake_hub_copy(cache: Path, repo: str, commit: str, source: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------ bundled models
-def test_minilm_embeds_meaningfully(minilm_embedder: models.Embedder) -> None:
+def test_minilm_embeds_meaningfully(minilm_embedder: model_spec.Embedder) -> None:
     v = minilm_embedder.embed(SENTENCES)
     assert v.shape == (5, 384) and v.dtype == np.float32
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
@@ -214,11 +217,11 @@ def test_registry_models_mteb_cannot_run_as_dense_embedders_are_refused(empty_hu
 
 def test_gpu_settings_when_cuda_is_there(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HARNESS_DEVICE", raising=False)
-    monkeypatch.setattr(models, "_cuda", lambda: True)
+    monkeypatch.setattr(model_spec, "_cuda", lambda: True)
     assert {k: resolve("minilm").settings[k] for k in ("device", "dtype")} == {"device": "cuda", "dtype": "float16"}
     static = resolve("static-multilingual").settings  # a lookup table: CPU is faster, no half precision
     assert (static["device"], static["dtype"]) == ("cpu", "float32")
-    monkeypatch.setattr(models, "_cuda", lambda: False)
+    monkeypatch.setattr(model_spec, "_cuda", lambda: False)
     assert {k: resolve("minilm").settings[k] for k in ("device", "dtype")} == {"device": "cpu", "dtype": "float32"}
 
 
@@ -251,7 +254,7 @@ def test_bundled_name_falls_back_to_the_bundled_copy(empty_hub_cache: Path) -> N
 
 
 def test_hub_cache_copy_with_mteb_revision(
-    empty_hub_cache: Path, minilm_embedder: models.Embedder
+    empty_hub_cache: Path, minilm_embedder: model_spec.Embedder
 ) -> None:
     import mteb
 
@@ -316,7 +319,7 @@ def test_ls_models_lists_every_bundled_model() -> None:
 
 
 def test_ls_models_reports_the_instruction_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import instructions
+    from harness.prompts import files as instructions
 
     monkeypatch.setattr(instructions, "INSTRUCTIONS_DIR", tmp_path)
     (tmp_path / "intfloat__multilingual-e5-small.yaml").write_text(
@@ -324,7 +327,9 @@ def test_ls_models_reports_the_instruction_file(tmp_path: Path, monkeypatch: pyt
         "format_prefixes: {query: 'query: ', document: 'passage: '}\n"
         "task_types: {STS: {query: 'Retrieve semantically similar text.'}}\n"
     )
-    rows = {r["alias"]: r for r in bundled.catalogue()}
+    from harness import api
+
+    rows = {r["alias"]: r for r in api.list_models()}
     assert rows["multilingual-e5-small"]["format prefixes"] == "query='query: ' / document='passage: '"
     assert rows["multilingual-e5-small"]["official instructions"] == "yes (0 tasks, 1 task types)"
     assert rows["minilm"]["format prefixes"] == "none (no instruction file)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import perf
+from harness.perf import bench as perf
 
 
 def variant(process: float, in_run: float, encoded: int, rss: float = 100.0, **extra: object) -> dict:

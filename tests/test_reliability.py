@@ -13,10 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import api, runner
-from harness.errors import HarnessError
-from harness.mock import MockEmbedder, mock_spec
-from harness.tasks import TaskRegistry
+from harness import api
+from harness.core.errors import HarnessError
+from harness.models.mock import MockEmbedder, mock_spec
+from harness.prompts.conditions import Condition
+from harness.run import grid
+from harness.run import local as runner
+from harness.taskspecs.local import TaskRegistry
 from tests.conftest import ROOT
 
 TASKS = ["TemperatureBySensation", "DeEnTranslationBitextMining"]
@@ -111,7 +114,7 @@ def test_changed_model_revision_and_schema_version_rerun(finished, monkeypatch: 
     tasks_root, results = finished
     s = rerun(tasks_root, results, ["none"], spec=mock_spec(revision="2"))
     assert s.ran == ["mock/none/TemperatureBySensation"]  # a new revision is a new cell
-    monkeypatch.setattr(runner, "RESULT_SCHEMA_VERSION", runner.RESULT_SCHEMA_VERSION + 1)
+    monkeypatch.setattr(grid, "RESULT_SCHEMA_VERSION", grid.RESULT_SCHEMA_VERSION + 1)
     s = rerun(tasks_root, results, ["none"])
     assert s.ran == ["mock/none/TemperatureBySensation"] and "schema_version" in s.recomputed[0][1]
 
@@ -120,7 +123,7 @@ def test_changed_model_revision_and_schema_version_rerun(finished, monkeypatch: 
 def test_corrupt_or_truncated_files_are_reported_and_recomputed(finished, victim: str) -> None:
     tasks_root, results = finished
     cell = runner.plan([mock_spec()], TaskRegistry(tasks_root).select(None),
-                       [runner.Condition.parse("none")], results)[0]
+                       [Condition.parse("none")], results)[0]
     path = {"result": cell.result_path, "sidecar": cell.sidecar_path, "predictions": cell.predictions_path}[victim]
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     s = rerun(tasks_root, results, ["none", "blog"])
@@ -133,7 +136,7 @@ def test_full_disk_during_a_write_is_one_line_and_loses_nothing(finished, monkey
     tasks_root, results = finished
     before = {p: p.read_bytes() for p in results.rglob("*.json")}
     monkeypatch.setenv("HARNESS_FAULT", "enospc:write:1")
-    from harness import faults
+    from harness.core import faults
 
     faults._seen.clear()
     with pytest.raises(HarnessError, match=r"write failed \(No space left on device\); nothing was replaced"):

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import api, report
-from harness.mock import mock_spec, mock_vector
-from harness.probes import COSINES_ARTIFACT
+from harness import api
+from harness.models.mock import mock_spec, mock_vector
+from harness.report import build as report
+from harness.results.layout import COSINES_ARTIFACT
 from tests.conftest import ROOT
 
 TASK = "TemperatureBySensation"
@@ -117,7 +118,7 @@ def test_compare_prints_models_by_conditions_with_cis(results: Path) -> None:
     r = d[d.is_main & (d.subset == "relation")].iloc[0]
     row = next(line for line in lines if line.startswith("mock") and "relation" in line)
     assert f"{r.delta:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]" in row
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     with pytest.raises(HarnessError, match=r"unknown model 'mokc' in .*; did you mean mock"):
         api.compare(results, models=["mokc"])

@@ -7,8 +7,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from harness import api, results
-from harness.mock import mock_spec
+from harness import api
+from harness.models.mock import mock_spec
+from harness.results import schema as results
 
 GOLDEN = Path(__file__).parent / "golden"
 SCHEMAS = {"leaderboard": results.LEADERBOARD_SCHEMA, "deltas": results.DELTAS_SCHEMA,

@@ -11,8 +11,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from harness import api
-from harness.mock import MockEmbedder, mock_spec, mock_vector
-from harness.results import aggregate
+from harness.analysis.aggregate import aggregate
+from harness.models.mock import MockEmbedder, mock_spec, mock_vector
 from tests.conftest import ROOT
 
 TASK = "TemperatureBySensation"

@@ -12,10 +12,13 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from harness import api, predictions, runner, stats
-from harness.mock import mock_spec
-from harness.results import aggregate, deltas
-from harness.tasks import TaskRegistry
+from harness import api
+from harness.analysis import stats
+from harness.analysis.aggregate import aggregate, deltas
+from harness.models.mock import mock_spec
+from harness.run import local as runner
+from harness.run import predictions
+from harness.taskspecs.local import TaskRegistry
 
 # -- Holm ---------------------------------------------------------------------------------------------------------
 

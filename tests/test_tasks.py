@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
-from harness.tasks import LocalTask, TaskRegistry
+from harness.core.errors import HarnessError
+from harness.taskspecs.local import LocalTask, TaskRegistry
 from tests.conftest import ROOT
 
 TEMP = ROOT / "tasks" / "TemperatureBySensation"

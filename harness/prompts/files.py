@@ -1,0 +1,222 @@
+"""Loading and checking the instruction files: model recipes (``instructions/<org>__<model>.yaml``) and sets
+(``instructions/sets/<name>.yaml``). Every failure is one line naming the file, line and field.
+
+Beyond the schema (:mod:`harness.prompts.schema`), a file is checked against the names it may use: harness
+task names (sets and recipes), mteb task names and task types (recipes; this needs mteb's registry, so it is done
+by ``harness validate`` and the exporter, see :func:`load_model_file`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import cast, get_args
+
+from harness.core import atomic
+from harness.core.errors import HarnessError, unknown
+from harness.core.offline import CACHE_DIR, PROJECT_ROOT, configure
+from harness.core.yamlfile import FileContext, load_validated
+from harness.prompts.schema import ASYMMETRIC_TYPES, InstructionSet, ModelInstructions, RolePrompts
+from harness.taskspecs.local import TaskRegistry
+
+INSTRUCTIONS_DIR = PROJECT_ROOT / "instructions"
+SETS_DIR = INSTRUCTIONS_DIR / "sets"
+BUILTIN_CONDITIONS = ("none", "format", "official")
+
+
+# -- names the files may use --------------------------------------------------------------------------------
+
+
+@functools.cache
+def _mteb_names() -> dict[str, object]:
+    """mteb's task names (→ type) and task-type names, read once per mteb version and kept in the cache folder
+    (``.cache/mteb-names-<version>.json``): checking a recipe's names then costs no mteb import (~4 s)."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("mteb")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    path = CACHE_DIR / f"mteb-names-{version}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and {"tasks", "task_types"} <= set(data):
+            return data
+    except (OSError, ValueError):
+        pass
+    configure()
+    import mteb
+    from mteb.abstasks.task_metadata import TaskType
+
+    quiet = logging.getLogger("mteb")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tasks = mteb.get_tasks(exclude_superseded=False, exclude_private=False, exclude_beta=False)
+    finally:
+        quiet.setLevel(level)
+    data = {"mteb_version": version, "tasks": {t.metadata.name: str(t.metadata.type) for t in tasks},
+            "task_types": list(get_args(TaskType))}
+    with contextlib.suppress(HarnessError):  # a cache that cannot be written only costs time
+        atomic.write_text(path, json.dumps(data, sort_keys=True))
+    return data
+
+
+def mteb_task_types() -> dict[str, str]:
+    """Every mteb task name → its type (superseded, private and beta tasks included)."""
+    return dict(cast(dict[str, str], _mteb_names()["tasks"]))
+
+
+def known_task_type_names() -> tuple[str, ...]:
+    """mteb's task types (``TaskType``)."""
+    return tuple(cast(list[str], _mteb_names()["task_types"]))
+
+
+def harness_task_types() -> dict[str, str]:
+    reg = TaskRegistry()
+    return {t.name: t.type for t in reg.select(None)}
+
+
+def _check_task_name(ctx: FileContext, loc: tuple[str | int, ...], name: str, known: dict[str, str]) -> None:
+    if name not in known:
+        err = unknown("task", name, known)
+        raise ctx.error(loc, str(err)) from None
+
+
+def _check_task_type(ctx: FileContext, loc: tuple[str | int, ...], name: str) -> None:
+    types = known_task_type_names()
+    if name not in types:
+        raise ctx.error(loc, str(unknown("task type", name, types)))
+
+
+def _check_tasks(ctx: FileContext, tasks: dict[str, RolePrompts], known: dict[str, str]) -> None:
+    """Every task name is known; a symmetric task (STS, bitext) has no 'document' instruction."""
+    for task, rp in tasks.items():
+        _check_task_name(ctx, ("tasks", task), task, known)
+        if rp.document is not None and known[task] not in ASYMMETRIC_TYPES:
+            raise ctx.error(
+                ("tasks", task, "document"),
+                f"task '{task}' is {known[task]} (symmetric): both texts take 'query'; remove 'document'",
+            )
+
+
+def check_model_file(recipe: ModelInstructions, ctx: FileContext) -> None:
+    """Checks beyond the schema: file name, task and task-type names, symmetric types, document templates."""
+    path = ctx.path
+    expected = instruction_file(recipe.model).name
+    if path.parent.resolve() == INSTRUCTIONS_DIR.resolve() and path.name != expected:
+        raise ctx.error(("model",), f"'{recipe.model}' belongs in {expected}, not {path.name}")
+    _check_tasks(ctx, recipe.tasks, {**mteb_task_types(), **harness_task_types()})
+    for section, entries in (("task_types", recipe.task_types), ("format_prefixes", recipe.format_prefixes.task_types)):
+        for task_type, roles in entries.items():
+            loc: tuple[str | int, ...] = (section, task_type) if section == "task_types" else (
+                section, "task_types", task_type)
+            _check_task_type(ctx, loc, task_type)
+            if roles.document is not None and task_type not in ASYMMETRIC_TYPES:
+                raise ctx.error(
+                    (*loc, "document"),
+                    f"{task_type} is symmetric: both texts take 'query'; remove 'document'",
+                )
+    if recipe.instruct_documents and recipe.template.document is None:
+        raise ctx.error(("template", "document"), "instruct_documents is true, so documents need a template")
+    if not recipe.instruct_documents:
+        for section, entries in (("task_types", recipe.task_types), ("tasks", recipe.tasks)):
+            for name, rp in entries.items():
+                if rp.document is not None:
+                    raise ctx.error(
+                        (section, name, "document"),
+                        "instruct_documents is false, so documents receive no instruction; remove it",
+                    )
+
+
+def check_set(s: InstructionSet, ctx: FileContext, known: dict[str, str] | None = None) -> None:
+    """An instruction set names harness tasks only."""
+    _check_tasks(ctx, s.tasks, harness_task_types() if known is None else known)
+
+
+# -- sets and conditions ------------------------------------------------------------------------------------
+
+
+def load_set(name_or_path: str) -> InstructionSet:
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = SETS_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise unknown("condition", name_or_path, list_conditions(), where=str(SETS_DIR))
+    s, ctx = load_validated(path, InstructionSet)
+    if path.parent == SETS_DIR and s.name != path.stem:
+        raise ctx.error(("name",), f"'{s.name}' must equal the file name '{path.stem}'")
+    return s
+
+
+def validate_set(name_or_path: str) -> Path:
+    """Load a set and check its task names against the harness tasks; returns its path."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = SETS_DIR / f"{name_or_path}.yaml"
+    s = load_set(str(path))
+    check_set(s, FileContext(path))
+    return path
+
+
+def list_sets() -> list[str]:
+    return sorted(p.stem for p in SETS_DIR.glob("*.yaml"))
+
+
+def list_conditions() -> list[str]:
+    return [*BUILTIN_CONDITIONS, *list_sets()]
+
+
+# -- model files --------------------------------------------------------------------------------------------
+
+
+def instruction_file(model_name: str) -> Path:
+    return INSTRUCTIONS_DIR / f"{model_name.replace('/', '__')}.yaml"
+
+
+def list_model_files() -> list[Path]:
+    return sorted(INSTRUCTIONS_DIR.glob("*.yaml"))
+
+
+def load_model_file(path: Path) -> ModelInstructions:
+    """Load and fully check one model file (schema, names, consistency)."""
+    recipe, ctx = load_validated(path, ModelInstructions)
+    check_model_file(recipe, ctx)
+    return recipe
+
+
+def model_instructions(model_name: str) -> ModelInstructions:
+    """The model's recipe from its instruction file, or the harness default (no prefixes, no instructions)."""
+    path = instruction_file(model_name)
+    if not path.exists():
+        return ModelInstructions(model=model_name)
+    recipe = load_model_file(path)
+    if recipe.model != model_name:
+        raise FileContext(path).error(("model",), f"'{recipe.model}' does not match '{model_name}'")
+    return recipe
+
+
+def recipe_summary(name: str) -> tuple[str, str]:
+    """(format prefixes, official instructions) as the model's instruction file states them."""
+    path = instruction_file(name)
+    if not path.exists():
+        return "none (no instruction file)", "none (no instruction file)"
+    try:
+        recipe = model_instructions(name)
+    except HarnessError as e:
+        return f"invalid file: {e}", "invalid file"
+    fp = recipe.format_prefixes
+    prefixes = " / ".join(f"{role}={p!r}" for role, p in (("query", fp.query), ("document", fp.document)) if p)
+    prefixes = prefixes or "none"
+    overrides = sorted(getattr(fp, "task_types", None) or {})
+    if overrides:
+        prefixes += f" (other for {', '.join(overrides)})"
+    n_tasks, n_types = len(recipe.tasks), len(recipe.task_types)
+    official = f"yes ({n_tasks} tasks, {n_types} task types)" if n_tasks or n_types else "none"
+    return prefixes, official

@@ -1,0 +1,163 @@
+"""The report: ``<results>/report.html`` (self-contained: CSS inline, every image embedded as base64) and
+``<results>/report.md`` (images beside it under ``report_files/``), rebuilt by ``harness aggregate``.
+
+Everything is drawn from files on disk (leaderboard, deltas, the cells' sidecars and probe artifacts, the PNGs
+under ``plots/``); a model is never re-run. Sections:
+
+1. the grid (models, conditions, tasks, cells);
+2. main-metric deltas with paired-bootstrap 95% CIs, permutation p and Holm-adjusted p, as a table and as a chart
+   with CI whiskers per model × task;
+3. the origin's pair table per model (``cosine:a|b`` and ``claim:...`` probe rows);
+4. word × word cosine heatmaps per condition for the STS task(s) with ``report_pairs`` (from the cells'
+   ``<Task>.cosines.parquet`` artifacts), plus each condition's difference to ``none``;
+5. the language-split scatter plots (``plots/*.language_split.png``, drawn by :mod:`harness.report.plots`) and numbers;
+6. the embedding shift (cosine distance of each text's embedding with and without the prefix);
+7. the exact instructions every cell used (from the sidecars' ``prompts``);
+8. versions, date and the statistics' settings.
+"""
+
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.core import atomic
+from harness.prompts.conditions import order_conditions
+from harness.report.figures import (
+    ALPHA,
+    cosine_matrices,
+    delta_chart,
+    delta_rows,
+    heatmap,
+    instruction_table,
+    pair_tables,
+    shift_table,
+    versions,
+)
+from harness.report.html import FILES_DIR, HTML_NAME, MD_NAME, Figure, Section, page_html, page_md
+from harness.results import layout
+
+LANGUAGE_PLOT_SUFFIX = ".language_split.png"
+
+
+def _sidecars(results_dir: Path) -> list[dict[str, Any]]:
+    out = []
+    for path, side in layout.sidecars(results_dir):
+        side["_path"] = path
+        out.append(side)
+    return out
+
+
+def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame | None = None
+          ) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` (+ ``report_files/*.png``) under ``results_dir``."""
+    board = board if board is not None else pd.read_parquet(results_dir / "leaderboard.parquet")
+    d = d if d is not None else pd.read_parquet(results_dir / "deltas.parquet")
+    sides = _sidecars(results_dir)
+    figures: list[Figure] = []
+    sections: list[Section] = []
+
+    grid = Section("Grid")
+    models = sorted({(s["alias"], s["model"], s["revision"]) for s in sides})
+    grid.para(f"{len(sides)} cells: {len(models)} model(s) × {len({s['condition'] for s in sides})} condition(s) "
+              f"× {len({s['task'] for s in sides})} task(s).")
+    grid.table(pd.DataFrame([
+        ("models", "; ".join(f"{a} ({m} @ {r})" for a, m, r in models)),
+        ("conditions", ", ".join(order_conditions({s["condition"] for s in sides}))),
+        ("tasks", ", ".join(sorted({s["task"] for s in sides}))),
+    ], columns=["what", "value"]))
+    sections.append(grid)
+
+    sec = Section("Deltas with 95% confidence intervals")
+    sec.para("Main score of each task under each condition minus the same model's score under the baseline (none; "
+             "and format where the model's format condition adds prefixes). 95% CI: paired bootstrap over items "
+             "(the same resampled items for both conditions); p: paired permutation test (the two conditions' "
+             "predictions swapped per item); p Holm: adjusted across every delta of the grid; * and colour: "
+             f"p Holm < {ALPHA}. Statistics are recomputed from the item-level predictions and used only where "
+             "the recomputation reproduces mteb's score on the full set.")
+    table, classes = delta_rows(d)
+    if table.empty:
+        sec.para("No deltas: run a condition together with its baseline.")
+    else:
+        sec.table(table, classes=classes)
+        chart = delta_chart(d)
+        if chart is not None:
+            figures.append(chart)
+            sec.figure(chart)
+    sections.append(sec)
+
+    sec = Section("Pair table (the origin's word pairs)")
+    pairs = pair_tables(board)
+    if not pairs:
+        sec.para("No pair probes in these results.")
+    for title, df in pairs:
+        sec.html.append(f"<h3>{html.escape(title)}</h3>")
+        sec.md.append(f"### {title}\n")
+        sec.table(df)
+    sections.append(sec)
+
+    sec = Section("Word × word cosine heatmaps")
+    mats = cosine_matrices(results_dir, sides)
+    if not mats:
+        sec.para("No cosine-matrix artifacts (an STS task with report_pairs, run with this harness version).")
+    for key, by_cond in sorted(mats.items()):
+        fig = heatmap(key, by_cond)
+        figures.append(fig)
+        sec.figure(fig)
+    sections.append(sec)
+
+    sec = Section("Language split")
+    plots = sorted((results_dir / "plots").glob(f"*{LANGUAGE_PLOT_SUFFIX}"))
+    if not plots:
+        sec.para("No language-split plots under plots/.")
+    for path in plots:
+        fig = Figure("plots__" + path.name, path.name.removesuffix(LANGUAGE_PLOT_SUFFIX) + ": language split",
+                     path.read_bytes())
+        figures.append(fig)
+        sec.figure(fig)
+    try:
+        from harness.analysis.tables import language_table
+
+        text = language_table(board)
+        if not text.startswith("("):
+            sec.pre(text)
+    except ImportError:  # pragma: no cover - the module is part of the package
+        pass
+    sections.append(sec)
+
+    sec = Section("Embedding shift")
+    sec.para("Does the model read the instruction at all? For each text of a cell: the cosine distance between its "
+             "embedding with the condition's prefix and without it (raw text); mean ± standard deviation over the "
+             "texts. 0 under none by definition.")
+    shift = shift_table(board)
+    if shift.empty:
+        sec.para("No embedding-shift probes in these results (cells from an older harness).")
+    else:
+        sec.table(shift)
+    sections.append(sec)
+
+    sec = Section("Instructions used")
+    sec.para("The exact prefix each cell put before every text (Python repr, so spaces and newlines are visible); "
+             "sha256 of the cell's prompts.")
+    sec.table(instruction_table(sides), code_cols=("exact prefix",))
+    sections.append(sec)
+
+    sec = Section("Versions and date")
+    sec.table(versions(sides))
+    sections.append(sec)
+
+    out_html, out_md = results_dir / HTML_NAME, results_dir / MD_NAME
+    files = results_dir / FILES_DIR
+    for fig in figures:
+        atomic.write_bytes(files / fig.name, fig.png)
+    keep = {fig.name for fig in figures}
+    for old in files.glob("*.png") if files.exists() else []:
+        if old.name not in keep:
+            old.unlink(missing_ok=True)
+    atomic.write_text(out_html, page_html(sections, results_dir))
+    atomic.write_text(out_md, page_md(sections))
+    return out_html, out_md

@@ -1,0 +1,102 @@
+"""Tasks as data: a task folder (``tasks/<Name>/task.yaml`` + data files) and the registry of all of them.
+
+A :class:`LocalTask` knows its spec (:mod:`harness.taskspecs.spec`), its data files and their content hash (the
+task's revision: a changed file is a new revision and is never answered with an old result); it loads its data
+(:mod:`harness.taskspecs.data`) and builds its mteb task (:mod:`harness.taskspecs.mteb_task`) only when asked,
+so listing tasks or checking which cells are done never imports mteb.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+from harness.core.errors import HarnessError, unknown
+from harness.taskspecs.spec import SPEC_FILE, TASKS_DIR, TaskSpec, data_files, read_spec
+
+
+class LocalTask:
+    """One task folder: its validated spec, data, content hash and the mteb task built from them."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.spec_path = folder / SPEC_FILE
+        self.spec: TaskSpec = read_spec(folder)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def type(self) -> str:
+        return self.spec.type
+
+    def data_files(self) -> list[Path]:
+        return data_files(self.folder, self.spec)
+
+    @cached_property
+    def data_hash(self) -> str:
+        """sha256 over the spec and every data file: the task's revision."""
+        h = hashlib.sha256()
+        for p in [self.spec_path, *self.data_files()]:
+            try:
+                h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+            except FileNotFoundError:
+                raise HarnessError(f"{p}: data file not found") from None
+            except OSError as e:
+                raise HarnessError(f"{p}: cannot read ({e.__class__.__name__})") from None
+        return h.hexdigest()
+
+    def load_dataset(self) -> dict[str, dict[str, Any]]:
+        """{subset: {split: data}} in the shape the mteb task type expects."""
+        from harness.taskspecs.data import load_dataset
+
+        return load_dataset(self.folder, self.spec)
+
+    def metadata(self) -> Any:
+        """mteb's ``TaskMetadata`` for this task (imports mteb)."""
+        from harness.taskspecs.mteb_task import metadata
+
+        return metadata(self.spec, self.data_hash, self.spec_path)
+
+    @cached_property
+    def mteb_task_class(self) -> Any:
+        from harness.taskspecs.mteb_task import task_class
+
+        return task_class(self.spec, self.metadata(), self.load_dataset)
+
+    def mteb_task(self) -> Any:
+        """A loaded mteb task. Evaluated with a ``prediction_folder``, it keeps mteb's item-level predictions in
+        ``task.item_predictions`` ({subset: {split: predictions}}) instead of writing them to that folder."""
+        task = self.mteb_task_class()
+        task.item_predictions = {}
+        task.load_data()
+        return task
+
+
+class TaskRegistry:
+    """All task folders under ``root``; duplicate names raise, unknown names suggest."""
+
+    default_root: ClassVar[Path] = TASKS_DIR
+
+    def __init__(self, root: Path | None = None):
+        self.root = root or self.default_root
+        self._tasks: dict[str, LocalTask] = {}
+        for spec in sorted(self.root.glob(f"*/{SPEC_FILE}")):
+            task = LocalTask(spec.parent)
+            if task.name in self._tasks:
+                raise HarnessError(f"{spec}: duplicate task name '{task.name}'")
+            self._tasks[task.name] = task
+
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def get(self, name: str) -> LocalTask:
+        if name not in self._tasks:
+            raise unknown("task", name, self._tasks, where=str(self.root))
+        return self._tasks[name]
+
+    def select(self, names: list[str] | None) -> list[LocalTask]:
+        return [self.get(n) for n in names] if names else [self._tasks[n] for n in self.names()]

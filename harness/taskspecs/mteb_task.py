@@ -1,0 +1,88 @@
+"""A validated task spec → a real mteb task class (``AbsTaskSTS`` / ``AbsTaskRetrieval`` / ``AbsTaskBitextMining``).
+
+The spec's metadata fields go unchanged into mteb's ``TaskMetadata`` (mteb validates them); the dataset revision
+is the first 12 hex digits of the task's data hash. This module imports mteb: :class:`harness.taskspecs.local.
+LocalTask` imports it only when a cell is about to run (or a task is validated), never at start-up.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.core.errors import HarnessError
+from harness.core.offline import configure
+from harness.core.yamlfile import describe_validation_error
+from harness.taskspecs.spec import RetrievalSpec, STSSpec, TaskSpec
+
+configure()
+
+from mteb.abstasks import AbsTask, AbsTaskRetrieval, AbsTaskSTS  # noqa: E402
+from mteb.abstasks.task_metadata import TaskMetadata  # noqa: E402
+from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining  # noqa: E402
+
+BASES: dict[str, builtins.type[AbsTask]] = {
+    "STS": AbsTaskSTS,
+    "Retrieval": AbsTaskRetrieval,
+    "BitextMining": AbsTaskBitextMining,
+}
+
+
+def metadata(spec: TaskSpec, data_hash: str, spec_path: Path) -> TaskMetadata:
+    """mteb's ``TaskMetadata`` of a spec; a value mteb rejects is one line naming the spec file and field."""
+    s = spec
+    multi = list(s.subsets) != ["default"]
+    langs: Any = s.subsets if multi else s.subsets["default"]
+    try:
+        fields: dict[str, Any] = dict(
+            name=s.name,
+            description=s.description,
+            reference=s.reference,
+            dataset={"path": f"local/{s.name}", "revision": data_hash[:12]},
+            type=s.type,
+            category="t2t",
+            modalities=["text"],
+            eval_splits=s.splits,
+            eval_langs=langs,
+            main_score=s.main_score,
+            date=s.date,
+            domains=s.domains,
+            task_subtypes=s.task_subtypes,
+            license=s.license,
+            annotations_creators=s.annotations_creators,
+            dialect=s.dialect,
+            sample_creation=s.sample_creation,
+            bibtex_citation=s.bibtex_citation,
+        )
+        return TaskMetadata(**fields)  # mteb validates the values
+    except ValidationError as e:
+        raise HarnessError(describe_validation_error(spec_path, e)) from None
+
+
+def task_class(spec: TaskSpec, meta: TaskMetadata, load: Callable[[], dict[str, dict[str, Any]]]
+               ) -> builtins.type[AbsTask]:
+    """A subclass of the spec's mteb abstract task whose ``load_data`` calls ``load`` and which keeps mteb's
+    item-level predictions in memory (``item_predictions``) instead of dumping them as JSON."""
+
+    def load_data(task: AbsTask, **_: Any) -> None:
+        if task.data_loaded:
+            return
+        task.dataset = load()
+        task.data_loaded = True
+
+    def keep_predictions(task: AbsTask, predictions: Any, model: Any, prediction_folder: Any,
+                         hf_split: str, hf_subset: str) -> None:
+        # mteb would dump them as JSON (top-1000 documents per retrieval query: ~100 MB); keep them in memory
+        task.item_predictions.setdefault(hf_subset, {})[hf_split] = predictions  # type: ignore[attr-defined]
+
+    attrs: dict[str, Any] = {"metadata": meta, "load_data": load_data, "__module__": __name__,
+                             "_save_task_predictions": keep_predictions}
+    if isinstance(spec, STSSpec):
+        attrs |= {"min_score": spec.min_score, "max_score": spec.max_score}
+    if isinstance(spec, RetrievalSpec):
+        attrs["ignore_identical_ids"] = spec.ignore_identical_ids
+    return builtins.type(spec.name, (BASES[spec.type],), attrs)

@@ -1,0 +1,122 @@
+"""The schema of a task file, ``tasks/<Name>/task.yaml`` (validated with ``extra="forbid"``).
+
+Adding a task of a supported type (STS, Retrieval, BitextMining) needs no code: a folder with a ``task.yaml``
+and its data file(s). The metadata fields are handed unchanged to mteb's ``TaskMetadata``
+(:mod:`harness.taskspecs.mteb_task`), so mteb's own validation applies too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.core.errors import HarnessError
+from harness.core.offline import PROJECT_ROOT
+from harness.core.yamlfile import describe_validation_error, load
+
+TASKS_DIR = PROJECT_ROOT / "tasks"
+SPEC_FILE = "task.yaml"
+
+
+class _Metadata(BaseModel):
+    """Fields handed to mteb's TaskMetadata (which validates their values)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9]+$")
+    description: str = Field(min_length=1)
+    reference: str | None = None
+    subsets: dict[str, list[str]] = Field(
+        description="hf_subset -> languages (BCP-47 like eng-Latn). One entry 'default' for a single subset."
+    )
+    splits: list[str] = ["test"]
+    main_score: str
+    date: tuple[str, str]
+    domains: list[str]
+    task_subtypes: list[str] = []
+    license: str
+    annotations_creators: str
+    dialect: list[str] = []
+    sample_creation: str
+    bibtex_citation: str = ""
+
+
+class Claim(BaseModel):
+    """A headline claim checked per model and condition: cosine(higher) > cosine(lower)."""
+
+    model_config = ConfigDict(extra="forbid")
+    higher: tuple[str, str]
+    lower: tuple[str, str]
+
+
+class STSSpec(_Metadata):
+    type: Literal["STS"]
+    data: str = Field(description="file with columns sentence1, sentence2, score [, subset, split]")
+    min_score: float
+    max_score: float
+    report_pairs: list[tuple[str, str]] = Field(
+        default=[], description="text pairs whose cosine is reported per model and condition (pair table)"
+    )
+    claims: list[Claim] = []
+
+
+class RetrievalFiles(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    corpus: str = Field(description="columns id, text [, title, subset, split]")
+    queries: str = Field(description="columns id, text [, subset, split]")
+    qrels: str = Field(description="columns query_id, doc_id, score [, subset, split]")
+
+
+class LanguageProbeSpec(BaseModel):
+    """Turns on the language-split probe (harness/run/language_probe.py) for a retrieval task whose queries file
+    has ``language`` and ``pair`` columns: each pair holds one query in each of the two languages."""
+
+    model_config = ConfigDict(extra="forbid")
+    languages: tuple[str, str] = Field(description="the two values of the queries file's 'language' column")
+    role: Literal["query", "document"] = Field(
+        default="query", description="whose prefix the probed strings get (the role the task feeds them as)"
+    )
+
+
+class RetrievalSpec(_Metadata):
+    type: Literal["Retrieval"]
+    data: RetrievalFiles
+    ignore_identical_ids: bool = Field(
+        default=False, description="a query never retrieves the document with its own id"
+    )
+    language_probe: LanguageProbeSpec | None = None
+
+
+class BitextSpec(_Metadata):
+    type: Literal["BitextMining"]
+    data: str = Field(description="file with columns sentence1, sentence2 [, subset, split]")
+
+
+TaskSpec = STSSpec | RetrievalSpec | BitextSpec
+KINDS: dict[str, type[STSSpec | RetrievalSpec | BitextSpec]] = {
+    "STS": STSSpec, "Retrieval": RetrievalSpec, "BitextMining": BitextSpec
+}
+
+
+def read_spec(folder: Path) -> TaskSpec:
+    """``<folder>/task.yaml`` validated against the schema of its ``type``; its name must be the folder's."""
+    path = folder / SPEC_FILE
+    raw: dict[str, Any] = load(path, dict)
+    kind = KINDS.get(str(raw.get("type")))
+    if kind is None:
+        raise HarnessError(f"{path}: field 'type': {raw.get('type')!r} is not one of {', '.join(KINDS)}")
+    try:
+        spec: TaskSpec = kind.model_validate(raw)
+    except ValidationError as e:
+        raise HarnessError(describe_validation_error(path, e)) from None
+    if spec.name != folder.name:
+        raise HarnessError(f"{path}: field 'name': '{spec.name}' must equal its folder name '{folder.name}'")
+    return spec
+
+
+def data_files(folder: Path, spec: TaskSpec) -> list[Path]:
+    d = spec.data
+    names = [d] if isinstance(d, str) else [d.corpus, d.queries, d.qrels]
+    return [folder / n for n in names]

@@ -1,0 +1,91 @@
+"""The layout: declared layers kept (import-linter, every import counted, also inside functions), no import cycles,
+no oversized module, every subpackage saying what it owns and may import, and start-up that imports no model
+library until a cell actually runs."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+HARNESS = ROOT / "harness"
+MAX_LINES = 500
+SUBPACKAGES = ("core", "results", "taskspecs", "prompts", "models", "run", "analysis", "report", "perf")
+
+
+def test_import_linter_contracts_are_kept() -> None:
+    from importlinter.cli import lint_imports
+
+    code = lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True)
+    assert code == 0, "import-linter found a broken contract: run `.venv/bin/lint-imports` for the chain"
+
+
+def test_the_contracts_cover_layers_forbidden_imports_and_cycles() -> None:
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    types = sorted(c["type"] for c in contracts)
+    assert types == ["acyclic_siblings", "forbidden", "forbidden", "forbidden", "layers"]
+    layers = next(c for c in contracts if c["type"] == "layers")["layers"]
+    named = {m.strip() for layer in layers for m in layer.split("|")}
+    assert {f"harness.{p}" for p in SUBPACKAGES} | {"harness.cli", "harness.api"} == named
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in HARNESS.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_no_module_is_over_the_size_limit() -> None:
+    big = {str(p.relative_to(ROOT)): n for p in _modules() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not big, f"split these modules (> {MAX_LINES} lines): {big}"
+
+
+def test_top_level_holds_only_the_users_surface() -> None:
+    top = sorted(p.name for p in HARNESS.glob("*.py"))
+    assert top == ["__init__.py", "__main__.py", "api.py", "cli.py"]
+    assert sorted(p.name for p in HARNESS.iterdir() if p.is_dir() and p.name != "__pycache__") == sorted(SUBPACKAGES)
+
+
+@pytest.mark.parametrize("package", SUBPACKAGES)
+def test_every_subpackage_says_what_it_owns_and_may_import(package: str) -> None:
+    init = HARNESS / package / "__init__.py"
+    tree = ast.parse(init.read_text())
+    doc = ast.get_docstring(tree) or ""
+    assert len(doc.splitlines()) >= 3, f"{init}: docstring must say what the package owns"
+    assert "may import" in doc.lower(), f"{init}: docstring must say what the package may import"
+    assert all(isinstance(n, ast.Expr) for n in tree.body), f"{init}: keep __init__ free of code (no cycles)"
+
+
+def _imported_after(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+HEAVY = {"mteb", "torch", "transformers", "sentence_transformers", "datasets", "sklearn"}
+
+
+def test_help_imports_no_model_library() -> None:
+    mods = _imported_after("from harness.cli import build_parser\nbuild_parser().format_help()")
+    assert not HEAVY & mods
+
+
+def test_checking_which_cells_are_done_imports_no_model_library() -> None:
+    # what an all-reused rerun does before it decides there is nothing to run: resolve, plan, check every cell
+    code = """
+from pathlib import Path
+from harness.models.resolve import resolve
+from harness.prompts.conditions import Condition
+from harness.prompts.files import list_conditions
+from harness.run.grid import plan
+from harness.taskspecs.local import TaskRegistry
+cells = plan([resolve("minilm")], TaskRegistry().select(None), [Condition.parse(c) for c in list_conditions()],
+             Path("/nonexistent-results"))
+assert cells and all(c.state()[0] == "missing" for c in cells)
+"""
+    mods = _imported_after(code)
+    assert not HEAVY & mods, sorted(HEAVY & mods)
