@@ -11,7 +11,8 @@ from types import ModuleType
 
 import pytest
 
-from harness.tasks import STSSpec, TaskRegistry
+from harness.taskspecs.local import TaskRegistry
+from harness.taskspecs.spec import STSSpec
 from tests.conftest import ROOT
 
 SCALES = ROOT / "tasks" / "scales"

@@ -41,6 +41,10 @@ class _Metadata(BaseModel):
     dialect: list[str] = []
     sample_creation: str
     bibtex_citation: str = ""
+    family: str | None = Field(
+        default=None, pattern=r"^[a-z][a-z0-9_-]*$",
+        description="tasks with the same family are also summarised together (e.g. 'scales'); harness-only",
+    )
 
 
 class Claim(BaseModel):
