@@ -60,6 +60,8 @@ TERMS_URL = "https://ai.google.dev/gemma/terms"
 INSTALL = "make install-embeddinggemma"
 BLOCK = 1 << 22  # 4 MiB: what is read and written at a time
 MARGIN = 64 << 20  # free disk kept beyond what the install needs
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -407,6 +409,7 @@ class _Run:
         if missing:
             raise self.fail(f"the joined zip lacks {len(missing)} model file(s): {', '.join(missing[:3])}")
         self.doing = f"moving the model folder into {target}"
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; the model folder is an ordinary folder
         os.replace(tmp, target)
         _fsync_dir(target.parent)
 
