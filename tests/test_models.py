@@ -306,7 +306,7 @@ def test_ls_models_lists_every_bundled_model() -> None:
     from harness import api
 
     rows = {r["alias"]: r for r in api.list_models()}
-    assert list(rows) == ["minilm", "multilingual-e5-small", "static-multilingual", "mpnet"]
+    assert list(rows) == ["minilm", "multilingual-e5-small", "static-multilingual", "mpnet", "embeddinggemma"]
     for alias in ("minilm", "multilingual-e5-small", "static-multilingual"):
         assert rows[alias]["status"].startswith("ready"), rows[alias]
         assert rows[alias]["size"].endswith(("MB", "cache)"))

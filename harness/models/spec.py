@@ -135,18 +135,28 @@ def _cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def runtime(*, half_ok: bool, gpu_ok: bool = True) -> dict[str, str]:
-    """Device and dtype: CPU + float32 by default, CUDA when available (half precision if the model allows).
+HALF_DTYPES = ("float16", "bfloat16")
 
-    ``HARNESS_DEVICE=cpu|cuda`` overrides the choice of device.
+
+def runtime(*, half: str | None, gpu_ok: bool = True) -> dict[str, str]:
+    """Device and dtype: CPU + float32 by default; CUDA when available, in the half dtype the model declares.
+
+    ``half`` is the one half-precision dtype the model may run in on CUDA (``"float16"``, ``"bfloat16"``) or None
+    (float32 only); a model never runs in a half dtype it does not declare (EmbeddingGemma: bfloat16, never
+    float16). ``HARNESS_DEVICE=cpu|cuda`` overrides the device; ``HARNESS_DTYPE=float32`` keeps float32 on CUDA.
     """
+    if half not in (None, *HALF_DTYPES):
+        raise ValueError(f"half={half!r}: expected one of {HALF_DTYPES} or None")
     wanted = os.environ.get("HARNESS_DEVICE", "").strip().lower()
     if wanted not in ("", "cpu", "cuda"):
         raise HarnessError(f"HARNESS_DEVICE='{wanted}': expected cpu or cuda")
+    forced = os.environ.get("HARNESS_DTYPE", "").strip().lower()
+    if forced not in ("", "float32"):
+        raise HarnessError(f"HARNESS_DTYPE='{forced}': expected float32 (unset: the model's own rule)")
     if wanted == "cuda" and not _cuda():
         raise HarnessError("HARNESS_DEVICE=cuda but torch sees no CUDA device")
     device = wanted or ("cuda" if gpu_ok and _cuda() else "cpu")
-    dtype = "float16" if device == "cuda" and half_ok else "float32"
+    dtype = half if device == "cuda" and half is not None and not forced else "float32"
     return {"device": device, "dtype": dtype}
 
 
@@ -169,6 +179,10 @@ def load_sentence_transformer(
             hf_logging.enable_progress_bar()
     if settings.get("dtype") == "float16":
         model.half()
+    elif settings.get("dtype") == "bfloat16":
+        import torch
+
+        model.to(torch.bfloat16)  # every module (the Dense layers too), not only the transformer
     if settings.get("max_seq_length"):
         model.max_seq_length = int(settings["max_seq_length"])
     return STEmbedder(model=model, normalize=bool(settings.get("normalize", False)))
