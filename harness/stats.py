@@ -82,6 +82,7 @@ units are then the items and the recurring texts (2^m patterns for exact enumera
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -95,6 +96,7 @@ N_BOOTSTRAP = 2000
 N_PERMUTATIONS = 5000
 CONFIDENCE = 0.95
 SEED = 0
+_DENSE_TEXTS = 2000  # recurring texts up to which the text split uses a precomputed pseudo-inverse (else LSQR)
 _CHUNK_CELLS = 2_000_000  # resamples × items materialised at once (bounds memory to a few tens of MB)
 _TOL = 1e-12  # |T*| ≥ |T| − tol: ties with the observed statistic count as extreme
 _MAX_EXACT = 20  # swap units up to which exact enumeration is considered
@@ -317,6 +319,31 @@ class Units:
             return np.zeros(self.n_items, dtype=bool)
         return (self.ends[0] < self.n_texts) & (self.ends[1] < self.n_texts)
 
+    @functools.cached_property
+    def text_design(self) -> Any:
+        """(items × (1 + recurring texts)) scipy.sparse design of z = μ + u_i + u_j: intercept, then each item's
+        recurring-text ends."""
+        from scipy.sparse import csr_matrix
+
+        assert self.ends is not None
+        n, k = self.n_items, self.n_texts
+        rows, cols = [np.arange(n)], [np.zeros(n, dtype=np.int64)]
+        for e in self.ends:
+            keep = e < k
+            rows.append(np.flatnonzero(keep))
+            cols.append(e[keep] + 1)
+        r_idx, c_idx = np.concatenate(rows), np.concatenate(cols)
+        return csr_matrix((np.ones(len(r_idx)), (r_idx, c_idx)), shape=(n, k + 1))
+
+    @functools.cached_property
+    def text_projector(self) -> np.ndarray | None:
+        """pinv(design): z ↦ the minimum-norm least-squares (μ, u), or None for many texts (then LSQR)."""
+        if self.n_texts + 1 > _DENSE_TEXTS:
+            return None
+        design = self.text_design
+        gram = (design.T @ design).toarray()  # pinv(XᵀX)·Xᵀ = pinv(X): the same null space
+        return np.asarray(np.linalg.pinv(gram) @ design.T.toarray())
+
     @classmethod
     def items(cls, n_items: int, kind: UnitKind = "item") -> Units:
         if kind == "text":
@@ -528,7 +555,7 @@ def resample_weights(units: Units, rows: int, rng: np.random.Generator) -> np.nd
     if units.n_lone:
         counts[:, units.n_texts:units.none] = _counts(rng.integers(0, units.n_lone, size=(rows, units.n_lone)),
                                                       units.n_lone)
-    return np.asarray(counts[:, units.ends[0]] * counts[:, units.ends[1]])
+    return np.ascontiguousarray(counts[:, units.ends[0]] * counts[:, units.ends[1]])
 
 
 def _weighted_delta(metric: Metric, a: Columns, b: Columns, w: np.ndarray) -> np.ndarray:
@@ -642,31 +669,19 @@ def bootstrap_interval(metric: Metric, a: Columns, b: Columns, observed: float, 
 
 
 # -- paired permutation test ------------------------------------------------------------------------------------
-_DENSE_DESIGN = 4_000_000  # design cells (items × texts) up to which least squares is solved densely
-
-
 def _text_effects(z: np.ndarray, units: Units) -> tuple[float, np.ndarray, np.ndarray]:
-    """z = μ + u[ends[0]] + u[ends[1]] + r by least squares over the recurring texts (minimum-norm solution; u is
-    padded with zeros for the non-text slots; r is the exact remainder, so the split reproduces z)."""
+    """z = μ + u[ends[0]] + u[ends[1]] + r by least squares over the recurring texts (the minimum-norm solution;
+    u is padded with zeros for the non-text slots; r is the exact remainder, so the split reproduces z)."""
     assert units.ends is not None
-    n, k = units.n_items, units.n_texts
-    rows, cols = [np.arange(n)], [np.zeros(n, dtype=np.int64)]
-    for e in units.ends:
-        keep = e < k
-        rows.append(np.flatnonzero(keep))
-        cols.append(e[keep] + 1)
-    r_idx, c_idx = np.concatenate(rows), np.concatenate(cols)
-    if n * (k + 1) <= _DENSE_DESIGN:
-        design = np.zeros((n, k + 1))
-        np.add.at(design, (r_idx, c_idx), 1.0)
-        sol = np.linalg.lstsq(design, z, rcond=None)[0]
-    else:  # large sparse designs: LSQR from 0 converges to the same minimum-norm solution
-        from scipy.sparse import csr_matrix
+    k = units.n_texts
+    projector = units.text_projector
+    if projector is not None:
+        sol = projector @ z
+    else:  # many texts: LSQR from 0 converges to the same minimum-norm solution
         from scipy.sparse.linalg import lsqr
 
-        sparse = csr_matrix((np.ones(len(r_idx)), (r_idx, c_idx)), shape=(n, k + 1))
         scale = float(np.abs(z).max()) or 1.0
-        sol = lsqr(sparse, z / scale, atol=1e-14, btol=1e-14, iter_lim=100 * (k + 1))[0] * scale
+        sol = lsqr(units.text_design, z / scale, atol=1e-14, btol=1e-14, iter_lim=100 * (k + 1))[0] * scale
     u = np.zeros(units.none + 1)
     u[:k] = sol[1:]
     mu = float(sol[0])
@@ -679,9 +694,9 @@ class _Null:
 
     Correlation metrics: with centred gold g (ranks for Spearman), the transformed predictions za, zb and the
     per-item difference that a swap moves (dr = zb − za, or its pair residual rb − ra for the text unit, whose
-    text effects move with ``effects``: row t = (ub_t − ua_t) on each item of text t), a swap pattern (S items,
-    T texts) gives za* = za + D, zb* = zb − D with D = S∘dr + T·effects. Each Pearson(g, z*) needs only g·D,
-    za·D, zb·D, ΣD and ΣD², all matrix products: no swapped matrix is built for the item unit."""
+    text effects move by du_t = ub_t − ua_t), a swap pattern (S items, T texts) gives za* = za + D, zb* = zb − D
+    with D_k = S_k·dr_k + Σ_{texts t of k} T_t·du_t. Each Pearson(g, z*) needs only g·D, za·D, zb·D, ΣD and ΣD²,
+    all matrix products: no swapped matrix is built for the item unit."""
 
     metric: Metric
     a: Columns
@@ -691,11 +706,11 @@ class _Null:
     za: np.ndarray | None = None
     zb: np.ndarray | None = None
     dr: np.ndarray | None = None
-    effects: Any = None  # scipy.sparse matrix (recurring texts × items), text unit only
+    du: np.ndarray | None = None  # text unit: ub − ua, padded with zeros for the non-text slots
 
     @property
     def n_swap_units(self) -> int:
-        return self.units.n_items + (self.units.n_texts if self.effects is not None else 0)
+        return self.units.n_items + (self.units.n_texts if self.du is not None else 0)
 
 
 def _prepare_null(metric: Metric, a: Columns, b: Columns, units: Units) -> _Null:
@@ -712,19 +727,9 @@ def _prepare_null(metric: Metric, a: Columns, b: Columns, units: Units) -> _Null
     g = gold - gold.mean()
     if units.ends is None or units.n_texts == 0:
         return _Null(metric, a, b, units, g, za, zb, zb - za)
-    from scipy.sparse import csr_matrix
-
     _, ua, ra = _text_effects(za, units)
     _, ub, rb = _text_effects(zb, units)
-    k = units.n_texts
-    rows, cols = [], []
-    for e in units.ends:
-        keep = np.flatnonzero(e < k)
-        rows.append(e[keep])
-        cols.append(keep)
-    r_idx, c_idx = np.concatenate(rows), np.concatenate(cols)
-    effects = csr_matrix(((ub - ua)[r_idx], (r_idx, c_idx)), shape=(k, units.n_items))  # duplicates add up
-    return _Null(metric, a, b, units, g, za, zb, rb - ra, effects)
+    return _Null(metric, a, b, units, g, za, zb, rb - ra, ub - ua)
 
 
 def _correlation_swap_stats(null: _Null, swap: np.ndarray) -> np.ndarray:
@@ -734,9 +739,12 @@ def _correlation_swap_stats(null: _Null, swap: np.ndarray) -> np.ndarray:
     s = swap[:, :n].astype(np.float64)
     lin = s @ np.column_stack([dr * g, dr * za, dr * zb, dr, dr * dr])  # S is 0/1: (S∘dr)² = S·dr²
     d_g, d_a, d_b, d_sum, d_sq = lin.T
-    if null.effects is not None:
-        t = swap[:, n:n + null.units.n_texts].astype(np.float64)
-        moved = np.asarray((null.effects.T @ t.T).T)  # T·effects: rows × items
+    if null.du is not None:
+        assert null.units.ends is not None
+        k = null.units.n_texts
+        shift = np.zeros((len(swap), len(null.du)))
+        shift[:, :k] = swap[:, n:n + k] * null.du[:k]
+        moved = shift[:, null.units.ends[0]] + shift[:, null.units.ends[1]]  # rows × items
         d_g = d_g + moved @ g
         d_a = d_a + moved @ za
         d_b = d_b + moved @ zb

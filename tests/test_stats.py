@@ -296,8 +296,10 @@ def test_large_designs_split_by_lsqr_as_small_ones_do_densely(monkeypatch: pytes
     units = stats.text_units(t1, t2)
     z = rankdata(a["pred"])
     mu, u, r = stats._text_effects(z, units)
-    monkeypatch.setattr(stats, "_DENSE_DESIGN", 0)
-    mu2, u2, r2 = stats._text_effects(z, units)
+    monkeypatch.setattr(stats, "_DENSE_TEXTS", 0)
+    fresh = stats.text_units(t1, t2)  # the pseudo-inverse is cached per Units
+    assert fresh.text_projector is None
+    mu2, u2, r2 = stats._text_effects(z, fresh)
     assert mu2 == pytest.approx(mu, abs=1e-8) and u2 == pytest.approx(u, abs=1e-8) and r2 == pytest.approx(r, abs=1e-8)
 
 
