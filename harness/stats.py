@@ -30,17 +30,18 @@ equal value share a tie group), so ``rankdata`` on the expanded sample and the w
   pair is missing, as in the original sample). Items without a recurring text are drawn as items, separately.
   This bootstrap is known to be conservative: its variance counts the pair-level (interaction) part of the
   variance three times (once through each of c_i and c_j, once through their product; Owen 2007, Owen & Eckles
-  2012), and no exact bootstrap for such arrays exists (McCullagh 2000, Bernoulli 6). Measured here: 98–99.7%
-  coverage, up to 1.6× too wide when pair noise dominates. So its *shape* is kept and its *spread* corrected:
-  the resampled deltas' deviations from the observed delta are multiplied by f = sqrt(V / their variance)
-  (``ci_scale``), where V is Snijders & Borgatti's other proposal, the delete-one-text (vertex) jackknife
-  variance, minus one copy of the pair-level term, which the jackknife counts twice (a pair of two recurring
-  texts leaves the sample with either text; the Efron–Stein bias, Efron & Stein 1981, Ann. Stat. 9(3)):
+  2012), and no exact bootstrap for such arrays exists (McCullagh 2000, Bernoulli 6). Measured at 35 words: 99.0%
+  coverage, 1.24–1.28× as wide as the corrected interval (up to 1.7× when pair noise dominates). So its *shape*
+  is kept and its *spread* corrected: the resampled deltas' deviations from the observed delta are multiplied by
+  f = sqrt(V / their variance) (``ci_scale``), where V is Snijders & Borgatti's other proposal, the delete-one-text
+  (vertex) jackknife variance, minus one copy of the pair-level term, which the jackknife counts twice (a pair
+  of two recurring texts leaves the sample with either text; the Efron–Stein bias, Efron & Stein 1981, Ann.
+  Stat. 9(3)):
   V = V_jack − Σ_crossed D_k² / n², with D_k the delta's empirical influence values (Spearman's: F, G from
   mid-ranks; Pearson's: from z-scores). Linearised, V is the dyadic cluster-robust variance (Fafchamps & Gubert
   2007, J. Dev. Econ. 83; Aronow, Samii & Assenova 2015, Political Analysis 23(4); the V_1 + V_2 − V_12 of
   Cameron, Gelbach & Miller 2011, JBES 29(2)) times a jackknife small-sample factor (about 1 + 3/#texts): the
-  plug-in dyadic variance alone is 15–30% too small at 20–35 words for correlation deltas (measured), while V
+  plug-in dyadic variance alone is 11–39% too small at 20–35 words for correlation deltas (measured), while V
   was within −5%…+7% of the true variance in every simulated setting (20 and 35 words; word effects strong,
   weak or absent). V is floored at the independent-pairs variance Σ D_k²/n². This combination (vertex bootstrap
   shape, jackknife spread) is our own construction from these published parts, checked by the calibration tests.
@@ -60,7 +61,8 @@ metric itself. The ranks are estimated, so the test is exact only asymptotically
 
 With the ``text`` unit, per-pair swaps are not enough: under H0 each condition may still shift a word's
 similarities to everything (condition-specific word effects), and swapping pairs one by one scrambles those
-effects into pair noise, so the null is too narrow (measured: rejection rate about 0.2 at 0.05). No swap of
+effects into pair noise, so the null is too narrow (measured at 35 words: rejection rate 0.24–0.28 at 0.05, with
+swaps of within-condition ranks; 0.000–0.003 with raw cosines, whose too-wide null dominates). No swap of
 whole texts exists for pairs (a pair has two texts that may be swapped differently), so each condition's
 transformed scores are split by least squares into additive text effects and pair residuals,
 z_ij = μ + u_i + u_j + r_ij, and a permutation swaps u_i^A ↔ u_i^B per text and r_ij^A ↔ r_ij^B per pair,
@@ -68,7 +70,24 @@ independently (the unit-respecting analogue of permuting residuals: Freedman & L
 Robinson 2001, ANZJS 43(1)). Because the split is an orthogonal projection, each source of variance is swapped
 once (a studentised per-pair swap, Chung & Romano 2013, was tried and rejected: at 35 words the dyadic standard
 error is too noisy and the test too conservative). With no recurring text this is the per-item swap. The swap
-units are then the items and the recurring texts (2^m patterns for exact enumeration, m = items + texts).
+units are then the items and the recurring texts (2^m patterns for exact enumeration, m = items + texts). The
+null this tests: within each condition's ranks (z-scores), the two conditions' effects of a text are
+exchangeable, and so are the two conditions' residuals of a pair — what "the instruction changes nothing about
+the ranking" means when it may still move every score of a word; exact-enumeration tests check the mechanics.
+
+**Calibration** (tests/test_stats_calibration.py, in the normal suite; at the real size by
+``python -m tests.stats_calibration``: 1,000 datasets, 199 permutations / 1,000 resamples, STS all pairs of 35
+words, conditions on different cosine scales). Rejection rate at 0.05 under a true null (KS p of uniformity):
+Spearman pairs 0.036 (0.15), Spearman words 0.054 (0.32), Pearson pairs 0.042 (0.006), Pearson words 0.035
+(0.50), retrieval 0.052 (0.29), bitext 0.044 (0.016); the old raw-cosine swaps 0.000–0.003 (KS p < 1e-6).
+Coverage of the 95% interval (1,000 resamples: 94.8% nominal): 94.7, 94.4, 94.4, 93.7, 93.9, 95.4%; the old
+pair-level bootstrap on the word tasks 78.3 and 75.7%, the uncorrected vertex bootstrap 99.0 and 99.0%.
+
+**What a caller supplies.** Per delta: the two conditions' prediction frames (:func:`delta_stats`; STS rows carry
+``text1``/``text2``, the pair's texts as the task states them, before any instruction — without them STS pairs
+are treated as independent items) and, if the task states one, its ``unit``. At the array level
+(:func:`paired_stats`): the two conditions' item columns and a :class:`Units` from :func:`resample_units`. The
+result records ``resample_unit``, ``n_units`` and ``ci_scale``.
 
 **Metrics** (per task type; anything else gets no interval):
 
