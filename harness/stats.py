@@ -357,7 +357,7 @@ class Units:
     @functools.cached_property
     def text_projector(self) -> np.ndarray | None:
         """pinv(design): z ↦ the minimum-norm least-squares (μ, u), or None for many texts (then LSQR)."""
-        if self.n_texts + 1 > _DENSE_TEXTS:
+        if self.n_texts + 1 > _DENSE_TEXTS or (self.n_texts + 1) * self.n_items > _CHUNK_CELLS:
             return None
         design = self.text_design
         gram = (design.T @ design).toarray()  # pinv(XᵀX)·Xᵀ = pinv(X): the same null space
