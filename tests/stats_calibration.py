@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import kstest
 
-from harness import stats
+from harness.analysis import stats
 
 Columns = dict[str, np.ndarray]
 

@@ -14,6 +14,7 @@ from scipy.stats import pearsonr, rankdata, spearmanr
 
 from harness import api
 from harness.analysis import stats
+from harness.analysis import units as units_module
 from harness.analysis.aggregate import aggregate, deltas
 from harness.models.mock import mock_spec
 from harness.run import local as runner
@@ -299,7 +300,7 @@ def test_large_designs_split_by_lsqr_as_small_ones_do_densely(monkeypatch: pytes
     units = stats.text_units(t1, t2)
     z = rankdata(a["pred"])
     mu, u, r = stats._text_effects(z, units)
-    monkeypatch.setattr(stats, "_DENSE_TEXTS", 0)
+    monkeypatch.setattr(units_module, "_DENSE_TEXTS", 0)
     fresh = stats.text_units(t1, t2)  # the pseudo-inverse is cached per Units
     assert fresh.text_projector is None
     mu2, u2, r2 = stats._text_effects(z, fresh)

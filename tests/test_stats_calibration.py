@@ -26,7 +26,7 @@ import functools
 import numpy as np
 import pytest
 
-from harness import stats
+from harness.analysis import stats
 from tests import stats_calibration as sc
 
 NULL_DATASETS, N_PERM = 500, 99
