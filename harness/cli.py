@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from harness import api
-    from harness.analysis.tables import delta_ci_table, delta_table, language_table, pair_table
+    from harness.analysis.aggregate import FAMILY_FILE
+    from harness.analysis.tables import delta_ci_table, delta_table, family_table, language_table, pair_table
 
     results_dir: Path = getattr(args, "results", None) or api.DEFAULT_RESULTS
     if args.command == "run":
@@ -120,6 +121,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(pair_table(board))
         print()
         print(language_table(board))
+        family_file = results_dir / FAMILY_FILE
+        if family_file.exists():
+            import pandas as pd
+
+            fam = pd.read_parquet(family_file)
+            if not fam.empty:
+                print()
+                print(family_table(fam))
         for plot in api.list_plots(results_dir):
             print(f"plot: {plot}")
         print(f"report: {results_dir / 'report.html'} (and report.md)")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import stats
+from harness.analysis import family, stats
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
 from harness.core.offline import configure
@@ -25,6 +25,7 @@ from harness.results import layout
 from harness.results.schema import (
     DELTA_KEYS,
     DELTAS_SCHEMA,
+    FAMILY_SCHEMA,
     IDENTICAL,
     LEADERBOARD_SCHEMA,
     SCHEMA_VERSION,
@@ -33,6 +34,7 @@ from harness.results.schema import (
 )
 
 log = logging.getLogger(__name__)
+FAMILY_FILE = "family.parquet"
 SCORE_CHECK_TOLERANCE = 1e-5  # recomputed vs mteb's stored score (mteb rounds retrieval metrics to 5 decimals)
 
 
@@ -134,7 +136,8 @@ def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap:
     if results_dir is not None and not df.empty:
         _add_stats(df, results_dir, n_bootstrap=n_bootstrap, n_permutations=n_permutations)
     df = df.astype({"ci_low": "float64", "ci_high": "float64", "p_value": "float64", "p_holm": "float64",
-                    "n_items": "Int64", "n_bootstrap": "Int64", "n_permutations": "Int64"})
+                    "n_items": "Int64", "n_bootstrap": "Int64", "n_permutations": "Int64", "n_units": "Int64",
+                    "ci_scale": "float64"})
     return df[DELTAS_SCHEMA.names].sort_values([*DELTA_KEYS, "baseline", "condition"], ignore_index=True)
 
 
@@ -151,6 +154,7 @@ def _prediction_files(results_dir: Path) -> dict[tuple[str, str, str, str], Path
 def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, n_permutations: int | None
                ) -> None:
     files = _prediction_files(results_dir)
+    stated = _stated_units(results_dir)
     loaded: dict[Path, pd.DataFrame | None] = {}
 
     def items(model: str, revision: str, condition: str, task: str, subset: str, split: str) -> pd.DataFrame | None:
@@ -190,17 +194,47 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
             continue
         seed = stats.seed_for(r.model, r.revision, r.task, r.subset, r.split, r.metric, r.condition, r.baseline)
         try:
-            st = stats.delta_stats(r.task_type, r.metric, a, b, seed=seed, **settings)
+            unit = stated.get((r.model, r.revision, r.condition, r.task))  # None: inferred from the texts
+            st = stats.delta_stats(r.task_type, r.metric, a, b, seed=seed, unit=unit, **settings)
         except ValueError as e:
             log.warning("%s: %s; no interval", label, e)
             continue
         if st is None:
             continue
-        df.loc[i, ["ci_low", "ci_high", "p_value", "p_method", "n_bootstrap", "n_permutations", "n_items"]] = [
-            st.ci_low, st.ci_high, st.p_value, st.p_method, st.n_bootstrap, st.n_permutations, st.n_items]
+        df.loc[i, ["ci_low", "ci_high", "p_value", "p_method", "n_bootstrap", "n_permutations", "n_items",
+                   "resample_unit", "n_units", "ci_scale"]] = [
+            st.ci_low, st.ci_high, st.p_value, st.p_method, st.n_bootstrap, st.n_permutations, st.n_items,
+            st.resample_unit, st.n_units, st.ci_scale]
     has_p = df.p_value.notna()
     if has_p.any():
         df.loc[has_p, "p_holm"] = stats.holm(df.loc[has_p, "p_value"].astype(float).to_numpy())
+
+
+def _stated_units(results_dir: Path) -> dict[tuple[str, str, str, str], str]:
+    """(model, revision, condition, task) → the resample unit the task stated (cells record it in the sidecar)."""
+    return {(side["model"], side["revision"], side["condition"], side["task"]): side["resample_unit"]
+            for _, side in layout.sidecars(results_dir) if side.get("resample_unit")}
+
+
+ALPHA = 0.05
+
+
+def disagreements(d: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """Main-metric deltas where the two methods disagree: the 95% interval excludes 0 while the permutation p is
+    ≥ 0.05, or the interval includes 0 while p < 0.05 (unadjusted p: the interval is not adjusted either)."""
+    rows = d[d.p_value.notna() & d.ci_low.notna()]
+    excludes = (rows.ci_low > 0) | (rows.ci_high < 0)
+    return rows[excludes != (rows.p_value < alpha)]
+
+
+def disagreement_lines(d: pd.DataFrame) -> list[str]:
+    """One line per disagreement, with both numbers (printed by ``harness aggregate``, shown in the report)."""
+    out = []
+    for r in disagreements(d).itertuples():
+        side = "excludes" if (r.ci_low > 0 or r.ci_high < 0) else "includes"
+        out.append(f"{r.alias}/{r.task}/{r.subset} {r.condition} − {r.baseline}: 95% CI [{r.ci_low:+.4f}, "
+                   f"{r.ci_high:+.4f}] {side} 0 but permutation p = {r.p_value:.4f} (unit: {r.resample_unit})")
+    return out
 
 
 def aggregate(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -213,4 +247,7 @@ def aggregate(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     write_parquet(board, LEADERBOARD_SCHEMA, results_dir / "leaderboard.parquet")
     faults.checkpoint("aggregate")
     write_parquet(d, DELTAS_SCHEMA, results_dir / "deltas.parquet")
+    write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, results_dir / FAMILY_FILE)
+    for line in disagreement_lines(d):
+        log.warning("interval and test disagree: %s", line)
     return board, d

@@ -3,6 +3,8 @@ pairs); see :mod:`harness.analysis.stats` for the method and its calibration."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from harness.analysis.metrics import Columns, Metric, midranks, weighted_pearson, weighted_ranks
@@ -20,6 +22,7 @@ def _weighted_delta(metric: Metric, a: Columns, b: Columns, w: np.ndarray) -> np
         return np.asarray((w @ (a["value"] - b["value"])) / w.sum(axis=1))
     return np.asarray(metric.weighted(a, w) - metric.weighted(b, w))
 
+
 def bootstrap_deltas(metric: Metric, a: Columns, b: Columns, n_bootstrap: int, rng: np.random.Generator, *,
                      units: Units | None = None) -> np.ndarray:
     """Metric(a) − metric(b) on ``n_bootstrap`` paired resamples (the same weights for both conditions).
@@ -31,9 +34,11 @@ def bootstrap_deltas(metric: Metric, a: Columns, b: Columns, n_bootstrap: int, r
     out = [_weighted_delta(metric, a, b, resample_weights(units, rows, rng)) for rows in chunk_sizes(n_bootstrap, n)]
     return np.concatenate(out) if out else np.empty(0)
 
+
 def standardised(x: np.ndarray) -> np.ndarray:
     sd = x.std()
     return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
+
 
 def _spearman_influence(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Empirical influence values of Spearman's rho, IF(x, y) = 12[F(x)G(y) + E G(Y)1{X ≥ x} + E F(X)1{Y ≥ y}]
@@ -50,10 +55,12 @@ def _spearman_influence(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
     rho = 12 * float(np.mean(u * v)) - 3
     return np.asarray(12 * (u * v + upper_mean(gold, v) + upper_mean(pred, u)) - 3 * rho - 9)
 
+
 def _pearson_influence(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
     g, p = standardised(gold), standardised(pred)
     r = float(np.mean(g * p))
     return np.asarray(g * p - r / 2 * (g * g + p * p))
+
 
 def influence(metric: Metric, a: Columns, b: Columns) -> np.ndarray | None:
     """Per-item empirical influence values of the delta (None where not derived: bitext)."""
@@ -66,6 +73,29 @@ def influence(metric: Metric, a: Columns, b: Columns) -> np.ndarray | None:
         return np.asarray(d - d.mean())
     return None
 
+
+def _text_jackknife(statistic: Callable[[np.ndarray], np.ndarray], d: np.ndarray, units: Units) -> float | None:
+    """The corrected text-unit variance of a weighted statistic (see :func:`text_variance`); ``d`` are its
+    per-item influence values."""
+    n, g = units.n_items, units.n_units
+    thetas: list[np.ndarray] = []
+    first = 0
+    for rows in chunk_sizes(g, n):  # row u: every item that involves unit u weighs 0
+        w = np.ones((rows, n))
+        for e in (units.ends if units.ends is not None else ()):
+            k = np.flatnonzero((e >= first) & (e < first + rows))
+            w[e[k] - first, k] = 0.0
+        thetas.append(statistic(w))
+        first += rows
+    theta = np.concatenate(thetas)
+    theta = theta[~np.isnan(theta)]
+    if len(theta) < 3:
+        return None
+    jack = (len(theta) - 1) / len(theta) * float(((theta - theta.mean()) ** 2).sum())
+    pair_level = float((d[units.crossed] ** 2).sum()) / n**2
+    return max(jack - pair_level, float((d * d).sum()) / n**2)  # never below the independent-pairs variance
+
+
 def text_variance(metric: Metric, a: Columns, b: Columns, units: Units) -> float | None:
     """Variance of the delta for the text unit: the delete-one-unit (vertex) jackknife, minus one copy of the
     pair-level term that it counts twice (a pair of two recurring texts leaves with either of them), estimated
@@ -76,23 +106,38 @@ def text_variance(metric: Metric, a: Columns, b: Columns, units: Units) -> float
     d = influence(metric, a, b)
     if d is None:
         return None
-    n, g = units.n_items, units.n_units
-    thetas: list[np.ndarray] = []
-    first = 0
-    for rows in chunk_sizes(g, n):  # row u: every item that involves unit u weighs 0
-        w = np.ones((rows, n))
-        for e in units.ends:
-            k = np.flatnonzero((e >= first) & (e < first + rows))
-            w[e[k] - first, k] = 0.0
-        thetas.append(_weighted_delta(metric, a, b, w))
-        first += rows
-    theta = np.concatenate(thetas)
-    theta = theta[~np.isnan(theta)]
-    if len(theta) < 3:
+    return _text_jackknife(lambda w: _weighted_delta(metric, a, b, w), d, units)
+
+
+def score_influence(metric: Metric, a: Columns) -> np.ndarray | None:
+    """Per-item empirical influence values of one condition's score (None where not derived)."""
+    if metric.family == "spearman":
+        return _spearman_influence(a["gold"], a["pred"])
+    if metric.family == "pearson":
+        return _pearson_influence(a["gold"], a["pred"])
+    if metric.family == "mean":
+        return np.asarray(a["value"] - a["value"].mean())
+    return None
+
+
+def score_variance(metric: Metric, a: Columns, units: Units) -> float | None:
+    """:func:`text_variance` for one condition's score instead of a delta."""
+    if units.ends is None or not units.crossed.any() or units.n_units < 3:
         return None
-    jack = (len(theta) - 1) / len(theta) * float(((theta - theta.mean()) ** 2).sum())
-    pair_level = float((d[units.crossed] ** 2).sum()) / n**2
-    return max(jack - pair_level, float((d * d).sum()) / n**2)  # never below the independent-pairs variance
+    d = score_influence(metric, a)
+    if d is None:
+        return None
+    return _text_jackknife(lambda w: np.asarray(metric.weighted(a, w)), d, units)
+
+
+def bootstrap_scores(metric: Metric, a: Columns, n_bootstrap: int, rng: np.random.Generator, *,
+                     units: Units | None = None) -> np.ndarray:
+    """One condition's metric on ``n_bootstrap`` resamples of its units."""
+    n = n_rows(a)
+    units = units or Units.items(n)
+    out = [np.asarray(metric.weighted(a, resample_weights(units, rows, rng))) for rows in chunk_sizes(n_bootstrap, n)]
+    return np.concatenate(out) if out else np.empty(0)
+
 
 def bootstrap_interval(metric: Metric, a: Columns, b: Columns, observed: float, n_bootstrap: int,
                        rng: np.random.Generator, *, units: Units, confidence: float = CONFIDENCE

@@ -17,6 +17,7 @@ Columns = dict[str, np.ndarray]
 
 Family = Literal["spearman", "pearson", "mean", "labels"]
 
+
 def _rank_rows(x: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
 
@@ -24,12 +25,14 @@ def _rank_rows(x: np.ndarray) -> np.ndarray:
         return np.broadcast_to(midranks(x[0]), x.shape)
     return np.asarray(rankdata(x, axis=1, method="average"), dtype=np.float64)
 
+
 def pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     xc = x - x.mean(axis=1, keepdims=True)
     yc = y - y.mean(axis=1, keepdims=True)
     den = np.sqrt((xc * xc).sum(axis=1) * (yc * yc).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, (xc * yc).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
+
 
 def weighted_ranks(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Mid-ranks of the items of ``x`` (1-D) in the sample that lists item k w[r, k] times, per row r of ``w``.
@@ -54,9 +57,11 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     mid -= (tied - 1) / 2
     return np.take(mid, (np.cumsum(new) - 1)[back], axis=1)
 
+
 def midranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (1-based) of a 1-D array, as ``scipy.stats.rankdata``."""
     return weighted_ranks(x, np.ones((1, len(x))))[0]
+
 
 def weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Pearson's r of each row of x and y with weights w (rows broadcast against w)."""
@@ -69,6 +74,7 @@ def weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
         den = np.sqrt(np.einsum("ij,ij->i", wx, xc) * np.einsum("ij,ij,ij->i", w, yc, yc))
         return np.where(den > 0, np.einsum("ij,ij->i", wx, yc) / np.where(den > 0, den, 1.0), np.nan)
 
+
 def _label_counts(labels: np.ndarray, n_labels: int, weights: np.ndarray | None = None) -> np.ndarray:
     """Per row, how often each label occurs (optionally weighted): (rows, n_labels)."""
     if weights is not None:
@@ -78,11 +84,15 @@ def _label_counts(labels: np.ndarray, n_labels: int, weights: np.ndarray | None 
     w = None if weights is None else weights.ravel()
     return np.bincount(flat, weights=w, minlength=rows * n_labels).reshape(rows, n_labels).astype(np.float64)
 
+
 def multiplicities(idx: np.ndarray, m: int) -> np.ndarray:
     """(rows, m): how often each of 0..m-1 occurs in each row of ``idx``."""
     return _label_counts(idx, m)
 
+
 @dataclass(frozen=True)
+
+
 class Metric:
     """A recomputable metric. ``score(cols)`` takes 2-D arrays (rows × items) and returns one value per row;
     ``weighted(cols, w)`` takes 1-D item columns and a (rows × items) weight matrix (the bootstrap's
@@ -101,23 +111,30 @@ class Metric:
         """score = mean of the one paired column: deltas reduce to means of per-item differences."""
         return self.family == "mean"
 
+
 def _spearman(cols: Columns) -> np.ndarray:
     return pearson_rows(_rank_rows(cols["gold"]), _rank_rows(cols["pred"]))
+
 
 def _pearson(cols: Columns) -> np.ndarray:
     return pearson_rows(cols["gold"], cols["pred"])
 
+
 def _spearman_w(cols: Columns, w: np.ndarray) -> np.ndarray:
     return weighted_pearson(weighted_ranks(cols["gold"], w), weighted_ranks(cols["pred"], w), w)
+
 
 def _pearson_w(cols: Columns, w: np.ndarray) -> np.ndarray:
     return weighted_pearson(cols["gold"][None, :], cols["pred"][None, :], w)
 
+
 def _mean_value(cols: Columns) -> np.ndarray:
     return np.asarray(cols["value"].mean(axis=1), dtype=np.float64)
 
+
 def _mean_value_w(cols: Columns, w: np.ndarray) -> np.ndarray:
     return np.asarray((w @ cols["value"]) / w.sum(axis=1), dtype=np.float64)
+
 
 def _bitext_counts(gold: np.ndarray, pred: np.ndarray, w: np.ndarray | None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,6 +145,7 @@ def _bitext_counts(gold: np.ndarray, pred: np.ndarray, w: np.ndarray | None
         return _label_counts(g, m), _label_counts(p, m), _label_counts(g, m, weights=hit)
     return _label_counts(g, m, weights=w), _label_counts(p, m, weights=w), _label_counts(g, m, weights=w * hit)
 
+
 def _bitext_from_counts(kind: str, support: np.ndarray, predicted: np.ndarray, tp: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         if kind == "f1":
@@ -137,6 +155,7 @@ def _bitext_from_counts(kind: str, support: np.ndarray, predicted: np.ndarray, t
         else:  # recall
             per_label = np.where(support > 0, tp / support, 0.0)
         return np.asarray((support * per_label).sum(axis=1) / support.sum(axis=1), dtype=np.float64)
+
 
 def _bitext(kind: str) -> tuple[Callable[[Columns], np.ndarray], Callable[[Columns, np.ndarray], np.ndarray]]:
     """scikit-learn's ``average="weighted"`` precision / recall / F1 (zero_division=0), row-wise and weighted."""
@@ -149,13 +168,16 @@ def _bitext(kind: str) -> tuple[Callable[[Columns], np.ndarray], Callable[[Colum
 
     return score, weighted
 
+
 def _bitext_accuracy(cols: Columns) -> np.ndarray:
     return np.asarray((cols["gold"] == cols["pred"]).mean(axis=1), dtype=np.float64)
+
 
 def _bitext_accuracy_w(cols: Columns, w: np.ndarray) -> np.ndarray:
     return np.asarray((w @ (cols["gold"] == cols["pred"]).astype(np.float64)) / w.sum(axis=1), dtype=np.float64)
 
 _AT_K = re.compile(r"^(ndcg|map|recall|precision|mrr|hit_rate)_at_(\d+)$")
+
 
 def metric_for(task_type: str, metric: str) -> Metric | None:
     """The recomputable metric ``metric`` of a task type, or None."""
@@ -171,6 +193,7 @@ def metric_for(task_type: str, metric: str) -> Metric | None:
         score, weighted = _bitext(metric)
         return Metric(metric, score, weighted, ("gold",), ("pred",), "labels")
     return None
+
 
 def _retrieval_values(df: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """Per query (item), the metric's per-query value from the ranks of its relevant documents (vectorised over
@@ -225,6 +248,7 @@ def _retrieval_values(df: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.nda
             values = np.where(np.isfinite(best), 1.0 / best, 0.0)
     return items, values
 
+
 def item_columns(task_type: str, metric: str, df: pd.DataFrame) -> tuple[np.ndarray, Columns]:
     """(item ids, {column: per-item values}) for one cell × subset × split of predictions."""
     if task_type == "Retrieval":
@@ -236,6 +260,7 @@ def item_columns(task_type: str, metric: str, df: pd.DataFrame) -> tuple[np.ndar
 
 TEXT_COLUMNS = ("text1", "text2")
 
+
 def item_texts(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(item ids, text1, text2) sorted by item, from a predictions frame with ``text1``/``text2`` columns (STS:
     the pair's two texts as the task states them, before any instruction), or None without them."""
@@ -243,6 +268,7 @@ def item_texts(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
         return None
     d = df.sort_values("item")
     return d["item"].to_numpy(), d["text1"].to_numpy(object), d["text2"].to_numpy(object)
+
 
 def recompute(task_type: str, metric: str, df: pd.DataFrame) -> float | None:
     """The metric on the full set of items (what mteb reported, up to its rounding to 6 decimals)."""

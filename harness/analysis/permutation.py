@@ -15,6 +15,7 @@ _TOL = 1e-12  # |T*| ≥ |T| − tol: ties with the observed statistic count as 
 
 _MAX_EXACT = 20  # swap units up to which exact enumeration is considered
 
+
 def _text_effects(z: np.ndarray, units: Units) -> tuple[float, np.ndarray, np.ndarray]:
     """z = μ + u[ends[0]] + u[ends[1]] + r by least squares over the recurring texts (the minimum-norm solution;
     u is padded with zeros for the non-text slots; r is the exact remainder, so the split reproduces z)."""
@@ -33,7 +34,10 @@ def _text_effects(z: np.ndarray, units: Units) -> tuple[float, np.ndarray, np.nd
     mu = float(sol[0])
     return mu, u, np.asarray(z - mu - u[units.ends[0]] - u[units.ends[1]])
 
+
 @dataclass(frozen=True)
+
+
 class _Null:
     """What the permutation test swaps, prepared once per delta.
 
@@ -57,6 +61,7 @@ class _Null:
     def n_swap_units(self) -> int:
         return self.units.n_items + (self.units.n_texts if self.du is not None else 0)
 
+
 def _prepare_null(metric: Metric, a: Columns, b: Columns, units: Units) -> _Null:
     if metric.family not in ("spearman", "pearson"):
         if units.kind == "text":
@@ -74,6 +79,7 @@ def _prepare_null(metric: Metric, a: Columns, b: Columns, units: Units) -> _Null
     _, ua, ra = _text_effects(za, units)
     _, ub, rb = _text_effects(zb, units)
     return _Null(metric, a, b, units, g, za, zb, rb - ra, ub - ua)
+
 
 def _correlation_swap_stats(null: _Null, swap: np.ndarray) -> np.ndarray:
     assert null.g is not None and null.za is not None and null.zb is not None and null.dr is not None
@@ -105,6 +111,7 @@ def _correlation_swap_stats(null: _Null, swap: np.ndarray) -> np.ndarray:
             out.append(np.where(den > 0, cov / np.where(den > 0, den, 1.0), np.nan))
     return np.asarray(out[0] - out[1])
 
+
 def _swap_stats(null: _Null, swap: np.ndarray) -> np.ndarray:
     """The permutation statistic for each row of ``swap`` (rows × swap units: the items, then for the text unit
     the recurring texts). Row of all False = the observed statistic."""
@@ -122,9 +129,11 @@ def _swap_stats(null: _Null, swap: np.ndarray) -> np.ndarray:
         return np.asarray(metric.score(ra) - metric.score(rb))
     return _correlation_swap_stats(null, swap)
 
+
 def all_swaps(n: int) -> np.ndarray:
     """Every one of the 2^n swap patterns of n units (row i = the bits of i)."""
     return ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
+
 
 def permutation_p(metric: Metric, a: Columns, b: Columns, observed: float, n_permutations: int,
                   rng: np.random.Generator, *, units: Units | None = None) -> tuple[float, int, bool]:

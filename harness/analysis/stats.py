@@ -126,7 +126,8 @@ from harness.analysis.units import UNITS, Units, infer_unit, n_rows, resample_un
 
 __all__ = [
     "CONFIDENCE", "N_BOOTSTRAP", "N_PERMUTATIONS", "SEED", "TEXT_COLUMNS", "UNITS", "Metric", "PairedStats", "Units",
-    "_text_effects", "aligned_items", "all_swaps", "bootstrap_deltas", "bootstrap_interval", "delta_stats", "holm",
+    "_text_effects", "aligned_items", "aligned_texts", "all_swaps", "bootstrap_deltas", "bootstrap_interval",
+    "delta_stats", "holm",
     "infer_unit", "influence", "item_columns", "item_texts", "metric_for", "midranks", "pair_items", "paired_stats",
     "permutation_p", "recompute", "resample_units", "resample_weights", "seed_for", "text_units", "text_variance",
     "weighted_ranks",
@@ -225,6 +226,11 @@ def _texts_for(items: np.ndarray, a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.
                                                                                             found[1][1])):
         raise ValueError("the two conditions disagree on the items' texts (text1/text2)")
     return found[0]
+
+
+def aligned_texts(items: np.ndarray, a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """The raw texts (``text1``, ``text2``) of aligned STS items, or None when the predictions carry none."""
+    return _texts_for(items, a, b)
 
 
 def delta_stats(task_type: str, metric: str, a: pd.DataFrame, b: pd.DataFrame, *, seed: int,

@@ -97,3 +97,22 @@ def language_table(board: pd.DataFrame) -> str:
         vals = " ".join(f"{r.get(LANGUAGE_PREFIX + m, float('nan')):>9.3f}" for m in metrics)
         lines.append(f"{alias:<22} {task:<30} {cond:<12} {vals}")
     return "\n".join(lines)
+
+
+def family_table(f: pd.DataFrame) -> str:
+    """The family summary (``family.parquet``): per family, subset view, model and condition, the mean main score
+    with its 95% interval, the mean delta against none with its interval, and the claims that hold / flip."""
+    if f.empty:
+        return "(no task family in these results)"
+    lines = [f"{'family':<8} {'subset':<13} {'model':<22} {'condition':<12} {'tasks':>5} {'mean':>7} "
+             f"{'95% CI':>17} {'Δ mean':>8} {'95% CI':>19} {'claims':>7} {'flipped':>7}"]
+    order = sorted(f.itertuples(), key=lambda r: (r.family, r.subset, r.alias, condition_order(r.condition)))
+    for r in order:
+        d_ci = f"[{r.delta_ci_low:+.3f}, {r.delta_ci_high:+.3f}]" if r.condition != BASELINE else ""
+        delta = f"{r.delta:+.4f}" if r.condition != BASELINE else ""
+        lines.append(f"{r.family:<8} {r.subset:<13} {r.alias:<22} {r.condition:<12} {r.n_tasks:>5} "
+                     f"{r.mean_score:>7.4f} [{r.score_ci_low:+.3f}, {r.score_ci_high:+.3f}] {delta:>8} {d_ci:>19} "
+                     f"{r.claims_hold:>3}/{r.n_claims:<3} {r.claims_flipped if r.condition != BASELINE else '':>7}")
+    lines.append("(mean over the family's tasks of each task's main score; 95% CI: the words resampled within each "
+                 "task, the tasks fixed; claims: tasks whose headline claim holds; flipped: verdict differs from none)")
+    return "\n".join(lines)

@@ -22,7 +22,10 @@ UnitKind = Literal["item", "query", "sentence", "text"]
 UNITS: dict[str, tuple[str, ...]] = {"STS": ("item", "text"), "Retrieval": ("query", "item"),
                                      "BitextMining": ("sentence", "item")}
 
+
 @dataclass(frozen=True, eq=False)
+
+
 class Units:
     """How the items of a delta are resampled and swapped.
 
@@ -85,6 +88,7 @@ class Units:
             raise ValueError("the text unit needs each item's texts: use text_units(text1, text2)")
         return cls(kind, n_items)
 
+
 def _text_codes(text1: Sequence[Any] | np.ndarray, text2: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t1, t2 = pd.Series(np.asarray(text1, dtype=object)), pd.Series(np.asarray(text2, dtype=object))
     if len(t1) != len(t2):
@@ -95,15 +99,18 @@ def _text_codes(text1: Sequence[Any] | np.ndarray, text2: Sequence[Any] | np.nda
     n = len(t1)
     return codes[:n].astype(np.int64), codes[n:].astype(np.int64)
 
+
 def _occurrences(c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
     """In how many distinct items each text code occurs (an item whose two texts are equal counts once)."""
     m = int(max(c1.max(initial=-1), c2.max(initial=-1))) + 1
     return np.bincount(np.concatenate([c1, c2[c2 != c1]]), minlength=m)
 
+
 def infer_unit(text1: Sequence[Any] | np.ndarray, text2: Sequence[Any] | np.ndarray) -> Literal["item", "text"]:
     """``text`` when some text occurs in two or more items (pairs built from a set of words), else ``item``."""
     c1, c2 = _text_codes(text1, text2)
     return "text" if len(c1) and bool((_occurrences(c1, c2) >= 2).any()) else "item"
+
 
 def text_units(text1: Sequence[Any] | np.ndarray, text2: Sequence[Any] | np.ndarray) -> Units:
     """The ``text`` unit of items given their two texts (any hashable ids; equal ids = the same text)."""
@@ -122,6 +129,7 @@ def text_units(text1: Sequence[Any] | np.ndarray, text2: Sequence[Any] | np.ndar
     e1 = np.where(lone, n_texts + np.cumsum(lone) - 1, e1)
     e2 = np.where(e2 < 0, none, e2)
     return Units("text", n, np.vstack([e1, e2]).astype(np.int64), n_texts, n_lone)
+
 
 def resample_units(task_type: str, n_items: int, *, unit: str | None = None,
                    text1: Sequence[Any] | np.ndarray | None = None,
@@ -146,6 +154,7 @@ def resample_units(task_type: str, n_items: int, *, unit: str | None = None,
 
 _CHUNK_CELLS = 2_000_000  # resamples × items materialised at once (bounds memory to a few tens of MB)
 
+
 def chunk_sizes(total: int, n_items: int) -> Iterator[int]:
     size = max(1, _CHUNK_CELLS // max(1, n_items))
     done = 0
@@ -154,8 +163,10 @@ def chunk_sizes(total: int, n_items: int) -> Iterator[int]:
         yield step
         done += step
 
+
 def n_rows(cols: Columns) -> int:
     return len(next(iter(cols.values())))
+
 
 def resample_weights(units: Units, rows: int, rng: np.random.Generator) -> np.ndarray:
     """(rows, n_items) multiplicities of one chunk of bootstrap resamples. Item units: n items drawn with

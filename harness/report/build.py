@@ -25,8 +25,11 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis.aggregate import FAMILY_FILE, disagreement_lines
+from harness.analysis.tables import language_table
 from harness.core import atomic
 from harness.prompts.conditions import order_conditions
+from harness.report.family import family_rows, small_multiples
 from harness.report.figures import (
     ALPHA,
     cosine_matrices,
@@ -74,12 +77,20 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
 
     sec = Section("Deltas with 95% confidence intervals")
     sec.para("Main score of each task under each condition minus the same model's score under the baseline (none; "
-             "and format where the model's format condition adds prefixes). 95% CI: paired bootstrap over items "
-             "(the same resampled items for both conditions); p: paired permutation test (the two conditions' "
-             "predictions swapped per item); p Holm: adjusted across every delta of the grid; * and colour: "
-             f"p Holm < {ALPHA}. Statistics are recomputed from the item-level predictions and used only where "
-             "the recomputation reproduces mteb's score on the full set.")
+             "and format where the model's format condition adds prefixes). 95% CI: paired bootstrap over the "
+             "resampling unit (the same resample for both conditions): queries for retrieval, sentences for "
+             "bitext mining, and for STS tasks built from pairs of a few words the words themselves (vertex "
+             "bootstrap: pairs sharing a word move together; column 'unit'); p: paired permutation test that "
+             "swaps within-condition ranks (Spearman) or z-scores (Pearson), so conditions on different cosine "
+             f"scales stay comparable; p Holm: adjusted across every delta of the grid; * and colour: p Holm < "
+             f"{ALPHA}. Statistics are recomputed from the item-level predictions and used only where the "
+             "recomputation reproduces mteb's score on the full set.")
     table, classes = delta_rows(d)
+    disagree = disagreement_lines(d)
+    if disagree:
+        sec.para(f"Where the interval and the test disagree ({len(disagree)}; the 95% CI excludes 0 while p ≥ "
+                 f"{ALPHA}, or the reverse — read these deltas as borderline):")
+        sec.pre("\n".join(disagree))
     if table.empty:
         sec.para("No deltas: run a condition together with its baseline.")
     else:
@@ -119,15 +130,29 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
                      path.read_bytes())
         figures.append(fig)
         sec.figure(fig)
-    try:
-        from harness.analysis.tables import language_table
-
-        text = language_table(board)
-        if not text.startswith("("):
-            sec.pre(text)
-    except ImportError:  # pragma: no cover - the module is part of the package
-        pass
+    text = language_table(board)
+    if not text.startswith("("):
+        sec.pre(text)
     sections.append(sec)
+
+    fam_path = results_dir / FAMILY_FILE
+    fam = pd.read_parquet(fam_path) if fam_path.exists() else pd.DataFrame()
+    if not fam.empty:
+        sec = Section("Task families")
+        sec.para("Tasks that declare the same family (the Scale* tasks: family 'scales') summarised together: the "
+                 "mean main score over the family's tasks under each condition and its delta against none. 95% "
+                 "intervals resample the words within each task (vertex bootstrap, spread corrected to the word "
+                 "jackknife), independently across tasks; the tasks themselves are fixed. 'SD of Δ across tasks' "
+                 "says how much the tasks disagree; 'claims' counts the tasks whose origin-style claim "
+                 "(cosine(w, control) > cosine(w, opposite)) holds, 'flipped' those whose verdict differs from "
+                 "none's.")
+        sec.table(family_rows(fam))
+        for name in sorted(set(fam.family)):
+            multiples = small_multiples(name, fam, board)
+            if multiples is not None:
+                figures.append(multiples)
+                sec.figure(multiples)
+        sections.append(sec)
 
     sec = Section("Embedding shift")
     sec.para("Does the model read the instruction at all? For each text of a cell: the cosine distance between its "

@@ -26,6 +26,15 @@ def _main_deltas(d: pd.DataFrame) -> pd.DataFrame:
     return main.sort_values(["alias", "task", "subset", "baseline", "condition"], ignore_index=True)
 
 
+def _unit(r: Any) -> str:
+    """What the statistics resampled, e.g. ``text (35)`` for the 35 recurring words of a word-pair task."""
+    unit = getattr(r, "resample_unit", None)
+    if unit is None or pd.isna(unit):
+        return "—"
+    n = getattr(r, "n_units", None)
+    return f"{unit} ({int(n)})" if n is not None and not pd.isna(n) else str(unit)
+
+
 def delta_rows(d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     main = _main_deltas(d)
     rows, classes = [], []
@@ -38,7 +47,8 @@ def delta_rows(d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                      "baseline score": f"{r.baseline_score:.4f}", "score": f"{r.score:.4f}",
                      "Δ": f"{r.delta:+.4f}", "95% CI": ci, "p": fmt_p(r.p_value),
                      "p Holm": fmt_p(r.p_holm) + (" *" if sig else ""),
-                     "n": "—" if pd.isna(r.n_items) else str(int(r.n_items))})
+                     "n": "—" if pd.isna(r.n_items) else str(int(r.n_items)),
+                     "unit": _unit(r)})
         classes.append(("sig-up" if r.delta > 0 else "sig-down") if sig else "")
     return pd.DataFrame(rows), classes
 

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 # Version of the leaderboard and deltas schemas (bump with any change; golden files in tests/golden/).
 # 2: deltas gained ci_low, ci_high, p_value, p_holm, p_method, n_bootstrap, n_permutations and baseline "format".
-SCHEMA_VERSION = 2
-PREDICTIONS_SCHEMA_VERSION = 1  # the per-cell predictions parquet (written by the runner)
+# 3: deltas gained resample_unit, n_units and ci_scale (what the statistics resampled).
+SCHEMA_VERSION = 3
+PREDICTIONS_SCHEMA_VERSION = 2  # the per-cell predictions parquet (written by the runner); 2: text1, text2
 
 LEADERBOARD_SCHEMA = pa.schema(
     [
@@ -65,6 +66,8 @@ PREDICTIONS_SCHEMA = pa.schema(
         ("gold", pa.float64()),  # gold score / relevance / index of the translation
         ("prediction", pa.float64()),  # cosine / retrieval score of doc_id / matched index
         ("rank", pa.int64()),  # Retrieval only: 1-based rank of doc_id, null when not retrieved
+        ("text1", pa.string()),  # STS only: the pair's first text as the task gives it (no prefix)
+        ("text2", pa.string()),  # STS only: the pair's second text (pairs sharing a text resample together)
     ]
 )
 DELTA_KEYS = ["model", "alias", "revision", "task", "task_type", "subset", "split", "kind", "metric", "is_main"]
@@ -87,13 +90,44 @@ DELTAS_SCHEMA = pa.schema(
         ("p_method", pa.string()),  # "permutation" (Monte Carlo), "exact" (all 2^n swaps) or "identical inputs"
         ("n_bootstrap", pa.int64()),
         ("n_permutations", pa.int64()),
+        ("resample_unit", pa.string()),  # what moved together in a resample: item | text | query | sentence
+        ("n_units", pa.int64()),  # how many such units (e.g. the recurring words of a word-pair STS task)
+        ("ci_scale", pa.float64()),  # text unit: factor applied to the vertex bootstrap's spread (jackknife)
+    ]
+)
+FAMILY_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        ("family", pa.string()),  # the tasks' `family` (e.g. scales)
+        ("model", pa.string()),
+        ("alias", pa.string()),
+        ("revision", pa.string()),
+        ("subset", pa.string()),  # the subset view shared by the family's tasks (e.g. scale, relation)
+        ("split", pa.string()),
+        ("condition", pa.string()),
+        ("baseline", pa.string()),  # what `delta` is against: none
+        ("n_tasks", pa.int64()),
+        ("tasks", pa.string()),  # comma-separated: the tasks in the mean
+        ("mean_score", pa.float64()),  # mean main score over the tasks
+        ("score_ci_low", pa.float64()),  # 95% interval: units (words) resampled within each task
+        ("score_ci_high", pa.float64()),
+        ("delta", pa.float64()),  # mean over the tasks of (condition − baseline)
+        ("delta_ci_low", pa.float64()),
+        ("delta_ci_high", pa.float64()),
+        ("delta_sd_tasks", pa.float64()),  # spread of the per-task deltas (how much the tasks differ)
+        ("claims_hold", pa.int64()),  # tasks whose headline claim holds under this condition
+        ("n_claims", pa.int64()),
+        ("claims_flipped", pa.int64()),  # tasks whose claim verdict differs from the baseline's
+        ("resample_unit", pa.string()),
+        ("n_bootstrap", pa.int64()),
     ]
 )
 # Probe metric names (kind "probe" rows of the leaderboard) that readers look for:
 SHIFT_PREFIX = "embedding_shift/"  # embedding_shift/<role>/mean|std: does the model read the prefix at all?
 LANGUAGE_PREFIX = "language_split/"  # language_split/<measure>: the language-split probe
 IDENTICAL = "identical inputs"  # p_method of a delta between two conditions that fed the model the same strings
-STATS_COLUMNS = ["ci_low", "ci_high", "p_value", "p_holm", "p_method", "n_bootstrap", "n_permutations"]
+STATS_COLUMNS = ["ci_low", "ci_high", "p_value", "p_holm", "p_method", "n_bootstrap", "n_permutations",
+                 "resample_unit", "n_units", "ci_scale"]
 
 
 

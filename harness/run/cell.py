@@ -84,6 +84,8 @@ def run_cell(
         "task_type": cell.task.type,
         "task_data_sha256": cell.task.data_hash,
         "main_score": cell.task.spec.main_score,
+        "family": cell.task.spec.family,  # tasks summarised together (analysis/family.py)
+        "resample_unit": cell.task.spec.resample_unit,  # as the task states it; null: inferred by aggregate
         "prompts": cell.prompts,
         "prompts_sha256": prompts_sha256({cell.task.name: cell.prompts}),
         "n_items": n_items(dataset),

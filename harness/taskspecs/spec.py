@@ -41,6 +41,11 @@ class _Metadata(BaseModel):
     dialect: list[str] = []
     sample_creation: str
     bibtex_citation: str = ""
+    resample_unit: Literal["item", "text", "query", "sentence"] | None = Field(
+        default=None,
+        description="what the statistics resample together (default: inferred — STS: texts that recur across "
+                    "pairs, else items; Retrieval: queries; BitextMining: sentences)",
+    )
     family: str | None = Field(
         default=None, pattern=r"^[a-z][a-z0-9_-]*$",
         description="tasks with the same family are also summarised together (e.g. 'scales'); harness-only",
@@ -99,6 +104,9 @@ class BitextSpec(_Metadata):
 
 
 TaskSpec = STSSpec | RetrievalSpec | BitextSpec
+# The units a task type may state (the first is the default when a task states none; STS infers text or item).
+RESAMPLE_UNITS: dict[str, tuple[str, ...]] = {"STS": ("text", "item"), "Retrieval": ("query", "item"),
+                                              "BitextMining": ("sentence", "item")}
 KINDS: dict[str, type[STSSpec | RetrievalSpec | BitextSpec]] = {
     "STS": STSSpec, "Retrieval": RetrievalSpec, "BitextMining": BitextSpec
 }
@@ -117,6 +125,10 @@ def read_spec(folder: Path) -> TaskSpec:
         raise HarnessError(describe_validation_error(path, e)) from None
     if spec.name != folder.name:
         raise HarnessError(f"{path}: field 'name': '{spec.name}' must equal its folder name '{folder.name}'")
+    allowed = RESAMPLE_UNITS[spec.type]
+    if spec.resample_unit is not None and spec.resample_unit not in allowed:
+        raise HarnessError(f"{path}: field 'resample_unit': '{spec.resample_unit}' is not one of "
+                           f"{', '.join(allowed)} for a {spec.type} task")
     return spec
 
 
