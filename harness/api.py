@@ -9,7 +9,7 @@ from harness.core.errors import HarnessError
 from harness.models.resolve import DEFAULT_MODEL, resolve
 from harness.models.spec import ModelSpec
 from harness.prompts import files as instructions
-from harness.prompts.conditions import Condition, Prompter
+from harness.prompts.conditions import Prompter, expand_conditions
 from harness.prompts.files import list_conditions
 from harness.prompts.schema import ASYMMETRIC_TYPES, ROLES, Role
 from harness.run import local as runner
@@ -53,8 +53,7 @@ def run(
     specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in items]
     registry = TaskRegistry()
     registry.select(tasks)
-    for c in conditions or []:
-        Condition.parse(c)
+    expand_conditions(conditions or [])
     return runner.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
                       batch_size=batch_size, registry=registry, progress=progress,
                       cache=(cache_dir or True) if use_cache else False)
@@ -186,7 +185,7 @@ def list_instructions(model: str, conditions: list[str] | None = None) -> list[d
     if not instructions.instruction_file(model).exists() and model in BUNDLED:
         name = BUNDLED[model].name
     recipe = instructions.model_instructions(name)
-    conds = [Condition.parse(c) for c in (conditions or instructions.list_conditions())]
+    conds = expand_conditions(conditions or instructions.list_conditions())
     rows = []
     for task in TaskRegistry().select(None):
         # symmetric tasks (STS, bitext): both texts take the query side, listed once as role "both"
