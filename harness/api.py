@@ -91,14 +91,13 @@ def aggregate(results_dir: Path = DEFAULT_RESULTS) -> tuple[pd.DataFrame, pd.Dat
 
 
 def compare(results_dir: Path = DEFAULT_RESULTS, *, tasks: list[str] | None = None,
-            models: list[str] | None = None) -> str:
-    """``harness compare``: models × conditions side by side for the chosen tasks (main score), with each delta's
-    95% CI and Holm-adjusted p, from the parquet files ``aggregate`` wrote."""
-    from harness.analysis import comparison
+            models: list[str] | None = None, view: str = "deltas") -> str:
+    """``harness compare``: models × conditions side by side for the chosen tasks (main score), from the parquet
+    files ``aggregate`` wrote. ``view``: ``deltas`` (each delta's 95% CI and Holm-adjusted p), ``decomposition``,
+    ``paraphrase`` or ``ranks`` (:mod:`harness.analysis.views`)."""
+    from harness.analysis import views
 
-    c = comparison.load(results_dir, tasks=tasks, models=models)
-    note = "note: some cells are newer than deltas.parquet; run `harness aggregate` to include them\n"
-    return (note if c.stale else "") + c.table()
+    return views.render(results_dir, view, tasks=tasks, models=models)
 
 
 def list_plots(results_dir: Path = DEFAULT_RESULTS) -> list[Path]:

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
     cmp.add_argument("--models", type=_csv, default=None, help="comma-separated model aliases or names")
     cmp.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
+    cmp.add_argument("--view", default="deltas", choices=["deltas", "decomposition", "paraphrase", "ranks"],
+                     help="deltas with CIs (default), the effect decomposition, paraphrase spreads, or model ranks "
+                          "per condition with Kendall τ")
 
     ls = sub.add_parser("ls", help="list tasks, models, conditions, plots, or a model's instruction prefixes")
     ls.add_argument("what", choices=["tasks", "models", "conditions", "plots", "instructions"])
@@ -94,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from harness import api
+    from harness.analysis.decomposition import plain_deltas
     from harness.analysis.tables import delta_ci_table, delta_table, language_table, pair_table
 
     results_dir: Path = getattr(args, "results", None) or api.DEFAULT_RESULTS
@@ -115,17 +119,19 @@ def _dispatch(args: argparse.Namespace) -> int:
               f"{results_dir / 'deltas.parquet'} ({len(deltas)} rows)\n")
         print(delta_table(board))
         print()
-        print(delta_ci_table(deltas))
+        print(delta_ci_table(plain_deltas(deltas)))
         print()
         print(pair_table(board))
         print()
         print(language_table(board))
+        for view in ("decomposition", "paraphrase", "ranks"):  # the control conditions (read back from disk)
+            print(f"\n{view}:\n{api.compare(results_dir, view=view)}")
         for plot in api.list_plots(results_dir):
             print(f"plot: {plot}")
         print(f"report: {results_dir / 'report.html'} (and report.md)")
         return 0
     if args.command == "compare":
-        print(api.compare(results_dir, tasks=args.tasks, models=args.models))
+        print(api.compare(results_dir, tasks=args.tasks, models=args.models, view=args.view))
         return 0
     if args.command == "data":
         for line in api.build_ding(deb=args.deb, source=args.source, tasks_dir=args.tasks_dir):
