@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", default="minilm", help="comma-separated model names (default: minilm)")
     r.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
     r.add_argument("--conditions", type=_csv, default=None,
-                   help="comma-separated conditions (default: all: none, format, official and every set)")
+                   help="comma-separated conditions (default: none, format, official and every set without "
+                        "variants: blog, mismatched, placebo); a variant set's name (paraphrase) means all its "
+                        "variants (paraphrase#1 ...)")
     r.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
     r.add_argument("--batch-size", type=int, default=32, help="texts per model forward pass (default: 32)")
     r.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: torch's choice)")

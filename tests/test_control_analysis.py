@@ -312,3 +312,35 @@ def test_adding_controls_to_a_finished_grid_encodes_only_their_new_strings(tmp_p
             (instruction("placebo", RET), texts), (instruction("paraphrase", RET, 3), texts)] for t in pool}
     assert sorted(second.encoded) == sorted(new)  # exactly the controls' new inputs, each once
     assert s.encoded == len(new)
+
+
+def test_a_model_with_format_prefixes_splits_them_off(tmp_path: Path) -> None:
+    """multilingual-e5-small's recipe (query: / passage: on retrieval, nothing on STS) over the mock encoder."""
+    from harness.analysis.aggregate import deltas, leaderboard
+    from harness.models.spec import ModelSpec
+
+    root = tiny_tasks(tmp_path / "tasks")
+    emb = MockEmbedder()
+    spec = ModelSpec(alias="mock-e5", name="intfloat/multilingual-e5-small", revision="mock", loader=lambda: emb,
+                     languages=["eng-Latn"], embed_dim=emb.dim, settings={"dim": emb.dim})
+    out = tmp_path / "results"
+    runner.run([spec], conditions=["none", "format", "blog", "placebo"], results_dir=out,
+               registry=TaskRegistry(root), progress=False, cache=tmp_path / "cache")
+    d = deltas(leaderboard(out), out, n_bootstrap=200, n_permutations=200)
+    main = d[(d.kind == "mteb") & d.is_main]
+    ret = main[main.task == RET].set_index(["condition", "baseline"])
+    assert ret.loc[("format", "none"), "effect"] == "prefix"
+    assert ret.loc[("format", "none"), "p_method"] != "identical inputs"  # query: / passage: change the inputs
+    assert ret.loc[("placebo", "format"), "effect"] == "any_instruction"
+    assert ret.loc[("placebo", "format"), "baseline_sha256"] != ret.loc[("placebo", "none"), "baseline_sha256"]
+    assert ret.loc[("blog", "format"), "effect"] == "over_format"
+    assert ret.loc[("blog", "none"), "delta"] == pytest.approx(
+        ret.loc[("format", "none"), "delta"] + ret.loc[("placebo", "format"), "delta"]
+        + ret.loc[("blog", "placebo"), "delta"], abs=1e-12)
+    kept = decomposition.plain_deltas(main)
+    assert ((kept.task == RET) & (kept.condition == "placebo") & (kept.baseline == "format")).any()
+    assert not (kept.effect == "content").any()
+    # STS: e5 has no format prefix there, so format − none is "same inputs" and placebo − format is placebo − none
+    sts = main[main.task == STS].set_index(["condition", "baseline"])
+    assert sts.loc[("format", "none"), "p_method"] == "identical inputs"
+    assert sts.loc[("placebo", "format"), "p_value"] == sts.loc[("placebo", "none"), "p_value"]

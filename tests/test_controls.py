@@ -205,3 +205,10 @@ def test_a_plain_set_keeps_its_plain_entries() -> None:
     assert s.n_variants == 0 and s.entry("ScaleAge") is not None and s.entry("ScaleSize") is None
     with pytest.raises(ValueError, match=r"has variants 1\.\.0"):
         s.variant(1)
+
+
+def test_a_run_with_no_conditions_named_leaves_variant_sets_out() -> None:
+    from harness.prompts.files import default_conditions
+
+    assert default_conditions() == ["none", "format", "official", "blog", "mismatched", "placebo"]
+    assert set(default_conditions()) < set(list_conditions())

@@ -184,6 +184,13 @@ def list_sets() -> list[str]:
     return sorted(p.stem for p in SETS_DIR.glob("*.yaml"))
 
 
+def default_conditions() -> list[str]:
+    """What a run with no conditions named runs: the built-in conditions and every set without variants (blog and
+    the controls placebo and mismatched). A variant set (paraphrase: 5 more conditions, ~2.5× the statistics of
+    aggregate) runs when named: ``--conditions ...,paraphrase``."""
+    return [*BUILTIN_CONDITIONS, *(name for name in list_sets() if not load_set(name).n_variants)]
+
+
 def list_conditions() -> list[str]:
     """Every condition that can run: the built-in ones, then each set — a variant set as its variants
     (``paraphrase#1`` … ``paraphrase#k``)."""
