@@ -36,8 +36,10 @@ def run(
     cache_dir: Path | None = None,
     use_cache: bool = True,
 ) -> RunSummary:
-    """``threads``: CPU threads for the model (torch); ``cache_dir``: the embedding cache folder (default
-    ``.cache/embeddings``); ``use_cache=False`` encodes everything and stores nothing."""
+    """``conditions``: names (a variant set's plain name means all its variants); default: the built-in conditions
+    and every set without variants (:func:`harness.prompts.files.default_conditions`). ``threads``: CPU threads for
+    the model (torch); ``cache_dir``: the embedding cache folder (default ``.cache/embeddings``);
+    ``use_cache=False`` encodes everything and stores nothing."""
     if batch_size < 1:
         raise HarnessError(f"--batch-size {batch_size}: must be at least 1")
     if threads is not None:

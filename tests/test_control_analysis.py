@@ -344,3 +344,39 @@ def test_a_model_with_format_prefixes_splits_them_off(tmp_path: Path) -> None:
     sts = main[main.task == STS].set_index(["condition", "baseline"])
     assert sts.loc[("format", "none"), "p_method"] == "identical inputs"
     assert sts.loc[("placebo", "format"), "p_value"] == sts.loc[("placebo", "none"), "p_value"]
+
+
+@pytest.mark.slow
+def test_minilm_controls_end_to_end(tmp_path: Path, minilm_spec) -> None:  # type: ignore[no-untyped-def]
+    """The real MiniLM on the tiny tasks: every control reaches the model as its exact string, and the
+    decomposition, spreads and tables come out of aggregate."""
+    root = tiny_tasks(tmp_path / "tasks")
+    embedder = minilm_spec.load()
+    seen: list[str] = []
+    original = embedder.embed
+
+    def spy(texts: list[str], **kw):  # type: ignore[no-untyped-def]
+        seen.extend(texts)
+        return original(texts, **kw)
+
+    embedder.embed = spy  # type: ignore[method-assign]
+    from harness.models.spec import ModelSpec
+
+    spec = ModelSpec(**{**minilm_spec.__dict__, "loader": lambda: embedder})
+    out = tmp_path / "results"
+    s = runner.run([spec], conditions=["none", "format", "blog", "placebo", "mismatched", "paraphrase"],
+                   results_dir=out, registry=TaskRegistry(root), progress=False, cache=tmp_path / "cache")
+    assert len(s.ran) == 10 * 2 and not s.failed
+    words = {w for a, b, _ in sts_pairs(root) for w in (a, b)}
+    for cond, text in [("placebo", instruction("placebo", STS)), ("mismatched", instruction("mismatched", STS)),
+                       *((f"paraphrase#{k}", instruction("paraphrase", STS, k)) for k in range(1, 6))]:
+        assert {f"{text} {w}" for w in words} <= set(seen), cond
+    api.aggregate(out)
+    d = main_deltas(out)
+    sts = d[d.task == STS]
+    total = sts[(sts.condition == "blog") & (sts.baseline == "none")].delta.item()
+    parts = sts[sts.effect.isin(["prefix", "any_instruction"])].delta.sum() + sts[
+        (sts.effect == "content") & (sts.condition == "blog")].delta.item()
+    assert total == pytest.approx(parts, abs=1e-12)
+    para = pd.read_parquet(out / "paraphrase.parquet")
+    assert set(para.task) == {STS, RET} and (para.n_variants == 5).all() and (para.range > 0).all()
