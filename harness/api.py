@@ -9,7 +9,7 @@ from harness.core.errors import HarnessError
 from harness.models.resolve import DEFAULT_MODEL, resolve
 from harness.models.spec import ModelSpec
 from harness.prompts import files as instructions
-from harness.prompts.conditions import Condition, Prompter
+from harness.prompts.conditions import Prompter, expand_conditions
 from harness.prompts.files import list_conditions
 from harness.prompts.schema import ASYMMETRIC_TYPES, ROLES, Role
 from harness.run import local as runner
@@ -36,8 +36,10 @@ def run(
     cache_dir: Path | None = None,
     use_cache: bool = True,
 ) -> RunSummary:
-    """``threads``: CPU threads for the model (torch); ``cache_dir``: the embedding cache folder (default
-    ``.cache/embeddings``); ``use_cache=False`` encodes everything and stores nothing."""
+    """``conditions``: names (a variant set's plain name means all its variants); default: the built-in conditions
+    and every set without variants (:func:`harness.prompts.files.default_conditions`). ``threads``: CPU threads for
+    the model (torch); ``cache_dir``: the embedding cache folder (default ``.cache/embeddings``);
+    ``use_cache=False`` encodes everything and stores nothing."""
     if batch_size < 1:
         raise HarnessError(f"--batch-size {batch_size}: must be at least 1")
     if threads is not None:
@@ -53,8 +55,7 @@ def run(
     specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in items]
     registry = TaskRegistry()
     registry.select(tasks)
-    for c in conditions or []:
-        Condition.parse(c)
+    expand_conditions(conditions or [])
     return runner.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
                       batch_size=batch_size, registry=registry, progress=progress,
                       cache=(cache_dir or True) if use_cache else False)
@@ -92,14 +93,13 @@ def aggregate(results_dir: Path = DEFAULT_RESULTS) -> tuple[pd.DataFrame, pd.Dat
 
 
 def compare(results_dir: Path = DEFAULT_RESULTS, *, tasks: list[str] | None = None,
-            models: list[str] | None = None) -> str:
-    """``harness compare``: models × conditions side by side for the chosen tasks (main score), with each delta's
-    95% CI and Holm-adjusted p, from the parquet files ``aggregate`` wrote."""
-    from harness.analysis import comparison
+            models: list[str] | None = None, view: str = "deltas") -> str:
+    """``harness compare``: models × conditions side by side for the chosen tasks (main score), from the parquet
+    files ``aggregate`` wrote. ``view``: ``deltas`` (each delta's 95% CI and Holm-adjusted p), ``decomposition``,
+    ``paraphrase`` or ``ranks`` (:mod:`harness.analysis.views`)."""
+    from harness.analysis import views
 
-    c = comparison.load(results_dir, tasks=tasks, models=models)
-    note = "note: some cells are newer than deltas.parquet; run `harness aggregate` to include them\n"
-    return (note if c.stale else "") + c.table()
+    return views.render(results_dir, view, tasks=tasks, models=models)
 
 
 def list_plots(results_dir: Path = DEFAULT_RESULTS) -> list[Path]:
@@ -186,7 +186,7 @@ def list_instructions(model: str, conditions: list[str] | None = None) -> list[d
     if not instructions.instruction_file(model).exists() and model in BUNDLED:
         name = BUNDLED[model].name
     recipe = instructions.model_instructions(name)
-    conds = [Condition.parse(c) for c in (conditions or instructions.list_conditions())]
+    conds = expand_conditions(conditions or instructions.list_conditions())
     rows = []
     for task in TaskRegistry().select(None):
         # symmetric tasks (STS, bitext): both texts take the query side, listed once as role "both"

@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", default="minilm", help="comma-separated model names (default: minilm)")
     r.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
     r.add_argument("--conditions", type=_csv, default=None,
-                   help="comma-separated conditions (default: all: none, format, official and every set)")
+                   help="comma-separated conditions (default: none, format, official and every set without "
+                        "variants: blog, mismatched, placebo); a variant set's name (paraphrase) means all its "
+                        "variants (paraphrase#1 ...)")
     r.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
     r.add_argument("--batch-size", type=int, default=32, help="texts per model forward pass (default: 32)")
     r.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: torch's choice)")
@@ -43,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
     cmp.add_argument("--models", type=_csv, default=None, help="comma-separated model aliases or names")
     cmp.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
+    cmp.add_argument("--view", default="deltas", choices=["deltas", "decomposition", "paraphrase", "ranks"],
+                     help="deltas with CIs (default), the effect decomposition, paraphrase spreads, or model ranks "
+                          "per condition with Kendall τ")
 
     ls = sub.add_parser("ls", help="list tasks, models, conditions, plots, or a model's instruction prefixes")
     ls.add_argument("what", choices=["tasks", "models", "conditions", "plots", "instructions"])
@@ -94,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from harness import api
-    from harness.analysis.aggregate import FAMILY_FILE
-    from harness.analysis.tables import delta_ci_table, delta_table, family_table, language_table, pair_table
+    from harness.analysis.decomposition import plain_deltas
+    from harness.analysis.tables import delta_ci_table, delta_table, language_table, pair_table
 
     results_dir: Path = getattr(args, "results", None) or api.DEFAULT_RESULTS
     if args.command == "run":
@@ -116,25 +121,19 @@ def _dispatch(args: argparse.Namespace) -> int:
               f"{results_dir / 'deltas.parquet'} ({len(deltas)} rows)\n")
         print(delta_table(board))
         print()
-        print(delta_ci_table(deltas))
+        print(delta_ci_table(plain_deltas(deltas)))
         print()
         print(pair_table(board))
         print()
         print(language_table(board))
-        family_file = results_dir / FAMILY_FILE
-        if family_file.exists():
-            import pandas as pd
-
-            fam = pd.read_parquet(family_file)
-            if not fam.empty:
-                print()
-                print(family_table(fam))
+        for view in ("decomposition", "paraphrase", "ranks", "family"):  # read back from disk
+            print(f"\n{view}:\n{api.compare(results_dir, view=view)}")
         for plot in api.list_plots(results_dir):
             print(f"plot: {plot}")
         print(f"report: {results_dir / 'report.html'} (and report.md)")
         return 0
     if args.command == "compare":
-        print(api.compare(results_dir, tasks=args.tasks, models=args.models))
+        print(api.compare(results_dir, tasks=args.tasks, models=args.models, view=args.view))
         return 0
     if args.command == "data":
         for line in api.build_ding(deb=args.deb, source=args.source, tasks_dir=args.tasks_dir):

@@ -1,5 +1,5 @@
 """Aggregate: scan the results folder → ``leaderboard.parquet`` and ``deltas.parquet`` (schemas in
-:mod:`harness.results.schema`).
+:mod:`harness.results.schema`), and the control-condition tables (:mod:`harness.analysis.controls`).
 
 ``aggregate`` derives everything from the files on disk (cell sidecars, mteb TaskResult JSON, predictions); it never
 consults a manifest, so it can be rerun alone at any time. Each main-metric delta gets paired statistics recomputed
@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import family, stats
+from harness.analysis import controls, decomposition, family, stats
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
 from harness.core.offline import configure
@@ -128,8 +128,10 @@ def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap:
     if not with_prefixes.empty:
         others = board[~board.condition.isin([BASELINE, FORMAT_BASELINE])].merge(with_prefixes)
         frames.append(_against(board, FORMAT_BASELINE, others))
+    frames += [_against(board, base, others) for base, others in decomposition.comparisons(board)]
     df = pd.concat(frames, ignore_index=True)
     df["delta"] = df["score"] - df["baseline_score"]
+    df["effect"] = decomposition.label(df)
     df["schema_version"] = SCHEMA_VERSION
     for col in STATS_COLUMNS:
         df[col] = None
@@ -172,9 +174,18 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
 
     settings = {"n_bootstrap": n_bootstrap or stats.N_BOOTSTRAP,
                 "n_permutations": n_permutations or stats.N_PERMUTATIONS}
+    # One comparison, one test: rows that compare the same two input sets (e.g. placebo − format where format
+    # adds nothing, and placebo − none) share their statistics and count once in the Holm family.
+    comparison = pd.util.hash_pandas_object(df[decomposition.SAME_TEST], index=False)
+    done: dict[int, Any] = {}
     for i, r in df[(df.kind == "mteb") & df.is_main].iterrows():
         if stats.metric_for(r.task_type, r.metric) is None:
             continue
+        same = int(comparison[i])
+        if same in done:
+            df.loc[i, [*STATS_COLUMNS, "n_items"]] = df.loc[done[same], [*STATS_COLUMNS, "n_items"]].to_numpy()
+            continue
+        done[same] = i
         if r.instruction_sha256 == r.baseline_sha256:
             # The same exact strings reached the model (e.g. `format` of a model without prefixes): the delta is 0
             # by construction, not an observation; no p-value, and it stays out of the Holm family.
@@ -205,9 +216,12 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
                    "resample_unit", "n_units", "ci_scale"]] = [
             st.ci_low, st.ci_high, st.p_value, st.p_method, st.n_bootstrap, st.n_permutations, st.n_items,
             st.resample_unit, st.n_units, st.ci_scale]
-    has_p = df.p_value.notna()
-    if has_p.any():
-        df.loc[has_p, "p_holm"] = stats.holm(df.loc[has_p, "p_value"].astype(float).to_numpy())
+    first = df.p_value.notna() & ~comparison.duplicated()
+    if first.any():
+        adjusted = pd.Series(stats.holm(df.loc[first, "p_value"].astype(float).to_numpy()),
+                             index=comparison[first].to_numpy())
+        has_p = df.p_value.notna()
+        df.loc[has_p, "p_holm"] = comparison[has_p].map(adjusted).to_numpy()
 
 
 def _stated_units(results_dir: Path) -> dict[tuple[str, str, str, str], str]:
@@ -248,6 +262,7 @@ def aggregate(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     faults.checkpoint("aggregate")
     write_parquet(d, DELTAS_SCHEMA, results_dir / "deltas.parquet")
     write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, results_dir / FAMILY_FILE)
+    controls.write(results_dir, *controls.tables(board, results_dir))  # paraphrase spreads, ranks, Kendall τ
     for line in disagreement_lines(d):
         log.warning("interval and test disagree: %s", line)
     return board, d

@@ -7,13 +7,15 @@ under ``plots/``); a model is never re-run. Sections:
 1. the grid (models, conditions, tasks, cells);
 2. main-metric deltas with paired-bootstrap 95% CIs, permutation p and Holm-adjusted p, as a table and as a chart
    with CI whiskers per model × task;
-3. the origin's pair table per model (``cosine:a|b`` and ``claim:...`` probe rows);
-4. word × word cosine heatmaps per condition for the STS task(s) with ``report_pairs`` (from the cells'
+3. the control conditions (:mod:`harness.report.controls`): the effect decomposition, paraphrase sensitivity and
+   rankings across instruction sets (bump charts, Kendall τ);
+4. the origin's pair table per model (``cosine:a|b`` and ``claim:...`` probe rows);
+5. word × word cosine heatmaps per condition for the STS task(s) with ``report_pairs`` (from the cells'
    ``<Task>.cosines.parquet`` artifacts), plus each condition's difference to ``none``;
-5. the language-split scatter plots (``plots/*.language_split.png``, drawn by :mod:`harness.report.plots`) and numbers;
-6. the embedding shift (cosine distance of each text's embedding with and without the prefix);
-7. the exact instructions every cell used (from the sidecars' ``prompts``);
-8. versions, date and the statistics' settings.
+6. the language-split scatter plots (``plots/*.language_split.png``, drawn by :mod:`harness.report.plots`) and numbers;
+7. the embedding shift (cosine distance of each text's embedding with and without the prefix);
+8. the exact instructions every cell used (from the sidecars' ``prompts``);
+9. versions, date and the statistics' settings.
 """
 
 
@@ -25,10 +27,13 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis import controls
 from harness.analysis.aggregate import FAMILY_FILE, disagreement_lines
+from harness.analysis.decomposition import plain_deltas
 from harness.analysis.tables import language_table
 from harness.core import atomic
 from harness.prompts.conditions import order_conditions
+from harness.report.controls import decomposition_section, paraphrase_section, rankings_section
 from harness.report.family import family_rows, small_multiples
 from harness.report.figures import (
     ALPHA,
@@ -85,7 +90,8 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
              f"scales stay comparable; p Holm: adjusted across every delta of the grid; * and colour: p Holm < "
              f"{ALPHA}. Statistics are recomputed from the item-level predictions and used only where the "
              "recomputation reproduces mteb's score on the full set.")
-    table, classes = delta_rows(d)
+    plain = plain_deltas(d)  # the decomposition's own rows are in its section
+    table, classes = delta_rows(plain)
     disagree = disagreement_lines(d)
     if disagree:
         sec.para(f"Where the interval and the test disagree ({len(disagree)}; the 95% CI excludes 0 while p ≥ "
@@ -95,11 +101,16 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
         sec.para("No deltas: run a condition together with its baseline.")
     else:
         sec.table(table, classes=classes)
-        chart = delta_chart(d)
+        chart = delta_chart(plain)
         if chart is not None:
             figures.append(chart)
             sec.figure(chart)
     sections.append(sec)
+
+    para, ranked, agree = controls.read(results_dir)  # the control conditions (report/controls.py)
+    for sec, figs in (decomposition_section(d), paraphrase_section(board, para), rankings_section(ranked, agree)):
+        sections.append(sec)
+        figures += figs
 
     sec = Section("Pair table (the origin's word pairs)")
     pairs = pair_tables(board)

@@ -3,7 +3,9 @@
 - ``leaderboard.parquet`` (:data:`LEADERBOARD_SCHEMA`): one row per model × condition × task × subset × split ×
   metric (mteb scores and harness probes);
 - ``deltas.parquet`` (:data:`DELTAS_SCHEMA`): condition − baseline per leaderboard key, with paired statistics;
-- ``cells/…/<Task>.predictions.parquet`` (:data:`PREDICTIONS_SCHEMA`): one cell's item-level predictions.
+- ``cells/…/<Task>.predictions.parquet`` (:data:`PREDICTIONS_SCHEMA`): one cell's item-level predictions;
+- ``paraphrase.parquet``, ``ranks.parquet``, ``rank_agreement.parquet`` (:data:`PARAPHRASE_SCHEMA`,
+  :data:`RANKS_SCHEMA`, :data:`RANK_AGREEMENT_SCHEMA`): the control-condition tables.
 
 Each table carries a ``schema_version`` column; golden files in ``tests/golden/`` pin the columns and types. The
 writer of a cell (:mod:`harness.run`) and every reader (:mod:`harness.analysis`, :mod:`harness.report`) import
@@ -24,7 +26,9 @@ if TYPE_CHECKING:
 
 # Version of the leaderboard and deltas schemas (bump with any change; golden files in tests/golden/).
 # 2: deltas gained ci_low, ci_high, p_value, p_holm, p_method, n_bootstrap, n_permutations and baseline "format".
-# 3: deltas gained resample_unit, n_units and ci_scale (what the statistics resampled).
+# 3 (this round): deltas gained effect (the decomposition: prefix, any_instruction, content, mismatch; total,
+#    over_format), baseline_sha256 and baseline "placebo" (harness/analysis/decomposition.py), and resample_unit,
+#    n_units, ci_scale (what the statistics resampled, harness/analysis/stats.py).
 SCHEMA_VERSION = 3
 PREDICTIONS_SCHEMA_VERSION = 2  # the per-cell predictions parquet (written by the runner); 2: text1, text2
 
@@ -77,7 +81,9 @@ DELTAS_SCHEMA = pa.schema(
         *[LEADERBOARD_SCHEMA.field(k) for k in DELTA_KEYS],
         ("condition", pa.string()),
         ("baseline", pa.string()),
+        ("effect", pa.string()),  # what condition − baseline measures (harness/analysis/decomposition.py)
         ("instruction_sha256", pa.string()),
+        ("baseline_sha256", pa.string()),  # rows with equal (instruction, baseline) hashes are one comparison
         ("score", pa.float64()),
         ("baseline_score", pa.float64()),
         ("delta", pa.float64()),
@@ -119,6 +125,70 @@ FAMILY_SCHEMA = pa.schema(
         ("n_claims", pa.int64()),
         ("claims_flipped", pa.int64()),  # tasks whose claim verdict differs from the baseline's
         ("resample_unit", pa.string()),
+        ("n_bootstrap", pa.int64()),
+    ]
+)
+# The control-condition tables written by aggregate (harness/analysis/controls.py); their own version.
+CONTROLS_SCHEMA_VERSION = 1
+_GROUP = [LEADERBOARD_SCHEMA.field(k) for k in ("task", "task_type", "subset", "split", "metric")]
+_MODEL = [LEADERBOARD_SCHEMA.field(k) for k in ("model", "alias", "revision")]
+# paraphrase.parquet: per model × task × subset × split, the main score's spread across a variant set's variants
+PARAPHRASE_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        *_MODEL,
+        *_GROUP,
+        ("variant_set", pa.string()),  # e.g. "paraphrase" (conditions paraphrase#1 ... paraphrase#k)
+        ("n_variants", pa.int64()),
+        ("mean_score", pa.float64()),  # mean of the variants' scores
+        ("best_variant", pa.string()),
+        ("best_score", pa.float64()),
+        ("worst_variant", pa.string()),
+        ("worst_score", pa.float64()),
+        ("range", pa.float64()),  # best − worst, with a 95% bootstrap interval over items (joint across variants)
+        ("range_ci_low", pa.float64()),
+        ("range_ci_high", pa.float64()),
+        ("sd", pa.float64()),  # standard deviation across variants (ddof 1), with its interval
+        ("sd_ci_low", pa.float64()),
+        ("sd_ci_high", pa.float64()),
+        ("reference", pa.string()),  # "blog − none": the delta of the instruction the variants rewrite
+        ("reference_delta", pa.float64()),
+        ("reference_ci_low", pa.float64()),
+        ("reference_ci_high", pa.float64()),
+        ("excess_ci_low", pa.float64()),  # interval of range − |reference_delta| on the same resamples
+        ("excess_ci_high", pa.float64()),
+        ("range_vs_reference", pa.string()),  # "larger" | "smaller" | "unclear" (interval of the excess vs 0)
+        ("content_mean", pa.float64()),  # mean over variants − placebo, with its interval
+        ("content_mean_ci_low", pa.float64()),
+        ("content_mean_ci_high", pa.float64()),
+        ("n_items", pa.int64()),
+        ("n_bootstrap", pa.int64()),
+    ]
+)
+# ranks.parquet: per task × subset × split × condition, each model's rank by main score (1 = best; grids of ≥ 3 models)
+RANKS_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        *_GROUP,
+        ("condition", pa.string()),
+        *_MODEL,
+        ("score", pa.float64()),
+        ("rank", pa.int64()),  # 1 + models with a strictly higher score
+        ("n_models", pa.int64()),
+    ]
+)
+# rank_agreement.parquet: Kendall τ-b between the models' ranking under the baseline (none) and under a condition
+RANK_AGREEMENT_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        *_GROUP,
+        ("condition", pa.string()),
+        ("baseline", pa.string()),
+        ("n_models", pa.int64()),
+        ("kendall_tau", pa.float64()),
+        ("ci_low", pa.float64()),  # 95% bootstrap interval, items resampled jointly across models and conditions
+        ("ci_high", pa.float64()),
+        ("n_items", pa.int64()),
         ("n_bootstrap", pa.int64()),
     ]
 )

@@ -21,8 +21,8 @@ from harness.core.errors import HarnessError
 from harness.core.offline import PROJECT_ROOT
 from harness.models.resolve import resolve
 from harness.models.spec import ModelSpec
-from harness.prompts.conditions import Condition
-from harness.prompts.files import list_conditions
+from harness.prompts.conditions import expand_conditions
+from harness.prompts.files import default_conditions
 from harness.results import layout
 from harness.run.cache import EmbeddingCache
 from harness.run.grid import Cell, plan
@@ -80,7 +80,7 @@ def run(
     t0 = time.perf_counter()
     registry = registry or TaskRegistry()
     task_list = registry.select(tasks)
-    conds = [Condition.parse(c) for c in (conditions or list_conditions())]  # default: every condition
+    conds = expand_conditions(conditions or default_conditions())  # default: all but variant sets
     specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in models]
     check_writable(results_dir)
     for orphan in atomic.remove_orphans(results_dir):
