@@ -147,14 +147,18 @@ class PairedStats:
     n_items: int
     n_bootstrap: int
     n_permutations: int  # swap patterns evaluated (2^m when exact)
-    exact: bool  # p by full enumeration
+    method: str  # how p was obtained: exact | permutation | permutation+tail
     resample_unit: str  # item | query | sentence | text
     n_units: int  # independent draws per resample: items, or recurring texts + items without one
     ci_scale: float  # f: the vertex bootstrap's deviations × f (1.0 unless the text unit rescaled them)
 
     @property
+    def exact(self) -> bool:  # p by full enumeration
+        return self.method == "exact"
+
+    @property
     def p_method(self) -> str:
-        return "exact" if self.exact else "permutation"
+        return self.method
 
 
 def seed_for(*parts: object) -> int:
@@ -182,8 +186,8 @@ def paired_stats(metric: Metric, a: Columns, b: Columns, *, seed: int, units: Un
     boot_rng, perm_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     lo, hi, scale = bootstrap_interval(metric, a, b, observed, n_bootstrap, boot_rng, units=units,
                                        confidence=confidence)
-    p, n_perm, exact = permutation_p(metric, a, b, observed, n_permutations, perm_rng, units=units)
-    return PairedStats(observed, float(lo), float(hi), p, n, n_bootstrap, n_perm, exact, units.kind,
+    p, n_perm, method = permutation_p(metric, a, b, observed, n_permutations, perm_rng, units=units)
+    return PairedStats(observed, float(lo), float(hi), p, n, n_bootstrap, n_perm, method, units.kind,
                        units.n_units, scale)
 
 
