@@ -48,6 +48,9 @@ def test_two_half_grids_merged_equal_one_full_run(grids: dict[str, Path], tmp_pa
         pd.testing.assert_frame_equal(got.drop(columns=drop), want.drop(columns=drop))
     d = pd.read_parquet(into / "deltas.parquet")
     assert d[d.is_main].ci_low.notna().all()  # the deltas span both jobs' cells, with intervals
+    from harness.publish import verify
+
+    assert all(ok for ok, _ in verify.same_tables(into, grids["full"]))
     assert (into / "report.html").exists() and (into / "leaderboard.html").exists()
 
 

@@ -113,6 +113,16 @@ def test_datasets_loads_every_config_offline_with_equal_rows_and_types(published
     pd.testing.assert_frame_equal(ds.to_pandas(), table.to_pandas(ignore_metadata=True))
 
 
+def test_verify_command_checks_every_config_and_the_mteb_tree(published: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.publish import verify
+
+    assert verify.main([str(published)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["ok  leaderboard", "ok  deltas", "ok  predictions",
+                                                      "ok  mteb.ResultCache"]
+
+
 def test_mteb_result_cache_loads_the_published_tree(published: Path) -> None:
     import mteb
 

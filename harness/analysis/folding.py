@@ -9,10 +9,13 @@ one row or panel labelled ``none = format = official`` instead of repeating zero
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
-from harness.prompts.conditions import BASELINE, order_conditions
+from harness.prompts.conditions import BASELINE, condition_order, order_conditions
+from harness.results.schema import IDENTICAL
 
 SEP = " = "
 
@@ -40,6 +43,39 @@ def cell_groups(board: pd.DataFrame) -> dict[tuple[str, str, str], list[list[str
     return out
 
 
+def common_groups(partitions: list[list[list[str]]]) -> list[list[str]]:
+    """Conditions that are in one group in *every* partition that holds either of them (e.g. equal on every task
+    of a model, or on every row of a table), grouped in condition order."""
+    where: dict[str, list[int]] = {}
+    for i, part in enumerate(partitions):
+        for g in part:
+            for c in g:
+                where.setdefault(c, []).append(i)
+
+    def together(a: str, b: str) -> bool:
+        if where[a] != where[b]:
+            return False
+        return all(any(a in g and b in g for g in partitions[i]) for i in where[a])
+
+    out: list[list[str]] = []
+    for c in order_conditions(list(where)):
+        for g in out:
+            if all(together(c, o) for o in g):
+                g.append(c)
+                break
+        else:
+            out.append([c])
+    return out
+
+
+def model_groups(board: pd.DataFrame) -> dict[tuple[str, str], list[list[str]]]:
+    """(model, revision) → its conditions grouped by identical inputs on every task."""
+    by_model: dict[tuple[str, str], list[list[list[str]]]] = {}
+    for (model, revision, _task), gs in cell_groups(board).items():
+        by_model.setdefault((model, revision), []).append(gs)
+    return {k: common_groups(v) for k, v in by_model.items()}
+
+
 def same_as_none(board: pd.DataFrame) -> dict[tuple[str, str], dict[str, tuple[int, int]]]:
     """(model, revision) → {condition: (tasks where it fed the same strings as none, tasks with both)} for every
     condition other than none that equals none on at least one task."""
@@ -54,3 +90,49 @@ def same_as_none(board: pd.DataFrame) -> dict[tuple[str, str], dict[str, tuple[i
             same, total = entry.get(c, (0, 0))
             entry[c] = (same + (c in base), total + 1)
     return {k: {c: v for c, v in e.items() if v[0]} for k, e in out.items()}
+
+
+@dataclass(frozen=True)
+class DeltaRow:
+    """One row of a delta table after folding: a tested delta (``label`` = ``"format = official − none"``, the
+    numbers of ``row``) or conditions that fed the baseline's exact strings (``identical``; ``label`` =
+    ``"none = format = official"``, ``tasks`` = ``"every task"`` or the task names)."""
+
+    row: Any  # a row (namedtuple) of deltas.parquet
+    label: str
+    identical: bool = False
+    tasks: str = ""
+
+
+def main_deltas(d: pd.DataFrame) -> pd.DataFrame:
+    """Main-metric deltas by model, task, subset, then baseline and condition in condition order (none first)."""
+    main = d[(d.kind == "mteb") & d.is_main].copy()
+    main["_b"] = [condition_order(b) for b in main.baseline]
+    main["_c"] = [condition_order(c) for c in main.condition]
+    return main.sort_values(["alias", "task", "subset", "_b", "_c"]).drop(columns=["_b", "_c"]).reset_index(drop=True)
+
+
+def fold_deltas(d: pd.DataFrame) -> list[DeltaRow]:
+    """The main-metric deltas with identical inputs folded: per model and baseline, one row per group of
+    conditions equal to the baseline (naming its tasks) instead of a row of zeros per condition and task; per
+    task, conditions equal to each other share one row (the first's numbers: their intervals differ only by the
+    seed)."""
+    main = main_deltas(d)
+    out: list[DeltaRow] = []
+    for _alias, by_model in main.groupby("alias", sort=False):
+        same = by_model[by_model.p_method == IDENTICAL]
+        for baseline in order_conditions(set(same.baseline)):
+            sb = same[same.baseline == baseline]
+            by_label: dict[str, list[str]] = {}
+            for task, g in sb.groupby("task", sort=True):
+                by_label.setdefault(label(order_conditions([baseline, *g.condition])), []).append(str(task))
+            every = set(by_model[by_model.baseline == baseline].task)
+            first = next(sb.itertuples())
+            out += [DeltaRow(first, lab, True, "every task" if set(tasks) == every else ", ".join(tasks))
+                    for lab, tasks in by_label.items()]
+        for _key, g in by_model.groupby(["task", "subset", "baseline"], sort=False):
+            tested = g[g.p_method != IDENTICAL]
+            for _sha, group in tested.groupby("instruction_sha256", sort=False):
+                r = next(group.itertuples())
+                out.append(DeltaRow(r, f"{label(order_conditions(list(group.condition)))} − {r.baseline}"))
+    return out

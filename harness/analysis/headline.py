@@ -65,7 +65,7 @@ class ModelHeadline:
     alias: str
     model: str
     revision: str
-    same_as_none: dict[str, tuple[int, int]]  # condition → (tasks with the same strings as none, tasks)
+    same_as_none: dict[str, tuple[int, int]]  # condition (or "a = b") → (tasks with the strings of none, tasks)
     verdicts: list[Verdict]
     shift: dict[str, dict[str, float]]  # condition → role → mean embedding shift over tasks
 
@@ -81,7 +81,7 @@ class ModelHeadline:
                        "(nothing to compare)")
         for c, (same, total) in sorted(self.same_as_none.items()):
             if same < total:
-                out.append(f"  {c} = {BASELINE} on {same} of {total} tasks (no instruction there)")
+                out.append(f"  {c} = {BASELINE} on {same} of {total} tasks (it adds nothing there)")
         for v in self.verdicts:
             head = f"  {v.condition} vs {v.baseline}: "
             if v.significant:
@@ -93,7 +93,7 @@ class ModelHeadline:
             if v.other:
                 top = max(v.other, key=lambda m: abs(m.delta))
                 out.append(f"    not significant: {len(v.other)} (largest: {top.describe()})")
-        for c in order_conditions(list(self.shift)):
+        for c in self.shift:  # condition order (labels of folded groups keep their first condition's place)
             roles = self.shift[c]
             parts = ", ".join(f"{roles[r]:.3f} ({r})" for r in sorted(roles))
             tiny = " — barely moves the embeddings" if max(roles.values()) < TINY_SHIFT else ""
@@ -110,12 +110,15 @@ def _moves(d: pd.DataFrame) -> list[Move]:
 
 
 def _shift(board: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """condition → role → mean shift over the tasks where the condition fed other strings than none (tasks where
+    it fed the same strings would only add zeros)."""
     rows = board[(board.kind == "probe") & board.metric.str.startswith(SHIFT_PREFIX)
                  & board.metric.str.endswith("/mean")]
+    groups = folding.cell_groups(board)
+    as_none = {(m, r, t, c) for (m, r, t), gs in groups.items() for g in gs if BASELINE in g for c in g}
+    rows = rows[[k not in as_none for k in zip(rows.model, rows.revision, rows.task, rows.condition, strict=True)]]
     out: dict[str, dict[str, float]] = {}
     for (cond, metric), g in rows.groupby(["condition", "metric"], sort=True):
-        if cond == BASELINE:
-            continue
         role = str(metric)[len(SHIFT_PREFIX):].split("/")[0]
         out.setdefault(str(cond), {})[role] = float(g.score.mean())
     return out
@@ -124,28 +127,33 @@ def _shift(board: pd.DataFrame) -> dict[str, dict[str, float]]:
 def headlines(board: pd.DataFrame, d: pd.DataFrame) -> list[ModelHeadline]:
     """One headline per model (alias, revision), in alias order."""
     same = folding.same_as_none(board)
+    classes = folding.model_groups(board)
     main = d[(d.kind == "mteb") & d.is_main & (d.p_method != IDENTICAL)]
     out = []
     for (alias, model, revision), g in board.groupby(["alias", "model", "revision"], sort=True):
-        folded_all = {c for c, (s, t) in same.get((model, revision), {}).items() if s == t}
+        # conditions that fed the same strings on every task speak once, under a joint label ("format = official")
+        label = {gr[0]: folding.label(gr) for gr in classes.get((model, revision), []) if BASELINE not in gr}
         md = main[(main.model == model) & (main.revision == revision)]
         verdicts = []
-        for cond in order_conditions(set(md.condition)):
+        for cond in order_conditions(set(md.condition) & set(label)):
             for base in order_conditions(set(md[md.condition == cond].baseline)):
                 rows = md[(md.condition == cond) & (md.baseline == base)]
                 moves = _moves(rows.sort_values(["task", "subset"]))
                 sig = [m for m in moves if m.p_holm is not None and m.p_holm < ALPHA]
-                verdicts.append(Verdict(cond, base, sorted(sig, key=lambda m: -abs(m.delta)),
+                verdicts.append(Verdict(label[cond], base, sorted(sig, key=lambda m: -abs(m.delta)),
                                         [m for m in moves if m not in sig]))
-        shift = {c: v for c, v in _shift(g).items() if c not in folded_all}
-        out.append(ModelHeadline(str(alias), str(model), str(revision), same.get((model, revision), {}),
-                                 verdicts, shift))
+        raw = _shift(g)
+        shift = {label[c]: raw[c] for c in order_conditions(list(raw)) if c in label}
+        equal = same.get((model, revision), {})
+        equal = {label.get(c, c): v for c, v in equal.items() if c in label or v[0] == v[1]}
+        out.append(ModelHeadline(str(alias), str(model), str(revision), equal, verdicts, shift))
     return out
 
 
 NOTE = (f"Significant: Holm-adjusted paired permutation p < {ALPHA} across the whole grid; [a, b]: paired-bootstrap "
         "95% CI of Δ; embedding shift: mean over texts and tasks of 1 − cosine between a text's embedding with and "
-        "without the condition's prefix (0 = the model ignores the prefix).")
+        "without the condition's prefix (0 = the model ignores the prefix; tasks where the condition fed the strings "
+        "of none are left out).")
 
 
 def text(board: pd.DataFrame, d: pd.DataFrame) -> str:

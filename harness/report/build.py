@@ -86,7 +86,8 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     if table.empty:
         sec.para("No deltas: run a condition together with its baseline.")
     else:
-        sec.table(table, classes=classes, nowrap=("score (baseline → condition)", "Δ [95% CI]", "p", "p Holm"))
+        sec.table(table, classes=classes,
+                  nowrap=("condition − baseline", "score (baseline → condition)", "Δ [95% CI]", "p", "p Holm"))
         chart = delta_chart(d)
         if chart is not None:
             figures.append(chart)

@@ -22,34 +22,31 @@ ALPHA = 0.05
 
 
 def _main_deltas(d: pd.DataFrame) -> pd.DataFrame:
-    main = d[(d.kind == "mteb") & d.is_main].copy()
-    return main.sort_values(["alias", "task", "subset", "baseline", "condition"], ignore_index=True)
+    return folding.main_deltas(d)
 
 
 def delta_rows(d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """One row per main-metric delta; conditions that fed the baseline's exact strings are folded into one row per
-    model, task, subset and baseline (``none = format = official``) instead of repeated zeros."""
-    main = _main_deltas(d)
+    """One row per main-metric delta, conditions with identical inputs folded (:func:`folding.fold_deltas`)."""
     rows, classes = [], []
-    for (_alias, _task, _subset, baseline), g in main.groupby(["alias", "task", "subset", "baseline"], sort=False):
-        same = g[g.p_method == IDENTICAL]
-        if not same.empty:
-            r = same.iloc[0]
-            rows.append(_delta_row(r, folding.label(order_conditions([baseline, *same.condition])),
-                                   f"{r.baseline_score:.4f}", "0 (identical inputs)", None, None, None))
+    for f in folding.fold_deltas(d):
+        r = f.row
+        if f.identical:
+            rows.append(_delta_row(r, f.label, "", "0 (identical inputs)", None, None, None)
+                        | {"task (main score)": f.tasks, "subset": ""})
             classes.append("")
-        for r in g[g.p_method != IDENTICAL].itertuples():
-            ci = f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if pd.notna(r.ci_low) else "no CI"
-            sig = pd.notna(r.p_holm) and r.p_holm < ALPHA
-            rows.append(_delta_row(r, f"{r.condition} − {r.baseline}", f"{r.baseline_score:.4f} → {r.score:.4f}",
-                                   f"{r.delta:+.4f} {ci}", r.p_value, r.p_holm, r.n_items, sig))
-            classes.append(("sig-up" if r.delta > 0 else "sig-down") if sig else "")
+            continue
+        ci = f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if pd.notna(r.ci_low) else "no CI"
+        sig = pd.notna(r.p_holm) and r.p_holm < ALPHA
+        rows.append(_delta_row(r, f.label, f"{r.baseline_score:.4f} → {r.score:.4f}", f"{r.delta:+.4f} {ci}",
+                               r.p_value, r.p_holm, r.n_items, sig))
+        classes.append(("sig-up" if r.delta > 0 else "sig-down") if sig else "")
     return pd.DataFrame(rows), classes
 
 
 def _delta_row(r: Any, label: str, scores: str, delta: str, p: Any, p_holm: Any, n: Any, sig: bool = False
                ) -> dict[str, str]:
-    return {"model": r.alias, "task": r.task, "subset": r.subset, "metric": r.metric, "condition − baseline": label,
+    return {"model": r.alias, "task (main score)": f"{r.task} ({r.metric})", "subset": r.subset,
+            "condition − baseline": label,
             "score (baseline → condition)": scores, "Δ [95% CI]": delta, "p": fmt_p(p),
             "p Holm": fmt_p(p_holm) + (" *" if sig else ""), "n": "—" if n is None or pd.isna(n) else str(int(n))}
 
@@ -68,14 +65,17 @@ def delta_chart(d: pd.DataFrame) -> Figure | None:
     rows_of = {p: sorted({(r.task, r.subset, r.metric) for r in main.itertuples() if (r.alias, r.baseline) == p})
                for p in panels}
     conds = order_conditions(set(main.condition))
-    heights = [0.42 * len(rows_of[p]) * max(1.0, len(conds) ** 0.5) + 0.9 for p in panels]
+    series = {p: _series(main[(main.alias == p[0]) & (main.baseline == p[1])]) for p in panels}
+    per_row = {p: 0.32 + 0.14 * len(series[p]) for p in panels}
+    heights = [per_row[p] * len(rows_of[p]) + 0.7 for p in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(11.2, sum(heights) + 1.0), sharex=True, squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     colours = plt.get_cmap("tab10")
     for ax, panel in zip(axes[:, 0], panels, strict=True):
         labels = rows_of[panel]
         sub = main[(main.alias == panel[0]) & (main.baseline == panel[1])]
-        present = [c for c in conds if c in set(sub.condition)]
+        names = series[panel]
+        present = [c for c in conds if c in names]
         width = 0.7 / max(1, len(present))
         for ci, cond in enumerate(present):
             colour = colours(conds.index(cond) % 10)
@@ -90,21 +90,17 @@ def delta_chart(d: pd.DataFrame) -> Figure | None:
                                 ecolor=colour, elinewidth=1.6, capsize=4)
                 sig = pd.notna(x.p_holm) and x.p_holm < ALPHA
                 ax.plot(x.delta, y, "o", color=colour, markersize=7, markerfacecolor=colour if sig else "white",
-                        markeredgewidth=1.6, label=cond)
+                        markeredgewidth=1.6, label=names[cond])
         ax.axvline(0, color="0.3", linewidth=0.8)
         ax.set_yticks(range(len(labels)))
         ax.set_yticklabels([f"{t} · {s}\n{m}" if s != "default" else f"{t}\n{m}" for t, s, m in labels],
                            fontsize=9)
         ax.set_ylim(len(labels) - 0.5, -0.5)
         ax.grid(axis="x", alpha=0.3)
-        folded = sorted(set(every[(every.alias == panel[0]) & (every.baseline == panel[1])
-                                  & (every.p_method == IDENTICAL)].condition))
-        note = f"  ({folding.label(order_conditions([panel[1], *folded]))}: identical inputs, not drawn)" \
-            if folded else ""
-        ax.set_title(f"{panel[0]}: Δ vs {panel[1]}{note}", fontsize=10, loc="left")
+        ax.set_title(f"{panel[0]}: Δ vs {panel[1]}{_not_drawn(every, panel)}", fontsize=10, loc="left")
         handles, names = ax.get_legend_handles_labels()
         uniq = dict(zip(names, handles, strict=True))
-        ax.legend(uniq.values(), uniq.keys(), fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5),
+        ax.legend(uniq.values(), uniq.keys(), fontsize=9, loc="upper left", bbox_to_anchor=(1.005, 1.0),
                   frameon=False)
     axes[-1, 0].set_xlabel("Δ main score (condition − baseline) with paired-bootstrap 95% CI; filled: Holm p < 0.05",
                            fontsize=10)
@@ -117,6 +113,27 @@ def _column_groups(board: pd.DataFrame, model: str, revision: str, task: str, co
     """The conditions of one model and task grouped by identical inputs (shown as one column each)."""
     groups = folding.cell_groups(board).get((model, revision, task), [[c] for c in conds])
     return [[c for c in g if c in conds] for g in groups if any(c in conds for c in g)]
+
+
+def _series(sub: pd.DataFrame) -> dict[str, str]:
+    """The series of one chart panel: conditions that fed the same strings on every task of the panel are one
+    series, drawn under their first condition and labelled ``format = official``."""
+    same = folding.common_groups([folding.groups(dict(zip(g.condition, g.instruction_sha256, strict=True)))
+                                  for _, g in sub.groupby("task")])
+    return {g[0]: folding.label(g) for g in same}
+
+
+def _not_drawn(every: pd.DataFrame, panel: tuple[str, str]) -> str:
+    """The conditions a delta panel leaves out because they fed the baseline's strings (everywhere or on some tasks)."""
+    rows = every[(every.alias == panel[0]) & (every.baseline == panel[1])]
+    same = rows[rows.p_method == IDENTICAL]
+    full = [c for c in order_conditions(set(same.condition)) if (rows[rows.condition == c].p_method == IDENTICAL).all()]
+    notes = [f"{folding.label([panel[1], *full])}: identical inputs, not drawn"] if full else []
+    on: dict[str, list[str]] = {}
+    for c in order_conditions(set(same.condition) - set(full)):
+        on.setdefault(", ".join(sorted(set(same[same.condition == c].task))), []).append(c)
+    notes += [f"{', '.join(conds)} = {panel[1]} on {tasks}: not drawn there" for tasks, conds in on.items()]
+    return f"  ({'; '.join(notes)})" if notes else ""
 
 
 def pair_tables(board: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -230,27 +247,25 @@ def shift_table(board: pd.DataFrame) -> pd.DataFrame:
     index = ["alias", "model", "revision", "task", "subset", "split", "role"]
     wide = rows.pivot_table(index=[*index, "condition"], columns="stat", values="score", aggfunc="first")
     n = rows.groupby([*index, "condition"]).n_items.first()
-    conds = order_conditions(set(rows.condition))
     groups = folding.cell_groups(board)
     keys = sorted({k[:-1] for k in wide.index})
+    shown = folding.common_groups([groups[(k[1], k[2], k[3])] for k in keys if (k[1], k[2], k[3]) in groups])
 
     def same(key: tuple[str, ...], c: str) -> bool:
         return any(BASELINE in g and c in g for g in groups.get((key[1], key[2], key[3]), []))
 
-    folded = [c for c in conds if c != BASELINE and all(same(k, c) for k in keys if (*k, c) in wide.index)]
-    shown = [c for c in conds if c not in folded]
     out = []
     for key in keys:
         alias, _model, _rev, task, subset, split, role = key
         entry = {"model": alias, "task": task if subset == "default" else f"{task} / {subset}",
                  "role": role if split == "test" else f"{role} ({split})"}
         texts = "—"
-        for c in shown:
-            k = (*key, c)
-            label = folding.label([BASELINE, *folded]) if c == BASELINE else c
+        for group in shown:  # conditions with the same strings on every row share a column
+            c, k = group[0], (*key, group[0])
+            label = folding.label(group)
             if k not in wide.index:
                 entry[label] = "—"
-            elif c != BASELINE and same(key, c):
+            elif BASELINE not in group and same(key, c):
                 entry[label] = f"= {BASELINE}"
             else:
                 entry[label] = f"{wide.loc[k, 'mean']:.3f} ± {wide.loc[k, 'std']:.3f}"

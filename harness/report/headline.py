@@ -31,7 +31,7 @@ def _model(h: hl.ModelHeadline) -> str:
                      "every task, shown once below.</li>")
     for c, (same, total) in sorted(h.same_as_none.items()):
         if same < total:
-            parts.append(f"<li>{html.escape(c)} = {BASELINE} on {same} of {total} tasks (no instruction there).</li>")
+            parts.append(f"<li>{html.escape(c)} = {BASELINE} on {same} of {total} tasks (it adds nothing there).</li>")
     for v in h.verdicts:
         head = f"<b>{html.escape(v.condition)}</b> vs {html.escape(v.baseline)}: "
         if v.significant:
@@ -46,7 +46,7 @@ def _model(h: hl.ModelHeadline) -> str:
         parts.append("</li>")
     if h.shift:
         shifts = []
-        for c in order_conditions(list(h.shift)):
+        for c in h.shift:
             roles = h.shift[c]
             text = ", ".join(f"{roles[r]:.3f} ({html.escape(r)})" for r in sorted(roles))
             tiny = " — barely moves the embeddings" if max(roles.values()) < hl.TINY_SHIFT else ""

@@ -6,7 +6,8 @@ the URL hash so a link reproduces a view::
     leaderboard.html#sort=delta:blog&dir=desc&task=TemperatureBySensation&condition=blog
 
 ``sort`` is a column key (``model``, ``task``, ``subset``, ``score:<c>``, ``delta:<c>``, ``rank:<c>``); a bare
-``score``/``delta``/``rank`` means the filtered condition's column (else the first one). Without JavaScript the
+``score``/``delta``/``rank`` means the filtered condition's column (else ``none``'s score and rank, and the delta of
+the first condition that changed any input). Without JavaScript the
 page is the full static table in model, task order.
 """
 
@@ -84,7 +85,7 @@ def render(board: pd.DataFrame, d: pd.DataFrame, *, source: str = "") -> str:
     wide, conds = table(board, d)
     others = [c for c in conds if c != BASELINE]
     heads = ['<th rowspan="2" data-key="model">model</th>', '<th rowspan="2" data-key="task">task</th>',
-             '<th rowspan="2" data-key="subset">subset</th>', '<th rowspan="2" data-key="metric">metric</th>',
+             '<th rowspan="2" data-key="subset">subset</th>',
              f'<th colspan="{len(conds)}" class="group" data-group="score">main score</th>']
     if BASELINE in conds and others:
         heads.append(f'<th colspan="{len(others)}" class="group" data-group="delta">Δ vs {BASELINE} '
@@ -99,9 +100,8 @@ def render(board: pd.DataFrame, d: pd.DataFrame, *, source: str = "") -> str:
     for _, r in wide.iterrows():
         cells = [_td("model", f'<span title="{html.escape(f"{r.model} @ {r.revision}")}">{html.escape(r.alias)}'
                      "</span>", r.alias),
-                 _td("task", html.escape(r.task), r.task),
-                 _td("subset", html.escape(r.subset if r.split == "test" else f"{r.subset}/{r.split}"), r.subset),
-                 _td("metric", html.escape(r.metric), r.metric)]
+                 _td("task", f"{html.escape(r.task)}<br><small>{html.escape(r.metric)}</small>", r.task),
+                 _td("subset", html.escape(r.subset if r.split == "test" else f"{r.subset}/{r.split}"), r.subset)]
         for c in conds:
             s = _num(r.get(f"score:{c}"))
             cells.append(_td(f"score:{c}", "—" if s is None else f"{s:.4f}", s, c))
@@ -113,7 +113,12 @@ def render(board: pd.DataFrame, d: pd.DataFrame, *, source: str = "") -> str:
         rows.append(f'<tr data-task="{html.escape(r.task)}" data-model="{html.escape(r.alias)}">{"".join(cells)}'
                     "</tr>")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    meta = json.dumps({"conditions": conds, "tasks": sorted(set(wide.task)), "models": sorted(set(wide.alias))})
+    # a bare `sort=delta` without a condition filter: the first condition that changed any input
+    tested = [c for c in others if f"delta:{c}" in wide
+              and any(pd.notna(v) and not bool(same) for v, same in zip(wide[f"delta:{c}"], wide[f"identical:{c}"],
+                                                                       strict=True))]
+    meta = json.dumps({"conditions": conds, "tasks": sorted(set(wide.task)), "models": sorted(set(wide.alias)),
+                       "deltaDefault": (tested or others or conds)[0]})
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -131,9 +136,14 @@ def render(board: pd.DataFrame, d: pd.DataFrame, *, source: str = "") -> str:
         "<noscript><p class=\"muted\">Sorting and filtering need JavaScript; this is the full table.</p></noscript>"
         f"<table id=\"board\"><thead><tr>{''.join(heads)}</tr><tr>{''.join(sub)}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
-        f"<script id=\"meta\" type=\"application/json\">{html.escape(meta, quote=False)}</script>"
+        f"<script id=\"meta\" type=\"application/json\">{_script_json(meta)}</script>"
         f"<script>{JS}</script></body></html>\n"
     )
+
+
+def _script_json(text: str) -> str:
+    """JSON safe inside <script> (script content is not HTML-decoded, so escape as JSON, not as HTML)."""
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def write(results_dir: Path, board: pd.DataFrame, d: pd.DataFrame) -> Path:
@@ -148,13 +158,13 @@ color:#222;padding:0 .8rem;line-height:1.4}
 h1{font-size:1.45rem;margin:.2rem 0}.muted{color:#555;font-size:.88rem}
 form{margin:.8rem 0;font-size:.9rem}select{margin-right:.6rem;max-width:16rem}
 table{border-collapse:collapse;font-size:.84rem;width:100%}
-th,td{border:1px solid #ddd;padding:.2rem .4rem;text-align:left;vertical-align:top}
+th,td{border:1px solid #ddd;padding:.2rem .35rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f4f4f4;position:sticky;top:0}th[data-key]{cursor:pointer;user-select:none}
 th.group{text-align:center;cursor:default}
 th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{content:" ▼"}
 td[data-key^="score:"],td[data-key^="delta:"],td[data-key^="rank:"]{text-align:right;white-space:nowrap;
 font-variant-numeric:tabular-nums}
-td small{color:#555}td.up{background:#e6f4ea}td.down{background:#fde8e8}td.same{color:#777}
+td small{color:#555;font-size:.76rem}td.up{background:#e6f4ea}td.down{background:#fde8e8}td.same{color:#777}
 tbody tr:hover td{background:#fafae6}
 """
 
@@ -185,7 +195,7 @@ JS = r"""
   function sortKey(s) {
     var k = s.sort || "";
     if (/^(score|delta|rank)$/.test(k)) {
-      var c = s.condition || (k === "delta" ? meta.conditions[1] : meta.conditions[0]);
+      var c = s.condition || (k === "delta" ? meta.deltaDefault : meta.conditions[0]);
       k = k + ":" + c;
     }
     return k;

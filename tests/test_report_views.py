@@ -1,6 +1,7 @@
-"""`results/leaderboard.html`: a self-contained sortable, filterable page. Its table is checked statically (no
-JavaScript) and in headless Chromium: a sort and filters given in the URL reorder and hide rows after the scripts
-ran (the DOM is dumped with --dump-dom)."""
+"""What people read, on a two-model grid where `format` feeds the strings of `none`: `leaderboard.html` (checked
+statically and in headless Chromium, where a sort and filters given in the URL reorder and hide rows after the
+scripts ran: the DOM is dumped with --dump-dom), the headline (report, console) and the folding of conditions
+with identical inputs in the report."""
 
 from __future__ import annotations
 
@@ -100,3 +101,37 @@ def test_chromium_sorts_and_filters_from_the_url(results: Path, tmp_path: Path) 
     head = dom.split("<tbody>", 1)[0]
     assert re.search(r'<th data-key="score:format" data-cond="format" hidden', head)  # other conditions' columns
     assert not re.search(r'<th data-key="score:none" data-cond="none" hidden', head)  # none's score stays
+
+
+def test_report_opens_with_the_headline_and_folds_identical_conditions(results: Path) -> None:
+    page = (results / "report.html").read_text(encoding="utf-8")
+    body = page.split("</nav>", 1)[1]
+    assert body.index('id="headline"') < body.index('id="grid"') < body.index('id="deltas-with-95')
+    assert "<b>none = format</b>: exactly the same strings on every task" in page
+    deltas = page.split('id="deltas-with-95', 1)[1].split("<h2", 1)[0]
+    assert "format − none" not in deltas  # no rows of zeros per condition ...
+    assert deltas.count("<td>every task</td>") == 2  # ... one row per model
+    assert len(re.findall(r"<td[^>]*>none = format</td>", deltas)) == 2
+    assert len(re.findall(r"<td[^>]*>blog − none</td>", deltas)) == 4
+    pairs = page.split('id="pair-table', 1)[1].split("<h2", 1)[0]
+    assert "<th>none = format</th><th>blog</th>" in pairs
+    shift = page.split('id="embedding-shift"', 1)[1].split("<h2", 1)[0]
+    assert "<th>none = format</th><th>blog</th><th>texts</th>" in shift
+    prefixes = page.split('id="instructions-used"', 1)[1].split("<h2", 1)[0]
+    assert "<details><summary>Show the 4 exact prefixes</summary>" in prefixes  # collapsed: 2 models × 2 prefixes
+    assert prefixes.count("<td>none = format</td>") == 2
+
+
+def test_console_prints_the_headline_first(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                           ) -> None:
+    from harness.cli import main
+
+    copy = tmp_path / "r"
+    shutil.copytree(results, copy)
+    assert main(["aggregate", "--results", str(copy)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("wrote ") and out[2] == "mock (harness/mock-seeded-encoder @ 1)"
+    assert out[3] == "  none = format: exactly the same strings on every task (nothing to compare)"
+    assert out[4].startswith("  blog vs none: ")
+    assert any(line.startswith("mock8 (harness/mock-seeded-encoder-8 @ 1)") for line in out)
+    assert any(line.startswith("leaderboard") or "leaderboard.html" in line for line in out)
