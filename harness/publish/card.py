@@ -16,11 +16,12 @@ import pandas as pd
 import yaml
 
 from harness.analysis import folding, headline, stats
-from harness.prompts.conditions import order_conditions
+from harness.prompts.conditions import condition_order, order_conditions
 from harness.results.columns import columns
 
 MARKER = "<!-- written by `harness publish`: rerun it to update this folder -->"
 LICENSE = "cc-by-4.0"
+LICENSE_NAME = "CC BY 4.0"
 TAGS = ["mteb", "embeddings", "text-embeddings", "instructions", "prompts", "leaderboard", "evaluation"]
 GPL_TASK_NOTE = (
     "The translation tasks' sentences come from the Ding German–English dictionary (Debian package `trans-de-en` "
@@ -29,7 +30,7 @@ GPL_TASK_NOTE = (
     "models' scores. Publishing these numbers does not redistribute the dictionary; whoever joins them back to "
     "the sentences (from the Debian package or the harness repository) handles GPL-2.0-or-later text and must "
     "follow that license (keep its notice, pass on the same freedoms and the source). The scores themselves are "
-    f"released under {LICENSE.upper()}.")
+    f"released under {LICENSE_NAME}.")
 _ISO1 = {"eng": "en", "deu": "de", "fra": "fr", "spa": "es", "ita": "it", "nld": "nl", "por": "pt", "pol": "pl",
          "rus": "ru", "zho": "zh", "jpn": "ja", "kor": "ko", "ara": "ar", "tur": "tr", "swe": "sv", "dan": "da"}
 
@@ -120,7 +121,7 @@ def _instructions(c: Contents) -> str:
                 by_prefix.setdefault((s["task"], shown_role, prefix), []).append(s["condition"])
         rows = [[task, role, folding.label(order_conditions(conds)), f"`{prefix!r}`"]
                 for (task, role, prefix), conds in sorted(by_prefix.items(), key=lambda kv: (
-                    kv[0][0], kv[0][1], order_conditions(kv[1])[0] != "none", order_conditions(kv[1])))]
+                    kv[0][0], kv[0][1], condition_order(order_conditions(kv[1])[0])))]
         out.append(f"**{alias}** (`{model}` @ `{revision}`)\n\n"
                    + _table(["task", "role", "conditions", "exact prefix (Python repr)"], rows))
     return "\n".join(out)
@@ -228,7 +229,7 @@ def render(c: Contents) -> str:
         _instructions(c),
         "## Tasks", "", tasks_md,
         "## Licenses", "",
-        f"- These results (tables, predictions, mteb result files): {LICENSE.upper()}.",
+        f"- These results (tables, predictions, mteb result files): {LICENSE_NAME} (`{LICENSE}`).",
         "- Model weights are not part of this dataset; each model keeps its own license (see its card).",
         "- Task data is not part of this dataset; each task keeps its own license (table above).",
         *([f"- {GPL_TASK_NOTE}"] if gpl else []), "",
