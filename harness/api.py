@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["aggregate", "build_ding", "cache_info", "clear_cache", "compare", "export_instructions",
            "exported_models", "list_conditions", "list_instructions", "list_models", "list_plots", "list_tasks",
-           "run", "validate"]
+           "merge", "publish", "run", "validate"]
 
 
 def run(
@@ -82,14 +82,35 @@ def clear_cache(model: str | None, cache_dir: Path | None = None) -> int:
 
 def aggregate(results_dir: Path = DEFAULT_RESULTS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild the parquet files, then redraw the figures (plots.py) from the artifacts on disk, then the
-    report (``report.html`` + ``report.md``, report.py)."""
+    report (``report.html`` + ``report.md``, report.py) and the sortable ``leaderboard.html``."""
     from harness.analysis.aggregate import aggregate as aggregate_files
-    from harness.report import build, plots
+    from harness.report import build, leaderboard_page, plots
 
     out = aggregate_files(results_dir)
     plots.draw_language_plots(results_dir)
     build.build(results_dir, *out)
+    leaderboard_page.write(results_dir, *out)
     return out
+
+
+def publish(out: Path, results_dir: Path = DEFAULT_RESULTS, *, with_predictions: bool = False) -> Any:
+    """``harness publish OUT``: a Hugging Face dataset folder (card, parquet tables, mteb results tree) from a
+    results folder whose tables are current and complete; refuses (one line) otherwise. Returns a summary with
+    ``line()``."""
+    from harness.publish import dataset
+
+    return dataset.publish(results_dir, out, with_predictions=with_predictions)
+
+
+def merge(sources: list[Path], into: Path, *, prefer: str | None = None) -> Any:
+    """``harness merge DIR... --into DIR``: copy every cell of the sources into ``into`` (duplicates skipped;
+    conflicts raise ``MergeConflict`` unless ``prefer`` is ``newest`` or ``first``), then aggregate ``into``.
+    Returns the plan that was carried out (``line()``)."""
+    from harness.publish import merge as merging
+
+    plan = merging.merge(sources, into, prefer=prefer)  # type: ignore[arg-type]  # checked inside
+    aggregate(into)
+    return plan
 
 
 def compare(results_dir: Path = DEFAULT_RESULTS, *, tasks: list[str] | None = None,

@@ -45,9 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
     cmp.add_argument("--models", type=_csv, default=None, help="comma-separated model aliases or names")
     cmp.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
-    cmp.add_argument("--view", default="deltas", choices=["deltas", "decomposition", "paraphrase", "ranks"],
-                     help="deltas with CIs (default), the effect decomposition, paraphrase spreads, or model ranks "
-                          "per condition with Kendall τ")
+    cmp.add_argument("--view", default="deltas", choices=["deltas", "decomposition", "paraphrase", "ranks", "family"],
+                     help="deltas with CIs (default), the effect decomposition, paraphrase spreads, model ranks "
+                          "per condition with Kendall τ, or task families (the Scale* tasks) summarised")
+
+    pub = sub.add_parser("publish", help="write a Hugging Face dataset folder (card, parquet, mteb results tree)")
+    pub.add_argument("out", type=Path, metavar="OUT", help="the folder to write (new, empty, or an earlier publish)")
+    pub.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
+    pub.add_argument("--with-predictions", action="store_true", help="also publish every cell's item predictions")
+
+    mrg = sub.add_parser("merge", help="combine results folders (other machines, array jobs) into one, then aggregate")
+    mrg.add_argument("sources", nargs="+", type=Path, metavar="DIR", help="results folders to take cells from")
+    mrg.add_argument("--into", type=Path, required=True, help="the folder to merge into (its cells come first)")
+    mrg.add_argument("--prefer", choices=["newest", "first"], default=None,
+                     help="resolve conflicting cells: newest created_at, or the first folder holding one")
 
     ls = sub.add_parser("ls", help="list tasks, models, conditions, plots, or a model's instruction prefixes")
     ls.add_argument("what", choices=["tasks", "models", "conditions", "plots", "instructions"])
@@ -93,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except HarnessError as e:
+        for line in getattr(e, "lines", list)():  # e.g. every conflict of a merge, each with its sources
+            print(line, file=sys.stderr)
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
 
@@ -100,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     from harness import api
     from harness.analysis.decomposition import plain_deltas
+    from harness.analysis.headline import text as headline_text
     from harness.analysis.tables import delta_ci_table, delta_table, language_table, pair_table
 
     results_dir: Path = getattr(args, "results", None) or api.DEFAULT_RESULTS
@@ -119,6 +133,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         board, deltas = api.aggregate(results_dir)
         print(f"wrote {results_dir / 'leaderboard.parquet'} ({len(board)} rows), "
               f"{results_dir / 'deltas.parquet'} ({len(deltas)} rows)\n")
+        print(headline_text(board, deltas))
+        print()
         print(delta_table(board))
         print()
         print(delta_ci_table(plain_deltas(deltas)))
@@ -130,7 +146,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"\n{view}:\n{api.compare(results_dir, view=view)}")
         for plot in api.list_plots(results_dir):
             print(f"plot: {plot}")
-        print(f"report: {results_dir / 'report.html'} (and report.md)")
+        print(f"report: {results_dir / 'report.html'} (and report.md); leaderboard: {results_dir / 'leaderboard.html'}")
+        return 0
+    if args.command == "publish":
+        print(api.publish(args.out, results_dir, with_predictions=args.with_predictions).line())
+        return 0
+    if args.command == "merge":
+        print(api.merge(args.sources, args.into, prefer=args.prefer).line(len(args.sources), args.prefer))
         return 0
     if args.command == "compare":
         print(api.compare(results_dir, tasks=args.tasks, models=args.models, view=args.view))

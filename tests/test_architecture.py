@@ -16,7 +16,7 @@ from tests.conftest import ROOT
 
 HARNESS = ROOT / "harness"
 MAX_LINES = 500
-SUBPACKAGES = ("core", "results", "taskspecs", "prompts", "models", "run", "analysis", "report", "perf")
+SUBPACKAGES = ("core", "results", "taskspecs", "prompts", "models", "run", "analysis", "report", "publish", "perf")
 
 
 def test_import_linter_contracts_are_kept() -> None:

@@ -2,8 +2,10 @@
 ``<results>/report.md`` (images beside it under ``report_files/``), rebuilt by ``harness aggregate``.
 
 Everything is drawn from files on disk (leaderboard, deltas, the cells' sidecars and probe artifacts, the PNGs
-under ``plots/``); a model is never re-run. Sections:
+under ``plots/``); a model is never re-run. Conditions that fed a model exactly the strings of another (same
+instruction hash, e.g. ``none = format = official`` for MiniLM) are shown once, never as repeated zeros. Sections:
 
+0. the headline: per model, what moved significantly, by how much, and the embedding shift (:mod:`.headline`);
 1. the grid (models, conditions, tasks, cells);
 2. main-metric deltas with paired-bootstrap 95% CIs, permutation p and Holm-adjusted p, as a table and as a chart
    with CI whiskers per model × task;
@@ -13,9 +15,10 @@ under ``plots/``); a model is never re-run. Sections:
 5. word × word cosine heatmaps per condition for the STS task(s) with ``report_pairs`` (from the cells'
    ``<Task>.cosines.parquet`` artifacts), plus each condition's difference to ``none``;
 6. the language-split scatter plots (``plots/*.language_split.png``, drawn by :mod:`harness.report.plots`) and numbers;
-7. the embedding shift (cosine distance of each text's embedding with and without the prefix);
-8. the exact instructions every cell used (from the sidecars' ``prompts``);
-9. versions, date and the statistics' settings.
+7. task families (:mod:`harness.report.family`): the Scale* tasks summarised, with small multiples;
+8. the embedding shift (cosine distance of each text's embedding with and without the prefix);
+9. the exact instructions every cell used (from the sidecars' ``prompts``; collapsed by default);
+10. versions, date and the statistics' settings.
 """
 
 
@@ -46,6 +49,7 @@ from harness.report.figures import (
     shift_table,
     versions,
 )
+from harness.report.headline import section as headline_section
 from harness.report.html import FILES_DIR, HTML_NAME, MD_NAME, Figure, Section, page_html, page_md
 from harness.results import layout
 
@@ -67,7 +71,7 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     d = d if d is not None else pd.read_parquet(results_dir / "deltas.parquet")
     sides = _sidecars(results_dir)
     figures: list[Figure] = []
-    sections: list[Section] = []
+    sections: list[Section] = [headline_section(board, d)]
 
     grid = Section("Grid")
     models = sorted({(s["alias"], s["model"], s["revision"]) for s in sides})
@@ -100,7 +104,8 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     if table.empty:
         sec.para("No deltas: run a condition together with its baseline.")
     else:
-        sec.table(table, classes=classes)
+        sec.table(table, classes=classes,
+                  nowrap=("condition − baseline", "score (baseline → condition)", "Δ [95% CI]", "p", "p Holm"))
         chart = delta_chart(plain)
         if chart is not None:
             figures.append(chart)
@@ -136,6 +141,12 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     plots = sorted((results_dir / "plots").glob(f"*{LANGUAGE_PLOT_SUFFIX}"))
     if not plots:
         sec.para("No language-split plots under plots/.")
+    else:
+        sec.para("Each panel is its own PCA, fitted on that condition's embeddings: the axes of different panels are "
+                 "not comparable (their directions, signs and scales differ). Compare how far the two languages "
+                 "separate within each panel, and the numbers in its title (cross-validated language accuracy, "
+                 "silhouette, translation alignment), not positions across panels. Conditions that fed the same "
+                 "strings share one panel.")
     for path in plots:
         fig = Figure("plots__" + path.name, path.name.removesuffix(LANGUAGE_PLOT_SUFFIX) + ": language split",
                      path.read_bytes())
@@ -168,18 +179,21 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     sec = Section("Embedding shift")
     sec.para("Does the model read the instruction at all? For each text of a cell: the cosine distance between its "
              "embedding with the condition's prefix and without it (raw text); mean ± standard deviation over the "
-             "texts. 0 under none by definition.")
+             "texts. 0 under none by definition; = none: the condition fed exactly the strings of none.")
     shift = shift_table(board)
     if shift.empty:
         sec.para("No embedding-shift probes in these results (cells from an older harness).")
     else:
-        sec.table(shift)
+        sec.table(shift, nowrap=tuple(c for c in shift.columns if c not in ("model", "task", "role", "texts")))
     sections.append(sec)
 
     sec = Section("Instructions used")
     sec.para("The exact prefix each cell put before every text (Python repr, so spaces and newlines are visible); "
-             "sha256 of the cell's prompts.")
-    sec.table(instruction_table(sides), code_cols=("exact prefix",))
+             "conditions with the same prefix share a row; sha256 of the cells' prompts.")
+    prefixes = instruction_table(sides)
+    sec.html.append(f"<details><summary>Show the {len(prefixes)} exact prefixes</summary>")
+    sec.table(prefixes, code_cols=("exact prefix",))
+    sec.html.append("</details>")
     sections.append(sec)
 
     sec = Section("Versions and date")
