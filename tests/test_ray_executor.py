@@ -1,0 +1,140 @@
+"""The Ray executor on a local Ray instance (num_cpus=2, no dashboard; started once for this module, and by no
+other test module): results identical to the local executor's (mock encoder exactly, MiniLM to 1e-6), a worker
+SIGKILLed mid-cell is retried, a killed driver leaves a folder the local executor resumes, a model that fails to
+load fails only its own cells."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness import api
+from harness.models.mock import mock_spec
+from harness.models.spec import Embedder, ModelSpec
+from harness.results import layout
+from tests.conftest import ROOT
+
+TASKS = ["TemperatureBySensation", "DeEnTranslationBitextMining"]  # STS (+ cosines artifact) and bitext mining
+CONDITIONS = ["none", "blog"]
+TIMESTAMPS = ["created_at"]
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The local executor's results for the mock grid."""
+    out = tmp_path_factory.mktemp("local")
+    summary = api.run([mock_spec()], tasks=TASKS, conditions=CONDITIONS, results_dir=out, progress=False)
+    assert len(summary.ran) == 4
+    api.aggregate(out)
+    return out
+
+
+def parquet(results: Path, name: str) -> pd.DataFrame:
+    return pd.read_parquet(results / f"{name}.parquet").drop(columns=TIMESTAMPS, errors="ignore")
+
+
+def assert_same_results(results: Path, reference: Path) -> None:
+    api.aggregate(results)
+    for name in ("leaderboard", "deltas"):
+        pd.testing.assert_frame_equal(parquet(results, name), parquet(reference, name))
+    # predictions and probe artifacts are byte-identical: the driver writes exactly what a local run writes
+    for path in sorted((reference / layout.CELLS_DIR).rglob("*.parquet")):
+        assert (results / path.relative_to(reference)).read_bytes() == path.read_bytes(), path.name
+
+
+def run_ray(results: Path, models: list[str | ModelSpec], **kw: object) -> api.RunSummary:
+    return api.run(models, tasks=TASKS, conditions=CONDITIONS, results_dir=results, progress=False,
+                   executor="ray", threads=1, **kw)  # type: ignore[arg-type]
+
+
+def broken_spec() -> ModelSpec:
+    def load() -> Embedder:
+        raise RuntimeError("weights are missing")
+
+    return ModelSpec(alias="broken", name="harness/broken-model", revision="1", loader=load, embed_dim=16)
+
+
+def test_ray_equals_local_and_a_model_that_fails_to_load_fails_only_its_cells(
+        tmp_path: Path, ray_address: str, reference: Path) -> None:
+    summary = run_ray(tmp_path, [broken_spec(), mock_spec()], workers=2)
+    assert sorted(summary.ran) == sorted(f"mock/{c}/{t}" for c in CONDITIONS for t in TASKS)
+    assert sorted(label for label, _ in summary.failed) == sorted(f"broken/{c}/{t}" for c in CONDITIONS
+                                                                  for t in TASKS)
+    for _, message in summary.failed:  # one line naming the model and the node
+        assert "\n" not in message
+        assert message.startswith("model 'broken' failed to load on node ")
+        assert "RuntimeError: weights are missing" in message
+    assert summary.timings["ray_start_s"] >= 0 and summary.timings["workers_started"] >= 2
+    assert not (tmp_path / layout.CELLS_DIR / "harness__broken-model").exists()
+    assert_same_results(tmp_path, reference)
+    # a second run finds every mock cell done and starts nothing
+    again = run_ray(tmp_path, [mock_spec()])
+    assert len(again.reused) == 4 and not again.ran and "ray_start_s" not in again.timings
+
+
+def test_minilm_on_ray_equals_local(tmp_path: Path, ray_address: str, minilm_spec: ModelSpec) -> None:
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    api.run([minilm_spec], tasks=["TemperatureBySensation"], conditions=CONDITIONS, results_dir=local,
+            progress=False, threads=1)
+    # a fresh embedding cache for the workers: they must encode, not read what the local run stored
+    summary = api.run(["minilm"], tasks=["TemperatureBySensation"], conditions=CONDITIONS, results_dir=remote,
+                      progress=False, executor="ray", threads=1, cache_dir=tmp_path / "cache")
+    assert len(summary.ran) == 2 and summary.encoded > 0 and not summary.failed
+    boards = []
+    for out in (local, remote):
+        api.aggregate(out)
+        boards.append(parquet(out, "leaderboard"))
+    a, b = boards
+    pd.testing.assert_frame_equal(a.drop(columns="score"), b.drop(columns="score"))
+    assert (a["score"] - b["score"]).abs().max() < 1e-6
+    for side in layout.sidecar_files(local):  # the same exact prefixes reached the model
+        other = remote / side.relative_to(local)
+        import json
+
+        assert json.loads(other.read_text())["prompts"] == json.loads(side.read_text())["prompts"]
+
+
+def test_a_worker_killed_mid_cell_is_retried_and_results_are_identical(
+        tmp_path: Path, ray_address: str, reference: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "killed"
+    monkeypatch.setenv("HARNESS_WORKER_FAULT", "kill:encode:3")  # SIGKILL a worker in its third encode call
+    monkeypatch.setenv("HARNESS_FAULT_ONCE", str(marker))  # once: the restarted worker runs on
+    summary = run_ray(tmp_path / "results", [mock_spec()])
+    assert marker.exists(), "no worker was killed"
+    killed = int(marker.read_text())
+    assert killed != os.getpid()
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed, 0)
+    assert not summary.failed and len(summary.ran) == 4
+    assert_same_results(tmp_path / "results", reference)
+
+
+def test_a_killed_driver_leaves_a_folder_the_local_executor_resumes(
+        tmp_path: Path, ray_address: str, reference: Path) -> None:
+    env = {**os.environ, "HARNESS_FAULT": "kill:cell-done:2"}  # the driver dies right after its second cell
+    p = subprocess.run([sys.executable, "-m", "tests.mock_run", str(tmp_path), *TASKS, "--ray", ray_address],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    summary = api.run([mock_spec()], tasks=TASKS, conditions=CONDITIONS, results_dir=tmp_path, progress=False)
+    assert len(summary.reused) == 2 and len(summary.ran) == 2
+    assert_same_results(tmp_path, reference)
+    assert [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []
