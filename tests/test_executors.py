@@ -102,10 +102,12 @@ def test_workers_per_model() -> None:
     assert schedule.workers_per_model({"a": 10, "b": 30}, {"a": 5, "b": 5}, 2) == {"a": 1, "b": 1}
     assert schedule.workers_per_model({"a": 12, "b": 30}, {"a": 5, "b": 5}, 5) == {"a": 2, "b": 3}
     assert schedule.workers_per_model({"a": 10, "b": 30}, {"a": 1, "b": 2}, 8) == {"a": 1, "b": 2}
-    assert schedule.workers_per_model({"a": 1, "b": 1, "c": 1}, {"a": 1, "b": 1, "c": 1}, 1) == {
-        "a": 1, "b": 1, "c": 1}  # fewer slots than models: Ray queues the workers
-    assert schedule.model_for_free_slot({"a": 1, "b": 3}) == "b"
-    assert schedule.model_for_free_slot({"a": 1}) is None
+    # fewer slots than models: the costliest start, the others wait for a free slot
+    assert schedule.workers_per_model({"a": 1, "b": 3, "c": 2}, {"a": 1, "b": 1, "c": 1}, 2) == {
+        "a": 0, "b": 1, "c": 1}
+    assert schedule.model_for_free_slot({"a": 1, "b": 3}, {"a": 0, "b": 1}) == "a"  # a model without a worker
+    assert schedule.model_for_free_slot({"a": 1, "b": 3}, {"a": 1, "b": 1}) == "b"
+    assert schedule.model_for_free_slot({"a": 1}, {"a": 1}) is None
 
 
 @pytest.mark.parametrize(("args", "expected"), [

@@ -5,6 +5,8 @@ load fails only its own cells."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import signal
@@ -94,11 +96,16 @@ def test_ray_equals_local_and_a_model_that_fails_to_load_fails_only_its_cells(
 def test_minilm_on_ray_equals_local(tmp_path: Path, ray_address: str, minilm_spec: ModelSpec) -> None:
     local, remote = tmp_path / "local", tmp_path / "ray"
     api.run([minilm_spec], tasks=["TemperatureBySensation"], conditions=CONDITIONS, results_dir=local,
-            progress=False, threads=1)
+            progress=False)
+    # The driver believes the model runs in float16 (as a CPU-only driver would plan float32 for GPU workers): the
+    # workers resolve "minilm" on their node (float32 here), and the driver re-plans with the node's identity.
+    driver_side = dataclasses.replace(minilm_spec, settings={**minilm_spec.settings, "dtype": "float16"})
+    assert driver_side.identity != minilm_spec.identity
     # a fresh embedding cache for the workers: they must encode, not read what the local run stored
-    summary = api.run(["minilm"], tasks=["TemperatureBySensation"], conditions=CONDITIONS, results_dir=remote,
+    summary = api.run([driver_side], tasks=["TemperatureBySensation"], conditions=CONDITIONS, results_dir=remote,
                       progress=False, executor="ray", threads=1, cache_dir=tmp_path / "cache")
-    assert len(summary.ran) == 2 and summary.encoded > 0 and not summary.failed
+    assert sorted(summary.ran) == [f"minilm/{c}/TemperatureBySensation" for c in CONDITIONS]
+    assert summary.encoded > 0 and not summary.failed and not summary.reused
     boards = []
     for out in (local, remote):
         api.aggregate(out)
@@ -108,9 +115,9 @@ def test_minilm_on_ray_equals_local(tmp_path: Path, ray_address: str, minilm_spe
     assert (a["score"] - b["score"]).abs().max() < 1e-6
     for side in layout.sidecar_files(local):  # the same exact prefixes reached the model
         other = remote / side.relative_to(local)
-        import json
 
-        assert json.loads(other.read_text())["prompts"] == json.loads(side.read_text())["prompts"]
+        ours, theirs = json.loads(side.read_text()), json.loads(other.read_text())
+        assert theirs["prompts"] == ours["prompts"] and theirs["model_identity"] == minilm_spec.identity
 
 
 def test_a_worker_killed_mid_cell_is_retried_and_results_are_identical(

@@ -186,8 +186,11 @@ class _Grid:
 
     def plan(self, model: _Model) -> None:
         """(Re)plan a model's cells with its spec; the ones not done are queued, longest first."""
-        todo = pending_cells(plan([model.spec], self.tasks, self.conds, self.results_dir), self.summary,
-                             self.status)
+        cells = plan([model.spec], self.tasks, self.conds, self.results_dir)
+        labels = {c.label for c in cells}  # a re-plan replaces what the last plan said about these cells
+        self.summary.reused = [r for r in self.summary.reused if r not in labels]
+        self.summary.recomputed = [r for r in self.summary.recomputed if r[0] not in labels]
+        todo = pending_cells(cells, self.summary, self.status)
         model.cost = {c.label: cell_cost(c) for c in todo}
         model.queue = longest_first(todo, model.cost)
         model.total = model.done + len(todo)
@@ -273,7 +276,7 @@ class _Driver:
 
             grid.bar = tqdm(total=sum(len(m.queue) for m in todo), desc="cells", unit="cell")
         try:
-            for model in sorted(todo, key=lambda m: -sum(m.cost.values())):  # Ray starts them in this order
+            for model in sorted(todo, key=lambda m: -sum(m.cost.values())):
                 for _ in range(start[model.key]):
                     self._start_worker(model)
             while self.pending:
@@ -289,6 +292,9 @@ class _Driver:
                 else:
                     assert cell is not None
                     self._returned(worker, cell, value)
+            for model in grid.models:  # never happens unless a bug left cells behind: say so, do not hide them
+                while model.queue:
+                    grid.failed(model, model.queue.pop(0), f"model '{model.alias}': no worker was left to run it")
             grid.summary.timings.update(self._timings())
         finally:
             if grid.bar is not None:
@@ -320,9 +326,6 @@ class _Driver:
                 # the cells are the node's, so plan them with its settings (finished ones are reused).
                 log.warning("model '%s': planned with the identity of node %s (%s), not this machine's (%s)",
                             model.alias, info.node, info.identity, model.spec.identity)
-                planned = {c.label for c in model.queue}
-                summary = self.grid.summary
-                summary.recomputed = [r for r in summary.recomputed if r[0] not in planned]
                 model.spec = dataclasses.replace(model.spec, revision=info.revision, settings=dict(info.settings))
                 self.grid.plan(model)
                 if self.grid.bar is not None:
@@ -417,7 +420,7 @@ class _Driver:
         if len(self.workers) >= self.slots:
             return
         queued = {m.key: len(m.queue) for m in self.grid.models if m.queue and not m.error}
-        key = model_for_free_slot(queued)
+        key = model_for_free_slot(queued, {m.key: len(self._of(m)) for m in self.grid.models})
         if key is not None:
             self._start_worker(next(m for m in self.grid.models if m.key == key))
 

@@ -6,11 +6,12 @@
   scoring grows with it too: more queries and documents, more to score.)
 - **Longest first**: each model's cells are handed out in decreasing cost, so the last cells to finish are short
   and no worker idles long at the end (the classic LPT rule for identical machines).
-- **Workers per model**: every model gets one worker; spare slots go one at a time to the model with the most
-  cost per worker, never more workers than it has cells. When fewer slots than models exist, Ray queues the
-  workers and starts each as a slot frees up, in decreasing order of the models' total cost.
-- **A freed slot** (a model's queue is empty) goes to the model with the most cells still queued, if that is at
-  least :data:`MIN_QUEUED_FOR_EXTRA` (a new worker must load the model first; for one cell that rarely pays).
+- **Workers per model**: never more workers than slots. Every model gets one worker — the costliest first when
+  there are fewer slots than models (the others wait for a free slot) — and spare slots go one at a time to the
+  model with the most cost per worker, never more workers than it has cells.
+- **A freed slot** (a model's queue is empty) goes to a model still waiting for its first worker, else to the
+  model with the most cells still queued if that is at least :data:`MIN_QUEUED_FOR_EXTRA` (a new worker must
+  load the model first; for one cell that rarely pays).
 """
 
 from __future__ import annotations
@@ -52,9 +53,11 @@ def longest_first(cells: Iterable[Cell], cost: Mapping[str, int]) -> list[Cell]:
 
 def workers_per_model(costs: Mapping[str, int], cells: Mapping[str, int], slots: int) -> dict[str, int]:
     """How many workers each model starts with (keys: model aliases; ``costs``: total cost of its queued cells,
-    ``cells``: how many). One each, then spare slots to the model with the most cost per worker."""
-    out = {m: 1 for m in costs if cells.get(m, 0) > 0}
-    for _ in range(max(0, slots - len(out))):
+    ``cells``: how many). Never more than ``slots`` in all: one each for the costliest models (the others wait for
+    a free slot), then spare slots one at a time to the model with the most cost per worker."""
+    ranked = sorted((m for m in costs if cells.get(m, 0) > 0), key=lambda m: (-costs[m], m))
+    out = {m: int(i < slots) for i, m in enumerate(ranked)}
+    for _ in range(max(0, slots - len(ranked))):
         open_ = [m for m in out if out[m] < cells[m]]
         if not open_:
             break
@@ -63,7 +66,12 @@ def workers_per_model(costs: Mapping[str, int], cells: Mapping[str, int], slots:
     return out
 
 
-def model_for_free_slot(queued: Mapping[str, int]) -> str | None:
-    """The model that gets a freed worker slot: the most queued cells, if at least :data:`MIN_QUEUED_FOR_EXTRA`."""
+def model_for_free_slot(queued: Mapping[str, int], workers: Mapping[str, int]) -> str | None:
+    """The model that gets a freed worker slot (``queued``: cells waiting per model, ``workers``: its live
+    workers): a model still without a worker first (the most queued cells), else the one with the most queued
+    cells if that is at least :data:`MIN_QUEUED_FOR_EXTRA`."""
+    waiting = [m for m in queued if queued[m] > 0 and not workers.get(m)]
+    if waiting:
+        return max(waiting, key=lambda m: (queued[m], m))
     best = max(queued, key=lambda m: (queued[m], m), default=None)
     return best if best is not None and queued[best] >= MIN_QUEUED_FOR_EXTRA else None
