@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated conditions (default: all: none, format, official and every set)")
     r.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
     r.add_argument("--batch-size", type=int, default=32, help="texts per model forward pass (default: 32)")
-    r.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: torch's choice)")
+    r.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for the model (default: torch's choice; with --executor ray: per worker, "
+                        "default 1)")
     r.add_argument("--cache-dir", type=Path, default=None,
                    help="embedding cache folder (default: .cache/embeddings, or $HARNESS_EMBEDDING_CACHE)")
     r.add_argument("--no-cache", action="store_true", help="encode every text; read and write no embedding cache")
