@@ -75,21 +75,33 @@ def broken_spec() -> ModelSpec:
     return ModelSpec(alias="broken", name="harness/broken-model", revision="1", loader=load, embed_dim=16)
 
 
-def test_ray_equals_local_and_a_model_that_fails_to_load_fails_only_its_cells(
-        tmp_path: Path, ray_address: str, reference: Path) -> None:
-    summary = run_ray(tmp_path, [broken_spec(), mock_spec()], workers=2)
+def test_ray_equals_local_with_a_worker_killed_mid_cell_and_a_model_that_fails_to_load(
+        tmp_path: Path, ray_address: str, reference: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "killed"
+    monkeypatch.setenv("HARNESS_WORKER_FAULT", "kill:encode:3")  # SIGKILL a worker in its third encode call
+    monkeypatch.setenv("HARNESS_FAULT_ONCE", str(marker))  # once: the restarted worker runs on
+    results = tmp_path / "results"
+    summary = run_ray(results, [broken_spec(), mock_spec()], workers=2)
+    # the mock worker was killed mid-cell (the broken model's worker never reaches a third encode), Ray restarted
+    # it and retried the cell
+    assert marker.exists(), "no worker was killed"
+    killed = int(marker.read_text())
+    assert killed != os.getpid()
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed, 0)
     assert sorted(summary.ran) == sorted(f"mock/{c}/{t}" for c in CONDITIONS for t in TASKS)
+    # the model that fails to load fails its own cells, each with one line naming the model and the node
     assert sorted(label for label, _ in summary.failed) == sorted(f"broken/{c}/{t}" for c in CONDITIONS
                                                                   for t in TASKS)
-    for _, message in summary.failed:  # one line naming the model and the node
+    for _, message in summary.failed:
         assert "\n" not in message
         assert message.startswith("model 'broken' failed to load on node ")
         assert "RuntimeError: weights are missing" in message
     assert summary.timings["ray_start_s"] >= 0 and summary.timings["workers_started"] >= 2
-    assert not (tmp_path / layout.CELLS_DIR / "harness__broken-model").exists()
-    assert_same_results(tmp_path, reference)
+    assert not (results / layout.CELLS_DIR / "harness__broken-model").exists()
+    assert_same_results(results, reference)
     # a second run finds every mock cell done and starts nothing
-    again = run_ray(tmp_path, [mock_spec()])
+    again = run_ray(results, [mock_spec()])
     assert len(again.reused) == 4 and not again.ran and "ray_start_s" not in again.timings
 
 
@@ -118,21 +130,6 @@ def test_minilm_on_ray_equals_local(tmp_path: Path, ray_address: str, minilm_spe
 
         ours, theirs = json.loads(side.read_text()), json.loads(other.read_text())
         assert theirs["prompts"] == ours["prompts"] and theirs["model_identity"] == minilm_spec.identity
-
-
-def test_a_worker_killed_mid_cell_is_retried_and_results_are_identical(
-        tmp_path: Path, ray_address: str, reference: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    marker = tmp_path / "killed"
-    monkeypatch.setenv("HARNESS_WORKER_FAULT", "kill:encode:3")  # SIGKILL a worker in its third encode call
-    monkeypatch.setenv("HARNESS_FAULT_ONCE", str(marker))  # once: the restarted worker runs on
-    summary = run_ray(tmp_path / "results", [mock_spec()])
-    assert marker.exists(), "no worker was killed"
-    killed = int(marker.read_text())
-    assert killed != os.getpid()
-    with pytest.raises(ProcessLookupError):
-        os.kill(killed, 0)
-    assert not summary.failed and len(summary.ran) == 4
-    assert_same_results(tmp_path / "results", reference)
 
 
 def test_a_killed_driver_leaves_a_folder_the_local_executor_resumes(
