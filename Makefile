@@ -7,6 +7,9 @@ MODEL ?= minilm
 TASKS ?=
 CONDITIONS ?=
 RESULTS ?= results
+EXECUTOR ?=
+RAY_ADDRESS ?=
+WORKERS ?=
 
 .PHONY: install install-mpnet install-embeddinggemma bench report-check test test-slow check lint imports types perf clean
 
@@ -30,7 +33,7 @@ install-embeddinggemma: $(STAMP)
 	$(BIN)/python -m harness.models.embeddinggemma install
 
 bench: $(STAMP)
-	$(BIN)/harness run --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") --results "$(RESULTS)"
+	$(BIN)/harness run --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") --results "$(RESULTS)" $(if $(EXECUTOR),--executor "$(EXECUTOR)") $(if $(RAY_ADDRESS),--ray-address "$(RAY_ADDRESS)") $(if $(WORKERS),--workers "$(WORKERS)")
 	$(BIN)/harness aggregate --results "$(RESULTS)"
 
 # Render $(RESULTS)/report.html (and leaderboard.html) in headless Chromium (Debian: apt-get install chromium) and
@@ -58,9 +61,12 @@ report-check:
 
 # A benchmark, not a test: the harness against a minimal script and plain mteb, warm vs cold, a new condition, peak
 # memory; figures to results/perf.json (+ .md). On a shared machine pin threads: make perf PERF_ARGS="--threads 1".
+# The Ray executor against the local one (speedup, Ray's start-up and per-cell overhead; results/perf-ray.json):
+# make perf PERF_MODE=ray [PERF_ARGS="--tasks T"]  (= python -m harness.perf ray; --help lists its options)
+PERF_MODE ?=
 PERF_ARGS ?=
 perf: $(STAMP)
-	$(BIN)/python -m harness.perf --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") $(PERF_ARGS)
+	$(if $(filter ray,$(PERF_MODE)),$(BIN)/python -m harness.perf ray $(PERF_ARGS),$(BIN)/python -m harness.perf --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") $(PERF_ARGS))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

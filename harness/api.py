@@ -24,6 +24,9 @@ __all__ = ["aggregate", "build_ding", "cache_info", "clear_cache", "compare", "e
            "merge", "publish", "run", "validate"]
 
 
+EXECUTORS = ("local", "ray")
+
+
 def run(
     models_: str | list[str | ModelSpec] = DEFAULT_MODEL,
     *,
@@ -35,19 +38,31 @@ def run(
     threads: int | None = None,
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    executor: str = "local",
+    ray_address: str | None = None,
+    workers: int | None = None,
+    gpus_per_worker: float = 1.0,
 ) -> RunSummary:
     """``conditions``: names (a variant set's plain name means all its variants); default: the built-in conditions
     and every set without variants (:func:`harness.prompts.files.default_conditions`). ``threads``: CPU threads for
-    the model (torch); ``cache_dir``: the embedding cache folder (default ``.cache/embeddings``);
-    ``use_cache=False`` encodes everything and stores nothing."""
+    the model (torch; with Ray: per worker, default 1); ``cache_dir``: the embedding cache folder (default
+    ``.cache/embeddings``; with Ray: on each worker's node); ``use_cache=False`` encodes everything and stores
+    nothing. ``executor="ray"`` runs the grid on Ray (``harness.run.ray_executor``): a local instance sized to this
+    machine, or the cluster at ``ray_address``; ``workers``: worker slots (default: what the cluster's resources
+    allow), ``gpus_per_worker``: GPUs each worker asks for where the cluster has GPUs."""
+    if executor not in EXECUTORS:
+        raise HarnessError(f"--executor {executor}: unknown executor; expected one of {', '.join(EXECUTORS)}")
+    if executor == "local" and (ray_address or workers is not None):
+        raise HarnessError("--ray-address and --workers need --executor ray")
     if batch_size < 1:
         raise HarnessError(f"--batch-size {batch_size}: must be at least 1")
     if threads is not None:
         if threads < 1:
             raise HarnessError(f"--threads {threads}: must be at least 1")
-        import torch
+        if executor == "local":
+            import torch
 
-        torch.set_num_threads(threads)
+            torch.set_num_threads(threads)
     items: list[str | ModelSpec] = (
         [m.strip() for m in models_.split(",") if m.strip()] if isinstance(models_, str) else list(models_)
     )
@@ -56,9 +71,16 @@ def run(
     registry = TaskRegistry()
     registry.select(tasks)
     expand_conditions(conditions or [])
+    cache: Path | bool = (cache_dir or True) if use_cache else False
+    if executor == "ray":
+        from harness.run import ray_executor
+
+        return ray_executor.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
+                                batch_size=batch_size, registry=registry, progress=progress, cache=cache,
+                                threads=threads, ray_address=ray_address, workers=workers,
+                                gpus_per_worker=gpus_per_worker)
     return runner.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
-                      batch_size=batch_size, registry=registry, progress=progress,
-                      cache=(cache_dir or True) if use_cache else False)
+                      batch_size=batch_size, registry=registry, progress=progress, cache=cache)
 
 
 def cache_info(cache_dir: Path | None = None) -> tuple[Path, int, list[dict[str, Any]]]:

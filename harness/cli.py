@@ -33,10 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "variants (paraphrase#1 ...)")
     r.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
     r.add_argument("--batch-size", type=int, default=32, help="texts per model forward pass (default: 32)")
-    r.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: torch's choice)")
+    r.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for the model (default: torch's choice; with --executor ray: per worker, "
+                        "default 1)")
     r.add_argument("--cache-dir", type=Path, default=None,
                    help="embedding cache folder (default: .cache/embeddings, or $HARNESS_EMBEDDING_CACHE)")
     r.add_argument("--no-cache", action="store_true", help="encode every text; read and write no embedding cache")
+    r.add_argument("--executor", default="local", help="where cells run: local (this process, default) or ray")
+    r.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: join the Ray cluster at ADDR (host:port or auto; default: start a "
+                        "local Ray instance sized to this machine)")
+    r.add_argument("--workers", type=int, default=None,
+                   help="with --executor ray: worker slots (default: what the cluster's CPUs/GPUs allow)")
+    r.add_argument("--gpus-per-worker", type=float, default=1.0,
+                   help="with --executor ray on a cluster with GPUs: GPUs per worker (default: 1)")
 
     a = sub.add_parser("aggregate", help="rebuild leaderboard.parquet and deltas.parquet from results on disk")
     a.add_argument("--results", type=Path, default=None)
@@ -120,7 +130,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         summary = api.run(args.model, tasks=args.tasks, conditions=args.conditions,
                           results_dir=results_dir, batch_size=args.batch_size, threads=args.threads,
-                          cache_dir=args.cache_dir, use_cache=not args.no_cache)
+                          cache_dir=args.cache_dir, use_cache=not args.no_cache, executor=args.executor,
+                          ray_address=args.ray_address, workers=args.workers,
+                          gpus_per_worker=args.gpus_per_worker)
         for label, why in summary.recomputed:
             print(f"  recomputed {label} ({why})", file=sys.stderr)
         print(summary.line())

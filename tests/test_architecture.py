@@ -66,7 +66,7 @@ def _imported_after(code: str) -> set[str]:
     return set(out.stdout.split())
 
 
-HEAVY = {"mteb", "torch", "transformers", "sentence_transformers", "datasets", "sklearn"}
+HEAVY = {"mteb", "torch", "transformers", "sentence_transformers", "datasets", "sklearn", "ray"}
 
 
 def test_help_imports_no_model_library() -> None:

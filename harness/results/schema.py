@@ -204,7 +204,18 @@ STATS_COLUMNS = ["ci_low", "ci_high", "p_value", "p_holm", "p_method", "n_bootst
 
 def write_parquet(df: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
     """Write ``df`` with exactly ``schema``, atomically."""
-    table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+    atomic.write_bytes(path, parquet_bytes(df, schema))
+
+
+def parquet_bytes(df: pd.DataFrame, schema: pa.Schema) -> bytes:
+    """``df`` with exactly ``schema`` as the bytes of a parquet file (what :func:`write_parquet` writes)."""
+    return table_bytes(pa.Table.from_pandas(df, schema=schema, preserve_index=False))
+
+
+def table_bytes(table: pa.Table) -> bytes:
+    """A pyarrow table as the bytes of a parquet file, exactly as ``pq.write_table`` writes it to a path."""
     import pyarrow.parquet as pq
 
-    atomic.write_with(path, lambda tmp: pq.write_table(table, tmp))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return bytes(sink.getvalue().to_pybytes())

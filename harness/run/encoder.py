@@ -58,15 +58,18 @@ class LazyEmbedder(Embedder):
     def __init__(self, spec: ModelSpec):
         self.spec = spec
         self._inner: Embedder | None = None
+        self.load_error: BaseException | None = None  # why loading failed (the Ray worker reports it per model)
 
     @property
     def inner(self) -> Embedder:
         if self._inner is None:
             try:
                 self._inner = self.spec.load()
-            except HarnessError:
+            except HarnessError as e:
+                self.load_error = e
                 raise
             except Exception as e:  # one line for the user; the run stops, as when it loaded up front
+                self.load_error = e
                 raise HarnessError(f"model '{self.spec.alias}': loading failed ({e.__class__.__name__}: {e})") from e
         return self._inner
 

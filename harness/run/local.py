@@ -41,6 +41,7 @@ class RunSummary:
     seconds: float = 0.0
     encoded: int = 0  # distinct strings the models encoded
     from_cache: int = 0  # distinct strings read from the embedding cache instead
+    timings: dict[str, float] = field(default_factory=dict)  # executor overheads (Ray: start-up, workers, writes)
 
     def line(self) -> str:
         texts = f"; texts: {self.encoded} encoded, {self.from_cache} from cache" if self.ran else ""
@@ -88,19 +89,7 @@ def run(
     summary = RunSummary()
     status = RunStatus(results_dir / layout.RUN_STATUS)
     for spec in specs:
-        cells = plan([spec], task_list, conds, results_dir)
-        todo = []
-        for c in cells:
-            state, why = c.state()
-            if state == "done":
-                summary.reused.append(c.label)
-                status.set(c, "reused")
-                continue
-            if state in ("stale", "corrupt"):
-                log.warning("recomputing %s: %s %s", c.label, state, why)
-                summary.recomputed.append((c.label, f"{state}: {why}"))
-            status.set(c, "pending")
-            todo.append(c)
+        todo = pending_cells(plan([spec], task_list, conds, results_dir), summary, status)
         status.flush()
         if not todo:
             continue
@@ -127,6 +116,23 @@ def run(
             status.flush()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def pending_cells(cells: list[Cell], summary: RunSummary, status: RunStatus) -> list[Cell]:
+    """The cells that are not done (missing, stale or corrupt); done ones are recorded as reused."""
+    todo = []
+    for c in cells:
+        state, why = c.state()
+        if state == "done":
+            summary.reused.append(c.label)
+            status.set(c, "reused")
+            continue
+        if state in ("stale", "corrupt"):
+            log.warning("recomputing %s: %s %s", c.label, state, why)
+            summary.recomputed.append((c.label, f"{state}: {why}"))
+        status.set(c, "pending")
+        todo.append(c)
+    return todo
 
 
 class RunStatus:
