@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import controls, decomposition, family, stats
+from harness.analysis import controls, decomposition, family, stats, stats_cache
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
 from harness.core.offline import configure
@@ -158,6 +158,13 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
     files = _prediction_files(results_dir)
     stated = _stated_units(results_dir)
     loaded: dict[Path, pd.DataFrame | None] = {}
+    hashes: dict[Path, str] = {}
+    cache = stats_cache.StatsCache()
+
+    def sha(path: Path) -> str:
+        if path not in hashes:
+            hashes[path] = stats_cache.file_sha256(path)
+        return hashes[path]
 
     def items(model: str, revision: str, condition: str, task: str, subset: str, split: str) -> pd.DataFrame | None:
         path = files.get((model, revision, condition, task))
@@ -204,18 +211,28 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
                         r.metric, [c[0] for c in checks], [c[1] for c in checks])
             continue
         seed = stats.seed_for(r.model, r.revision, r.task, r.subset, r.split, r.metric, r.condition, r.baseline)
-        try:
-            unit = stated.get((r.model, r.revision, r.condition, r.task))  # None: inferred from the texts
-            st = stats.delta_stats(r.task_type, r.metric, a, b, seed=seed, unit=unit, **settings)
-        except ValueError as e:
-            log.warning("%s: %s; no interval", label, e)
-            continue
+        unit = stated.get((r.model, r.revision, r.condition, r.task))  # None: inferred from the texts
+        k = stats_cache.key(a_sha256=sha(files[(r.model, r.revision, r.condition, r.task)]),
+                            b_sha256=sha(files[(r.model, r.revision, r.baseline, r.task)]), subset=r.subset,
+                            split=r.split, task_type=r.task_type, metric=r.metric, unit=unit, seed=seed, **settings)
+        st = cache.get(k)
+        if st is None:
+            try:
+                st = stats.delta_stats(r.task_type, r.metric, a, b, seed=seed, unit=unit, **settings)
+            except ValueError as e:
+                log.warning("%s: %s; no interval", label, e)
+                continue
+            if st is not None:
+                cache.put(k, st)
         if st is None:
             continue
         df.loc[i, ["ci_low", "ci_high", "p_value", "p_method", "n_bootstrap", "n_permutations", "n_items",
                    "resample_unit", "n_units", "ci_scale"]] = [
             st.ci_low, st.ci_high, st.p_value, st.p_method, st.n_bootstrap, st.n_permutations, st.n_items,
             st.resample_unit, st.n_units, st.ci_scale]
+    if cache.hits or cache.misses:
+        log.info("statistics cache: %d deltas reused, %d computed", cache.hits, cache.misses)
+    cache.close()
     first = df.p_value.notna() & ~comparison.duplicated()
     if first.any():
         adjusted = pd.Series(stats.holm(df.loc[first, "p_value"].astype(float).to_numpy()),
