@@ -11,7 +11,7 @@ EXECUTOR ?=
 RAY_ADDRESS ?=
 WORKERS ?=
 
-.PHONY: install install-mpnet install-embeddinggemma bench report-check test test-slow check lint imports types perf clean
+.PHONY: install install-mpnet install-embeddinggemma bench findings report-check test test-slow check lint imports types perf clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,18 @@ install-embeddinggemma: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/harness run --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") --results "$(RESULTS)" $(if $(EXECUTOR),--executor "$(EXECUTOR)") $(if $(RAY_ADDRESS),--ray-address "$(RAY_ADDRESS)") $(if $(WORKERS),--workers "$(WORKERS)")
 	$(BIN)/harness aggregate --results "$(RESULTS)"
+
+# The README's *Findings*: the default grid (every task × none, format, official, blog) for embeddinggemma, minilm
+# and multilingual-e5-small in $(FINDINGS_RESULTS), aggregated, then docs/findings/ (findings.md + figures).
+# Installs nothing beyond make install: embeddinggemma must be installed first (make install-embeddinggemma).
+FINDINGS_MODELS ?= embeddinggemma,minilm,multilingual-e5-small
+FINDINGS_CONDITIONS ?= none,format,official,blog
+FINDINGS_RESULTS ?= results/findings
+FINDINGS_OUT ?= docs/findings
+findings: $(STAMP)
+	$(BIN)/harness run --model "$(FINDINGS_MODELS)" --conditions "$(FINDINGS_CONDITIONS)" --results "$(FINDINGS_RESULTS)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(THREADS),--threads "$(THREADS)")
+	$(BIN)/harness aggregate --results "$(FINDINGS_RESULTS)" > "$(FINDINGS_RESULTS)/aggregate.txt"
+	$(BIN)/python -m harness.report.findings "$(FINDINGS_RESULTS)" "$(FINDINGS_OUT)"
 
 # Render $(RESULTS)/report.html (and leaderboard.html) in headless Chromium (Debian: apt-get install chromium) and
 # screenshot them at 1280 px.
