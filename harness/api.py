@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, Problems, unknown
 from harness.models.resolve import DEFAULT_MODEL, resolve
 from harness.models.spec import ModelSpec
 from harness.prompts import files as instructions
@@ -35,9 +35,15 @@ def run(
     threads: int | None = None,
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    skip_invalid: bool = False,
+    all_cells: bool = False,
+    verbose: bool = False,
 ) -> RunSummary:
     """``threads``: CPU threads for the model (torch); ``cache_dir``: the embedding cache folder (default
-    ``.cache/embeddings``); ``use_cache=False`` encodes everything and stores nothing."""
+    ``.cache/embeddings``); ``use_cache=False`` encodes everything and stores nothing. Every task, set and
+    instruction file is checked before the first cell: invalid ones stop the run (all their problems at once),
+    or are left out with ``skip_invalid``. ``all_cells`` also runs the cells of sets with no instruction for the
+    task; ``verbose`` leaves the libraries' output on the console instead of ``<results>/logs/``."""
     if batch_size < 1:
         raise HarnessError(f"--batch-size {batch_size}: must be at least 1")
     if threads is not None:
@@ -49,15 +55,12 @@ def run(
     items: list[str | ModelSpec] = (
         [m.strip() for m in models_.split(",") if m.strip()] if isinstance(models_, str) else list(models_)
     )
-    # Resolve everything up front: bad input fails before anything is written.
+    # Resolve every model up front: an unknown or missing one fails before anything is written.
     specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in items]
-    registry = TaskRegistry()
-    registry.select(tasks)
-    for c in conditions or []:
-        Condition.parse(c)
     return runner.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
-                      batch_size=batch_size, registry=registry, progress=progress,
-                      cache=(cache_dir or True) if use_cache else False)
+                      batch_size=batch_size, registry=TaskRegistry(), progress=progress,
+                      cache=(cache_dir or True) if use_cache else False, skip_invalid=skip_invalid,
+                      all_cells=all_cells, verbose=verbose)
 
 
 def cache_info(cache_dir: Path | None = None) -> tuple[Path, int, list[dict[str, Any]]]:
@@ -99,7 +102,16 @@ def compare(results_dir: Path = DEFAULT_RESULTS, *, tasks: list[str] | None = No
 
     c = comparison.load(results_dir, tasks=tasks, models=models)
     note = "note: some cells are newer than deltas.parquet; run `harness aggregate` to include them\n"
-    return (note if c.stale else "") + c.table()
+    notes = "".join(f"note: {line.strip()}\n" for line in c.notes)
+    return (note if c.stale else "") + notes + c.table()
+
+
+def stale_lines(results_dir: Path = DEFAULT_RESULTS) -> list[str]:
+    """What the last ``aggregate`` left out as stale (one line per cell, the commands that recompute them) and what
+    it could not check."""
+    from harness.analysis import currency
+
+    return currency.read(results_dir).lines(results_dir)
 
 
 def list_plots(results_dir: Path = DEFAULT_RESULTS) -> list[Path]:
@@ -125,6 +137,11 @@ def list_tasks() -> list[dict[str, str]]:
     ]
 
 
+def broken_tasks() -> list[str]:
+    """One line per task folder whose ``task.yaml`` is invalid (``harness ls tasks`` names them)."""
+    return [line for e in TaskRegistry().broken.values() for line in e.lines()]
+
+
 def list_models() -> list[dict[str, str]]:
     """Every bundled model: availability (ready / installable / missing), size, languages, dimension, recipe."""
     from harness.models.bundled import catalogue
@@ -139,23 +156,31 @@ def list_models() -> list[dict[str, str]]:
 
 
 def validate(paths: list[Path] | None = None) -> list[str]:
-    """Validate every task spec (+ data), instruction set and model instruction file. Returns what was checked."""
-    checked = []
-    reg = TaskRegistry()
-    for t in reg.select(None):
-        t.metadata()
-        t.load_dataset()
-        if getattr(t.spec, "language_probe", None) is not None:
-            from harness.run.language_probe import probe_items
-
-            probe_items(t)
-        checked.append(str(t.spec_path))
-    for name in instructions.list_sets():
-        checked.append(str(instructions.validate_set(name)))
-    for path in instructions.list_model_files():
-        instructions.load_model_file(path)
-        checked.append(str(path))
+    """Validate every task spec (+ data), instruction set and model instruction file. Returns what was checked;
+    raises :class:`~harness.core.errors.InputErrors` listing every problem of every file."""
+    checked, problems = validate_report()
+    problems.raise_if_any()
     return checked
+
+
+def validate_report() -> tuple[list[str], Problems]:
+    """``harness validate``: (the files that passed, every problem found — one line each with file, line and
+    field). Nothing stops at the first problem."""
+    from harness.run import preflight
+
+    registry = TaskRegistry()
+    inputs = preflight.check_inputs(registry, None, None, [])
+    inputs.add_bad_tasks(preflight.check_tasks_for_mteb(inputs.tasks))
+    problems = Problems()
+    for p in [*inputs.bad_tasks.values(), *inputs.bad_conditions.values()]:
+        problems.add_all(p)
+    checked = [str(t.spec_path) for t in inputs.tasks]
+    checked += [str(instructions.set_path(c.name)) for c in inputs.conditions if c.instruction_set is not None]
+    for path in instructions.list_model_files():
+        with problems.collect():
+            instructions.load_model_file(path)
+            checked.append(str(path))
+    return checked, problems
 
 
 def export_instructions(model: str, *, out: Path | None = None, check: bool = False) -> tuple[Path, bool]:
@@ -183,8 +208,13 @@ def list_instructions(model: str, conditions: list[str] | None = None) -> list[d
     name = model
     from harness.models.bundled import BUNDLED
 
-    if not instructions.instruction_file(model).exists() and model in BUNDLED:
-        name = BUNDLED[model].name
+    if not instructions.instruction_file(model).exists():
+        if model in BUNDLED:
+            name = BUNDLED[model].name
+        elif "/" not in model and not Path(model).is_dir():
+            # not a bundled alias, not a Hub id (org/name), not a folder: a typo, not a model without a file
+            known = [*BUNDLED, *(instructions.load_model_file(p).model for p in instructions.list_model_files())]
+            raise unknown("model", model, known)
     recipe = instructions.model_instructions(name)
     conds = [Condition.parse(c) for c in (conditions or instructions.list_conditions())]
     rows = []

@@ -39,10 +39,13 @@ def n_items(dataset: dict[str, Any]) -> dict[str, dict[str, int]]:
 
 
 def run_cell(
-    cell: Cell, embedder: Embedder, *, batch_size: int = 32, cache: EmbeddingCache | None = None
+    cell: Cell, embedder: Embedder, *, batch_size: int = 32, cache: EmbeddingCache | None = None,
+    progress: Any = None,
 ) -> tuple[int, int]:
-    """Evaluate one cell and write its files. Returns (strings encoded, strings read from the cache)."""
-    encoder = PromptedEncoder(embedder, cell.spec, cell.prompter, batch_size=batch_size, cache=cache)
+    """Evaluate one cell and write its files. Returns (strings encoded, strings read from the cache).
+    ``progress`` (a :class:`harness.run.progress.Progress`) hears of every string encoded or read."""
+    encoder = PromptedEncoder(embedder, cell.spec, cell.prompter, batch_size=batch_size, cache=cache,
+                              progress=progress)
     task = cell.task.mteb_task()
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -54,7 +57,7 @@ def run_cell(
             co2_tracker=False,
             overwrite_strategy="always",
             show_progress_bar=False,
-            encode_kwargs={"batch_size": batch_size},
+            encode_kwargs={"batch_size": batch_size, "show_progress_bar": False},  # mteb's search bar off
             prediction_folder=pred_dir,
         )
     dataset: dict[str, Any] = task.dataset or {}
