@@ -3,29 +3,60 @@ their intervals, the origin's pair table and the language-split numbers."""
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 
-from harness.prompts.conditions import BASELINE, condition_order
+from harness.core.errors import HarnessError
+from harness.prompts.conditions import BASELINE, Condition, condition_order
 from harness.results.schema import IDENTICAL, LANGUAGE_PREFIX
+
+NOT_IN_SET = "not in this set"  # a set without an instruction for the task: its cell is not run
+
+
+@functools.cache
+def _set_tasks(condition: str) -> frozenset[str] | None:
+    """The tasks an instruction set has an entry for; None for a built-in condition or a set not here."""
+    try:
+        s = Condition.parse(condition).instruction_set
+    except HarnessError:
+        return None
+    return None if s is None else frozenset(s.tasks)
+
+
+def lacks_entry(condition: str, task: str) -> bool:
+    """True when ``condition`` is an instruction set (here) that says nothing about ``task``."""
+    tasks = _set_tasks(condition)
+    return tasks is not None and task not in tasks
+
+
+def _missing(condition: str, task: str) -> str:
+    return NOT_IN_SET if lacks_entry(condition, task) else "—"
 
 
 def delta_table(board: pd.DataFrame) -> str:
-    """Main scores per model × task × subset, one column per condition, with Δ against ``none``."""
+    """Main scores per model × task × subset, one column per condition, with Δ against ``none``; a set with no
+    instruction for the task shows "not in this set", a cell not run "—"."""
     main = board[board.is_main]
     if main.empty:
         return "(no main scores)"
     wide = main.pivot_table(index=["alias", "task", "subset"], columns="condition", values="score", aggfunc="first")
     conds = [BASELINE, *[c for c in wide.columns if c != BASELINE]] if BASELINE in wide.columns else list(wide.columns)
     wide = wide[conds]
+    absent = {(c, t) for t in set(wide.index.get_level_values("task")) for c in conds if lacks_entry(c, t)}
+    w = max(10, len(NOT_IN_SET)) if absent else 10
     lines = []
-    header = f"{'model':<22} {'task':<30} {'subset':<10} " + " ".join(f"{c:>10}" for c in conds)
+    header = f"{'model':<22} {'task':<30} {'subset':<10} " + " ".join(f"{c:>{w}}" for c in conds)
     if BASELINE in conds:
-        header += " " + " ".join(f"{'Δ ' + c:>12}" for c in conds if c != BASELINE)
+        header += " " + " ".join(f"{'Δ ' + c:>{w + 2}}" for c in conds if c != BASELINE)
     lines.append(header)
     for (alias, task, subset), row in wide.iterrows():
-        line = f"{alias:<22} {task:<30} {subset:<10} " + " ".join(f"{row[c]:>10.4f}" for c in conds)
+        cells = [f"{row[c]:>{w}.4f}" if pd.notna(row[c]) else f"{_missing(c, str(task)):>{w}}" for c in conds]
+        line = f"{alias:<22} {task:<30} {subset:<10} " + " ".join(cells)
         if BASELINE in conds:
-            line += " " + " ".join(f"{row[c] - row[BASELINE]:>+12.4f}" for c in conds if c != BASELINE)
+            deltas = [f"{row[c] - row[BASELINE]:>+{w + 2}.4f}" if pd.notna(row[c]) and pd.notna(row[BASELINE])
+                      else f"{_missing(c, str(task)):>{w + 2}}" for c in conds if c != BASELINE]
+            line += " " + " ".join(deltas)
         lines.append(line)
     return "\n".join(lines)
 

@@ -13,7 +13,9 @@ under ``plots/``); a model is never re-run. Sections:
 5. the language-split scatter plots (``plots/*.language_split.png``, drawn by :mod:`harness.report.plots`) and numbers;
 6. the embedding shift (cosine distance of each text's embedding with and without the prefix);
 7. the exact instructions every cell used (from the sidecars' ``prompts``);
-8. versions, date and the statistics' settings.
+8. the cells left out as stale (``stale-cells.json``: their inputs changed since they ran), with the commands
+   that recompute them;
+9. versions, date and the statistics' settings.
 """
 
 
@@ -25,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis import currency
 from harness.core import atomic
 from harness.prompts.conditions import order_conditions
 from harness.report.figures import (
@@ -46,7 +49,7 @@ LANGUAGE_PLOT_SUFFIX = ".language_split.png"
 
 def _sidecars(results_dir: Path) -> list[dict[str, Any]]:
     out = []
-    for path, side in layout.sidecars(results_dir):
+    for path, side in layout.current_sidecars(results_dir):  # stale cells (stale-cells.json) are left out
         side["_path"] = path
         out.append(side)
     return out
@@ -145,6 +148,19 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
              "sha256 of the cell's prompts.")
     sec.table(instruction_table(sides), code_cols=("exact prefix",))
     sections.append(sec)
+
+    stale = currency.read(results_dir)
+    if stale.stale or stale.unverified:
+        sec = Section("Cells left out")
+        sec.para("Cells whose inputs changed after they ran (task data, instructions, model settings or result "
+                 "schema) are stale: they are in no table, delta or figure above. Rerunning the commands below "
+                 f"recomputes them (also listed in {layout.STALE_CELLS}).")
+        if stale.stale:
+            sec.table(pd.DataFrame([(s.cell, s.reason) for s in stale.stale], columns=["cell", "why"]))
+            sec.pre("\n".join(currency.recompute_commands(stale.stale, results_dir)))
+        for line in stale.unverified:
+            sec.para(line)
+        sections.append(sec)
 
     sec = Section("Versions and date")
     sec.table(versions(sides))
