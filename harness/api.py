@@ -169,7 +169,7 @@ def validate_report() -> tuple[list[str], Problems]:
     from harness.run import preflight
 
     registry = TaskRegistry()
-    inputs = preflight.check_inputs(registry, None, None, [])
+    inputs = preflight.check_inputs(registry, None, None, [], set_task_names=True)
     inputs.add_bad_tasks(preflight.check_tasks_for_mteb(inputs.tasks))
     problems = Problems()
     for p in [*inputs.bad_tasks.values(), *inputs.bad_conditions.values()]:

@@ -25,7 +25,6 @@ from harness.results import layout
 from harness.results.schema import (
     DELTA_KEYS,
     DELTAS_SCHEMA,
-    IDENTICAL,
     LEADERBOARD_SCHEMA,
     SCHEMA_VERSION,
     STATS_COLUMNS,
@@ -139,6 +138,7 @@ def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap:
         frames.append(_against(board, FORMAT_BASELINE, others))
     df = pd.concat(frames, ignore_index=True)
     df["delta"] = df["score"] - df["baseline_score"]
+    df["identical_inputs"] = (df["instruction_sha256"] == df["baseline_sha256"]).astype(bool)
     df["schema_version"] = SCHEMA_VERSION
     for col in STATS_COLUMNS:
         df[col] = None
@@ -182,10 +182,10 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
     for i, r in df[(df.kind == "mteb") & df.is_main].iterrows():
         if stats.metric_for(r.task_type, r.metric) is None:
             continue
-        if r.instruction_sha256 == r.baseline_sha256:
+        if r.identical_inputs:
             # The same exact strings reached the model (e.g. `format` of a model without prefixes): the delta is 0
             # by construction, not an observation; no p-value, and it stays out of the Holm family.
-            df.loc[i, ["ci_low", "ci_high", "p_method"]] = [0.0, 0.0, IDENTICAL]
+            df.loc[i, ["ci_low", "ci_high"]] = [0.0, 0.0]
             continue
         a = items(r.model, r.revision, r.condition, r.task, r.subset, r.split)
         b = items(r.model, r.revision, r.baseline, r.task, r.subset, r.split)

@@ -15,7 +15,7 @@ from harness.analysis.tables import NOT_IN_SET, fmt_p, lacks_entry
 from harness.core.errors import HarnessError, unknown
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
 from harness.results import layout
-from harness.results.schema import IDENTICAL
+from harness.results.schema import IDENTICAL, identical_inputs
 
 ALPHA = 0.05
 
@@ -59,6 +59,7 @@ def load(results_dir: Path, *, tasks: list[str] | None = None, models: list[str]
         raise HarnessError(f"{deltas_path}: written by an older harness (no intervals); run `harness aggregate`")
     board = board[(board.kind == "mteb") & board.is_main]
     d = d[(d.kind == "mteb") & d.is_main]
+    d = d.assign(identical_inputs=identical_inputs(d))
     if tasks:
         for t in tasks:
             if t not in set(board.task):
@@ -91,9 +92,10 @@ def compare_table(board: pd.DataFrame, d: pd.DataFrame) -> str:
     if board.empty:
         return "(nothing to compare)"
     out = []
+    every = set(board.condition)  # every block shows every condition: a set without this task says so
     for task, g in board.groupby("task", sort=True):
         metric = g.metric.iloc[0]
-        conds = _order(set(g.condition))
+        conds = _order(every)
         gd = d[d.task == task]
         pairs = [(c, b) for b in (BASELINE, FORMAT_BASELINE) for c in conds
                  if ((gd.condition == c) & (gd.baseline == b)).any()]
@@ -110,8 +112,8 @@ def compare_table(board: pd.DataFrame, d: pd.DataFrame) -> str:
                     line += f"  {_absent(c, str(task)):<44}"
                     continue
                 x = r.iloc[0]
-                if x.p_method == IDENTICAL:
-                    line += f"  {'0 (identical inputs)':<44}"
+                if x.identical_inputs:
+                    line += f"  {'0 (' + IDENTICAL + ')':<44}"
                     continue
                 ci = f"[{x.ci_low:+.4f}, {x.ci_high:+.4f}]" if pd.notna(x.ci_low) else "[no CI]"
                 star = "*" if pd.notna(x.p_holm) and x.p_holm < ALPHA else ""

@@ -9,7 +9,7 @@ import pandas as pd
 
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import BASELINE, Condition, condition_order
-from harness.results.schema import IDENTICAL, LANGUAGE_PREFIX
+from harness.results.schema import IDENTICAL, LANGUAGE_PREFIX, identical_inputs
 
 NOT_IN_SET = "not in this set"  # a set without an instruction for the task: its cell is not run
 
@@ -71,13 +71,14 @@ def delta_ci_table(d: pd.DataFrame, *, alpha: float = 0.05) -> str:
     """Main-metric deltas with their paired-bootstrap 95% CI, permutation p and Holm-adjusted p (``*``: Holm p
     below ``alpha``)."""
     main = d[(d.kind == "mteb") & d.is_main]
+    main = main.assign(identical_inputs=identical_inputs(main))
     if main.empty:
         return "(no deltas: a condition and its baseline are both needed)"
     lines = [f"{'model':<16} {'task':<30} {'subset':<10} {'metric':<16} {'Δ condition − baseline':<24} "
              f"{'Δ':>8} {'95% CI':>20} {'p':>8} {'p Holm':>8}  {'n':>5}"]
     for r in main.sort_values(["alias", "task", "subset", "baseline", "condition"]).itertuples():
         ci = f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if pd.notna(r.ci_low) else "—"
-        ci = "identical inputs" if r.p_method == IDENTICAL else ci
+        ci = IDENTICAL if r.identical_inputs else ci
         star = "*" if pd.notna(r.p_holm) and r.p_holm < alpha else " "
         n = "" if pd.isna(r.n_items) else int(r.n_items)
         lines.append(f"{r.alias:<16} {r.task:<30} {r.subset:<10} {r.metric:<16} "

@@ -16,13 +16,14 @@ from harness.analysis.tables import fmt_p
 from harness.prompts.conditions import BASELINE, order_conditions
 from harness.report.html import Figure, png_bytes, pyplot, safe_name
 from harness.results.layout import COSINES_ARTIFACT
-from harness.results.schema import IDENTICAL, SHIFT_PREFIX
+from harness.results.schema import IDENTICAL, SHIFT_PREFIX, identical_inputs
 
 ALPHA = 0.05
 
 
 def _main_deltas(d: pd.DataFrame) -> pd.DataFrame:
     main = d[(d.kind == "mteb") & d.is_main].copy()
+    main["identical_inputs"] = identical_inputs(main)
     return main.sort_values(["alias", "task", "subset", "baseline", "condition"], ignore_index=True)
 
 
@@ -31,7 +32,7 @@ def delta_rows(d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     rows, classes = [], []
     for r in main.itertuples():
         ci = f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if pd.notna(r.ci_low) else "—"
-        ci = "identical inputs" if r.p_method == IDENTICAL else ci
+        ci = IDENTICAL if r.identical_inputs else ci
         sig = pd.notna(r.p_holm) and r.p_holm < ALPHA
         rows.append({"model": r.alias, "task": r.task, "subset": r.subset, "metric": r.metric,
                      "condition − baseline": f"{r.condition} − {r.baseline}",
@@ -47,7 +48,7 @@ def delta_chart(d: pd.DataFrame) -> Figure | None:
     """Per model (one panel each, per baseline): each task/subset's delta per condition, with CI whiskers;
     filled markers where the Holm-adjusted p is below 0.05."""
     main = _main_deltas(d)
-    main = main[main.p_method != IDENTICAL]  # zero by construction: nothing to show
+    main = main[~main.identical_inputs]  # zero by construction: nothing to show
     if main.empty:
         return None
     plt = pyplot()

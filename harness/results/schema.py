@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 # Version of the leaderboard and deltas schemas (bump with any change; golden files in tests/golden/).
 # 2: deltas gained ci_low, ci_high, p_value, p_holm, p_method, n_bootstrap, n_permutations and baseline "format".
-SCHEMA_VERSION = 2
+# 3: deltas gained identical_inputs (a status), so p_method is only a method ("permutation" | "exact" | null).
+SCHEMA_VERSION = 3
 PREDICTIONS_SCHEMA_VERSION = 1  # the per-cell predictions parquet (written by the runner)
 
 LEADERBOARD_SCHEMA = pa.schema(
@@ -84,7 +85,10 @@ DELTAS_SCHEMA = pa.schema(
         ("ci_high", pa.float64()),
         ("p_value", pa.float64()),  # two-sided paired permutation test
         ("p_holm", pa.float64()),  # Holm-adjusted across every delta of the grid that has a p-value
-        ("p_method", pa.string()),  # "permutation" (Monte Carlo), "exact" (all 2^n swaps) or "identical inputs"
+        ("p_method", pa.string()),  # how p was computed: "permutation" (Monte Carlo), "exact" (all 2^n swaps); null
+        # both conditions fed the model the same exact strings (same instruction_sha256): Δ 0 by construction,
+        # CI [0, 0], no p-value, not in the Holm family
+        ("identical_inputs", pa.bool_()),
         ("n_bootstrap", pa.int64()),
         ("n_permutations", pa.int64()),
     ]
@@ -92,8 +96,16 @@ DELTAS_SCHEMA = pa.schema(
 # Probe metric names (kind "probe" rows of the leaderboard) that readers look for:
 SHIFT_PREFIX = "embedding_shift/"  # embedding_shift/<role>/mean|std: does the model read the prefix at all?
 LANGUAGE_PREFIX = "language_split/"  # language_split/<measure>: the language-split probe
-IDENTICAL = "identical inputs"  # p_method of a delta between two conditions that fed the model the same strings
+IDENTICAL = "identical inputs"  # how tables show a delta between two conditions that fed the model the same strings
 STATS_COLUMNS = ["ci_low", "ci_high", "p_value", "p_holm", "p_method", "n_bootstrap", "n_permutations"]
+
+
+def identical_inputs(d: pd.DataFrame) -> pd.Series:
+    """Per delta row: did both conditions feed the model the same strings? (deltas.parquet before schema 3 said
+    so in ``p_method``.)"""
+    if "identical_inputs" in d.columns:
+        return d["identical_inputs"].fillna(False).astype(bool)
+    return (d["p_method"] == IDENTICAL) if "p_method" in d.columns else d.index.to_series().map(lambda _: False)
 
 
 

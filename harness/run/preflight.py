@@ -95,9 +95,14 @@ def check_inputs(
     specs: Sequence[ModelSpec],
     *,
     check_data: bool = True,
+    set_task_names: bool = False,
 ) -> Inputs:
     """Check every selected task (spec and data), set and model instruction file, collecting every problem in
-    the returned :class:`Inputs` (:meth:`Inputs.settle` raises them). Unknown names raise at once."""
+    the returned :class:`Inputs` (:meth:`Inputs.settle` raises them). Unknown names raise at once.
+
+    ``set_task_names``: also require every task a set names to be in the task folder (``harness validate``); a
+    run does not, since a set may name tasks this folder lacks (a set entry that matches no selected task is
+    harmless, and a selected task the set says nothing about is named by the run's "skipped" line)."""
     known_tasks = [*registry.names(), *registry.broken]
     for name in task_names or []:
         if name not in known_tasks:
@@ -125,7 +130,7 @@ def check_inputs(
         problems = Problems()
         with problems.collect():
             cond = Condition.parse(name)
-            if cond.instruction_set is not None:
+            if set_task_names and cond.instruction_set is not None:
                 check_set(cond.instruction_set, FileContext(set_path(name)))
             inputs.conditions.append(cond)
         if problems:
