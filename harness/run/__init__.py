@@ -1,7 +1,11 @@
 """Running the grid: models × conditions × tasks → cells → mteb → files on disk.
 
 - ``grid``: a cell's identity (key), its files and whether it is done, and the plan of a grid;
+- ``preflight``: every task, set and instruction file of a run checked before its first cell (all problems at
+  once, ``--skip-invalid``), and the cells not worth running (a set with no entry for the task);
 - ``local``: the local executor — runs the cells that are not done, one model at a time, in this process;
+- ``progress``: the one progress display every executor reports to (cells, strings encoded vs reused, time left);
+- ``console``: the libraries' output (progress bars, log records, warnings) routed to ``<results>/logs/``;
 - ``cell``: one cell: ``mteb.evaluate`` through the prompted encoder, probes, then atomic writes (sidecar last);
 - ``encoder``: the mteb encoder that applies one condition's exact prefixes, with the embedding cache;
 - ``cache``: the embedding cache (SQLite): every exact string is encoded once per model, ever;
