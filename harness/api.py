@@ -170,10 +170,13 @@ def validate_report() -> tuple[list[str], Problems]:
 
     registry = TaskRegistry()
     inputs = preflight.check_inputs(registry, None, None, [], set_task_names=True)
+    preflight.check_task_data(inputs, list(inputs.tasks))
     inputs.add_bad_tasks(preflight.check_tasks_for_mteb(inputs.tasks))
     problems = Problems()
-    for p in [*inputs.bad_tasks.values(), *inputs.bad_conditions.values()]:
-        problems.add_all(p)
+    for name in sorted(inputs.bad_tasks):
+        problems.add_all(inputs.bad_tasks[name])
+    for name in sorted(inputs.bad_conditions):
+        problems.add_all(inputs.bad_conditions[name])
     checked = [str(t.spec_path) for t in inputs.tasks]
     checked += [str(instructions.set_path(c.name)) for c in inputs.conditions if c.instruction_set is not None]
     for path in instructions.list_model_files():

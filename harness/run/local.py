@@ -98,7 +98,12 @@ def run(
     planned = plan(specs, inputs.tasks, inputs.conditions, results_dir, recipes=inputs.recipes)
     states = {c.label: c.state() for c in planned}  # reads sidecars and hashes files: once
     pending_tasks = {c.task.name: c.task for c in planned if states[c.label][0] != "done"}
-    if pending_tasks:  # mteb's own metadata checks, for the tasks that will run (the cells import mteb anyway)
+    # the data of every task with a cell to run (a finished cell's data, same hash, was read when it ran)
+    preflight.check_task_data(inputs, list(pending_tasks.values()))
+    pending_tasks = {name: t for name, t in pending_tasks.items() if name not in inputs.bad_tasks}
+    # mteb's own metadata checks, for the tasks that will run (their cells import mteb anyway) — unless the run is
+    # about to stop for the problems already found: those are reported at once, without waiting for mteb's import
+    if pending_tasks and (skip_invalid or not inputs.problems):
         inputs.add_bad_tasks(preflight.check_tasks_for_mteb(list(pending_tasks.values())))
     inputs.settle(skip_invalid=skip_invalid)
     check_writable(results_dir)

@@ -10,7 +10,9 @@ and :meth:`Inputs.settle` decides, before anything runs or is written:
 - unknown names (a typo in ``--tasks`` or ``--conditions``) stop the run at once with suggestions.
 
 :func:`check_tasks_for_mteb` adds mteb's own metadata validation for the tasks that have cells to run (it imports
-mteb, which those cells need anyway). :func:`redundant` finds the cells of an instruction set that has no
+mteb, which those cells need anyway; a run that already has problems to report skips it and fails at once — a
+value only mteb rejects then shows on the next attempt, still before any cell runs; ``harness validate`` always
+checks everything). :func:`redundant` finds the cells of an instruction set that has no
 instruction for their task: their exact strings are those of ``format`` (for a model without format prefixes,
 those of ``none``), so by default they are not run.
 """
@@ -43,6 +45,10 @@ class Inputs:
     skipped_tasks: list[str] = field(default_factory=list)
     skipped_conditions: list[str] = field(default_factory=list)
 
+    @property
+    def problems(self) -> bool:
+        return bool(self.bad_tasks or self.bad_conditions or self.fatal)
+
     def add_bad_tasks(self, bad: dict[str, Problems]) -> None:
         for name, problems in bad.items():
             self.bad_tasks.setdefault(name, Problems()).add_all(problems)
@@ -51,7 +57,9 @@ class Inputs:
     def settle(self, *, skip_invalid: bool) -> None:
         """Raise every problem at once (:class:`InputErrors`, with a last line saying what to do) — unless the
         only problems are in tasks or sets and ``skip_invalid`` is set: then those are left out."""
-        skippable = [line for p in [*self.bad_tasks.values(), *self.bad_conditions.values()] for line in p.lines]
+        bad = [self.bad_tasks[n] for n in sorted(self.bad_tasks)] + [self.bad_conditions[n] for n in
+                                                                        sorted(self.bad_conditions)]
+        skippable = [line for p in bad for line in p.lines]
         if self.fatal or (skippable and not skip_invalid):
             raise InputErrors([*skippable, *self.fatal.lines], self._hint())
         self.skipped_tasks, self.skipped_conditions = sorted(self.bad_tasks), sorted(self.bad_conditions)
@@ -94,11 +102,11 @@ def check_inputs(
     condition_names: list[str] | None,
     specs: Sequence[ModelSpec],
     *,
-    check_data: bool = True,
     set_task_names: bool = False,
 ) -> Inputs:
-    """Check every selected task (spec and data), set and model instruction file, collecting every problem in
-    the returned :class:`Inputs` (:meth:`Inputs.settle` raises them). Unknown names raise at once.
+    """Check every selected task's spec, every set and model instruction file, collecting every problem in the
+    returned :class:`Inputs` (:meth:`Inputs.settle` raises them). Unknown names raise at once. The tasks' data
+    files are checked by :func:`check_task_data` (a run checks those of the tasks it will run).
 
     ``set_task_names``: also require every task a set names to be in the task folder (``harness validate``); a
     run does not, since a set may name tasks this folder lacks (a set entry that matches no selected task is
@@ -115,14 +123,7 @@ def check_inputs(
     for name in task_names or [*registry.names(), *sorted(set(registry.broken) - set(registry.names()))]:
         problems = Problems()
         with problems.collect():
-            task = registry.get(name)
-            if check_data:
-                inputs.texts[task.name] = task.check_data()
-                if getattr(task.spec, "language_probe", None) is not None:
-                    from harness.run.language_probe import probe_items
-
-                    probe_items(task)
-            inputs.tasks.append(task)
+            inputs.tasks.append(registry.get(name))
         if problems:
             inputs.bad_tasks[name] = problems
 
@@ -140,6 +141,23 @@ def check_inputs(
         with inputs.fatal.collect():
             inputs.recipes[spec.name] = model_instructions(spec.name)
     return inputs
+
+
+def check_task_data(inputs: Inputs, tasks: Sequence[LocalTask]) -> None:
+    """Check the data files of ``tasks`` (pandas only; the language probe's columns too), recording each task's
+    distinct texts per role in ``inputs.texts`` and every problem in ``inputs.bad_tasks``."""
+    bad: dict[str, Problems] = {}
+    for task in tasks:
+        problems = Problems()
+        with problems.collect():
+            inputs.texts[task.name] = task.check_data()
+            if getattr(task.spec, "language_probe", None) is not None:
+                from harness.run.language_probe import probe_items
+
+                probe_items(task)
+        if problems:
+            bad[task.name] = problems
+    inputs.add_bad_tasks(bad)
 
 
 def check_tasks_for_mteb(tasks: Sequence[LocalTask]) -> dict[str, Problems]:
