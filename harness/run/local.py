@@ -121,6 +121,8 @@ def run(
         cells = [c for c in cells if c not in redundant]
 
     status = RunStatus(results_dir / layout.RUN_STATUS)
+    for c in redundant:
+        status.set(c, "skipped", "the set has no instruction for this task (--all-cells runs it)")
     todo: list[Cell] = []
     for c in cells:
         state, why = states[c.label]
@@ -223,8 +225,9 @@ def _plans(todo: list[Cell], texts: dict[str, dict[str, list[str]]], cache: Embe
 
 
 class RunStatus:
-    """A human-readable record of the last run's cells (pending / done / reused / failed), rewritten atomically
-    after every cell. Sidecars remain the authority on what is done; this file says what happened."""
+    """A human-readable record of the last run's cells (pending / done / reused / failed / interrupted / skipped),
+    rewritten atomically after every cell. Sidecars remain the authority on what is done; this says what happened
+    (``error``: why a cell failed or was skipped)."""
 
     def __init__(self, path: Path):
         self.path = path
