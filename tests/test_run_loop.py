@@ -257,7 +257,7 @@ def test_library_output_goes_to_a_log_file_and_verbose_keeps_it(tasks: Path, tmp
                    registry=TaskRegistry(), progress=False)
     _, err = capfd.readouterr()
     assert err == "" and s.log_file is not None and s.log_file.parent == tmp_path / "q" / "logs"
-    assert "mteb" in s.log_file.read_text()  # mteb's own log records, kept for whoever needs them
+    assert s.log_file.exists()  # what goes into it: tests/test_reliability.py (a separate process)
     loud = runner.run([mock_spec()], tasks=[TEMP], conditions=["none"], results_dir=tmp_path / "v",
                       registry=TaskRegistry(), progress=False, verbose=True)
     assert loud.log_file is None and not (tmp_path / "v" / "logs").exists()

@@ -4,9 +4,11 @@ A cell is written once and kept; its task's data, a set's instruction or a model
 Pairing a fresh ``none`` cell with an old ``blog`` cell would report a delta between two different data sets.
 So before anything is aggregated, every cell is checked against the current inputs:
 
-- its task's data hash (``task_data_sha256``) must equal the hash of the task folder as it is now;
+- its task's data hash (``task_data_sha256``) must equal the hash of the task folder as it is now (the folder
+  the cell recorded, ``task_dir``, when it is still there; else the project's task of that name);
 - its exact prefixes must equal what the current instruction files give this model under its condition
-  (:class:`harness.prompts.conditions.Prompter`; read from the files, no model is loaded);
+  (:class:`harness.prompts.conditions.Prompter`; read from the files, no model is loaded; a set from the file the
+  cell recorded, ``condition_file``, when it is still there);
 - its model identity (name, revision and output-changing settings) must equal that of the model's newest cell
   at the same revision (analysis never resolves models, so the newest cell stands for the current settings);
 - it must be written with the current result schema.
@@ -29,11 +31,12 @@ from typing import Any
 from harness.core import atomic
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import Condition, Prompter
-from harness.prompts.files import model_instructions
+from harness.prompts.files import load_set, model_instructions
 from harness.prompts.schema import ModelInstructions
 from harness.results import layout
 from harness.results.layout import RESULT_SCHEMA_VERSION
-from harness.taskspecs.local import TaskRegistry
+from harness.taskspecs.local import LocalTask, TaskRegistry
+from harness.taskspecs.spec import SPEC_FILE
 
 
 @dataclass(frozen=True)
@@ -92,31 +95,52 @@ def recompute_commands(stale: list[StaleCell], results_dir: Path) -> list[str]:
 
 
 class _Expected:
-    """Today's inputs, each read once: task data hashes, recipes, conditions."""
+    """Today's inputs, each read once: task data hashes, recipes, conditions. A cell's own record of where its task
+    folder and set file were (``task_dir``, ``condition_file``) is used when that folder or file is still there
+    (a run on another task folder, a set given as a path); else the task folder and sets of this project."""
 
     def __init__(self, registry: TaskRegistry):
         self.registry = registry
+        self._hashes: dict[str, str | None] = {}
         self._recipes: dict[str, ModelInstructions | None] = {}
-        self._conditions: dict[str, Condition | None] = {}
+        self._conditions: dict[tuple[str, str], Condition | None] = {}
 
-    def data_hash(self, task: str) -> str | None:
+    def data_hash(self, side: dict[str, Any]) -> str | None:
+        """The task's data hash now; None when the task is not here (or its folder is invalid now)."""
+        folder = side.get("task_dir")
+        if folder and (Path(folder) / SPEC_FILE).exists():
+            if folder not in self._hashes:
+                try:
+                    self._hashes[folder] = LocalTask(Path(folder)).data_hash
+                except HarnessError:
+                    self._hashes[folder] = None
+            return self._hashes[folder]
+        task = side["task"]
         return self.registry.get(task).data_hash if task in self.registry.names() else None
 
-    def prompts(self, model: str, condition: str, task: str, task_type: str) -> dict[str, str] | None:
+    def _condition(self, name: str, source: str | None) -> Condition | None:
+        key = (name, source or "")
+        if key not in self._conditions:
+            try:
+                if source and Path(source).exists():
+                    self._conditions[key] = Condition(name, load_set(source), source)
+                else:
+                    self._conditions[key] = Condition.parse(name)
+            except HarnessError:
+                self._conditions[key] = None
+        return self._conditions[key]
+
+    def prompts(self, side: dict[str, Any]) -> dict[str, str] | None:
+        model = side["model"]
         if model not in self._recipes:
             try:
                 self._recipes[model] = model_instructions(model)
             except HarnessError:
                 self._recipes[model] = None
-        if condition not in self._conditions:
-            try:
-                self._conditions[condition] = Condition.parse(condition)
-            except HarnessError:
-                self._conditions[condition] = None
-        recipe, cond = self._recipes[model], self._conditions[condition]
+        recipe, cond = self._recipes[model], self._condition(side["condition"], side.get("condition_file"))
         if recipe is None or cond is None:
             return None
-        return Prompter(recipe, cond).prompts_for(task, task_type)
+        return Prompter(recipe, cond).prompts_for(side["task"], side["task_type"])
 
 
 def check(results_dir: Path, sides: list[tuple[Path, dict[str, Any]]] | None = None,
@@ -134,13 +158,13 @@ def check(results_dir: Path, sides: list[tuple[Path, dict[str, Any]]] | None = N
         reasons = []
         if side.get("schema_version") != RESULT_SCHEMA_VERSION:
             reasons.append(f"written with result schema {side.get('schema_version')}, now {RESULT_SCHEMA_VERSION}")
-        current = expected.data_hash(side["task"])
+        current = expected.data_hash(side)
         if current is None:
             not_here.add(side["task"])
         elif side.get("task_data_sha256") != current:
             reasons.append(f"task data changed since it ran ({str(side.get('task_data_sha256'))[:12]} → "
                            f"{current[:12]})")
-        prompts = expected.prompts(side["model"], side["condition"], side["task"], side["task_type"])
+        prompts = expected.prompts(side)
         if prompts is None:
             unchecked.add(f"{side['condition']} ({side['model']})")
         elif prompts != side.get("prompts"):

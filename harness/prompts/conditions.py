@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.core.errors import HarnessError
-from harness.prompts.files import BUILTIN_CONDITIONS, load_set
+from harness.prompts.files import BUILTIN_CONDITIONS, load_set, set_path
 from harness.prompts.schema import ROLES, InstructionSet, ModelInstructions, Role, side_of
 
 BASELINE = "none"
@@ -52,13 +52,14 @@ class Condition:
 
     name: str
     instruction_set: InstructionSet | None = None
+    source: str | None = field(default=None, compare=False)  # the set's file (absolute path), recorded with results
 
     @classmethod
     def parse(cls, name: str) -> Condition:
         if name in BUILTIN_CONDITIONS:
             return cls(name)
         s = load_set(name)
-        return cls(s.name, s)
+        return cls(s.name, s, str(set_path(name).resolve()))
 
 
 @dataclass(frozen=True)

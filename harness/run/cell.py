@@ -86,6 +86,8 @@ def run_cell(
         "task": cell.task.name,
         "task_type": cell.task.type,
         "task_data_sha256": cell.task.data_hash,
+        "task_dir": str(cell.task.folder.resolve()),  # where the task was read: stale checks compare it there
+        "condition_file": cell.condition.source,  # the set's file (None for none/format/official)
         "main_score": cell.task.spec.main_score,
         "prompts": cell.prompts,
         "prompts_sha256": prompts_sha256({cell.task.name: cell.prompts}),
