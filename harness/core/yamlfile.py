@@ -79,10 +79,17 @@ class FileContext:
 
     def __init__(self, path: Path):
         self.path = path
-        try:
-            self.lines = node_lines(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            self.lines = {}
+        self._lines: dict[tuple[str | int, ...], int] | None = None
+
+    @property
+    def lines(self) -> dict[tuple[str | int, ...], int]:
+        """The line map, read when the first error needs it (a valid file costs no second parse)."""
+        if self._lines is None:
+            try:
+                self._lines = node_lines(self.path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                self._lines = {}
+        return self._lines
 
     def line(self, loc: tuple[str | int, ...]) -> int | None:
         for n in range(len(loc), 0, -1):
