@@ -281,6 +281,7 @@ def test_a_task_and_a_set_added_by_a_user_keep_the_golden_tests_green(tmp_path: 
     shutil.copytree(ROOT / "tasks", tasks)
     shutil.copytree(ins.SETS_DIR, sets)
     mine = tasks / "MyWordTask"
+    shutil.rmtree(mine, ignore_errors=True)  # the project may hold one already
     mine.mkdir()
     spec = (ROOT / "tasks" / "TemperatureBySensation" / "task.yaml").read_text(encoding="utf-8")
     (mine / "task.yaml").write_text(spec.replace("name: TemperatureBySensation", "name: MyWordTask"))
