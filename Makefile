@@ -7,6 +7,9 @@ MODEL ?= minilm
 TASKS ?=
 CONDITIONS ?=
 RESULTS ?= results
+EXECUTOR ?=
+RAY_ADDRESS ?=
+WORKERS ?=
 
 .PHONY: install install-mpnet install-embeddinggemma bench report-check test test-slow check lint imports types perf clean
 
@@ -30,12 +33,16 @@ install-embeddinggemma: $(STAMP)
 	$(BIN)/python -m harness.models.embeddinggemma install
 
 bench: $(STAMP)
-	$(BIN)/harness run --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") --results "$(RESULTS)"
+	$(BIN)/harness run --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") --results "$(RESULTS)" $(if $(EXECUTOR),--executor "$(EXECUTOR)") $(if $(RAY_ADDRESS),--ray-address "$(RAY_ADDRESS)") $(if $(WORKERS),--workers "$(WORKERS)")
 	$(BIN)/harness aggregate --results "$(RESULTS)"
 
-# Render $(RESULTS)/report.html in headless Chromium (Debian: apt-get install chromium) and screenshot it.
+# Render $(RESULTS)/report.html (and leaderboard.html) in headless Chromium (Debian: apt-get install chromium) and
+# screenshot them at 1280 px.
 CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
 REPORT_SHOT ?= $(RESULTS)/report-screenshot.png
+LEADERBOARD_SHOT ?= $(RESULTS)/leaderboard-screenshot.png
+LEADERBOARD_VIEW ?=
+# e.g. make report-check LEADERBOARD_VIEW='\#sort=delta:blog&dir=asc' screenshots that view of leaderboard.html too
 report-check:
 	@test -f "$(RESULTS)/report.html" || { echo "no $(RESULTS)/report.html: run make bench (or harness aggregate)"; exit 2; }
 	@test -n "$(CHROMIUM)" || { echo "chromium not found: apt-get install -y chromium"; exit 2; }
@@ -45,12 +52,21 @@ report-check:
 		--window-size=1280,$(or $(SHOT_HEIGHT),6000) --screenshot="$(abspath $(REPORT_SHOT))" \
 		"file://$(abspath $(RESULTS))/report.html" 2>/dev/null
 	@test -s "$(REPORT_SHOT)" && echo "screenshot: $(REPORT_SHOT)"
+	@if [ -f "$(RESULTS)/leaderboard.html" ]; then profile=$$(mktemp -d) && trap 'rm -rf "$$profile"' EXIT && \
+		timeout 120 "$(CHROMIUM)" --headless --no-sandbox --disable-gpu --disable-background-networking \
+		--disable-component-update --no-first-run --user-data-dir="$$profile" --hide-scrollbars \
+		--virtual-time-budget=5000 --window-size=1280,$(or $(LEADERBOARD_HEIGHT),1400) \
+		--screenshot="$(abspath $(LEADERBOARD_SHOT))" "file://$(abspath $(RESULTS))/leaderboard.html$(LEADERBOARD_VIEW)" \
+		2>/dev/null && echo "screenshot: $(LEADERBOARD_SHOT)"; fi
 
 # A benchmark, not a test: the harness against a minimal script and plain mteb, warm vs cold, a new condition, peak
 # memory; figures to results/perf.json (+ .md). On a shared machine pin threads: make perf PERF_ARGS="--threads 1".
+# The Ray executor against the local one (speedup, Ray's start-up and per-cell overhead; results/perf-ray.json):
+# make perf PERF_MODE=ray [PERF_ARGS="--tasks T"]  (= python -m harness.perf ray; --help lists its options)
+PERF_MODE ?=
 PERF_ARGS ?=
 perf: $(STAMP)
-	$(BIN)/python -m harness.perf --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") $(PERF_ARGS)
+	$(if $(filter ray,$(PERF_MODE)),$(BIN)/python -m harness.perf ray $(PERF_ARGS),$(BIN)/python -m harness.perf --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") $(PERF_ARGS))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

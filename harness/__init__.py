@@ -2,7 +2,8 @@
 
 Public API (imported lazily, so that the offline environment is set before mteb/transformers load):
 
-    run(models, tasks=None, conditions=None, results_dir=...)   -> RunSummary
+    run(models, tasks=None, conditions=None, results_dir=..., executor="local"|"ray", ray_address=None,
+        workers=None)                                           -> RunSummary
     aggregate(results_dir)                                      -> (leaderboard, deltas) DataFrames (+ report)
     compare(results_dir, tasks=None, models=None)               -> side-by-side table with deltas and 95% CIs
     list_tasks(), list_models(), list_conditions()

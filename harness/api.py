@@ -9,7 +9,7 @@ from harness.core.errors import HarnessError, Problems, unknown
 from harness.models.resolve import DEFAULT_MODEL, resolve
 from harness.models.spec import ModelSpec
 from harness.prompts import files as instructions
-from harness.prompts.conditions import Condition, Prompter
+from harness.prompts.conditions import Prompter, expand_conditions
 from harness.prompts.files import list_conditions
 from harness.prompts.schema import ASYMMETRIC_TYPES, ROLES, Role
 from harness.run import local as runner
@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 
 __all__ = ["aggregate", "build_ding", "cache_info", "clear_cache", "compare", "export_instructions",
            "exported_models", "list_conditions", "list_instructions", "list_models", "list_plots", "list_tasks",
-           "run", "validate"]
+           "merge", "publish", "run", "validate"]
+
+
+EXECUTORS = ("local", "ray")
 
 
 def run(
@@ -38,29 +41,50 @@ def run(
     skip_invalid: bool = False,
     all_cells: bool = False,
     verbose: bool = False,
+    executor: str = "local",
+    ray_address: str | None = None,
+    workers: int | None = None,
+    gpus_per_worker: float = 1.0,
 ) -> RunSummary:
-    """``threads``: CPU threads for the model (torch); ``cache_dir``: the embedding cache folder (default
-    ``.cache/embeddings``); ``use_cache=False`` encodes everything and stores nothing. Every task, set and
-    instruction file is checked before the first cell: invalid ones stop the run (all their problems at once),
-    or are left out with ``skip_invalid``. ``all_cells`` also runs the cells of sets with no instruction for the
-    task; ``verbose`` leaves the libraries' output on the console instead of ``<results>/logs/``."""
+    """``conditions``: names (a variant set's plain name means all its variants); default: the built-in conditions
+    and every set without variants (:func:`harness.prompts.files.default_conditions`). ``threads``: CPU threads for
+    the model (torch; with Ray: per worker, default 1); ``cache_dir``: the embedding cache folder (default
+    ``.cache/embeddings``; with Ray: on each worker's node); ``use_cache=False`` encodes everything and stores
+    nothing. Every task, set and instruction file is checked before the first cell: invalid ones stop the run (all
+    their problems at once), or are left out with ``skip_invalid``. ``all_cells`` also runs the cells of sets with
+    no instruction for the task; ``verbose`` leaves the libraries' output on the console instead of
+    ``<results>/logs/``. ``executor="ray"`` runs the grid on Ray (``harness.run.ray_executor``): a local instance
+    sized to this machine, or the cluster at ``ray_address``; ``workers``: worker slots (default: what the
+    cluster's resources allow), ``gpus_per_worker``: GPUs each worker asks for where the cluster has GPUs."""
+    if executor not in EXECUTORS:
+        raise HarnessError(f"--executor {executor}: unknown executor; expected one of {', '.join(EXECUTORS)}")
+    if executor == "local" and (ray_address or workers is not None):
+        raise HarnessError("--ray-address and --workers need --executor ray")
     if batch_size < 1:
         raise HarnessError(f"--batch-size {batch_size}: must be at least 1")
     if threads is not None:
         if threads < 1:
             raise HarnessError(f"--threads {threads}: must be at least 1")
-        import torch
+        if executor == "local":
+            import torch
 
-        torch.set_num_threads(threads)
+            torch.set_num_threads(threads)
     items: list[str | ModelSpec] = (
         [m.strip() for m in models_.split(",") if m.strip()] if isinstance(models_, str) else list(models_)
     )
     # Resolve every model up front: an unknown or missing one fails before anything is written.
     specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in items]
+    cache: Path | bool = (cache_dir or True) if use_cache else False
+    if executor == "ray":
+        from harness.run import ray_executor
+
+        return ray_executor.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
+                                batch_size=batch_size, registry=TaskRegistry(), progress=progress, cache=cache,
+                                threads=threads, ray_address=ray_address, workers=workers,
+                                gpus_per_worker=gpus_per_worker, skip_invalid=skip_invalid, all_cells=all_cells)
     return runner.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
-                      batch_size=batch_size, registry=TaskRegistry(), progress=progress,
-                      cache=(cache_dir or True) if use_cache else False, skip_invalid=skip_invalid,
-                      all_cells=all_cells, verbose=verbose)
+                      batch_size=batch_size, registry=TaskRegistry(), progress=progress, cache=cache,
+                      skip_invalid=skip_invalid, all_cells=all_cells, verbose=verbose)
 
 
 def cache_info(cache_dir: Path | None = None) -> tuple[Path, int, list[dict[str, Any]]]:
@@ -84,26 +108,45 @@ def clear_cache(model: str | None, cache_dir: Path | None = None) -> int:
 
 def aggregate(results_dir: Path = DEFAULT_RESULTS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild the parquet files, then redraw the figures (plots.py) from the artifacts on disk, then the
-    report (``report.html`` + ``report.md``, report.py)."""
+    report (``report.html`` + ``report.md``, report.py) and the sortable ``leaderboard.html``."""
     from harness.analysis.aggregate import aggregate as aggregate_files
-    from harness.report import build, plots
+    from harness.report import build, leaderboard_page, plots
 
     out = aggregate_files(results_dir)
     plots.draw_language_plots(results_dir)
     build.build(results_dir, *out)
+    leaderboard_page.write(results_dir, *out)
     return out
 
 
-def compare(results_dir: Path = DEFAULT_RESULTS, *, tasks: list[str] | None = None,
-            models: list[str] | None = None) -> str:
-    """``harness compare``: models × conditions side by side for the chosen tasks (main score), with each delta's
-    95% CI and Holm-adjusted p, from the parquet files ``aggregate`` wrote."""
-    from harness.analysis import comparison
+def publish(out: Path, results_dir: Path = DEFAULT_RESULTS, *, with_predictions: bool = False) -> Any:
+    """``harness publish OUT``: a Hugging Face dataset folder (card, parquet tables, mteb results tree) from a
+    results folder whose tables are current and complete; refuses (one line) otherwise. Returns a summary with
+    ``line()``."""
+    from harness.publish import dataset
 
-    c = comparison.load(results_dir, tasks=tasks, models=models)
-    note = "note: some cells are newer than deltas.parquet; run `harness aggregate` to include them\n"
-    notes = "".join(f"note: {line.strip()}\n" for line in c.notes)
-    return (note if c.stale else "") + notes + c.table()
+    return dataset.publish(results_dir, out, with_predictions=with_predictions)
+
+
+def merge(sources: list[Path], into: Path, *, prefer: str | None = None) -> Any:
+    """``harness merge DIR... --into DIR``: copy every cell of the sources into ``into`` (duplicates skipped;
+    conflicts raise ``MergeConflict`` unless ``prefer`` is ``newest`` or ``first``), then aggregate ``into``.
+    Returns the plan that was carried out (``line()``)."""
+    from harness.publish import merge as merging
+
+    plan = merging.merge(sources, into, prefer=prefer)  # type: ignore[arg-type]  # checked inside
+    aggregate(into)
+    return plan
+
+
+def compare(results_dir: Path = DEFAULT_RESULTS, *, tasks: list[str] | None = None,
+            models: list[str] | None = None, view: str = "deltas") -> str:
+    """``harness compare``: models × conditions side by side for the chosen tasks (main score), from the parquet
+    files ``aggregate`` wrote. ``view``: ``deltas`` (each delta's 95% CI and Holm-adjusted p), ``decomposition``,
+    ``paraphrase`` or ``ranks`` (:mod:`harness.analysis.views`)."""
+    from harness.analysis import views
+
+    return views.render(results_dir, view, tasks=tasks, models=models)
 
 
 def stale_lines(results_dir: Path = DEFAULT_RESULTS) -> list[str]:
@@ -219,7 +262,7 @@ def list_instructions(model: str, conditions: list[str] | None = None) -> list[d
             known = [*BUNDLED, *(instructions.load_model_file(p).model for p in instructions.list_model_files())]
             raise unknown("model", model, known)
     recipe = instructions.model_instructions(name)
-    conds = [Condition.parse(c) for c in (conditions or instructions.list_conditions())]
+    conds = expand_conditions(conditions or instructions.list_conditions())
     rows = []
     for task in TaskRegistry().select(None):
         # symmetric tasks (STS, bitext): both texts take the query side, listed once as role "both"

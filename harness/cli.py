@@ -42,10 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", default="minilm", help="comma-separated model names (default: minilm)")
     r.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
     r.add_argument("--conditions", type=_csv, default=None,
-                   help="comma-separated conditions (default: all: none, format, official and every set)")
+                   help="comma-separated conditions (default: none, format, official and every set without "
+                        "variants: blog, mismatched, placebo); a variant set's name (paraphrase) means all its "
+                        "variants (paraphrase#1 ...)")
     r.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
     r.add_argument("--batch-size", type=int, default=32, help="texts per model forward pass (default: 32)")
-    r.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: torch's choice)")
+    r.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for the model (default: torch's choice; with --executor ray: per worker, "
+                        "default 1)")
     r.add_argument("--cache-dir", type=Path, default=None,
                    help="embedding cache folder (default: .cache/embeddings, or $HARNESS_EMBEDDING_CACHE)")
     r.add_argument("--no-cache", action="store_true", help="encode every text; read and write no embedding cache")
@@ -53,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the valid tasks and sets, leaving out (and naming) the invalid ones")
     r.add_argument("--all-cells", action="store_true",
                    help="also run the cells of a set with no instruction for the task (they repeat none/format)")
+    r.add_argument("--executor", default="local", help="where cells run: local (this process, default) or ray")
+    r.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: join the Ray cluster at ADDR (host:port or auto; default: start a "
+                        "local Ray instance sized to this machine)")
+    r.add_argument("--workers", type=int, default=None,
+                   help="with --executor ray: worker slots (default: what the cluster's CPUs/GPUs allow)")
+    r.add_argument("--gpus-per-worker", type=float, default=1.0,
+                   help="with --executor ray on a cluster with GPUs: GPUs per worker (default: 1)")
 
     a = add(sub, "aggregate", help="rebuild leaderboard.parquet and deltas.parquet from results on disk")
     a.add_argument("--results", type=Path, default=None)
@@ -61,6 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
     cmp.add_argument("--models", type=_csv, default=None, help="comma-separated model aliases or names")
     cmp.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
+    cmp.add_argument("--view", default="deltas", choices=["deltas", "decomposition", "paraphrase", "ranks", "family"],
+                     help="deltas with CIs (default), the effect decomposition, paraphrase spreads, model ranks "
+                          "per condition with Kendall τ, or task families (the Scale* tasks) summarised")
+
+    pub = sub.add_parser("publish", help="write a Hugging Face dataset folder (card, parquet, mteb results tree)")
+    pub.add_argument("out", type=Path, metavar="OUT", help="the folder to write (new, empty, or an earlier publish)")
+    pub.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
+    pub.add_argument("--with-predictions", action="store_true", help="also publish every cell's item predictions")
+
+    mrg = sub.add_parser("merge", help="combine results folders (other machines, array jobs) into one, then aggregate")
+    mrg.add_argument("sources", nargs="+", type=Path, metavar="DIR", help="results folders to take cells from")
+    mrg.add_argument("--into", type=Path, required=True, help="the folder to merge into (its cells come first)")
+    mrg.add_argument("--prefer", choices=["newest", "first"], default=None,
+                     help="resolve conflicting cells: newest created_at, or the first folder holding one")
 
     ls = add(sub, "ls", help="list tasks, models, conditions, plots, or a model's instruction prefixes")
     ls.add_argument("what", choices=["tasks", "models", "conditions", "plots", "instructions"])
@@ -120,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from harness import api
+    from harness.analysis.decomposition import plain_deltas
+    from harness.analysis.headline import text as headline_text
     from harness.analysis.tables import delta_ci_table, delta_table, language_table, pair_table
 
     results_dir: Path = getattr(args, "results", None) or api.DEFAULT_RESULTS
@@ -127,7 +155,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         summary = api.run(args.model, tasks=args.tasks, conditions=args.conditions,
                           results_dir=results_dir, batch_size=args.batch_size, threads=args.threads,
                           cache_dir=args.cache_dir, use_cache=not args.no_cache, skip_invalid=args.skip_invalid,
-                          all_cells=args.all_cells, verbose=args.verbose)
+                          all_cells=args.all_cells, verbose=args.verbose, executor=args.executor,
+                          ray_address=args.ray_address, workers=args.workers,
+                          gpus_per_worker=args.gpus_per_worker)
         for label, why in summary.recomputed:
             print(f"  recomputed {label} ({why})", file=sys.stderr)
         print(summary.line())
@@ -144,19 +174,29 @@ def _dispatch(args: argparse.Namespace) -> int:
               f"{results_dir / 'deltas.parquet'} ({len(deltas)} rows)\n")
         for line in api.stale_lines(results_dir):
             print(line, file=sys.stderr)
+        print(headline_text(board, deltas))
+        print()
         print(delta_table(board))
         print()
-        print(delta_ci_table(deltas))
+        print(delta_ci_table(plain_deltas(deltas)))
         print()
         print(pair_table(board))
         print()
         print(language_table(board))
+        for view in ("decomposition", "paraphrase", "ranks", "family"):  # read back from disk
+            print(f"\n{view}:\n{api.compare(results_dir, view=view)}")
         for plot in api.list_plots(results_dir):
             print(f"plot: {plot}")
-        print(f"report: {results_dir / 'report.html'} (and report.md)")
+        print(f"report: {results_dir / 'report.html'} (and report.md); leaderboard: {results_dir / 'leaderboard.html'}")
+        return 0
+    if args.command == "publish":
+        print(api.publish(args.out, results_dir, with_predictions=args.with_predictions).line())
+        return 0
+    if args.command == "merge":
+        print(api.merge(args.sources, args.into, prefer=args.prefer).line(len(args.sources), args.prefer))
         return 0
     if args.command == "compare":
-        print(api.compare(results_dir, tasks=args.tasks, models=args.models))
+        print(api.compare(results_dir, tasks=args.tasks, models=args.models, view=args.view))
         return 0
     if args.command == "data":
         for line in api.build_ding(deb=args.deb, source=args.source, tasks_dir=args.tasks_dir):

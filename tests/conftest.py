@@ -9,6 +9,7 @@ import pytest
 # Module- and session-scoped fixtures run before the per-test fixture below: give the whole session a private
 # embedding cache first, so no test ever reads (or fills) the user's.
 os.environ["HARNESS_EMBEDDING_CACHE"] = tempfile.mkdtemp(prefix="harness-test-embeddings-")
+os.environ["HARNESS_STATS_CACHE"] = tempfile.mkdtemp(prefix="harness-test-stats-")
 
 from harness.core.offline import configure
 
@@ -22,8 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def _own_embedding_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test (and any harness process it starts) gets a fresh embedding cache, never the user's."""
+    """Each test (and any harness process it starts) gets fresh embedding and statistics caches, never the user's."""
     monkeypatch.setenv("HARNESS_EMBEDDING_CACHE", str(tmp_path_factory.mktemp("embedding-cache")))
+    monkeypatch.setenv("HARNESS_STATS_CACHE", str(tmp_path_factory.mktemp("stats-cache")))
 
 
 @pytest.fixture

@@ -581,7 +581,8 @@ def test_golden_prompts() -> None:
         GOLDEN.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     assert got == json.loads(GOLDEN.read_text(encoding="utf-8")), "HARNESS_UPDATE_GOLDEN=1 pytest if intended"
     p = got["prefixes"]
-    assert got["conditions"] == ["none", "format", "official", "blog"]
+    assert got["conditions"] == ["none", "format", "official", "blog", "mismatched",
+                                 *(f"paraphrase#{k}" for k in range(1, 6)), "placebo"]
     for task in p.values():
         for role, by_condition in task.items():
             if role != "type":

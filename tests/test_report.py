@@ -95,7 +95,8 @@ def test_markdown_report_links_existing_images(results: Path) -> None:
     assert len(links) == 2
     for link in links:
         assert (results / link).read_bytes().startswith(PNG_MAGIC)
-    assert "| model | task | subset | metric |" in md and "`'Classify a given temperature" in md
+    assert "| model | task (main score) | subset | condition − baseline |" in md
+    assert "`'Classify a given temperature" in md
 
 
 def test_language_plots_under_plots_are_embedded(results: Path, tmp_path: Path) -> None:

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import spearmanr
+from scipy.stats import pearsonr, rankdata, spearmanr
 
 from harness import api
 from harness.analysis import stats
+from harness.analysis import units as units_module
 from harness.analysis.aggregate import aggregate, deltas
 from harness.models.mock import mock_spec
 from harness.run import local as runner
@@ -47,23 +48,43 @@ def test_exact_permutation_p_of_a_mean_metric_by_hand() -> None:
     assert st.delta == pytest.approx(4.5 / 4)
 
 
-def test_exact_permutation_p_of_spearman_matches_enumeration() -> None:
-    # 6 STS pairs: swap each pair's two cosines in every one of the 2^6 ways, recompute both Spearmans
+def test_exact_permutation_p_of_spearman_swaps_within_condition_ranks() -> None:
+    # 6 STS pairs: each pair's within-condition ranks (not its raw cosines, which live on two scales) are swapped
+    # in every one of the 2^6 ways; the statistic is Pearson(gold ranks, swapped ranks) per condition, which at
+    # the identity is Spearman itself
     gold = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
     pa = np.array([0.1, 0.25, 0.2, 0.5, 0.7, 0.9])
-    pb = np.array([0.6, 0.1, 0.4, 0.3, 0.2, 0.35])
+    pb = np.array([0.6, 0.1, 0.4, 0.3, 0.2, 0.35]) + 10  # another scale: the ranks do not see it
+    ra, rb, rg = rankdata(pa), rankdata(pb), rankdata(gold)
     observed = spearmanr(gold, pa).statistic - spearmanr(gold, pb).statistic
     extreme = 0
     for bits in itertools.product([False, True], repeat=6):
         s = np.array(bits)
-        x, y = np.where(s, pb, pa), np.where(s, pa, pb)
-        extreme += abs(spearmanr(gold, x).statistic - spearmanr(gold, y).statistic) >= abs(observed) - 1e-12
+        x, y = np.where(s, rb, ra), np.where(s, ra, rb)
+        extreme += abs(pearsonr(rg, x).statistic - pearsonr(rg, y).statistic) >= abs(observed) - 1e-12
     metric = stats.metric_for("STS", "cosine_spearman")
     assert metric is not None
     st = stats.paired_stats(metric, {"gold": gold, "pred": pa}, {"gold": gold, "pred": pb}, seed=0,
                             n_permutations=1000)
-    assert st.exact and st.p_value == pytest.approx(extreme / 64)
+    assert st.exact and st.n_permutations == 64 and st.p_value == pytest.approx(extreme / 64)
     assert st.delta == pytest.approx(observed)
+    assert st.resample_unit == "item" and st.n_units == 6 and st.ci_scale == 1.0
+
+
+def test_exact_permutation_p_of_pearson_swaps_within_condition_z_scores() -> None:
+    rng = np.random.default_rng(5)
+    gold = rng.normal(size=7)
+    pa, pb = 0.3 + 0.1 * (gold + rng.normal(size=7)), 0.9 + 0.01 * (gold + rng.normal(size=7))
+    za, zb = ((x - x.mean()) / x.std() for x in (pa, pb))
+    observed = pearsonr(gold, pa).statistic - pearsonr(gold, pb).statistic
+    extreme = sum(
+        abs(pearsonr(gold, np.where(s, zb, za)).statistic - pearsonr(gold, np.where(s, za, zb)).statistic)
+        >= abs(observed) - 1e-12 for s in (np.array(b) for b in itertools.product([False, True], repeat=7)))
+    metric = stats.metric_for("STS", "cosine_pearson")
+    assert metric is not None
+    st = stats.paired_stats(metric, {"gold": gold, "pred": pa}, {"gold": gold, "pred": pb}, seed=0,
+                            n_permutations=200)
+    assert st.exact and st.p_value == pytest.approx(extreme / 128) and st.delta == pytest.approx(observed)
 
 
 def test_monte_carlo_p_is_seeded_and_bounded() -> None:
@@ -133,6 +154,54 @@ def test_bitext_weighted_scores_match_sklearn_on_resamples() -> None:
         got = metric.score({"gold": gold[idx].astype(float), "pred": pred[idx].astype(float)})
         want = [fn(gold[i], pred[i], average="weighted", zero_division=0) for i in idx]
         assert got == pytest.approx(want, abs=1e-12), name
+        counts = np.stack([np.bincount(i, minlength=n) for i in idx]).astype(float)  # the same resamples as weights
+        weighted = metric.weighted({"gold": gold.astype(float), "pred": pred.astype(float)}, counts)
+        assert weighted == pytest.approx(want, abs=1e-12), name
+
+
+def test_weighted_ranks_are_the_ranks_of_the_expanded_sample() -> None:
+    # an item of weight c is c tied copies; items of equal value share a tie group; weight 0 leaves the sample
+    x = np.array([0.3, 0.1, 0.3, 0.7, 0.1, 0.5])
+    w = np.array([[2.0, 1.0, 0.0, 3.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [0.0, 4.0, 1.0, 1.0, 0.0, 2.0]])
+    got = stats.weighted_ranks(x, w)
+    for row, ranks in zip(w, got, strict=True):
+        expanded = np.repeat(x, row.astype(int))
+        want = rankdata(expanded)
+        first = np.concatenate([[0], np.cumsum(row.astype(int))[:-1]])
+        for k in np.flatnonzero(row > 0):
+            assert ranks[k] == pytest.approx(want[first[k]])
+
+
+def _sts_words(n_words: int, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray,
+                                                  np.ndarray]:
+    """All pairs of n_words words, with word effects and the two conditions on different cosine scales."""
+    rng = np.random.default_rng(seed)
+    i, j = np.triu_indices(n_words, 1)
+    effect = rng.normal(size=(3, n_words))
+    gold = np.round(effect[0][i] + effect[0][j] + rng.normal(size=len(i)), 1)  # ties in gold
+    pa = 0.5 + 0.1 * (gold + effect[1][i] + effect[1][j] + rng.normal(size=len(i)))
+    pb = 0.8 + 0.02 * (gold + effect[2][i] + effect[2][j] + rng.normal(size=len(i)))
+    words = np.array([f"w{k}" for k in range(n_words)], dtype=object)
+    return {"gold": gold, "pred": pa}, {"gold": gold, "pred": pb}, words[i], words[j]
+
+
+def test_vertex_bootstrap_is_spearman_of_the_expanded_word_sample() -> None:
+    """One resample draws the words with replacement; the resampled data are every pair of two drawn copies of
+    different words (copies of one word form no pair), so pair (i, j) enters c_i·c_j times."""
+    a, b, t1, t2 = _sts_words(7, seed=1)
+    units = stats.text_units(t1, t2)
+    assert units.kind == "text" and units.n_texts == 7 and units.n_units == 7 and units.crossed.all()
+    metric = stats.metric_for("STS", "cosine_spearman")
+    assert metric is not None
+    got = stats.bootstrap_deltas(metric, a, b, 50, np.random.default_rng(3), units=units)
+    draws = np.random.default_rng(3).integers(0, 7, size=(50, 7))  # one chunk: the same draws, word codes 0..6
+    code = {w: k for k, w in enumerate(dict.fromkeys([*t1, *t2]))}
+    pair_of = {frozenset((code[x], code[y])): k for k, (x, y) in enumerate(zip(t1, t2, strict=True))}
+    for drawn, want_row in zip(draws, got, strict=True):
+        rows = [pair_of[frozenset((u, v))] for p, u in enumerate(drawn) for v in drawn[p + 1:] if u != v]
+        want = (spearmanr(a["gold"][rows], a["pred"][rows]).statistic
+                - spearmanr(b["gold"][rows], b["pred"][rows]).statistic)
+        assert want_row == pytest.approx(want, abs=1e-12)
 
 
 def test_retrieval_values_match_pytrec_eval_with_graded_multi_relevant_qrels(tmp_path: Path) -> None:
@@ -159,6 +228,110 @@ def test_retrieval_values_match_pytrec_eval_with_graded_multi_relevant_qrels(tmp
         assert values == pytest.approx([want[qids[i]][theirs] for i in items], abs=1e-12), ours
     mrr10 = mrr(qrels, run, [10])["MRR@10"]
     assert stats.item_columns("Retrieval", "mrr_at_10", frame)[1]["value"] == pytest.approx(mrr10, abs=1e-12)
+
+
+# -- resampling units ---------------------------------------------------------------------------------------------
+
+
+def test_the_unit_is_the_text_when_texts_recur() -> None:
+    assert stats.infer_unit(["warm", "warm", "cold"], ["cold", "hot", "hot"]) == "text"
+    assert stats.infer_unit(["a b", "c d"], ["e f", "g h"]) == "item"
+    assert stats.infer_unit(["same", "other"], ["same", "thing"]) == "item"  # a text paired with itself: once
+    # two pairs of recurring texts (crossed), one with one recurring text, one with none (its own unit)
+    units = stats.text_units(["warm", "warm", "cold", "x", "y"], ["cold", "hot", "tepid", "z", "y"])
+    assert (units.n_texts, units.n_lone, units.n_units) == (2, 2, 4)
+    assert units.crossed.tolist() == [True, False, False, False, False]
+    assert units.ends[:, 0].tolist() == [0, 1] and units.ends[:, 2].tolist() == [1, 4]  # cold, none
+    assert units.ends[:, 3].tolist() == [2, 4] and units.ends[:, 4].tolist() == [3, 4]  # own units
+    # weights: crossed = product of the two counts, one recurring text = its count, lone = own count
+    w = stats.resample_weights(units, 400, np.random.default_rng(0))
+    assert np.all(w[:, 2] >= 0) and w.mean(axis=0) == pytest.approx([0.5, 1, 1, 1, 1], abs=0.15)
+
+
+def test_units_by_task_type_and_stated_units() -> None:
+    assert stats.resample_units("Retrieval", 10).kind == "query"
+    assert stats.resample_units("BitextMining", 10).kind == "sentence"
+    assert stats.resample_units("STS", 3).kind == "item"  # no texts given: independent pairs
+    assert stats.resample_units("STS", 3, text1=["a", "a", "b"], text2=["b", "c", "c"]).kind == "text"
+    assert stats.resample_units("STS", 3, unit="item", text1=["a", "a", "b"], text2=["b", "c", "c"]).kind == "item"
+    with pytest.raises(ValueError, match="does not apply"):
+        stats.resample_units("Retrieval", 3, unit="text")
+    with pytest.raises(ValueError, match="needs text1 and text2"):
+        stats.resample_units("STS", 3, unit="text")
+    with pytest.raises(ValueError, match="2 text pairs for 3 items"):
+        stats.resample_units("STS", 3, unit="text", text1=["a", "a"], text2=["b", "c"])
+
+
+def test_text_swaps_split_scores_into_word_effects_and_pair_residuals_exactly() -> None:
+    """The text unit's exact p: each condition's ranks = μ + u_i + u_j + r_ij (least squares); every pattern of
+    swapping u per word and r per pair, recomputed by brute force with numpy's own least squares."""
+    a, b, t1, t2 = _sts_words(4, seed=2)  # 6 pairs, 4 words: 2^10 patterns
+    units = stats.text_units(t1, t2)
+    code = {w: k for k, w in enumerate(dict.fromkeys([*t1, *t2]))}
+    i, j = np.array([code[x] for x in t1]), np.array([code[x] for x in t2])
+    design = np.zeros((6, 5))
+    design[:, 0] = 1
+    design[np.arange(6), 1 + i] += 1
+    design[np.arange(6), 1 + j] += 1
+
+    def split(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        coef = np.linalg.lstsq(design, z, rcond=None)[0]
+        return coef, z - design @ coef
+
+    rg = rankdata(a["gold"])
+    (ca, ra), (cb, rb) = split(rankdata(a["pred"])), split(rankdata(b["pred"]))
+    observed = spearmanr(a["gold"], a["pred"]).statistic - spearmanr(b["gold"], b["pred"]).statistic
+    extreme = 0
+    for bits in itertools.product([False, True], repeat=10):
+        pair, word = np.array(bits[:6]), np.array(bits[6:])
+        ua = np.concatenate([[ca[0]], np.where(word, cb[1:], ca[1:])])
+        ub = np.concatenate([[cb[0]], np.where(word, ca[1:], cb[1:])])
+        x, y = design @ ua + np.where(pair, rb, ra), design @ ub + np.where(pair, ra, rb)
+        extreme += abs(pearsonr(rg, x).statistic - pearsonr(rg, y).statistic) >= abs(observed) - 1e-9
+    metric = stats.metric_for("STS", "cosine_spearman")
+    assert metric is not None
+    st = stats.paired_stats(metric, a, b, seed=0, units=units, n_bootstrap=200, n_permutations=2000)
+    assert st.exact and st.n_permutations == 1024 and st.p_value == pytest.approx(extreme / 1024)
+    assert st.resample_unit == "text" and st.n_units == 4
+
+
+def test_large_designs_split_by_lsqr_as_small_ones_do_densely(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, _, t1, t2 = _sts_words(15, seed=4)
+    units = stats.text_units(t1, t2)
+    z = rankdata(a["pred"])
+    mu, u, r = stats._text_effects(z, units)
+    monkeypatch.setattr(units_module, "_DENSE_TEXTS", 0)
+    fresh = stats.text_units(t1, t2)  # the pseudo-inverse is cached per Units
+    assert fresh.text_projector is None
+    mu2, u2, r2 = stats._text_effects(z, fresh)
+    assert mu2 == pytest.approx(mu, abs=1e-8) and u2 == pytest.approx(u, abs=1e-8) and r2 == pytest.approx(r, abs=1e-8)
+
+
+def test_delta_stats_reads_the_texts_from_the_frames() -> None:
+    a, b, t1, t2 = _sts_words(12, seed=3)
+    n = len(t1)
+
+    def frame(cols: dict[str, np.ndarray], texts: bool = True) -> pd.DataFrame:
+        df = pd.DataFrame({"item": np.arange(n), "gold": cols["gold"], "prediction": cols["pred"]})
+        if texts:
+            df["text1"], df["text2"] = t1, t2
+        return df.sample(frac=1, random_state=0)  # row order does not matter: items are aligned by id
+
+    fa, fb = frame(a), frame(b, texts=False)
+    st = stats.delta_stats("STS", "cosine_spearman", fa, fb, seed=1, n_bootstrap=300, n_permutations=300)
+    assert st is not None and st.resample_unit == "text" and st.n_units == 12 and st.n_items == 66
+    assert st.ci_scale > 0 and st.ci_low <= st.delta <= st.ci_high
+    items = stats.delta_stats("STS", "cosine_spearman", fa, fb, seed=1, unit="item", n_bootstrap=300,
+                              n_permutations=300)
+    assert items is not None and items.resample_unit == "item" and items.n_units == 66 and items.ci_scale == 1.0
+    assert items.delta == st.delta
+    other = frame(b)
+    other["text1"] = other["text1"].where(other["item"] != 5, "else")
+    with pytest.raises(ValueError, match="disagree on the items' texts"):
+        stats.delta_stats("STS", "cosine_spearman", fa, other, seed=1)
+    plain = stats.delta_stats("STS", "cosine_spearman", frame(a, texts=False), fb, seed=1, n_bootstrap=100,
+                              n_permutations=100)
+    assert plain is not None and plain.resample_unit == "item"
 
 
 # -- against mteb's stored scores ---------------------------------------------------------------------------------
@@ -316,3 +489,31 @@ def test_format_is_a_second_baseline_only_where_it_adds_prefixes() -> None:
     # a model without format prefixes: `format` is `none` (same exact strings, same hash): no second baseline
     same = deltas(_board([("none", "a", 0.5), ("format", "a", 0.5), ("blog", "c", 0.7)]))
     assert set(same.baseline) == {"none"}
+
+
+# -- p-values beyond the permutation floor ---------------------------------------------------------------------
+def test_tail_p_extrapolates_a_known_null_beyond_every_permutation() -> None:
+    from scipy.stats import norm
+
+    from harness.analysis.permutation import tail_p
+
+    null = np.abs(np.random.default_rng(0).standard_normal(5000))  # |N(0, 1)|: a known permutation null
+    for z in (4.0, 5.0):
+        truth = 2 * norm.sf(z)
+        got = tail_p(null, z)
+        assert got is not None and truth / 10 < got < truth * 10  # within an order of magnitude
+    assert tail_p(null, 0.5) is None  # not in the tail: the Monte-Carlo estimate stands
+
+
+def test_a_clear_effect_gets_a_p_below_the_monte_carlo_floor() -> None:
+    rng = np.random.default_rng(3)
+    n = 300
+    gold = rng.normal(size=n)
+    a = {"gold": gold, "pred": gold + 0.3 * rng.normal(size=n)}  # close to gold
+    b = {"gold": gold, "pred": gold + 3.0 * rng.normal(size=n)}  # far from it
+    m = stats.metric_for("STS", "cosine_spearman")
+    assert m is not None
+    st = stats.paired_stats(m, a, b, seed=1, n_bootstrap=200, n_permutations=2000)
+    assert st.p_method == "permutation+tail" and st.p_value < 1 / 2001
+    # a Holm family of 1,000 such tests could not reach 0.05 with p floored at 1/(1 + R); extrapolated it can
+    assert st.p_value * 1000 < 0.05

@@ -4,8 +4,11 @@
   in ``stale-cells.json`` and left out of everything);
 - ``aggregate``: scan a results folder → ``leaderboard.parquet`` and ``deltas.parquet``;
 - ``stats``: paired bootstrap intervals, permutation tests and Holm, recomputed from item-level predictions;
-- ``comparison``: ``harness compare`` (models × conditions side by side);
-- ``tables``: the plain-text tables the console prints.
+- ``comparison``: ``harness compare`` (models × conditions side by side); ``views``: its ``--view`` choices;
+- ``tables``: the plain-text tables the console prints;
+- the control conditions: ``decomposition`` (prefix / any-instruction / content / mismatch effects as delta rows),
+  ``joint`` (several cells scored on the same resampled items), ``paraphrase`` (spread across paraphrases),
+  ``rankings`` (ranks per condition, Kendall τ) and ``controls`` (their parquet tables, written by aggregate).
 
 Reads files only. May import: :mod:`harness.results`, :mod:`harness.prompts` (condition names and order),
 :mod:`harness.taskspecs` and :mod:`harness.core`. Never :mod:`harness.run` or :mod:`harness.models`: analysis

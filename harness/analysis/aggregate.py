@@ -1,5 +1,5 @@
 """Aggregate: scan the results folder → ``leaderboard.parquet`` and ``deltas.parquet`` (schemas in
-:mod:`harness.results.schema`).
+:mod:`harness.results.schema`), and the control-condition tables (:mod:`harness.analysis.controls`).
 
 ``aggregate`` derives everything from the files on disk (cell sidecars, mteb TaskResult JSON, predictions); it never
 consults a manifest, so it can be rerun alone at any time. Each main-metric delta gets paired statistics recomputed
@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import currency, stats
+from harness.analysis import controls, currency, decomposition, family, stats, stats_cache
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
 from harness.core.offline import configure
@@ -25,6 +25,7 @@ from harness.results import layout
 from harness.results.schema import (
     DELTA_KEYS,
     DELTAS_SCHEMA,
+    FAMILY_SCHEMA,
     LEADERBOARD_SCHEMA,
     SCHEMA_VERSION,
     STATS_COLUMNS,
@@ -33,6 +34,7 @@ from harness.results.schema import (
 
 log = logging.getLogger(__name__)
 PAIRING = ["task_data_sha256", "model_identity"]  # a delta's two cells must agree on these (sidecar fields)
+FAMILY_FILE = "family.parquet"
 SCORE_CHECK_TOLERANCE = 1e-5  # recomputed vs mteb's stored score (mteb rounds retrieval metrics to 5 decimals)
 
 
@@ -136,16 +138,19 @@ def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap:
     if not with_prefixes.empty:
         others = board[~board.condition.isin([BASELINE, FORMAT_BASELINE])].merge(with_prefixes)
         frames.append(_against(board, FORMAT_BASELINE, others))
+    frames += [_against(board, base, others) for base, others in decomposition.comparisons(board)]
     df = pd.concat(frames, ignore_index=True)
     df["delta"] = df["score"] - df["baseline_score"]
     df["identical_inputs"] = (df["instruction_sha256"] == df["baseline_sha256"]).astype(bool)
+    df["effect"] = decomposition.label(df)
     df["schema_version"] = SCHEMA_VERSION
     for col in STATS_COLUMNS:
         df[col] = None
     if results_dir is not None and not df.empty:
         _add_stats(df, results_dir, n_bootstrap=n_bootstrap, n_permutations=n_permutations)
     df = df.astype({"ci_low": "float64", "ci_high": "float64", "p_value": "float64", "p_holm": "float64",
-                    "n_items": "Int64", "n_bootstrap": "Int64", "n_permutations": "Int64"})
+                    "n_items": "Int64", "n_bootstrap": "Int64", "n_permutations": "Int64", "n_units": "Int64",
+                    "ci_scale": "float64"})
     return df[DELTAS_SCHEMA.names].sort_values([*DELTA_KEYS, "baseline", "condition"], ignore_index=True)
 
 
@@ -162,7 +167,15 @@ def _prediction_files(results_dir: Path) -> dict[tuple[str, str, str, str], Path
 def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, n_permutations: int | None
                ) -> None:
     files = _prediction_files(results_dir)
+    stated = _stated_units(results_dir)
     loaded: dict[Path, pd.DataFrame | None] = {}
+    hashes: dict[Path, str] = {}
+    cache = stats_cache.StatsCache()
+
+    def sha(path: Path) -> str:
+        if path not in hashes:
+            hashes[path] = stats_cache.file_sha256(path)
+        return hashes[path]
 
     def items(model: str, revision: str, condition: str, task: str, subset: str, split: str) -> pd.DataFrame | None:
         path = files.get((model, revision, condition, task))
@@ -179,9 +192,18 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
 
     settings = {"n_bootstrap": n_bootstrap or stats.N_BOOTSTRAP,
                 "n_permutations": n_permutations or stats.N_PERMUTATIONS}
+    # One comparison, one test: rows that compare the same two input sets (e.g. placebo − format where format
+    # adds nothing, and placebo − none) share their statistics and count once in the Holm family.
+    comparison = pd.util.hash_pandas_object(df[decomposition.SAME_TEST], index=False)
+    done: dict[int, Any] = {}
     for i, r in df[(df.kind == "mteb") & df.is_main].iterrows():
         if stats.metric_for(r.task_type, r.metric) is None:
             continue
+        same = int(comparison[i])
+        if same in done:
+            df.loc[i, [*STATS_COLUMNS, "n_items"]] = df.loc[done[same], [*STATS_COLUMNS, "n_items"]].to_numpy()
+            continue
+        done[same] = i
         if r.identical_inputs:
             # The same exact strings reached the model (e.g. `format` of a model without prefixes): the delta is 0
             # by construction, not an observation; no p-value, and it stays out of the Holm family.
@@ -200,18 +222,61 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
                         r.metric, [c[0] for c in checks], [c[1] for c in checks])
             continue
         seed = stats.seed_for(r.model, r.revision, r.task, r.subset, r.split, r.metric, r.condition, r.baseline)
-        try:
-            st = stats.delta_stats(r.task_type, r.metric, a, b, seed=seed, **settings)
-        except ValueError as e:
-            log.warning("%s: %s; no interval", label, e)
-            continue
+        unit = stated.get((r.model, r.revision, r.condition, r.task))  # None: inferred from the texts
+        k = stats_cache.key(a_sha256=sha(files[(r.model, r.revision, r.condition, r.task)]),
+                            b_sha256=sha(files[(r.model, r.revision, r.baseline, r.task)]), subset=r.subset,
+                            split=r.split, task_type=r.task_type, metric=r.metric, unit=unit, seed=seed, **settings)
+        st = cache.get(k)
+        if st is None:
+            try:
+                st = stats.delta_stats(r.task_type, r.metric, a, b, seed=seed, unit=unit, **settings)
+            except ValueError as e:
+                log.warning("%s: %s; no interval", label, e)
+                continue
+            if st is not None:
+                cache.put(k, st)
         if st is None:
             continue
-        df.loc[i, ["ci_low", "ci_high", "p_value", "p_method", "n_bootstrap", "n_permutations", "n_items"]] = [
-            st.ci_low, st.ci_high, st.p_value, st.p_method, st.n_bootstrap, st.n_permutations, st.n_items]
-    has_p = df.p_value.notna()
-    if has_p.any():
-        df.loc[has_p, "p_holm"] = stats.holm(df.loc[has_p, "p_value"].astype(float).to_numpy())
+        df.loc[i, ["ci_low", "ci_high", "p_value", "p_method", "n_bootstrap", "n_permutations", "n_items",
+                   "resample_unit", "n_units", "ci_scale"]] = [
+            st.ci_low, st.ci_high, st.p_value, st.p_method, st.n_bootstrap, st.n_permutations, st.n_items,
+            st.resample_unit, st.n_units, st.ci_scale]
+    if cache.hits or cache.misses:
+        log.info("statistics cache: %d deltas reused, %d computed", cache.hits, cache.misses)
+    cache.close()
+    first = df.p_value.notna() & ~comparison.duplicated()
+    if first.any():
+        adjusted = pd.Series(stats.holm(df.loc[first, "p_value"].astype(float).to_numpy()),
+                             index=comparison[first].to_numpy())
+        has_p = df.p_value.notna()
+        df.loc[has_p, "p_holm"] = comparison[has_p].map(adjusted).to_numpy()
+
+
+def _stated_units(results_dir: Path) -> dict[tuple[str, str, str, str], str]:
+    """(model, revision, condition, task) → the resample unit the task stated (cells record it in the sidecar)."""
+    return {(side["model"], side["revision"], side["condition"], side["task"]): side["resample_unit"]
+            for _, side in layout.sidecars(results_dir) if side.get("resample_unit")}
+
+
+ALPHA = 0.05
+
+
+def disagreements(d: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """Main-metric deltas where the two methods disagree: the 95% interval excludes 0 while the permutation p is
+    ≥ 0.05, or the interval includes 0 while p < 0.05 (unadjusted p: the interval is not adjusted either)."""
+    rows = d[d.p_value.notna() & d.ci_low.notna()]
+    excludes = (rows.ci_low > 0) | (rows.ci_high < 0)
+    return rows[excludes != (rows.p_value < alpha)]
+
+
+def disagreement_lines(d: pd.DataFrame) -> list[str]:
+    """One line per disagreement, with both numbers (printed by ``harness aggregate``, shown in the report)."""
+    out = []
+    for r in disagreements(d).itertuples():
+        side = "excludes" if (r.ci_low > 0 or r.ci_high < 0) else "includes"
+        out.append(f"{r.alias}/{r.task}/{r.subset} {r.condition} − {r.baseline}: 95% CI [{r.ci_low:+.4f}, "
+                   f"{r.ci_high:+.4f}] {side} 0 but permutation p = {r.p_value:.4f} (unit: {r.resample_unit})")
+    return out
 
 
 def aggregate(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -233,4 +298,8 @@ def aggregate(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     write_parquet(board, LEADERBOARD_SCHEMA, results_dir / "leaderboard.parquet")
     faults.checkpoint("aggregate")
     write_parquet(d, DELTAS_SCHEMA, results_dir / "deltas.parquet")
+    write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, results_dir / FAMILY_FILE)
+    controls.write(results_dir, *controls.tables(board, results_dir))  # paraphrase spreads, ranks, Kendall τ
+    for line in disagreement_lines(d):
+        log.warning("interval and test disagree: %s", line)
     return board, d

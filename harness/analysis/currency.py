@@ -32,7 +32,7 @@ from harness.core import atomic
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import Condition, Prompter
 from harness.prompts.files import load_set, model_instructions
-from harness.prompts.schema import ModelInstructions
+from harness.prompts.schema import ModelInstructions, split_variant
 from harness.results import layout
 from harness.results.layout import RESULT_SCHEMA_VERSION
 from harness.taskspecs.local import LocalTask, TaskRegistry
@@ -123,7 +123,8 @@ class _Expected:
         if key not in self._conditions:
             try:
                 if source and Path(source).exists():
-                    self._conditions[key] = Condition(name, load_set(source), source)
+                    s, k = load_set(source), split_variant(name)[1]
+                    self._conditions[key] = Condition(name, s if k is None else s.variant(k), source)
                 else:
                     self._conditions[key] = Condition.parse(name)
             except HarnessError:

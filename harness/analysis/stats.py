@@ -2,20 +2,94 @@
 
 A delta compares two conditions of the same model on the same items. From each cell's predictions parquet
 (:data:`harness.results.PREDICTIONS_SCHEMA`) this module recomputes the task's main metric exactly as mteb
-computes it, on the full set (checked against mteb's stored score) and on resampled items:
+computes it, on the full set (checked against mteb's stored score) and on resampled items, and reports for every
+delta a paired-bootstrap 95% interval, a paired permutation p-value and, across the grid, Holm's adjustment
+(:func:`holm`). Everything is vectorised (one weight or swap matrix per chunk of resamples) and seeded per delta
+from a hash of its identity (:func:`seed_for`), so reruns give identical numbers whatever else is in the grid.
 
-- **paired bootstrap**: ``n_bootstrap`` resamples of the items with replacement, the *same* resampled items for both
-  conditions; the 95% interval is the 2.5th and 97.5th percentile of the resampled deltas (percentile method);
-- **paired permutation test**: under the null hypothesis the two conditions are exchangeable per item, so each
-  item's two predictions are swapped at random (for a mean of per-item values this is a sign flip of the per-item
-  difference) and the metric recomputed; two-sided p = (1 + #{|Δ*| ≥ |Δ|}) / (1 + R). When 2^n ≤ R every one of the
-  2^n swap patterns is enumerated instead and p is exact (#{|Δ*| ≥ |Δ|} / 2^n);
-- **Holm** adjustment across every delta of the grid (:func:`holm`).
+**Resampling unit** (:class:`Units`, recorded as ``resample_unit``). Items are resampled as independent units
+only where they are: Retrieval per ``query``, BitextMining per ``sentence``, STS per ``item`` (pair) when every
+text occurs in one pair only. An STS task built from pairs of a small set of words (595 pairs of 35 words) is
+*dyadic* data: every pair that contains "warm" moves with whatever the model does to "warm", so pairs sharing a
+word are correlated and a pair-level resample understates the variance (measured below). Its unit is the
+``text``; :func:`infer_unit` picks it whenever some text occurs in two or more items, and a task may state its
+unit explicitly. A text that occurs in one item only carries no dependence; it is not a unit of its own (an item
+whose two texts are both of that kind is resampled as an item, one with a single recurring text moves with it).
 
-All resampling is vectorised (one index or swap matrix per chunk of resamples) and seeded per delta from a hash of
-its identity, so reruns give identical numbers whatever else is in the grid.
+**Bootstrap interval.** Every resample is a vector of item weights (multiplicities), and each metric is computed
+on the weighted items, which is the metric of the expanded sample (an item of weight 3 listed three times):
+Spearman's ranks are the expanded sample's mid-ranks (an item of weight c ties with itself c times; items of
+equal value share a tie group), so ``rankdata`` on the expanded sample and the weighted ranks agree exactly.
 
-Metrics (per task type; anything else gets no interval):
+- item / query / sentence: the paired bootstrap — n items drawn with replacement (weights = their counts);
+- text: the *vertex bootstrap* for dyadic data (Snijders & Borgatti 1999, "Non-parametric standard errors and
+  tests for network statistics", Connections 22(2)): the recurring texts are drawn with replacement, text i
+  c_i times, and every observed pair (i, j) enters with multiplicity c_i·c_j — the product-weight ("pigeonhole")
+  bootstrap of Owen (2007, Ann. Appl. Stat. 1(2)) and Owen & Eckles (2012, Ann. Appl. Stat. 6(3)) with one shared
+  factor. Two copies of one text form no pair: the data hold no (i, i) pair, so nothing is imputed for it (the
+  pair is missing, as in the original sample). Items without a recurring text are drawn as items, separately.
+  This bootstrap is known to be conservative: its variance counts the pair-level (interaction) part of the
+  variance three times (once through each of c_i and c_j, once through their product; Owen 2007, Owen & Eckles
+  2012), and no exact bootstrap for such arrays exists (McCullagh 2000, Bernoulli 6). Measured at 35 words: 99.0%
+  coverage, 1.24–1.28× as wide as the corrected interval (up to 1.7× when pair noise dominates). So its *shape*
+  is kept and its *spread* corrected: the resampled deltas' deviations from the observed delta are multiplied by
+  f = sqrt(V / their variance) (``ci_scale``), where V is Snijders & Borgatti's other proposal, the delete-one-text
+  (vertex) jackknife variance, minus one copy of the pair-level term, which the jackknife counts twice (a pair
+  of two recurring texts leaves the sample with either text; the Efron–Stein bias, Efron & Stein 1981, Ann.
+  Stat. 9(3)):
+  V = V_jack − Σ_crossed D_k² / n², with D_k the delta's empirical influence values (Spearman's: F, G from
+  mid-ranks; Pearson's: from z-scores). Linearised, V is the dyadic cluster-robust variance (Fafchamps & Gubert
+  2007, J. Dev. Econ. 83; Aronow, Samii & Assenova 2015, Political Analysis 23(4); the V_1 + V_2 − V_12 of
+  Cameron, Gelbach & Miller 2011, JBES 29(2)) times a jackknife small-sample factor (about 1 + 3/#texts): the
+  plug-in dyadic variance alone is 11–39% too small at 20–35 words for correlation deltas (measured), while V
+  was within −5%…+7% of the true variance in every simulated setting (20 and 35 words; word effects strong,
+  weak or absent). V is floored at the independent-pairs variance Σ D_k²/n². This combination (vertex bootstrap
+  shape, jackknife spread) is our own construction from these published parts, checked by the calibration tests.
+
+**Permutation test.** Under H0 the two conditions are exchangeable per unit, and their predictions are swapped
+at random; two-sided p = (1 + #{|T*| ≥ |T|}) / (1 + R), or exact (#/2^m over all 2^m patterns of the m swap
+units) when 2^m ≤ R. For a mean of per-item values (Retrieval) a swap flips the sign of the item's difference;
+for bitext the two matched indices are swapped. For correlation metrics raw cosines are *not* exchangeable: an
+instruction moves the whole cosine scale (warm–cold 0.73 → 0.91), so a pair's two cosines live on different
+scales and a swapped vector mixes them — its rank correlation with gold is destroyed and the null distribution
+is far too wide (measured: rejection rate 0.000 at 0.05 under a true null; the test loses its power exactly when
+instructions act). What H0 makes exchangeable is a pair's *position within its own condition*: its within-
+condition rank (Spearman, which depends on the predictions only through these ranks) or its within-condition
+standardised score (Pearson, which depends on them only through z-scores). Those are swapped, and the statistic
+is Pearson(gold ranks, swapped ranks) (Spearman) or Pearson(gold, swapped z-scores), which at the identity is the
+metric itself. The ranks are estimated, so the test is exact only asymptotically (as for permuting residuals).
+
+With the ``text`` unit, per-pair swaps are not enough: under H0 each condition may still shift a word's
+similarities to everything (condition-specific word effects), and swapping pairs one by one scrambles those
+effects into pair noise, so the null is too narrow (measured at 35 words: rejection rate 0.24–0.28 at 0.05, with
+swaps of within-condition ranks; 0.000–0.003 with raw cosines, whose too-wide null dominates). No swap of
+whole texts exists for pairs (a pair has two texts that may be swapped differently), so each condition's
+transformed scores are split by least squares into additive text effects and pair residuals,
+z_ij = μ + u_i + u_j + r_ij, and a permutation swaps u_i^A ↔ u_i^B per text and r_ij^A ↔ r_ij^B per pair,
+independently (the unit-respecting analogue of permuting residuals: Freedman & Lane 1983, JBES 1(4); Anderson &
+Robinson 2001, ANZJS 43(1)). Because the split is an orthogonal projection, each source of variance is swapped
+once (a studentised per-pair swap, Chung & Romano 2013, was tried and rejected: at 35 words the dyadic standard
+error is too noisy and the test too conservative). With no recurring text this is the per-item swap. The swap
+units are then the items and the recurring texts (2^m patterns for exact enumeration, m = items + texts). The
+null this tests: within each condition's ranks (z-scores), the two conditions' effects of a text are
+exchangeable, and so are the two conditions' residuals of a pair — what "the instruction changes nothing about
+the ranking" means when it may still move every score of a word; exact-enumeration tests check the mechanics.
+
+**Calibration** (tests/test_stats_calibration.py, in the normal suite; at the real size by
+``python -m tests.stats_calibration``: 1,000 datasets, 199 permutations / 1,000 resamples, STS all pairs of 35
+words, conditions on different cosine scales). Rejection rate at 0.05 under a true null (KS p of uniformity):
+Spearman pairs 0.036 (0.15), Spearman words 0.054 (0.32), Pearson pairs 0.042 (0.006), Pearson words 0.035
+(0.50), retrieval 0.052 (0.29), bitext 0.044 (0.016); the old raw-cosine swaps 0.000–0.003 (KS p < 1e-6).
+Coverage of the 95% interval (1,000 resamples: 94.8% nominal): 94.7, 94.4, 94.4, 93.7, 93.9, 95.4%; the old
+pair-level bootstrap on the word tasks 78.3 and 75.7%, the uncorrected vertex bootstrap 99.0 and 99.0%.
+
+**What a caller supplies.** Per delta: the two conditions' prediction frames (:func:`delta_stats`; STS rows carry
+``text1``/``text2``, the pair's texts as the task states them, before any instruction — without them STS pairs
+are treated as independent items) and, if the task states one, its ``unit``. At the array level
+(:func:`paired_stats`): the two conditions' item columns and a :class:`Units` from :func:`resample_units`. The
+result records ``resample_unit``, ``n_units`` and ``ci_scale``.
+
+**Metrics** (per task type; anything else gets no interval):
 
 - STS: ``cosine_spearman``, ``cosine_pearson`` (gold vs cosine, as mteb's ``scipy.stats`` calls);
 - Retrieval: ``ndcg_at_k``, ``map_at_k``, ``recall_at_k``, ``precision_at_k``, ``hit_rate_at_k`` (pytrec_eval's
@@ -25,195 +99,45 @@ Metrics (per task type; anything else gets no interval):
   over labels with ``zero_division=0`` (what mteb calls).
 """
 
+
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from harness.analysis.bootstrap import CONFIDENCE, bootstrap_deltas, bootstrap_interval, influence, text_variance
+from harness.analysis.metrics import (
+    TEXT_COLUMNS,
+    Columns,
+    Metric,
+    item_columns,
+    item_texts,
+    metric_for,
+    midranks,
+    recompute,
+    weighted_ranks,
+)
+from harness.analysis.permutation import _text_effects, all_swaps, permutation_p
+from harness.analysis.units import UNITS, Units, infer_unit, n_rows, resample_units, resample_weights, text_units
+
+__all__ = [
+    "CONFIDENCE", "N_BOOTSTRAP", "N_PERMUTATIONS", "SEED", "TEXT_COLUMNS", "UNITS", "Metric", "PairedStats", "Units",
+    "_text_effects", "aligned_items", "aligned_texts", "all_swaps", "bootstrap_deltas", "bootstrap_interval",
+    "delta_stats", "holm",
+    "infer_unit", "influence", "item_columns", "item_texts", "metric_for", "midranks", "pair_items", "paired_stats",
+    "permutation_p", "recompute", "resample_units", "resample_weights", "seed_for", "text_units", "text_variance",
+    "weighted_ranks",
+]
+
 N_BOOTSTRAP = 2000
 N_PERMUTATIONS = 5000
-CONFIDENCE = 0.95
 SEED = 0
-_CHUNK_CELLS = 2_000_000  # resamples × items materialised at once (bounds memory to a few tens of MB)
-_TOL = 1e-12  # |Δ*| ≥ |Δ| − tol: ties with the observed delta count as extreme
-
-Columns = dict[str, np.ndarray]
 
 
-# -- metrics on rows of resampled items -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Metric:
-    """A metric computed row-wise: ``score(cols)`` takes 2-D arrays (resamples × items) and returns one value per
-    row. ``gold`` columns are shared by both conditions; ``paired`` columns are the conditions' predictions
-    (swapped by the permutation test)."""
-
-    name: str
-    score: Callable[[Columns], np.ndarray]
-    gold: tuple[str, ...]
-    paired: tuple[str, ...]
-    linear: bool = False  # score = mean of the one paired column: deltas reduce to means of per-item differences
-
-
-def _rank_rows(x: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    if x.shape[0] > 1 and x.strides[0] == 0:  # one row broadcast (the permutation test's shared gold): rank once
-        return np.broadcast_to(np.asarray(rankdata(x[0]), dtype=np.float64), x.shape)
-    return np.asarray(rankdata(x, axis=1, method="average"), dtype=np.float64)
-
-
-def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    xc = x - x.mean(axis=1, keepdims=True)
-    yc = y - y.mean(axis=1, keepdims=True)
-    den = np.sqrt((xc * xc).sum(axis=1) * (yc * yc).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (xc * yc).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
-
-
-def _spearman(cols: Columns) -> np.ndarray:
-    return _pearson_rows(_rank_rows(cols["gold"]), _rank_rows(cols["pred"]))
-
-
-def _pearson(cols: Columns) -> np.ndarray:
-    return _pearson_rows(cols["gold"], cols["pred"])
-
-
-def _mean_value(cols: Columns) -> np.ndarray:
-    return np.asarray(cols["value"].mean(axis=1), dtype=np.float64)
-
-
-def _label_counts(labels: np.ndarray, n_labels: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """Per row, how often each label occurs (optionally weighted): (rows, n_labels)."""
-    rows = labels.shape[0]
-    flat = (labels + np.arange(rows)[:, None] * n_labels).ravel()
-    w = None if weights is None else weights.ravel()
-    return np.bincount(flat, weights=w, minlength=rows * n_labels).reshape(rows, n_labels).astype(np.float64)
-
-
-def _bitext(kind: str) -> Callable[[Columns], np.ndarray]:
-    """scikit-learn's ``average="weighted"`` precision / recall / F1 (zero_division=0), row-wise."""
-
-    def score(cols: Columns) -> np.ndarray:
-        gold, pred = cols["gold"].astype(np.int64), cols["pred"].astype(np.int64)
-        m = int(max(gold.max(), pred.max())) + 1
-        support = _label_counts(gold, m)
-        predicted = _label_counts(pred, m)
-        tp = _label_counts(gold, m, weights=(gold == pred).astype(np.float64))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if kind == "f1":
-                per_label = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
-            elif kind == "precision":
-                per_label = np.where(predicted > 0, tp / predicted, 0.0)
-            else:  # recall
-                per_label = np.where(support > 0, tp / support, 0.0)
-        return np.asarray((support * per_label).sum(axis=1) / support.sum(axis=1), dtype=np.float64)
-
-    return score
-
-
-def _bitext_accuracy(cols: Columns) -> np.ndarray:
-    return np.asarray((cols["gold"] == cols["pred"]).mean(axis=1), dtype=np.float64)
-
-
-_AT_K = re.compile(r"^(ndcg|map|recall|precision|mrr|hit_rate)_at_(\d+)$")
-
-
-def metric_for(task_type: str, metric: str) -> Metric | None:
-    """The recomputable metric ``metric`` of a task type, or None."""
-    if task_type == "STS" and metric in ("cosine_spearman", "spearman"):
-        return Metric(metric, _spearman, ("gold",), ("pred",))
-    if task_type == "STS" and metric in ("cosine_pearson", "pearson"):
-        return Metric(metric, _pearson, ("gold",), ("pred",))
-    if task_type == "Retrieval" and (metric == "accuracy" or _AT_K.match(metric)):
-        return Metric(metric, _mean_value, (), ("value",), linear=True)
-    if task_type == "BitextMining" and metric == "accuracy":
-        return Metric(metric, _bitext_accuracy, ("gold",), ("pred",))
-    if task_type == "BitextMining" and metric in ("f1", "precision", "recall"):
-        return Metric(metric, _bitext(metric), ("gold",), ("pred",))
-    return None
-
-
-# -- item columns from a predictions frame ----------------------------------------------------------------------
-def _retrieval_values(df: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per query (item), the metric's per-query value from the ranks of its relevant documents (vectorised over
-    the rows: one row per query × relevant document)."""
-    if metric == "accuracy":
-        name, k = "recall", 1
-    else:
-        match = _AT_K.match(metric)
-        if match is None:
-            raise ValueError(f"not a retrieval metric: {metric}")
-        name, k = match.group(1), int(match.group(2))
-    item = df["item"].to_numpy(np.int64)
-    rel = df["gold"].to_numpy(np.float64)
-    rank = df["rank"].to_numpy(dtype=np.float64, na_value=np.inf)  # not retrieved: never within k
-    items, pos = np.unique(item, return_inverse=True)
-    n = len(items)
-
-    def per_item(x: np.ndarray) -> np.ndarray:
-        return np.bincount(pos, weights=x.astype(np.float64), minlength=n)
-
-    relevant = rel >= 1  # pytrec_eval's default relevance level
-    hits = relevant & (rank <= k)
-    n_rel = per_item(relevant)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if name == "ndcg":  # gain = relevance, discount log2(rank + 1); ideal = the qrels sorted, cut at k
-            within = (rank <= k) & (rel > 0)
-            dcg = per_item(np.where(within, rel / np.log2(np.where(within, rank, 1.0) + 1), 0.0))
-            order = np.lexsort((-rel, pos))
-            first = np.searchsorted(pos[order], np.arange(n))
-            place = np.arange(len(order)) - first[pos[order]]  # 0-based position in the ideal ranking
-            ideal_gain = np.where(place < k, np.clip(rel[order], 0, None) / np.log2(place + 2.0), 0.0)
-            idcg = np.bincount(pos[order], weights=ideal_gain, minlength=n)
-            values = np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1.0), 0.0)
-        elif name == "recall":
-            values = np.where(n_rel > 0, per_item(hits) / np.where(n_rel > 0, n_rel, 1.0), 0.0)
-        elif name == "precision":
-            values = per_item(hits) / k
-        elif name == "hit_rate":
-            values = (per_item(hits) > 0).astype(np.float64)
-        elif name == "map":  # sum over hits of (hits up to this rank) / rank, over all relevant documents
-            order = np.lexsort((rank, pos))
-            h = hits[order].astype(np.float64)
-            cum = np.cumsum(h)
-            start = np.searchsorted(pos[order], np.arange(n))
-            before = np.concatenate([[0.0], cum])[start][pos[order]]
-            prec = np.where(h > 0, (cum - before) / rank[order], 0.0)
-            ap = np.bincount(pos[order], weights=prec, minlength=n)
-            values = np.where(n_rel > 0, ap / np.where(n_rel > 0, n_rel, 1.0), 0.0)
-        else:  # mrr (mteb's own): 1 / rank of the first document with relevance > 0 within k
-            best = np.full(n, np.inf)
-            np.minimum.at(best, pos, np.where((rel > 0) & (rank <= k), rank, np.inf))
-            values = np.where(np.isfinite(best), 1.0 / best, 0.0)
-    return items, values
-
-
-def item_columns(task_type: str, metric: str, df: pd.DataFrame) -> tuple[np.ndarray, Columns]:
-    """(item ids, {column: per-item values}) for one cell × subset × split of predictions."""
-    if task_type == "Retrieval":
-        items, values = _retrieval_values(df, metric)
-        return items, {"value": values}
-    d = df.sort_values("item")
-    return d["item"].to_numpy(), {"gold": d["gold"].to_numpy(np.float64), "pred": d["prediction"].to_numpy(
-        np.float64)}
-
-
-def recompute(task_type: str, metric: str, df: pd.DataFrame) -> float | None:
-    """The metric on the full set of items (what mteb reported, up to its rounding to 6 decimals)."""
-    m = metric_for(task_type, metric)
-    if m is None or df.empty:
-        return None
-    _, cols = item_columns(task_type, metric, df)
-    return float(m.score({k: v[None, :] for k, v in cols.items()})[0])
-
-
-# -- paired bootstrap and permutation test ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class PairedStats:
     delta: float  # metric(a) − metric(b) on the full set
@@ -222,12 +146,19 @@ class PairedStats:
     p_value: float
     n_items: int
     n_bootstrap: int
-    n_permutations: int  # swap patterns evaluated (2^n when exact)
-    exact: bool  # p by full enumeration
+    n_permutations: int  # swap patterns evaluated (2^m when exact)
+    method: str  # how p was obtained: exact | permutation | permutation+tail
+    resample_unit: str  # item | query | sentence | text
+    n_units: int  # independent draws per resample: items, or recurring texts + items without one
+    ci_scale: float  # f: the vertex bootstrap's deviations × f (1.0 unless the text unit rescaled them)
+
+    @property
+    def exact(self) -> bool:  # p by full enumeration
+        return self.method == "exact"
 
     @property
     def p_method(self) -> str:
-        return "exact" if self.exact else "permutation"
+        return self.method
 
 
 def seed_for(*parts: object) -> int:
@@ -236,75 +167,16 @@ def seed_for(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little")
 
 
-def _chunks(total: int, n_items: int) -> Iterator[int]:
-    size = max(1, _CHUNK_CELLS // max(1, n_items))
-    done = 0
-    while done < total:
-        step = min(size, total - done)
-        yield step
-        done += step
-
-
-def bootstrap_deltas(metric: Metric, a: Columns, b: Columns, n_bootstrap: int, rng: np.random.Generator
-                     ) -> np.ndarray:
-    """Metric(a) − metric(b) on ``n_bootstrap`` paired resamples (the same item indices for both)."""
-    n = len(next(iter(a.values())))
-    out = []
-    diff = a["value"] - b["value"] if metric.linear else None
-    for rows in _chunks(n_bootstrap, n):
-        idx = rng.integers(0, n, size=(rows, n))
-        if diff is not None:
-            out.append(diff[idx].mean(axis=1))
-            continue
-        ra = {k: v[idx] for k, v in a.items()}
-        rb = {k: (a[k] if k in metric.gold else v)[idx] for k, v in b.items()}
-        out.append(metric.score(ra) - metric.score(rb))
-    return np.concatenate(out)
-
-
-def _swap_deltas(metric: Metric, a: Columns, b: Columns, swap: np.ndarray) -> np.ndarray:
-    if metric.linear:  # swapping an item's two values flips the sign of its difference
-        diff = a["value"] - b["value"]
-        return np.asarray((np.where(swap, -1.0, 1.0) @ diff) / len(diff), dtype=np.float64)
-    ra: Columns = {}
-    rb: Columns = {}
-    for k in a:
-        if k in metric.paired:
-            ra[k] = np.where(swap, b[k][None, :], a[k][None, :])
-            rb[k] = np.where(swap, a[k][None, :], b[k][None, :])
-        else:
-            ra[k] = rb[k] = np.broadcast_to(a[k], swap.shape)
-    return metric.score(ra) - metric.score(rb)
-
-
-def all_swaps(n: int) -> np.ndarray:
-    """Every one of the 2^n swap patterns of n items (row i = the bits of i)."""
-    return ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
-
-
-def permutation_p(metric: Metric, a: Columns, b: Columns, observed: float, n_permutations: int,
-                  rng: np.random.Generator) -> tuple[float, int, bool]:
-    """Two-sided paired permutation p-value: (p, patterns evaluated, exact?)."""
-    n = len(next(iter(a.values())))
-    if n <= 20 and 2**n <= n_permutations:
-        stats = _swap_deltas(metric, a, b, all_swaps(n))
-        extreme = np.abs(stats) >= abs(observed) - _TOL
-        return float(extreme.mean()), 2**n, True
-    count = 0
-    valid = 0
-    for rows in _chunks(n_permutations, n):
-        stats = _swap_deltas(metric, a, b, rng.random((rows, n)) < 0.5)
-        ok = ~np.isnan(stats)
-        valid += int(ok.sum())
-        count += int((np.abs(stats[ok]) >= abs(observed) - _TOL).sum())
-    return (1 + count) / (1 + valid), n_permutations, False
-
-
-def paired_stats(metric: Metric, a: Columns, b: Columns, *, seed: int, n_bootstrap: int = N_BOOTSTRAP,
-                 n_permutations: int = N_PERMUTATIONS, confidence: float = CONFIDENCE) -> PairedStats:
+def paired_stats(metric: Metric, a: Columns, b: Columns, *, seed: int, units: Units | None = None,
+                 n_bootstrap: int = N_BOOTSTRAP, n_permutations: int = N_PERMUTATIONS,
+                 confidence: float = CONFIDENCE) -> PairedStats:
     """Delta a − b with its paired-bootstrap interval and permutation p-value. ``a`` and ``b`` hold the same items
-    in the same order; their ``gold`` columns must be equal."""
-    n = len(next(iter(a.values())))
+    in the same order; their ``gold`` columns must be equal. ``units`` (default: independent items) says how
+    items are resampled and swapped (:func:`resample_units`)."""
+    n = n_rows(a)
+    units = units or Units.items(n)
+    if units.n_items != n:
+        raise ValueError(f"{metric.name}: units describe {units.n_items} items, the columns hold {n}")
     for k in metric.gold:
         if not np.array_equal(a[k], b[k]):
             raise ValueError(f"{metric.name}: the two conditions disagree on the gold column '{k}'")
@@ -312,16 +184,16 @@ def paired_stats(metric: Metric, a: Columns, b: Columns, *, seed: int, n_bootstr
     two = {k: v[None, :] for k, v in b.items()}
     observed = float(metric.score(one)[0] - metric.score(two)[0])
     boot_rng, perm_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    boot = bootstrap_deltas(metric, a, b, n_bootstrap, boot_rng)
-    boot = boot[~np.isnan(boot)]
-    alpha = (1 - confidence) / 2
-    lo, hi = (np.quantile(boot, [alpha, 1 - alpha]) if len(boot) else (np.nan, np.nan))
-    p, n_perm, exact = permutation_p(metric, a, b, observed, n_permutations, perm_rng)
-    return PairedStats(observed, float(lo), float(hi), p, n, n_bootstrap, n_perm, exact)
+    lo, hi, scale = bootstrap_interval(metric, a, b, observed, n_bootstrap, boot_rng, units=units,
+                                       confidence=confidence)
+    p, n_perm, method = permutation_p(metric, a, b, observed, n_permutations, perm_rng, units=units)
+    return PairedStats(observed, float(lo), float(hi), p, n, n_bootstrap, n_perm, method, units.kind,
+                       units.n_units, scale)
 
 
-def pair_items(task_type: str, metric: str, a: pd.DataFrame, b: pd.DataFrame) -> tuple[Columns, Columns]:
-    """Align two cells' predictions (same subset and split) on their item ids."""
+def aligned_items(task_type: str, metric: str, a: pd.DataFrame, b: pd.DataFrame
+                  ) -> tuple[Columns, Columns, np.ndarray]:
+    """Align two cells' predictions (same subset and split) on their item ids: (a's columns, b's, item ids)."""
     ia, ca = item_columns(task_type, metric, a)
     ib, cb = item_columns(task_type, metric, b)
     if not np.array_equal(ia, ib):
@@ -330,20 +202,63 @@ def pair_items(task_type: str, metric: str, a: pd.DataFrame, b: pd.DataFrame) ->
             raise ValueError("the two conditions share no items")
         ca = {k: v[pa] for k, v in ca.items()}
         cb = {k: v[pb] for k, v in cb.items()}
+        ia = common
+    return ca, cb, ia
+
+
+def pair_items(task_type: str, metric: str, a: pd.DataFrame, b: pd.DataFrame) -> tuple[Columns, Columns]:
+    """Align two cells' predictions (same subset and split) on their item ids."""
+    ca, cb, _ = aligned_items(task_type, metric, a, b)
     return ca, cb
+
+
+def _texts_for(items: np.ndarray, a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """text1/text2 of ``items`` from whichever frame has them (both: they must agree)."""
+    found = []
+    for df in (a, b):
+        t = item_texts(df)
+        if t is None:
+            continue
+        ids, t1, t2 = t
+        pos = np.searchsorted(ids, items)
+        if np.any(pos >= len(ids)) or not np.array_equal(ids[np.minimum(pos, len(ids) - 1)], items):
+            raise ValueError("text1/text2 missing for some items")
+        found.append((t1[pos], t2[pos]))
+    if not found:
+        return None
+    if len(found) == 2 and not (np.array_equal(found[0][0], found[1][0]) and np.array_equal(found[0][1],
+                                                                                            found[1][1])):
+        raise ValueError("the two conditions disagree on the items' texts (text1/text2)")
+    return found[0]
+
+
+def aligned_texts(items: np.ndarray, a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """The raw texts (``text1``, ``text2``) of aligned STS items, or None when the predictions carry none."""
+    return _texts_for(items, a, b)
 
 
 def delta_stats(task_type: str, metric: str, a: pd.DataFrame, b: pd.DataFrame, *, seed: int,
                 **kwargs: Any) -> PairedStats | None:
-    """Paired statistics of metric(a) − metric(b) from two prediction frames, or None when not recomputable."""
+    """Paired statistics of metric(a) − metric(b) from two prediction frames, or None when not recomputable.
+
+    Keyword arguments: ``unit`` (str | None), ``n_bootstrap``, ``n_permutations``, ``confidence`` (see
+    :func:`paired_stats`). The resampling unit is ``unit`` when the task states it (``item`` | ``text`` for STS,
+    ``query`` | ``item`` for Retrieval, ``sentence`` | ``item`` for BitextMining), else inferred: for STS from the
+    frames' ``text1`` / ``text2`` columns (one row per pair; the pair's texts as the task states them, before any
+    instruction, identical in both conditions), ``text`` when some text recurs; without those columns ``item``."""
+    unit = kwargs.pop("unit", None)
+    if unit is not None and not isinstance(unit, str):
+        raise ValueError(f"unit must be a string, not {unit!r}")
     m = metric_for(task_type, metric)
     if m is None or a.empty or b.empty:
         return None
-    ca, cb = pair_items(task_type, metric, a, b)
-    return paired_stats(m, ca, cb, seed=seed, **kwargs)
+    ca, cb, items = aligned_items(task_type, metric, a, b)
+    texts = _texts_for(items, a, b) if task_type == "STS" else None
+    units = resample_units(task_type, len(items), unit=unit, text1=None if texts is None else texts[0],
+                           text2=None if texts is None else texts[1])
+    return paired_stats(m, ca, cb, seed=seed, units=units, **kwargs)
 
 
-# -- multiple comparisons ---------------------------------------------------------------------------------------
 def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
     """Holm–Bonferroni adjusted p-values (NaN entries are left out of the family and stay NaN).
 

@@ -7,21 +7,24 @@ import functools
 
 import pandas as pd
 
+from harness.analysis.folding import cell_groups, common_groups, fold_deltas, label
 from harness.core.errors import HarnessError
-from harness.prompts.conditions import BASELINE, Condition, condition_order
-from harness.results.schema import IDENTICAL, LANGUAGE_PREFIX, identical_inputs
+from harness.prompts.conditions import BASELINE, Condition, condition_order, order_conditions
+from harness.results.schema import LANGUAGE_PREFIX, identical_inputs
 
 NOT_IN_SET = "not in this set"  # a set without an instruction for the task: its cell is not run
 
 
 @functools.cache
 def _set_tasks(condition: str) -> frozenset[str] | None:
-    """The tasks an instruction set has an entry for; None for a built-in condition or a set not here."""
+    """The tasks an instruction set (or a set's variant) has an entry for; None for a built-in condition or a set
+    not here."""
     try:
-        s = Condition.parse(condition).instruction_set
+        c = Condition.parse(condition)
     except HarnessError:
         return None
-    return None if s is None else frozenset(s.tasks)
+    s = c.instruction_set
+    return None if s is None else frozenset(t for t in s.tasks if c.covers(t))
 
 
 def lacks_entry(condition: str, task: str) -> bool:
@@ -41,14 +44,19 @@ def delta_table(board: pd.DataFrame) -> str:
     if main.empty:
         return "(no main scores)"
     wide = main.pivot_table(index=["alias", "task", "subset"], columns="condition", values="score", aggfunc="first")
-    conds = [BASELINE, *[c for c in wide.columns if c != BASELINE]] if BASELINE in wide.columns else list(wide.columns)
+    # conditions that fed the same strings for every model and task share a column ("none = format = official")
+    groups = [g for g in common_groups(list(cell_groups(board).values())) if g[0] in wide.columns]
+    names = {g[0]: label(g) for g in groups}
+    conds = order_conditions([c for c in wide.columns if c in names])
+    conds = [BASELINE, *[c for c in conds if c != BASELINE]] if BASELINE in conds else conds
     wide = wide[conds]
     absent = {(c, t) for t in set(wide.index.get_level_values("task")) for c in conds if lacks_entry(c, t)}
     w = max(10, len(NOT_IN_SET)) if absent else 10
     lines = []
-    header = f"{'model':<22} {'task':<30} {'subset':<10} " + " ".join(f"{c:>{w}}" for c in conds)
+    w = max(w, *(len(names[c]) for c in conds))
+    header = f"{'model':<22} {'task':<30} {'subset':<10} " + " ".join(f"{names[c]:>{w}}" for c in conds)
     if BASELINE in conds:
-        header += " " + " ".join(f"{'Δ ' + c:>{w + 2}}" for c in conds if c != BASELINE)
+        header += " " + " ".join(f"{'Δ ' + names[c]:>{w + 2}}" for c in conds if c != BASELINE)
     lines.append(header)
     for (alias, task, subset), row in wide.iterrows():
         cells = [f"{row[c]:>{w}.4f}" if pd.notna(row[c]) else f"{_missing(c, str(task)):>{w}}" for c in conds]
@@ -69,25 +77,34 @@ def fmt_p(p: float | None) -> str:
 
 def delta_ci_table(d: pd.DataFrame, *, alpha: float = 0.05) -> str:
     """Main-metric deltas with their paired-bootstrap 95% CI, permutation p and Holm-adjusted p (``*``: Holm p
-    below ``alpha``)."""
+    below ``alpha``). Conditions that fed the baseline's exact strings are one line per model and baseline
+    (``none = format = official``), conditions equal to each other share a line (:func:`folding.fold_deltas`)."""
     main = d[(d.kind == "mteb") & d.is_main]
     main = main.assign(identical_inputs=identical_inputs(main))
     if main.empty:
         return "(no deltas: a condition and its baseline are both needed)"
-    lines = [f"{'model':<16} {'task':<30} {'subset':<10} {'metric':<16} {'Δ condition − baseline':<24} "
+    rows = fold_deltas(d)
+    mw = max(16, *(len(f.row.alias) for f in rows))
+    tw = max(30, *(len(f.tasks if f.identical else f.row.task) for f in rows))
+    sw = max(10, *(len(f.row.subset) for f in rows if not f.identical))
+    lw = max(26, *(len(f.label) for f in rows))
+    lines = [f"{'model':<{mw}} {'task':<{tw}} {'subset':<{sw}} {'metric':<16} {'Δ condition − baseline':<{lw}} "
              f"{'Δ':>8} {'95% CI':>20} {'p':>8} {'p Holm':>8}  {'n':>5}"]
-    for r in main.sort_values(["alias", "task", "subset", "baseline", "condition"]).itertuples():
+    for f in rows:
+        r = f.row
+        if f.identical:
+            lines.append(f"{r.alias:<{mw}} {f.tasks:<{tw}} {'':<{sw}} {'':<16} {f.label:<{lw}} {0:>+8.4f} "
+                         f"{'identical inputs':>20}")
+            continue
         ci = f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if pd.notna(r.ci_low) else "—"
-        ci = IDENTICAL if r.identical_inputs else ci
         star = "*" if pd.notna(r.p_holm) and r.p_holm < alpha else " "
         n = "" if pd.isna(r.n_items) else int(r.n_items)
-        lines.append(f"{r.alias:<16} {r.task:<30} {r.subset:<10} {r.metric:<16} "
-                     f"{r.condition + ' − ' + r.baseline:<24} {r.delta:>+8.4f} {ci:>20} {fmt_p(r.p_value):>8} "
-                     f"{fmt_p(r.p_holm):>8}{star} {n:>5}")
+        lines.append(f"{r.alias:<{mw}} {r.task:<{tw}} {r.subset:<{sw}} {r.metric:<16} {f.label:<{lw}} "
+                     f"{r.delta:>+8.4f} {ci:>20} {fmt_p(r.p_value):>8} {fmt_p(r.p_holm):>8}{star} {n:>5}")
     family = int(main.p_value.notna().sum())
     lines.append(f"(95% CI: paired bootstrap; p: paired permutation test (smallest possible 1/(1 + swaps)); Holm "
-                 f"across all {family} deltas with a p-value; * Holm p < {alpha}; identical inputs: both conditions "
-                 "fed the model the same strings)")
+                 f"across all {family} deltas with a p-value; * Holm p < {alpha}; identical inputs: the conditions "
+                 "fed the model the same strings, shown once)")
     return "\n".join(lines)
 
 
@@ -121,11 +138,35 @@ def language_table(board: pd.DataFrame) -> str:
     metrics = ["top2_variance_share", "separation_accuracy@2", "separation_accuracy@10", "silhouette@2",
                "silhouette@10", "translation_alignment"]
     short = ["top2 var", "acc@2", "acc@10", "sil@2", "sil@10", "align"]
+    # conditions that fed the same strings (same instruction hash) have the same numbers: one row, "none = format"
+    groups = cell_groups(board)
     lines = [f"{'model':<22} {'task':<30} {'condition':<12} " + " ".join(f"{s:>9}" for s in short)]
-    wide = rows.pivot_table(index=["alias", "task", "subset", "split", "condition"], columns="metric",
-                            values="score", aggfunc="first")
-    order = sorted(wide.index, key=lambda i: (*i[:4], condition_order(i[4])))
-    for (alias, task, _sub, _split, cond), r in wide.loc[order].iterrows():
+    wide = rows.pivot_table(index=["alias", "model", "revision", "task", "subset", "split", "condition"],
+                            columns="metric", values="score", aggfunc="first")
+    order = sorted(wide.index, key=lambda i: (*i[:6], condition_order(i[6])))
+    for (alias, model, revision, task, _sub, _split, cond), r in wide.loc[order].iterrows():
+        group = next((g for g in groups.get((model, revision, task), []) if cond in g), [cond])
+        if cond != group[0]:
+            continue
         vals = " ".join(f"{r.get(LANGUAGE_PREFIX + m, float('nan')):>9.3f}" for m in metrics)
-        lines.append(f"{alias:<22} {task:<30} {cond:<12} {vals}")
+        lines.append(f"{alias:<22} {task:<30} {label(group):<12} {vals}")
+    return "\n".join(lines)
+
+
+def family_table(f: pd.DataFrame) -> str:
+    """The family summary (``family.parquet``): per family, subset view, model and condition, the mean main score
+    with its 95% interval, the mean delta against none with its interval, and the claims that hold / flip."""
+    if f.empty:
+        return "(no task family in these results)"
+    lines = [f"{'family':<8} {'subset':<13} {'model':<22} {'condition':<12} {'tasks':>5} {'mean':>7} "
+             f"{'95% CI':>17} {'Δ mean':>8} {'95% CI':>19} {'claims':>7} {'flipped':>7}"]
+    order = sorted(f.itertuples(), key=lambda r: (r.family, r.subset, r.alias, condition_order(r.condition)))
+    for r in order:
+        d_ci = f"[{r.delta_ci_low:+.3f}, {r.delta_ci_high:+.3f}]" if r.condition != BASELINE else ""
+        delta = f"{r.delta:+.4f}" if r.condition != BASELINE else ""
+        lines.append(f"{r.family:<8} {r.subset:<13} {r.alias:<22} {r.condition:<12} {r.n_tasks:>5} "
+                     f"{r.mean_score:>7.4f} [{r.score_ci_low:+.3f}, {r.score_ci_high:+.3f}] {delta:>8} {d_ci:>19} "
+                     f"{r.claims_hold:>3}/{r.n_claims:<3} {r.claims_flipped if r.condition != BASELINE else '':>7}")
+    lines.append("(mean over the family's tasks of each task's main score; 95% CI: the words resampled within each "
+                 "task, the tasks fixed; claims: tasks whose headline claim holds; flipped: verdict differs from none)")
     return "\n".join(lines)

@@ -7,6 +7,10 @@ disk would). Points used by the harness: ``encode`` (before a
 batch goes to the model), ``write`` (after a temporary file is written, before it is renamed into place),
 ``cell-done`` (after a cell's files are written), ``aggregate`` (between the two parquet files of aggregate).
 Unset (the normal case) costs one dictionary lookup.
+
+``HARNESS_FAULT_ONCE=<file>`` makes the fault fire once across processes: only the process that creates that
+file (exclusively, writing its pid into it) fires, so a worker that Ray restarts after the kill runs on. The Ray
+executor hands ``HARNESS_WORKER_FAULT`` to its workers as their ``HARNESS_FAULT`` (the driver keeps its own).
 """
 
 from __future__ import annotations
@@ -30,6 +34,15 @@ def checkpoint(point: str) -> None:
     _seen[point] += 1
     if _seen[point] != int(nth or 1):
         return
+    once = os.environ.get("HARNESS_FAULT_ONCE")
+    if once:
+        try:
+            fd = os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return  # another process (or this one, before a restart) already fired it
+        os.write(fd, str(os.getpid()).encode())
+        os.fsync(fd)
+        os.close(fd)
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     elif action == "sigint":

@@ -15,8 +15,9 @@ A benchmark, not a test. On one grid (default: the bundled ``minilm``, every tas
 5. ``harness-new-condition``: one new condition (a generated instruction set that instructs queries only)
    added to the finished grid: the strings encoded must be exactly that condition's new inputs.
 
-It prints the five figures (a–e), writes them with the machine's description to ``results/perf.json``, and
-``python -m harness.perf stores`` measures the embedding-store candidates (NOTES.md quotes both).
+It prints the five figures (a–e), writes them with the machine's description to ``results/perf.json``;
+``python -m harness.perf stores`` measures the embedding-store candidates (NOTES.md quotes both), and
+``python -m harness.perf ray`` the Ray executor against the local one (:mod:`harness.perf.ray_bench`).
 """
 
 from __future__ import annotations
@@ -284,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         Path(cfg["out"]).write_text(json.dumps(result, default=str), encoding="utf-8")
         return 0
     p = argparse.ArgumentParser(prog="python -m harness.perf", description=__doc__.split("\n\n")[0])
-    p.add_argument("what", nargs="?", choices=["grid", "stores"], default="grid")
+    p.add_argument("what", nargs="?", choices=["grid", "stores"], default="grid",
+                   help="grid (default): the harness against its limits; stores: the embedding-store candidates. "
+                        "(`python -m harness.perf ray`: the Ray executor against the local one; its own --help)")
     p.add_argument("--model", default="minilm")
     p.add_argument("--tasks", default=None, help="comma-separated task names (default: every task)")
     p.add_argument("--conditions", default="none,blog")

@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import cast, get_args
 
@@ -20,7 +21,13 @@ from harness.core import atomic
 from harness.core.errors import HarnessError, Problems, unknown
 from harness.core.offline import CACHE_DIR, PROJECT_ROOT, configure
 from harness.core.yamlfile import FileContext, load_validated
-from harness.prompts.schema import ASYMMETRIC_TYPES, InstructionSet, ModelInstructions, RolePrompts
+from harness.prompts.schema import (
+    ASYMMETRIC_TYPES,
+    InstructionSet,
+    ModelInstructions,
+    RolePrompts,
+    variant_name,
+)
 from harness.taskspecs.local import TaskRegistry
 
 INSTRUCTIONS_DIR = PROJECT_ROOT / "instructions"
@@ -97,16 +104,20 @@ def _check_task_type(ctx: FileContext, loc: tuple[str | int, ...], name: str) ->
         raise ctx.error(loc, str(unknown("task type", name, types)))
 
 
-def _check_tasks(ctx: FileContext, tasks: dict[str, RolePrompts], known: dict[str, str], problems: Problems) -> None:
-    """Every task name is known; a symmetric task (STS, bitext) has no 'document' instruction."""
-    for task, rp in tasks.items():
+def _check_tasks(ctx: FileContext, tasks: Mapping[str, RolePrompts | list[RolePrompts]], known: dict[str, str],
+                 problems: Problems) -> None:
+    """Every task name is known; a symmetric task (STS, bitext) has no 'document' instruction (nor has any of a
+    set's variants)."""
+    for task, entry in tasks.items():
         with problems.collect():
             _check_task_name(ctx, ("tasks", task), task, known)
-            if rp.document is not None and known[task] and known[task] not in ASYMMETRIC_TYPES:
-                raise ctx.error(
-                    ("tasks", task, "document"),
-                    f"task '{task}' is {known[task]} (symmetric): both texts take 'query'; remove 'document'",
-                )
+            variants = [((i,), rp) for i, rp in enumerate(entry)] if isinstance(entry, list) else [((), entry)]
+            for at, rp in variants:
+                if rp.document is not None and known[task] and known[task] not in ASYMMETRIC_TYPES:
+                    raise ctx.error(
+                        ("tasks", task, *at, "document"),
+                        f"task '{task}' is {known[task]} (symmetric): both texts take 'query'; remove 'document'",
+                    )
 
 
 def check_model_file(recipe: ModelInstructions, ctx: FileContext) -> None:
@@ -161,10 +172,14 @@ def set_path(name_or_path: str) -> Path:
 def load_set(name_or_path: str) -> InstructionSet:
     path = set_path(name_or_path)
     if path.parent == SETS_DIR and not path.exists():
-        raise unknown("condition", name_or_path, list_conditions(), where=str(SETS_DIR))
+        raise unknown("condition", name_or_path, [*BUILTIN_CONDITIONS, *list_sets()], where=str(SETS_DIR))
     s, ctx = load_validated(path, InstructionSet)
     if path.parent == SETS_DIR and s.name != path.stem:
         raise ctx.error(("name",), f"'{s.name}' must equal the file name '{path.stem}'")
+    mixed = s.mixed_entry()
+    if mixed:
+        raise ctx.error(("tasks", mixed[0]), f"the set gives other tasks lists of variants ({mixed[1]}); make "
+                                             "this entry a list too")
     return s
 
 
@@ -180,8 +195,21 @@ def list_sets() -> list[str]:
     return sorted(p.stem for p in SETS_DIR.glob("*.yaml"))
 
 
+def default_conditions() -> list[str]:
+    """What a run with no conditions named runs: the built-in conditions and every set without variants (blog and
+    the controls placebo and mismatched). A variant set (paraphrase: 5 more conditions, ~2.5× the statistics of
+    aggregate) runs when named: ``--conditions ...,paraphrase``."""
+    return [*BUILTIN_CONDITIONS, *(name for name in list_sets() if not load_set(name).n_variants)]
+
+
 def list_conditions() -> list[str]:
-    return [*BUILTIN_CONDITIONS, *list_sets()]
+    """Every condition that can run: the built-in ones, then each set — a variant set as its variants
+    (``paraphrase#1`` … ``paraphrase#k``)."""
+    out = list(BUILTIN_CONDITIONS)
+    for name in list_sets():
+        n = load_set(name).n_variants
+        out += [variant_name(name, k) for k in range(1, n + 1)] if n else [name]
+    return out
 
 
 # -- model files --------------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ All validated with ``extra="forbid"``; :mod:`harness.prompts.files` loads them w
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 Role = Literal["query", "document"]
 ROLES: tuple[Role, Role] = ("query", "document")
@@ -19,6 +19,22 @@ DEFAULT_TEMPLATE = "{instruction} "
 # Task types whose texts mteb encodes with a prompt type (query / document). Every other type is symmetric:
 # mteb passes no prompt type, and the harness gives both texts the query side.
 ASYMMETRIC_TYPES = frozenset({"Retrieval", "Reranking", "InstructionRetrieval", "InstructionReranking"})
+
+
+VARIANT_SEP = "#"  # condition name of a set's variant k: "<set>#<k>", e.g. "paraphrase#3" (1-based)
+
+
+def variant_name(set_name: str, k: int) -> str:
+    return f"{set_name}{VARIANT_SEP}{k}"
+
+
+def split_variant(condition: str) -> tuple[str, int | None]:
+    """``"paraphrase#3"`` → ``("paraphrase", 3)``; a name without a variant → ``(name, None)``; a malformed
+    variant (``"x#"``, ``"x#two"``, ``"x#0"``) → ``(condition, None)``."""
+    base, sep, k = condition.rpartition(VARIANT_SEP)
+    if sep and base and k.isdigit() and int(k) >= 1 and str(int(k)) == k:
+        return base, int(k)
+    return condition, None
 
 
 def side_of(task_type: str, role: Role) -> Role:
@@ -45,14 +61,58 @@ class RolePrompts(BaseModel):
         return self.query if role == "query" else self.document
 
 
+def _entry_kind(value: Any) -> str:
+    return "entry[variants]" if isinstance(value, list) else "entry[one]"
+
+
+# A set's task entry: one instruction per role, or a list of variants (each its own condition ``<set>#<k>``). The
+# tags contain "[" so that one-line errors leave them out of the field path (harness.core.yamlfile).
+TaskEntry = Annotated[
+    Annotated[RolePrompts, Tag("entry[one]")]
+    | Annotated[list[RolePrompts], Field(min_length=1), Tag("entry[variants]")],
+    Discriminator(_entry_kind),
+]
+
+
 class InstructionSet(BaseModel):
-    """A named, user-written instruction set: ``instructions/sets/<name>.yaml``."""
+    """A named, user-written instruction set: ``instructions/sets/<name>.yaml``.
+
+    A task entry is one instruction per role, or a *list* of variants (e.g. paraphrases). A set with lists is a
+    variant set: every task entry must then be a list, and variant *k* (1-based) is its own condition
+    ``<name>#<k>`` (:meth:`variant`); a task whose list is shorter than *k* is not in that variant.
+    """
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str
     source: str | None = None
-    tasks: dict[str, RolePrompts]
+    tasks: dict[str, TaskEntry]
+
+    def mixed_entry(self) -> tuple[str, str] | None:
+        """(a task with one entry, a task with a list) when the set mixes both (not allowed), else None."""
+        lists = [t for t, e in self.tasks.items() if isinstance(e, list)]
+        plain = [t for t, e in self.tasks.items() if not isinstance(e, list)]
+        return (plain[0], lists[0]) if lists and plain else None
+
+    @property
+    def n_variants(self) -> int:
+        """0 for a plain set; else the longest list of variants."""
+        return max((len(e) for e in self.tasks.values() if isinstance(e, list)), default=0)
+
+    def entry(self, task: str) -> RolePrompts | None:
+        """The plain set's instructions for ``task`` (None: the set says nothing about it)."""
+        entry = self.tasks.get(task)
+        if isinstance(entry, list):
+            raise ValueError(f"set '{self.name}' has variants; pick one with variant(k)")
+        return entry
+
+    def variant(self, k: int) -> InstructionSet:
+        """Variant ``k`` (1-based) of a variant set, as a plain set: each task's k-th entry; tasks with fewer than
+        ``k`` variants are left out (the one rule for "not in this variant")."""
+        if not 1 <= k <= self.n_variants:
+            raise ValueError(f"set '{self.name}' has variants 1..{self.n_variants}, not {k}")
+        tasks = {t: e[k - 1] for t, e in self.tasks.items() if isinstance(e, list) and len(e) >= k}
+        return self.model_copy(update={"tasks": tasks})
 
 
 class Template(BaseModel):

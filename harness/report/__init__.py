@@ -2,6 +2,7 @@
 
 - ``build``: ``report.html`` (self-contained) and ``report.md``, section by section;
 - ``figures``: the report's charts and tables (deltas with CIs, pair tables, heatmaps, embedding shift, prefixes);
+- ``controls``: the control-condition sections (effect decomposition, paraphrase spread, bump charts of ranks);
 - ``html``: sections, tables, embedded figures, the page;
 - ``plots``: the language-split figures under ``plots/``.
 

@@ -2,20 +2,25 @@
 ``<results>/report.md`` (images beside it under ``report_files/``), rebuilt by ``harness aggregate``.
 
 Everything is drawn from files on disk (leaderboard, deltas, the cells' sidecars and probe artifacts, the PNGs
-under ``plots/``); a model is never re-run. Sections:
+under ``plots/``); a model is never re-run. Conditions that fed a model exactly the strings of another (same
+instruction hash, e.g. ``none = format = official`` for MiniLM) are shown once, never as repeated zeros. Sections:
 
+0. the headline: per model, what moved significantly, by how much, and the embedding shift (:mod:`.headline`);
 1. the grid (models, conditions, tasks, cells);
 2. main-metric deltas with paired-bootstrap 95% CIs, permutation p and Holm-adjusted p, as a table and as a chart
    with CI whiskers per model × task;
-3. the origin's pair table per model (``cosine:a|b`` and ``claim:...`` probe rows);
-4. word × word cosine heatmaps per condition for the STS task(s) with ``report_pairs`` (from the cells'
+3. the control conditions (:mod:`harness.report.controls`): the effect decomposition, paraphrase sensitivity and
+   rankings across instruction sets (bump charts, Kendall τ);
+4. the origin's pair table per model (``cosine:a|b`` and ``claim:...`` probe rows);
+5. word × word cosine heatmaps per condition for the STS task(s) with ``report_pairs`` (from the cells'
    ``<Task>.cosines.parquet`` artifacts), plus each condition's difference to ``none``;
-5. the language-split scatter plots (``plots/*.language_split.png``, drawn by :mod:`harness.report.plots`) and numbers;
-6. the embedding shift (cosine distance of each text's embedding with and without the prefix);
-7. the exact instructions every cell used (from the sidecars' ``prompts``);
-8. the cells left out as stale (``stale-cells.json``: their inputs changed since they ran), with the commands
-   that recompute them;
-9. versions, date and the statistics' settings.
+6. the language-split scatter plots (``plots/*.language_split.png``, drawn by :mod:`harness.report.plots`) and numbers;
+7. task families (:mod:`harness.report.family`): the Scale* tasks summarised, with small multiples;
+8. the embedding shift (cosine distance of each text's embedding with and without the prefix);
+9. the exact instructions every cell used (from the sidecars' ``prompts``; collapsed by default);
+10. the cells left out as stale (``stale-cells.json``: their inputs changed since they ran), with the commands
+    that recompute them;
+11. versions, date and the statistics' settings.
 """
 
 
@@ -27,9 +32,14 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import currency
+from harness.analysis import controls, currency
+from harness.analysis.aggregate import FAMILY_FILE, disagreement_lines
+from harness.analysis.decomposition import plain_deltas
+from harness.analysis.tables import language_table
 from harness.core import atomic
 from harness.prompts.conditions import order_conditions
+from harness.report.controls import decomposition_section, paraphrase_section, rankings_section
+from harness.report.family import family_rows, small_multiples
 from harness.report.figures import (
     ALPHA,
     cosine_matrices,
@@ -41,6 +51,7 @@ from harness.report.figures import (
     shift_table,
     versions,
 )
+from harness.report.headline import section as headline_section
 from harness.report.html import FILES_DIR, HTML_NAME, MD_NAME, Figure, Section, page_html, page_md
 from harness.results import layout
 
@@ -62,7 +73,7 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     d = d if d is not None else pd.read_parquet(results_dir / "deltas.parquet")
     sides = _sidecars(results_dir)
     figures: list[Figure] = []
-    sections: list[Section] = []
+    sections: list[Section] = [headline_section(board, d)]
 
     grid = Section("Grid")
     models = sorted({(s["alias"], s["model"], s["revision"]) for s in sides})
@@ -77,21 +88,36 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
 
     sec = Section("Deltas with 95% confidence intervals")
     sec.para("Main score of each task under each condition minus the same model's score under the baseline (none; "
-             "and format where the model's format condition adds prefixes). 95% CI: paired bootstrap over items "
-             "(the same resampled items for both conditions); p: paired permutation test (the two conditions' "
-             "predictions swapped per item); p Holm: adjusted across every delta of the grid; * and colour: "
-             f"p Holm < {ALPHA}. Statistics are recomputed from the item-level predictions and used only where "
-             "the recomputation reproduces mteb's score on the full set.")
-    table, classes = delta_rows(d)
+             "and format where the model's format condition adds prefixes). 95% CI: paired bootstrap over the "
+             "resampling unit (the same resample for both conditions): queries for retrieval, sentences for "
+             "bitext mining, and for STS tasks built from pairs of a few words the words themselves (vertex "
+             "bootstrap: pairs sharing a word move together; column 'unit'); p: paired permutation test that "
+             "swaps within-condition ranks (Spearman) or z-scores (Pearson), so conditions on different cosine "
+             f"scales stay comparable; p Holm: adjusted across every delta of the grid; * and colour: p Holm < "
+             f"{ALPHA}. Statistics are recomputed from the item-level predictions and used only where the "
+             "recomputation reproduces mteb's score on the full set.")
+    plain = plain_deltas(d)  # the decomposition's own rows are in its section
+    table, classes = delta_rows(plain)
+    disagree = disagreement_lines(d)
+    if disagree:
+        sec.para(f"Where the interval and the test disagree ({len(disagree)}; the 95% CI excludes 0 while p ≥ "
+                 f"{ALPHA}, or the reverse — read these deltas as borderline):")
+        sec.pre("\n".join(disagree))
     if table.empty:
         sec.para("No deltas: run a condition together with its baseline.")
     else:
-        sec.table(table, classes=classes)
-        chart = delta_chart(d)
+        sec.table(table, classes=classes,
+                  nowrap=("condition − baseline", "score (baseline → condition)", "Δ [95% CI]", "p", "p Holm"))
+        chart = delta_chart(plain)
         if chart is not None:
             figures.append(chart)
             sec.figure(chart)
     sections.append(sec)
+
+    para, ranked, agree = controls.read(results_dir)  # the control conditions (report/controls.py)
+    for sec, figs in (decomposition_section(d), paraphrase_section(board, para), rankings_section(ranked, agree)):
+        sections.append(sec)
+        figures += figs
 
     sec = Section("Pair table (the origin's word pairs)")
     pairs = pair_tables(board)
@@ -117,36 +143,59 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     plots = sorted((results_dir / "plots").glob(f"*{LANGUAGE_PLOT_SUFFIX}"))
     if not plots:
         sec.para("No language-split plots under plots/.")
+    else:
+        sec.para("Each panel is its own PCA, fitted on that condition's embeddings: the axes of different panels are "
+                 "not comparable (their directions, signs and scales differ). Compare how far the two languages "
+                 "separate within each panel, and the numbers in its title (cross-validated language accuracy, "
+                 "silhouette, translation alignment), not positions across panels. Conditions that fed the same "
+                 "strings share one panel.")
     for path in plots:
         fig = Figure("plots__" + path.name, path.name.removesuffix(LANGUAGE_PLOT_SUFFIX) + ": language split",
                      path.read_bytes())
         figures.append(fig)
         sec.figure(fig)
-    try:
-        from harness.analysis.tables import language_table
-
-        text = language_table(board)
-        if not text.startswith("("):
-            sec.pre(text)
-    except ImportError:  # pragma: no cover - the module is part of the package
-        pass
+    text = language_table(board)
+    if not text.startswith("("):
+        sec.pre(text)
     sections.append(sec)
+
+    fam_path = results_dir / FAMILY_FILE
+    fam = pd.read_parquet(fam_path) if fam_path.exists() else pd.DataFrame()
+    if not fam.empty:
+        sec = Section("Task families")
+        sec.para("Tasks that declare the same family (the Scale* tasks: family 'scales') summarised together: the "
+                 "mean main score over the family's tasks under each condition and its delta against none. 95% "
+                 "intervals resample the words within each task (vertex bootstrap, spread corrected to the word "
+                 "jackknife), independently across tasks; the tasks themselves are fixed. 'SD of Δ across tasks' "
+                 "says how much the tasks disagree; 'claims' counts the tasks whose origin-style claim "
+                 "(cosine(w, control) > cosine(w, opposite)) holds, 'flipped' those whose verdict differs from "
+                 "none's.")
+        sec.table(family_rows(fam))
+        for name in sorted(set(fam.family)):
+            multiples = small_multiples(name, fam, board)
+            if multiples is not None:
+                figures.append(multiples)
+                sec.figure(multiples)
+        sections.append(sec)
 
     sec = Section("Embedding shift")
     sec.para("Does the model read the instruction at all? For each text of a cell: the cosine distance between its "
              "embedding with the condition's prefix and without it (raw text); mean ± standard deviation over the "
-             "texts. 0 under none by definition.")
+             "texts. 0 under none by definition; = none: the condition fed exactly the strings of none.")
     shift = shift_table(board)
     if shift.empty:
         sec.para("No embedding-shift probes in these results (cells from an older harness).")
     else:
-        sec.table(shift)
+        sec.table(shift, nowrap=tuple(c for c in shift.columns if c not in ("model", "task", "role", "texts")))
     sections.append(sec)
 
     sec = Section("Instructions used")
     sec.para("The exact prefix each cell put before every text (Python repr, so spaces and newlines are visible); "
-             "sha256 of the cell's prompts.")
-    sec.table(instruction_table(sides), code_cols=("exact prefix",))
+             "conditions with the same prefix share a row; sha256 of the cells' prompts.")
+    prefixes = instruction_table(sides)
+    sec.html.append(f"<details><summary>Show the {len(prefixes)} exact prefixes</summary>")
+    sec.table(prefixes, code_cols=("exact prefix",))
+    sec.html.append("</details>")
     sections.append(sec)
 
     stale = currency.read(results_dir)

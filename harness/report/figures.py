@@ -11,44 +11,63 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis import stats
+from harness.analysis import folding, stats
 from harness.analysis.tables import fmt_p
-from harness.prompts.conditions import BASELINE, order_conditions
+from harness.prompts.conditions import BASELINE, condition_order, order_conditions
 from harness.report.html import Figure, png_bytes, pyplot, safe_name
 from harness.results.layout import COSINES_ARTIFACT
-from harness.results.schema import IDENTICAL, SHIFT_PREFIX, identical_inputs
+from harness.results.schema import SHIFT_PREFIX, identical_inputs
 
 ALPHA = 0.05
 
 
 def _main_deltas(d: pd.DataFrame) -> pd.DataFrame:
-    main = d[(d.kind == "mteb") & d.is_main].copy()
-    main["identical_inputs"] = identical_inputs(main)
-    return main.sort_values(["alias", "task", "subset", "baseline", "condition"], ignore_index=True)
+    return folding.main_deltas(d)
+
+
+def _unit(r: Any) -> str:
+    """What the statistics resampled when it is not the items themselves: `` · 35 texts`` for the 35 recurring
+    words of a word-pair task (resampled by word), else nothing."""
+    unit = getattr(r, "resample_unit", None)
+    n = getattr(r, "n_units", None)
+    if unit != "text" or n is None or pd.isna(n):
+        return ""
+    return f" · {int(n)} texts"
 
 
 def delta_rows(d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    main = _main_deltas(d)
+    """One row per main-metric delta, conditions with identical inputs folded (:func:`folding.fold_deltas`)."""
     rows, classes = [], []
-    for r in main.itertuples():
-        ci = f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if pd.notna(r.ci_low) else "—"
-        ci = IDENTICAL if r.identical_inputs else ci
+    for f in folding.fold_deltas(d):
+        r = f.row
+        if f.identical:
+            rows.append(_delta_row(r, f.label, "", "0 (identical inputs)", None, None, None)
+                        | {"task (main score)": f.tasks, "subset": ""})
+            classes.append("")
+            continue
+        ci = f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if pd.notna(r.ci_low) else "no CI"
         sig = pd.notna(r.p_holm) and r.p_holm < ALPHA
-        rows.append({"model": r.alias, "task": r.task, "subset": r.subset, "metric": r.metric,
-                     "condition − baseline": f"{r.condition} − {r.baseline}",
-                     "baseline score": f"{r.baseline_score:.4f}", "score": f"{r.score:.4f}",
-                     "Δ": f"{r.delta:+.4f}", "95% CI": ci, "p": fmt_p(r.p_value),
-                     "p Holm": fmt_p(r.p_holm) + (" *" if sig else ""),
-                     "n": "—" if pd.isna(r.n_items) else str(int(r.n_items))})
+        rows.append(_delta_row(r, f.label, f"{r.baseline_score:.4f} → {r.score:.4f}", f"{r.delta:+.4f} {ci}",
+                               r.p_value, r.p_holm, r.n_items, sig))
         classes.append(("sig-up" if r.delta > 0 else "sig-down") if sig else "")
     return pd.DataFrame(rows), classes
 
 
+def _delta_row(r: Any, label: str, scores: str, delta: str, p: Any, p_holm: Any, n: Any, sig: bool = False
+               ) -> dict[str, str]:
+    return {"model": r.alias, "task (main score)": f"{r.task} ({r.metric})", "subset": r.subset,
+            "condition − baseline": label,
+            "score (baseline → condition)": scores, "Δ [95% CI]": delta, "p": fmt_p(p),
+            "p Holm": fmt_p(p_holm) + (" *" if sig else ""),
+            "n": "—" if n is None or pd.isna(n) else str(int(n)) + _unit(r)}
+
+
 def delta_chart(d: pd.DataFrame) -> Figure | None:
-    """Per model (one panel each, per baseline): each task/subset's delta per condition, with CI whiskers;
-    filled markers where the Holm-adjusted p is below 0.05."""
-    main = _main_deltas(d)
-    main = main[~main.identical_inputs]  # zero by construction: nothing to show
+    """One panel per model and baseline, stacked, all on one shared x-axis: each task/subset's delta per condition
+    with its CI whiskers; filled markers where the Holm-adjusted p is below 0.05. Conditions that fed the
+    baseline's exact strings are named in the panel title, not drawn (0 by construction)."""
+    every = _main_deltas(d)
+    main = every[~every.identical_inputs]
     if main.empty:
         return None
     plt = pyplot()
@@ -56,14 +75,18 @@ def delta_chart(d: pd.DataFrame) -> Figure | None:
                     key=lambda k: (k[0], k[1] != BASELINE, k[1]))
     rows_of = {p: sorted({(r.task, r.subset, r.metric) for r in main.itertuples() if (r.alias, r.baseline) == p})
                for p in panels}
-    height = max(2.6, 0.55 * max(len(v) * max(1, main.condition.nunique()) ** 0.5 for v in rows_of.values()) + 1.4)
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), height), squeeze=False)
     conds = order_conditions(set(main.condition))
+    series = {p: _series(main[(main.alias == p[0]) & (main.baseline == p[1])]) for p in panels}
+    per_row = {p: 0.32 + 0.14 * len(series[p]) for p in panels}
+    heights = [per_row[p] * len(rows_of[p]) + 0.7 for p in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11.2, sum(heights) + 1.0), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
     colours = plt.get_cmap("tab10")
-    for ax, panel in zip(axes[0], panels, strict=True):
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
         labels = rows_of[panel]
         sub = main[(main.alias == panel[0]) & (main.baseline == panel[1])]
-        present = [c for c in conds if c in set(sub.condition)]
+        names = series[panel]
+        present = [c for c in conds if c in names]
         width = 0.7 / max(1, len(present))
         for ci, cond in enumerate(present):
             colour = colours(conds.index(cond) % 10)
@@ -78,36 +101,67 @@ def delta_chart(d: pd.DataFrame) -> Figure | None:
                                 ecolor=colour, elinewidth=1.6, capsize=4)
                 sig = pd.notna(x.p_holm) and x.p_holm < ALPHA
                 ax.plot(x.delta, y, "o", color=colour, markersize=7, markerfacecolor=colour if sig else "white",
-                        markeredgewidth=1.6, label=cond)
+                        markeredgewidth=1.6, label=names[cond])
         ax.axvline(0, color="0.3", linewidth=0.8)
         ax.set_yticks(range(len(labels)))
-        ax.set_yticklabels([f"{t}\n{s} · {m}" if s != "default" else f"{t}\n{m}" for t, s, m in labels], fontsize=8)
-        ax.invert_yaxis()
+        ax.set_yticklabels([f"{t} · {s}\n{m}" if s != "default" else f"{t}\n{m}" for t, s, m in labels],
+                           fontsize=9)
+        ax.set_ylim(len(labels) - 0.5, -0.5)
         ax.grid(axis="x", alpha=0.3)
-        ax.set_xlabel(f"Δ main score (condition − {panel[1]})")
-        ax.set_title(f"{panel[0]}: Δ vs {panel[1]} with 95% CI", fontsize=10)
+        ax.set_title(f"{panel[0]}: Δ vs {panel[1]}{_not_drawn(every, panel)}", fontsize=10, loc="left")
         handles, names = ax.get_legend_handles_labels()
         uniq = dict(zip(names, handles, strict=True))
-        ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="best")
-    fig.suptitle("Deltas with paired-bootstrap 95% CIs (filled: Holm-adjusted p < 0.05)", fontsize=11)
+        ax.legend(uniq.values(), uniq.keys(), fontsize=9, loc="upper left", bbox_to_anchor=(1.005, 1.0),
+                  frameon=False)
+    axes[-1, 0].set_xlabel("Δ main score (condition − baseline) with paired-bootstrap 95% CI; filled: Holm p < 0.05",
+                           fontsize=10)
+    axes[-1, 0].tick_params(axis="x", labelbottom=True, labelsize=9)
     fig.tight_layout()
-    return Figure("deltas.png", "Deltas with 95% CIs per model × task", png_bytes(fig))
+    return Figure("deltas.png", "Deltas with 95% CIs per model × task (one shared x-axis)", png_bytes(fig))
+
+
+def _column_groups(board: pd.DataFrame, model: str, revision: str, task: str, conds: list[str]) -> list[list[str]]:
+    """The conditions of one model and task grouped by identical inputs (shown as one column each)."""
+    groups = folding.cell_groups(board).get((model, revision, task), [[c] for c in conds])
+    return [[c for c in g if c in conds] for g in groups if any(c in conds for c in g)]
+
+
+def _series(sub: pd.DataFrame) -> dict[str, str]:
+    """The series of one chart panel: conditions that fed the same strings on every task of the panel are one
+    series, drawn under their first condition and labelled ``format = official``."""
+    same = folding.common_groups([folding.groups(dict(zip(g.condition, g.instruction_sha256, strict=True)))
+                                  for _, g in sub.groupby("task")])
+    return {g[0]: folding.label(g) for g in same}
+
+
+def _not_drawn(every: pd.DataFrame, panel: tuple[str, str]) -> str:
+    """The conditions a delta panel leaves out because they fed the baseline's strings (everywhere or on some tasks)."""
+    rows = every[(every.alias == panel[0]) & (every.baseline == panel[1])]
+    same = rows[identical_inputs(rows)]
+    full = [c for c in order_conditions(set(same.condition)) if identical_inputs(rows[rows.condition == c]).all()]
+    notes = [f"{folding.label([panel[1], *full])}: identical inputs, not drawn"] if full else []
+    on: dict[str, list[str]] = {}
+    for c in order_conditions(set(same.condition) - set(full)):
+        on.setdefault(", ".join(sorted(set(same[same.condition == c].task))), []).append(c)
+    notes += [f"{', '.join(conds)} = {panel[1]} on {tasks}: not drawn there" for tasks, conds in on.items()]
+    return f"  ({'; '.join(notes)})" if notes else ""
 
 
 def pair_tables(board: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     probes = board[(board.kind == "probe") & (board.subset == "pairs")]
     out = []
-    for (alias, task), g in probes.groupby(["alias", "task"], sort=True):
+    for (alias, model, revision, task), g in probes.groupby(["alias", "model", "revision", "task"], sort=True):
         wide = g.pivot_table(index="metric", columns="condition", values="score", aggfunc="first")
-        conds = order_conditions(list(wide.columns))
+        groups = _column_groups(board, model, revision, task, list(wide.columns))
         rows = []
         for metric, r in wide.iterrows():
             kind, name = str(metric).split(":", 1)
             if kind == "cosine":
-                rows.append({"pair": name.replace("|", " – "), **{c: f"{r[c]:.4f}" for c in conds}})
+                rows.append({"pair": name.replace("|", " – "),
+                             **{folding.label(gr): f"{r[gr[0]]:.4f}" for gr in groups}})
             else:
                 rows.append({"pair": "claim: " + name.replace("|", " – "),
-                             **{c: ("yes" if r[c] else "no") for c in conds}})
+                             **{folding.label(gr): ("yes" if r[gr[0]] else "no") for gr in groups}})
         out.append((f"{alias} — {task}", pd.DataFrame(rows)))
     return out
 
@@ -194,40 +248,62 @@ def _ticks(ax: Any, words: list[str]) -> None:
 
 
 def shift_table(board: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std of the embedding shift per model, task, subset, role (rows) and condition (columns). A condition
+    that fed the strings of ``none`` shows ``= none``; one that did so on every row shares ``none``'s column."""
     rows = board[(board.kind == "probe") & board.metric.str.startswith(SHIFT_PREFIX)]
     if rows.empty:
         return pd.DataFrame()
     parts = rows.metric.str[len(SHIFT_PREFIX):].str.split("/", expand=True)
     rows = rows.assign(role=parts[0], stat=parts[1])
-    wide = rows.pivot_table(index=["alias", "task", "subset", "split", "role", "condition"], columns="stat",
-                            values="score", aggfunc="first")
-    n = rows.groupby(["alias", "task", "subset", "split", "role", "condition"]).n_items.first()
-    conds = order_conditions(set(rows.condition))
+    index = ["alias", "model", "revision", "task", "subset", "split", "role"]
+    wide = rows.pivot_table(index=[*index, "condition"], columns="stat", values="score", aggfunc="first")
+    n = rows.groupby([*index, "condition"]).n_items.first()
+    groups = folding.cell_groups(board)
+    keys = sorted({k[:-1] for k in wide.index})
+    shown = folding.common_groups([groups[(k[1], k[2], k[3])] for k in keys if (k[1], k[2], k[3]) in groups])
+
+    def same(key: tuple[str, ...], c: str) -> bool:
+        return any(BASELINE in g and c in g for g in groups.get((key[1], key[2], key[3]), []))
+
     out = []
-    for alias, task, subset, split, role in sorted({k[:5] for k in wide.index}):
-        entry = {"model": alias, "task": task, "subset": subset if split == "test" else f"{subset}/{split}",
-                 "role": role}
+    for key in keys:
+        alias, _model, _rev, task, subset, split, role = key
+        entry = {"model": alias, "task": task if subset == "default" else f"{task} / {subset}",
+                 "role": role if split == "test" else f"{role} ({split})"}
         texts = "—"
-        for c in conds:
-            key = (alias, task, subset, split, role, c)
-            entry[c] = f"{wide.loc[key, 'mean']:.4f} ± {wide.loc[key, 'std']:.4f}" if key in wide.index else "—"
-            if key in n.index:
-                texts = str(int(n[key]))
+        for group in shown:  # conditions with the same strings on every row share a column
+            c, k = group[0], (*key, group[0])
+            label = folding.label(group)
+            if k not in wide.index:
+                entry[label] = "—"
+            elif BASELINE not in group and same(key, c):
+                entry[label] = f"= {BASELINE}"
+            else:
+                entry[label] = f"{wide.loc[k, 'mean']:.3f} ± {wide.loc[k, 'std']:.3f}"
+            if k in n.index:
+                texts = str(int(n[k]))
         entry["texts"] = texts
         out.append(entry)
     return pd.DataFrame(out)
 
 
 def instruction_table(sides: list[dict[str, Any]]) -> pd.DataFrame:
-    rank = {c: i for i, c in enumerate(order_conditions({s["condition"] for s in sides}))}
-    rows = []
-    for s in sorted(sides, key=lambda s: (s["alias"], rank[s["condition"]], s["task"])):
+    """The exact prefix of every model, task and role; conditions with the same prefix share one row."""
+    by_prefix: dict[tuple[str, str, str, str], list[str]] = {}
+    for s in sides:
         for role, prefix in sorted(s.get("prompts", {}).items()):
             if s["task_type"] != "Retrieval" and role == "document":
                 continue  # symmetric tasks feed every text the query side
-            rows.append({"model": s["alias"], "condition": s["condition"], "task": s["task"],
-                         "role": role if s["task_type"] == "Retrieval" else "both", "exact prefix": repr(prefix),
-                         "sha256": str(s.get("prompts_sha256", ""))[:12]})
+            shown = role if s["task_type"] == "Retrieval" else "both"
+            by_prefix.setdefault((s["alias"], s["task"], shown, prefix), []).append(s["condition"])
+    sha = {(s["alias"], s["task"], s["condition"]): str(s.get("prompts_sha256", ""))[:12] for s in sides}
+    rows = []
+    for (alias, task, role, prefix), conds in sorted(by_prefix.items(), key=lambda kv: (
+            kv[0][:3], condition_order(order_conditions(kv[1])[0]))):
+        ordered = order_conditions(conds)
+        rows.append({"model": alias, "task": task, "role": role, "conditions": folding.label(ordered),
+                     "exact prefix": repr(prefix),
+                     "sha256": ", ".join(sorted({sha[(alias, task, c)] for c in ordered}))})
     return pd.DataFrame(rows)
 
 

@@ -39,8 +39,9 @@ class Section:
         self.html.append(f"<p>{html.escape(text)}</p>")
         self.md.append(text + "\n")
 
-    def table(self, df: pd.DataFrame, *, classes: list[str] | None = None, code_cols: tuple[str, ...] = ()) -> None:
-        self.html.append(_html_table(df, classes=classes, code_cols=code_cols))
+    def table(self, df: pd.DataFrame, *, classes: list[str] | None = None, code_cols: tuple[str, ...] = (),
+              nowrap: tuple[str, ...] = ()) -> None:
+        self.html.append(_html_table(df, classes=classes, code_cols=code_cols, nowrap=nowrap))
         self.md.append(_md_table(df, code_cols=code_cols) + "\n")
 
     def figure(self, fig: Figure) -> None:
@@ -59,7 +60,9 @@ def _cell_text(v: Any) -> str:
     return str(v)
 
 
-def _html_table(df: pd.DataFrame, *, classes: list[str] | None = None, code_cols: tuple[str, ...] = ()) -> str:
+def _html_table(df: pd.DataFrame, *, classes: list[str] | None = None, code_cols: tuple[str, ...] = (),
+                nowrap: tuple[str, ...] = ()) -> str:
+    """Cells wrap at spaces (so a table fits the page), except the ``nowrap`` columns (numbers with intervals)."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     body = []
     for i, (_, row) in enumerate(df.iterrows()):
@@ -67,7 +70,7 @@ def _html_table(df: pd.DataFrame, *, classes: list[str] | None = None, code_cols
         cells = []
         for c in df.columns:
             text = html.escape(_cell_text(row[c]))
-            td = '<td class="wrap">' if len(text) > 60 else "<td>"
+            td = '<td class="wrap">' if len(text) > 60 else ('<td class="nowrap">' if c in nowrap else "<td>")
             cells.append(f"{td}<code>{text}</code></td>" if c in code_cols else f"{td}{text}</td>")
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
@@ -109,9 +112,11 @@ color:#222;padding:0 1rem;line-height:1.45}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:1px solid #ddd}
 h3{font-size:1.05rem;margin-top:1.4rem}
 table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.86rem}
-th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top;white-space:nowrap}
+th,td{border:1px solid #ddd;padding:.25rem .45rem;text-align:left;vertical-align:top;overflow-wrap:break-word}
 .scroll{overflow-x:auto}
-th{background:#f4f4f4}td.wrap{white-space:normal;min-width:24rem}
+th{background:#f4f4f4}td.wrap{min-width:20rem}td.nowrap{white-space:nowrap}
+details{margin:.6rem 0}summary{cursor:pointer;color:#333}
+.headline h3{margin:.9rem 0 .2rem}.headline ul{margin:.2rem 0}.up{color:#1a7f37}.down{color:#c0392b}
 tr.sig-up td{background:#e6f4ea}tr.sig-down td{background:#fde8e8}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.82rem;white-space:pre-wrap}
 pre{background:#f7f7f7;padding:.6rem;overflow-x:auto;font-size:.8rem}

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-# What a cell stores (bump when it changes; every older cell is then recomputed). 2: MixedPool ranks fixed, shift probe.
-RESULT_SCHEMA_VERSION = 2
+# What a cell stores (bump when it changes; every older cell is then recomputed). 2: MixedPool ranks fixed, shift
+# probe. 3: STS predictions carry their texts (word-level resampling), sidecars the task's stated resample unit.
+RESULT_SCHEMA_VERSION = 3
 CELLS_DIR = "cells"
 MTEB_DIR = "results"
 SIDECAR_GLOB = "*/*/*/*.json"  # under CELLS_DIR: <model>/<revision>/<condition>/<Task>.json

@@ -3,7 +3,9 @@
 - ``leaderboard.parquet`` (:data:`LEADERBOARD_SCHEMA`): one row per model × condition × task × subset × split ×
   metric (mteb scores and harness probes);
 - ``deltas.parquet`` (:data:`DELTAS_SCHEMA`): condition − baseline per leaderboard key, with paired statistics;
-- ``cells/…/<Task>.predictions.parquet`` (:data:`PREDICTIONS_SCHEMA`): one cell's item-level predictions.
+- ``cells/…/<Task>.predictions.parquet`` (:data:`PREDICTIONS_SCHEMA`): one cell's item-level predictions;
+- ``paraphrase.parquet``, ``ranks.parquet``, ``rank_agreement.parquet`` (:data:`PARAPHRASE_SCHEMA`,
+  :data:`RANKS_SCHEMA`, :data:`RANK_AGREEMENT_SCHEMA`): the control-condition tables.
 
 Each table carries a ``schema_version`` column; golden files in ``tests/golden/`` pin the columns and types. The
 writer of a cell (:mod:`harness.run`) and every reader (:mod:`harness.analysis`, :mod:`harness.report`) import
@@ -13,7 +15,7 @@ the schemas from here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -24,9 +26,12 @@ if TYPE_CHECKING:
 
 # Version of the leaderboard and deltas schemas (bump with any change; golden files in tests/golden/).
 # 2: deltas gained ci_low, ci_high, p_value, p_holm, p_method, n_bootstrap, n_permutations and baseline "format".
-# 3: deltas gained identical_inputs (a status), so p_method is only a method ("permutation" | "exact" | null).
+# 3 (this round): deltas gained effect (the decomposition: prefix, any_instruction, content, mismatch; total,
+#    over_format), baseline_sha256 and baseline "placebo" (harness/analysis/decomposition.py), resample_unit,
+#    n_units, ci_scale (what the statistics resampled, harness/analysis/stats.py), and identical_inputs (a status),
+#    so p_method is only a method.
 SCHEMA_VERSION = 3
-PREDICTIONS_SCHEMA_VERSION = 1  # the per-cell predictions parquet (written by the runner)
+PREDICTIONS_SCHEMA_VERSION = 2  # the per-cell predictions parquet (written by the runner); 2: text1, text2
 
 LEADERBOARD_SCHEMA = pa.schema(
     [
@@ -66,6 +71,8 @@ PREDICTIONS_SCHEMA = pa.schema(
         ("gold", pa.float64()),  # gold score / relevance / index of the translation
         ("prediction", pa.float64()),  # cosine / retrieval score of doc_id / matched index
         ("rank", pa.int64()),  # Retrieval only: 1-based rank of doc_id, null when not retrieved
+        ("text1", pa.string()),  # STS only: the pair's first text as the task gives it (no prefix)
+        ("text2", pa.string()),  # STS only: the pair's second text (pairs sharing a text resample together)
     ]
 )
 DELTA_KEYS = ["model", "alias", "revision", "task", "task_type", "subset", "split", "kind", "metric", "is_main"]
@@ -75,7 +82,9 @@ DELTAS_SCHEMA = pa.schema(
         *[LEADERBOARD_SCHEMA.field(k) for k in DELTA_KEYS],
         ("condition", pa.string()),
         ("baseline", pa.string()),
+        ("effect", pa.string()),  # what condition − baseline measures (harness/analysis/decomposition.py)
         ("instruction_sha256", pa.string()),
+        ("baseline_sha256", pa.string()),  # rows with equal (instruction, baseline) hashes are one comparison
         ("score", pa.float64()),
         ("baseline_score", pa.float64()),
         ("delta", pa.float64()),
@@ -91,13 +100,108 @@ DELTAS_SCHEMA = pa.schema(
         ("identical_inputs", pa.bool_()),
         ("n_bootstrap", pa.int64()),
         ("n_permutations", pa.int64()),
+        ("resample_unit", pa.string()),  # what moved together in a resample: item | text | query | sentence
+        ("n_units", pa.int64()),  # how many such units (e.g. the recurring words of a word-pair STS task)
+        ("ci_scale", pa.float64()),  # text unit: factor applied to the vertex bootstrap's spread (jackknife)
+    ]
+)
+FAMILY_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        ("family", pa.string()),  # the tasks' `family` (e.g. scales)
+        ("model", pa.string()),
+        ("alias", pa.string()),
+        ("revision", pa.string()),
+        ("subset", pa.string()),  # the subset view shared by the family's tasks (e.g. scale, relation)
+        ("split", pa.string()),
+        ("condition", pa.string()),
+        ("baseline", pa.string()),  # what `delta` is against: none
+        ("n_tasks", pa.int64()),
+        ("tasks", pa.string()),  # comma-separated: the tasks in the mean
+        ("mean_score", pa.float64()),  # mean main score over the tasks
+        ("score_ci_low", pa.float64()),  # 95% interval: units (words) resampled within each task
+        ("score_ci_high", pa.float64()),
+        ("delta", pa.float64()),  # mean over the tasks of (condition − baseline)
+        ("delta_ci_low", pa.float64()),
+        ("delta_ci_high", pa.float64()),
+        ("delta_sd_tasks", pa.float64()),  # spread of the per-task deltas (how much the tasks differ)
+        ("claims_hold", pa.int64()),  # tasks whose headline claim holds under this condition
+        ("n_claims", pa.int64()),
+        ("claims_flipped", pa.int64()),  # tasks whose claim verdict differs from the baseline's
+        ("resample_unit", pa.string()),
+        ("n_bootstrap", pa.int64()),
+    ]
+)
+# The control-condition tables written by aggregate (harness/analysis/controls.py); their own version.
+CONTROLS_SCHEMA_VERSION = 1
+_GROUP = [LEADERBOARD_SCHEMA.field(k) for k in ("task", "task_type", "subset", "split", "metric")]
+_MODEL = [LEADERBOARD_SCHEMA.field(k) for k in ("model", "alias", "revision")]
+# paraphrase.parquet: per model × task × subset × split, the main score's spread across a variant set's variants
+PARAPHRASE_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        *_MODEL,
+        *_GROUP,
+        ("variant_set", pa.string()),  # e.g. "paraphrase" (conditions paraphrase#1 ... paraphrase#k)
+        ("n_variants", pa.int64()),
+        ("mean_score", pa.float64()),  # mean of the variants' scores
+        ("best_variant", pa.string()),
+        ("best_score", pa.float64()),
+        ("worst_variant", pa.string()),
+        ("worst_score", pa.float64()),
+        ("range", pa.float64()),  # best − worst, with a 95% bootstrap interval over items (joint across variants)
+        ("range_ci_low", pa.float64()),
+        ("range_ci_high", pa.float64()),
+        ("sd", pa.float64()),  # standard deviation across variants (ddof 1), with its interval
+        ("sd_ci_low", pa.float64()),
+        ("sd_ci_high", pa.float64()),
+        ("reference", pa.string()),  # "blog − none": the delta of the instruction the variants rewrite
+        ("reference_delta", pa.float64()),
+        ("reference_ci_low", pa.float64()),
+        ("reference_ci_high", pa.float64()),
+        ("excess_ci_low", pa.float64()),  # interval of range − |reference_delta| on the same resamples
+        ("excess_ci_high", pa.float64()),
+        ("range_vs_reference", pa.string()),  # "larger" | "smaller" | "unclear" (interval of the excess vs 0)
+        ("content_mean", pa.float64()),  # mean over variants − placebo, with its interval
+        ("content_mean_ci_low", pa.float64()),
+        ("content_mean_ci_high", pa.float64()),
+        ("n_items", pa.int64()),
+        ("n_bootstrap", pa.int64()),
+    ]
+)
+# ranks.parquet: per task × subset × split × condition, each model's rank by main score (1 = best; grids of ≥ 3 models)
+RANKS_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        *_GROUP,
+        ("condition", pa.string()),
+        *_MODEL,
+        ("score", pa.float64()),
+        ("rank", pa.int64()),  # 1 + models with a strictly higher score
+        ("n_models", pa.int64()),
+    ]
+)
+# rank_agreement.parquet: Kendall τ-b between the models' ranking under the baseline (none) and under a condition
+RANK_AGREEMENT_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        *_GROUP,
+        ("condition", pa.string()),
+        ("baseline", pa.string()),
+        ("n_models", pa.int64()),
+        ("kendall_tau", pa.float64()),
+        ("ci_low", pa.float64()),  # 95% bootstrap interval, items resampled jointly across models and conditions
+        ("ci_high", pa.float64()),
+        ("n_items", pa.int64()),
+        ("n_bootstrap", pa.int64()),
     ]
 )
 # Probe metric names (kind "probe" rows of the leaderboard) that readers look for:
 SHIFT_PREFIX = "embedding_shift/"  # embedding_shift/<role>/mean|std: does the model read the prefix at all?
 LANGUAGE_PREFIX = "language_split/"  # language_split/<measure>: the language-split probe
 IDENTICAL = "identical inputs"  # how tables show a delta between two conditions that fed the model the same strings
-STATS_COLUMNS = ["ci_low", "ci_high", "p_value", "p_holm", "p_method", "n_bootstrap", "n_permutations"]
+STATS_COLUMNS = ["ci_low", "ci_high", "p_value", "p_holm", "p_method", "n_bootstrap", "n_permutations",
+                 "resample_unit", "n_units", "ci_scale"]
 
 
 def identical_inputs(d: pd.DataFrame) -> pd.Series:
@@ -108,11 +212,30 @@ def identical_inputs(d: pd.DataFrame) -> pd.Series:
     return (d["p_method"] == IDENTICAL) if "p_method" in d.columns else d.index.to_series().map(lambda _: False)
 
 
+def row_identical(r: Any) -> bool:
+    """One delta row (a tuple from ``itertuples`` or a Series): did both conditions feed the same strings?"""
+    same = getattr(r, "identical_inputs", None)
+    if same is not None and same == same:  # not NaN
+        return bool(same)
+    return getattr(r, "p_method", None) == IDENTICAL
+
+
 
 
 def write_parquet(df: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
     """Write ``df`` with exactly ``schema``, atomically."""
-    table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+    atomic.write_bytes(path, parquet_bytes(df, schema))
+
+
+def parquet_bytes(df: pd.DataFrame, schema: pa.Schema) -> bytes:
+    """``df`` with exactly ``schema`` as the bytes of a parquet file (what :func:`write_parquet` writes)."""
+    return table_bytes(pa.Table.from_pandas(df, schema=schema, preserve_index=False))
+
+
+def table_bytes(table: pa.Table) -> bytes:
+    """A pyarrow table as the bytes of a parquet file, exactly as ``pq.write_table`` writes it to a path."""
     import pyarrow.parquet as pq
 
-    atomic.write_with(path, lambda tmp: pq.write_table(table, tmp))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return bytes(sink.getvalue().to_pybytes())

@@ -6,7 +6,10 @@
 - ``local``: the local executor — runs the cells that are not done, one model at a time, in this process;
 - ``progress``: the one progress display every executor reports to (cells, strings encoded vs reused, time left);
 - ``console``: the libraries' output (progress bars, log records, warnings) routed to ``<results>/logs/``;
-- ``cell``: one cell: ``mteb.evaluate`` through the prompted encoder, probes, then atomic writes (sidecar last);
+- ``ray_executor`` (driver), ``ray_worker`` (actors), ``schedule`` (cost, order, workers per model): the Ray
+  executor — the same cells over every CPU/GPU of a Ray cluster; the driver writes every file;
+- ``cell``: one cell: ``evaluate_cell`` (``mteb.evaluate`` through the prompted encoder, probes → the files'
+  bytes) and ``write_cell`` (atomic writes, sidecar last);
 - ``encoder``: the mteb encoder that applies one condition's exact prefixes, with the embedding cache;
 - ``cache``: the embedding cache (SQLite): every exact string is encoded once per model, ever;
 - ``predictions``: mteb's item-level predictions → the predictions table;
@@ -14,5 +17,5 @@
 
 May import: :mod:`harness.models`, :mod:`harness.prompts`, :mod:`harness.taskspecs`, :mod:`harness.results`,
 :mod:`harness.core`. Never :mod:`harness.analysis` or :mod:`harness.report` (they read what this writes).
-mteb and torch are imported only where a cell actually runs (``cell``, ``encoder``).
+mteb and torch are imported only where a cell actually runs (``cell``, ``encoder``); ray only by the Ray executor.
 """

@@ -60,6 +60,7 @@ class LazyEmbedder(Embedder):
         self.spec = spec
         self.progress = progress  # a harness.run.progress.Progress: told when the model loads
         self._inner: Embedder | None = None
+        self.load_error: BaseException | None = None  # why loading failed (the Ray worker reports it per model)
 
     @property
     def inner(self) -> Embedder:
@@ -68,9 +69,11 @@ class LazyEmbedder(Embedder):
                 self.progress.status(f"loading model {self.spec.alias}")
             try:
                 self._inner = self.spec.load()
-            except HarnessError:
+            except HarnessError as e:
+                self.load_error = e
                 raise
             except Exception as e:  # one line for the user; the run stops, as when it loaded up front
+                self.load_error = e
                 raise HarnessError(f"model '{self.spec.alias}': loading failed ({e.__class__.__name__}: {e})") from e
         return self._inner
 

@@ -28,16 +28,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from harness.core import atomic
 from harness.core.errors import HarnessError
 from harness.results.layout import LANGUAGE_ARTIFACT as ARTIFACT
 from harness.results.layout import LANGUAGE_META_KEY as META_KEY
 from harness.results.schema import LANGUAGE_PREFIX as PREFIX
+from harness.results.schema import table_bytes
 from harness.run.probe_context import ProbeContext, ProbeValue
 from harness.taskspecs.data import read_table
 from harness.taskspecs.local import LocalTask
@@ -205,9 +204,9 @@ def artifact_name(subset: str, split: str) -> str:
     return f"{ARTIFACT}.parquet" if (subset, split) == ("default", "test") else f"{ARTIFACT}.{subset}.{split}.parquet"
 
 
-def write_coords(path: Path, rows: pd.DataFrame, split_result: LanguageSplit, meta: dict[str, object]) -> None:
+def coords_bytes(rows: pd.DataFrame, split_result: LanguageSplit, meta: dict[str, object]) -> bytes:
+    """The artifact: top-2 coordinates + language, pair id and text per sentence, ``meta`` in the parquet metadata."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     df = pd.DataFrame({
         "pair": rows["pair"].to_numpy(), "language": rows["language"].to_numpy(), "text": rows["text"].to_numpy(),
@@ -215,7 +214,7 @@ def write_coords(path: Path, rows: pd.DataFrame, split_result: LanguageSplit, me
     })
     table = pa.Table.from_pandas(df, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()})
-    atomic.write_with(path, lambda tmp: pq.write_table(table, tmp))
+    return table_bytes(table)
 
 
 def language_probe(ctx: ProbeContext) -> list[ProbeValue]:
@@ -239,5 +238,5 @@ def language_probe(ctx: ProbeContext) -> list[ProbeValue]:
             "silhouette": {str(k): v for k, v in result.silhouette.items()},
             "translation_alignment": result.alignment,
         }
-        write_coords(ctx.artifact(artifact_name(str(subset), str(split))), rows, result, meta)
+        ctx.add_artifact(artifact_name(str(subset), str(split)), coords_bytes(rows, result, meta))
     return out

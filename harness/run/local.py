@@ -45,6 +45,7 @@ class RunSummary:
     encoded_distinct: int = 0  # distinct strings the models encoded
     from_cache: int = 0  # distinct strings reused from the embedding cache (encoded by an earlier run)
     log_file: Path | None = None  # where the libraries' output went
+    timings: dict[str, float] = field(default_factory=dict)  # executor overheads (Ray: start-up, workers, writes)
 
     def line(self) -> str:
         texts = ""
@@ -67,6 +68,69 @@ def check_writable(results_dir: Path) -> None:
         probe.unlink()
     except OSError as e:
         raise HarnessError(f"{results_dir}: results folder is not writable ({e.strerror or e})") from None
+
+
+@dataclass
+class Checked:
+    """What :func:`check` found: the valid inputs, the cells to consider (valid tasks and conditions), the
+    cells of sets without an entry for their task (left out unless ``all_cells``), each cell's state, and a
+    summary holding the run's "skipped" lines."""
+
+    inputs: preflight.Inputs
+    cells: list[Cell]
+    redundant: list[Cell]
+    states: dict[str, tuple[str, str]]
+    summary: RunSummary
+
+    @property
+    def skip(self) -> set[str]:
+        return {c.label for c in self.redundant}
+
+
+def check(specs: list[ModelSpec], registry: TaskRegistry, tasks: list[str] | None, conditions: list[str] | None,
+          results_dir: Path, *, skip_invalid: bool, all_cells: bool) -> Checked:
+    """Check every input before the first cell (:mod:`harness.run.preflight`), for every executor: invalid tasks
+    or sets raise :class:`~harness.core.errors.InputErrors` with all their problems, or are left out with
+    ``skip_invalid``. Reads only; writes nothing."""
+    inputs = preflight.check_inputs(registry, tasks, conditions, specs)
+    planned = plan(specs, inputs.tasks, inputs.conditions, results_dir, recipes=inputs.recipes)
+    states = {c.label: c.state() for c in planned}  # reads sidecars and hashes files: once
+    pending_tasks = {c.task.name: c.task for c in planned if states[c.label][0] != "done"}
+    # the data of every task with a cell to run (a finished cell's data, same hash, was read when it ran)
+    preflight.check_task_data(inputs, list(pending_tasks.values()))
+    pending_tasks = {name: t for name, t in pending_tasks.items() if name not in inputs.bad_tasks}
+    # mteb's own metadata checks, for the tasks that will run (their cells import mteb anyway) — unless the run is
+    # about to stop for the problems already found: those are reported at once, without waiting for mteb's import
+    if pending_tasks and (skip_invalid or not inputs.problems):
+        inputs.add_bad_tasks(preflight.check_tasks_for_mteb(list(pending_tasks.values())))
+    inputs.settle(skip_invalid=skip_invalid)
+    summary = RunSummary()
+    if inputs.skipped_line():
+        summary.skipped.append(inputs.skipped_line())
+    valid = {t.name for t in inputs.tasks}
+    cells = [c for c in planned if c.task.name in valid]
+    redundant = [] if all_cells else [c for c in cells if preflight.redundant(c.prompter.model, c.condition, c.task)]
+    if redundant:
+        summary.skipped.append(_redundant_line(redundant))
+        cells = [c for c in cells if c not in redundant]
+    return Checked(inputs, cells, redundant, states, summary)
+
+
+def pending_cells(cells: list[Cell], summary: RunSummary, status: RunStatus) -> list[Cell]:
+    """The cells that are not done (missing, stale or corrupt); done ones are recorded as reused."""
+    todo = []
+    for c in cells:
+        state, why = c.state()
+        if state == "done":
+            summary.reused.append(c.label)
+            status.set(c, "reused")
+            continue
+        if state in ("stale", "corrupt"):
+            log.info("recomputing %s: %s %s", c.label, state, why)
+            summary.recomputed.append((c.label, f"{state}: {why}"))
+        status.set(c, "pending")
+        todo.append(c)
+    return todo
 
 
 def run(
@@ -92,33 +156,14 @@ def run(
     ``<results>/logs/`` unless ``verbose``. Ctrl-C stops cleanly: :class:`~harness.core.errors.Interrupted`.
     """
     t0 = time.perf_counter()
-    registry = registry or TaskRegistry()
     specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in models]
-    inputs = preflight.check_inputs(registry, tasks, conditions, specs)
-    planned = plan(specs, inputs.tasks, inputs.conditions, results_dir, recipes=inputs.recipes)
-    states = {c.label: c.state() for c in planned}  # reads sidecars and hashes files: once
-    pending_tasks = {c.task.name: c.task for c in planned if states[c.label][0] != "done"}
-    # the data of every task with a cell to run (a finished cell's data, same hash, was read when it ran)
-    preflight.check_task_data(inputs, list(pending_tasks.values()))
-    pending_tasks = {name: t for name, t in pending_tasks.items() if name not in inputs.bad_tasks}
-    # mteb's own metadata checks, for the tasks that will run (their cells import mteb anyway) — unless the run is
-    # about to stop for the problems already found: those are reported at once, without waiting for mteb's import
-    if pending_tasks and (skip_invalid or not inputs.problems):
-        inputs.add_bad_tasks(preflight.check_tasks_for_mteb(list(pending_tasks.values())))
-    inputs.settle(skip_invalid=skip_invalid)
+    checked = check(specs, registry or TaskRegistry(), tasks, conditions, results_dir, skip_invalid=skip_invalid,
+                    all_cells=all_cells)
     check_writable(results_dir)
     for orphan in atomic.remove_orphans(results_dir):
         log.warning("removed %s, left by an interrupted run", orphan)
-
-    summary = RunSummary()
-    if inputs.skipped_line():
-        summary.skipped.append(inputs.skipped_line())
-    valid = {t.name for t in inputs.tasks}
-    cells = [c for c in planned if c.task.name in valid]
-    redundant = [] if all_cells else [c for c in cells if preflight.redundant(c.prompter.model, c.condition, c.task)]
-    if redundant:
-        summary.skipped.append(_redundant_line(redundant))
-        cells = [c for c in cells if c not in redundant]
+    summary, cells, redundant, states = checked.summary, checked.cells, checked.redundant, checked.states
+    inputs = checked.inputs
 
     status = RunStatus(results_dir / layout.RUN_STATUS)
     for c in redundant:

@@ -18,16 +18,16 @@ from typing import Any
 
 import pandas as pd
 
-COLUMNS = ["subset", "split", "item", "query_id", "doc_id", "gold", "prediction", "rank"]
+COLUMNS = ["subset", "split", "item", "query_id", "doc_id", "gold", "prediction", "rank", "text1", "text2"]
 
 
 def _sts_rows(sub: str, split: str, pred: dict[str, Any], data: Any) -> list[dict[str, Any]]:
     gold = list(data["score"])
     cos = pred["cosine_scores"]
-    return [
+    return [  # the two raw texts (before any prefix): pairs that share a text are resampled together
         {"subset": sub, "split": split, "item": i, "query_id": None, "doc_id": None, "gold": float(g),
-         "prediction": float(c), "rank": None}
-        for i, (g, c) in enumerate(zip(gold, cos, strict=True))
+         "prediction": float(c), "rank": None, "text1": t1, "text2": t2}
+        for i, (g, c, t1, t2) in enumerate(zip(gold, cos, data["sentence1"], data["sentence2"], strict=True))
     ]
 
 

@@ -25,9 +25,17 @@ from dataclasses import dataclass, field
 from harness.core.errors import HarnessError, InputErrors, Problems, unknown
 from harness.core.yamlfile import FileContext
 from harness.models.spec import ModelSpec
-from harness.prompts.conditions import BASELINE, FORMAT_BASELINE, Condition, Prompter
-from harness.prompts.files import SETS_DIR, check_set, list_conditions, model_instructions, set_path
-from harness.prompts.schema import ModelInstructions
+from harness.prompts.conditions import BASELINE, FORMAT_BASELINE, Condition, Prompter, expand_conditions
+from harness.prompts.files import (
+    BUILTIN_CONDITIONS,
+    SETS_DIR,
+    check_set,
+    list_sets,
+    load_set,
+    model_instructions,
+    set_path,
+)
+from harness.prompts.schema import ModelInstructions, split_variant
 from harness.taskspecs.local import LocalTask, TaskRegistry
 
 
@@ -115,9 +123,11 @@ def check_inputs(
     for name in task_names or []:
         if name not in known_tasks:
             raise unknown("task", name, known_tasks, where=str(registry.root))
+    runnable = [*BUILTIN_CONDITIONS, *list_sets()]  # file names only: a broken set is reported below, not here
     for name in condition_names or []:
-        if not (name.endswith((".yaml", ".yml")) or name in list_conditions()):
-            raise unknown("condition", name, list_conditions(), where=str(SETS_DIR))
+        base = split_variant(name)[0]
+        if not (name.endswith((".yaml", ".yml")) or base in runnable):
+            raise unknown("condition", name, runnable, where=str(SETS_DIR))
 
     inputs = Inputs([], [], {})
     for name in task_names or [*registry.names(), *sorted(set(registry.broken) - set(registry.names()))]:
@@ -127,13 +137,17 @@ def check_inputs(
         if problems:
             inputs.bad_tasks[name] = problems
 
-    for name in condition_names or list_conditions():
+    for name in condition_names or runnable:
         problems = Problems()
         with problems.collect():
-            cond = Condition.parse(name)
-            if set_task_names and cond.instruction_set is not None:
-                check_set(cond.instruction_set, FileContext(set_path(name)))
-            inputs.conditions.append(cond)
+            base = split_variant(name)[0]
+            if set_task_names and base not in BUILTIN_CONDITIONS:
+                check_set(load_set(base), FileContext(set_path(base)))
+            if not condition_names and base not in BUILTIN_CONDITIONS and load_set(base).n_variants:
+                continue  # the default leaves out variant sets (files.default_conditions), but checks them
+            for cond in expand_conditions([name]):
+                if cond not in inputs.conditions:
+                    inputs.conditions.append(cond)
         if problems:
             inputs.bad_conditions[name] = problems
 

@@ -2,8 +2,9 @@
 
 A probe is a function ``probe(ctx: ProbeContext) -> list[ProbeValue]``. Its rows are stored in the cell's
 sidecar and become ``kind="probe"`` rows of the leaderboard (and so get deltas like any metric). A probe that
-needs to keep more than numbers (e.g. 2-D coordinates for a plot) writes ``ctx.artifact(name)`` atomically;
-aggregate/report read those files, never the model.
+needs to keep more than numbers (e.g. 2-D coordinates for a plot) hands the bytes of a file to
+``ctx.add_artifact(name, data)``; the cell's writer stores it beside the sidecar, and aggregate/report read those
+files, never the model.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.core import atomic
 from harness.results.layout import COSINES_ARTIFACT
-from harness.results.schema import SHIFT_PREFIX
+from harness.results.schema import SHIFT_PREFIX, table_bytes
 from harness.run.language_probe import language_probe
 from harness.run.probe_context import ProbeContext, ProbeValue
 from harness.taskspecs.local import LocalTask
@@ -110,13 +110,12 @@ def word_cosines_probe(ctx: ProbeContext) -> list[ProbeValue]:
     n = len(texts)
     i, j = np.divmod(np.arange(n * n), n)
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     table = pa.table({"i": pa.array(i, pa.int32()), "j": pa.array(j, pa.int32()),
                       "text_a": [texts[k] for k in i], "text_b": [texts[k] for k in j],
                       "cosine": pa.array(cos.ravel(), pa.float64())})
     table = table.replace_schema_metadata({b"harness.prefix": ctx.prompts["query"].encode("utf-8")})
-    atomic.write_with(ctx.artifact(COSINES_ARTIFACT), lambda tmp: pq.write_table(table, tmp))
+    ctx.add_artifact(COSINES_ARTIFACT, table_bytes(table))
     return []
 
 

@@ -40,6 +40,11 @@ class _Metadata(BaseModel):
     dialect: list[str] = []
     sample_creation: str
     bibtex_citation: str = ""
+    resample_unit: Literal["item", "text", "query", "sentence"] | None = Field(
+        default=None,
+        description="what the statistics resample together (default: inferred — STS: texts that recur across "
+                    "pairs, else items; Retrieval: queries; BitextMining: sentences)",
+    )
     family: str | None = Field(
         default=None, pattern=r"^[a-z][a-z0-9_-]*$",
         description="tasks with the same family are also summarised together (e.g. 'scales'); harness-only",
@@ -98,6 +103,9 @@ class BitextSpec(_Metadata):
 
 
 TaskSpec = STSSpec | RetrievalSpec | BitextSpec
+# The units a task type may state (the first is the default when a task states none; STS infers text or item).
+RESAMPLE_UNITS: dict[str, tuple[str, ...]] = {"STS": ("text", "item"), "Retrieval": ("query", "item"),
+                                              "BitextMining": ("sentence", "item")}
 KINDS: dict[str, type[STSSpec | RetrievalSpec | BitextSpec]] = {
     "STS": STSSpec, "Retrieval": RetrievalSpec, "BitextMining": BitextSpec
 }
@@ -118,6 +126,10 @@ def read_spec(folder: Path) -> TaskSpec:
         raise ctx.validation_error(e, kind) from None
     if spec.name != folder.name:
         raise ctx.error(("name",), f"'{spec.name}' must equal its folder name '{folder.name}'")
+    allowed = RESAMPLE_UNITS[spec.type]
+    if spec.resample_unit is not None and spec.resample_unit not in allowed:
+        raise ctx.error(("resample_unit",), f"'{spec.resample_unit}' is not one of {', '.join(allowed)} for a "
+                                            f"{spec.type} task")
     return spec
 
 

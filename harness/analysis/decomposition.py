@@ -1,0 +1,174 @@
+"""The effect decomposition: which part of a delta is the format prefix, which the mere presence of an instruction,
+and which what the instruction says.
+
+Per model × task × subset × split, each a row of ``deltas.parquet`` with its ``effect`` (paired-bootstrap 95% CI,
+permutation p and Holm across the whole grid, like every delta):
+
+=================  ==========================  ==========================================================
+effect             condition − baseline        question
+=================  ==========================  ==========================================================
+``prefix``         format − none               does the model's format prefix (``query: ``) alone move it?
+``any_instruction``  placebo − format          does *an* instruction move it, whatever it says?
+``content``        X − placebo                 does what X's instruction says matter, beyond having one?
+``mismatch``       mismatched − none           does an instruction written for another task move it?
+``total``          X − none (any other X)      everything X does
+``over_format``    X − format (any other X)    everything X does beyond the format prefix
+=================  ==========================  ==========================================================
+
+For an instructed condition X the parts add up exactly: X − none = prefix + any_instruction + content(X).
+``content`` rows exist for every instructed condition (official, blog, each paraphrase variant, any other set;
+not the controls) whose inputs differ from ``format``'s: a model without an official instruction has no content
+effect for ``official``. The ``any_instruction`` row exists even where ``format`` adds nothing (it is then the same
+comparison as placebo − none, and :mod:`harness.analysis.aggregate` tests it once).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.tables import fmt_p
+from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
+from harness.results.schema import row_identical
+
+PLACEBO = "placebo"
+MISMATCHED = "mismatched"
+CONTROLS = (BASELINE, FORMAT_BASELINE, PLACEBO, MISMATCHED)
+TOTAL, OVER_FORMAT = "total", "over_format"
+PREFIX, ANY_INSTRUCTION, CONTENT, MISMATCH = "prefix", "any_instruction", "content", "mismatch"
+PARTS = (PREFIX, ANY_INSTRUCTION, CONTENT)  # X − none = prefix + any_instruction + content(X)
+DECOMPOSITION = (*PARTS, MISMATCH)
+_CELL = ["model", "revision", "task"]
+# rows comparing the same two sets of inputs are one comparison (one test in the Holm family)
+SAME_TEST = ["model", "revision", "task", "subset", "split", "metric", "instruction_sha256", "baseline_sha256"]
+
+
+def effect_of(condition: str, baseline: str) -> str:
+    """The ``effect`` label of a delta row (condition − baseline)."""
+    if baseline == PLACEBO:
+        return CONTENT
+    if baseline == FORMAT_BASELINE:
+        return ANY_INSTRUCTION if condition == PLACEBO else OVER_FORMAT
+    if condition == FORMAT_BASELINE:
+        return PREFIX
+    return MISMATCH if condition == MISMATCHED else TOTAL
+
+
+def label(df: pd.DataFrame) -> pd.Series:
+    """``effect`` of every row of a deltas frame."""
+    return pd.Series([effect_of(c, b) for c, b in zip(df.condition, df.baseline, strict=True)], index=df.index,
+                     dtype="object")
+
+
+def _cell_sha(board: pd.DataFrame, condition: str) -> pd.DataFrame:
+    rows = board[board.condition == condition][[*_CELL, "instruction_sha256"]].drop_duplicates(_CELL)
+    return rows.rename(columns={"instruction_sha256": f"sha_{condition}"})
+
+
+def comparisons(board: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The comparisons the decomposition adds to the plain deltas (X − none, X − format where format adds
+    prefixes): (baseline, leaderboard rows of the conditions compared with it).
+
+    - X − placebo for every instructed condition X whose cell's inputs differ from ``format``'s (or from
+      ``none``'s where ``format`` did not run);
+    - placebo − format where ``format`` adds no prefixes (the plain deltas have it where it does)."""
+    out: list[tuple[str, pd.DataFrame]] = []
+    cells = board[[*_CELL, "condition", "instruction_sha256"]].drop_duplicates([*_CELL, "condition"])
+    if (board.condition == PLACEBO).any():
+        instructed = cells[~cells.condition.isin(CONTROLS)]
+        ref = _cell_sha(board, FORMAT_BASELINE).merge(_cell_sha(board, BASELINE), on=_CELL, how="outer")
+        ref["sha_ref"] = ref[f"sha_{FORMAT_BASELINE}"].fillna(ref[f"sha_{BASELINE}"])
+        instructed = instructed.merge(ref[[*_CELL, "sha_ref"]], on=_CELL, how="left")
+        keep = instructed[instructed.instruction_sha256 != instructed.sha_ref][[*_CELL, "condition"]]
+        out.append((PLACEBO, board.merge(keep, on=[*_CELL, "condition"])))
+    fmt, none = _cell_sha(board, FORMAT_BASELINE), _cell_sha(board, BASELINE)
+    same = fmt.merge(none, on=_CELL)
+    same = same[same[f"sha_{FORMAT_BASELINE}"] == same[f"sha_{BASELINE}"]][_CELL]
+    placebo = board[board.condition == PLACEBO].merge(same, on=_CELL)
+    if not placebo.empty:
+        out.append((FORMAT_BASELINE, placebo))
+    return out
+
+
+# -- reading the decomposition back (console and report) ----------------------------------------------------
+def main_effects(d: pd.DataFrame) -> pd.DataFrame:
+    """The decomposition rows (main metric) of a deltas frame, sorted."""
+    if "effect" not in d.columns:
+        return d.iloc[0:0]
+    rows = d[(d.kind == "mteb") & d.is_main & d.effect.isin(DECOMPOSITION)].copy()
+    order = {e: i for i, e in enumerate(DECOMPOSITION)}
+    rows["_o"] = rows.effect.map(order)
+    return rows.sort_values(["alias", "task", "subset", "split", "_o", "condition"]).drop(columns="_o")
+
+
+def _cell_text(r: pd.Series | None, alpha: float) -> str:
+    if r is None:
+        return "—"
+    if row_identical(r):
+        return f"{0:+.3f} (same inputs)"
+    ci = f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if pd.notna(r.ci_low) else "[no CI]"
+    star = "*" if pd.notna(r.p_holm) and r.p_holm < alpha else ""
+    return f"{r.delta:+.3f} {ci}{star}"
+
+
+def columns_for(effects: pd.DataFrame, content_of: list[str]) -> list[tuple[str, str, str | None]]:
+    """(header, effect, condition or None) of the wide table: prefix, any instruction, content of each of
+    ``content_of`` (those present), mismatch."""
+    cols: list[tuple[str, str, str | None]] = [("prefix", PREFIX, None), ("any instr.", ANY_INSTRUCTION, None)]
+    present = set(effects[effects.effect == CONTENT].condition)
+    cols += [(f"content {c}", CONTENT, c) for c in content_of if c in present]
+    return [*cols, ("mismatch", MISMATCH, None)]
+
+
+def wide(d: pd.DataFrame, *, content_of: tuple[str, ...] = ("official", "blog"), alpha: float = 0.05
+         ) -> pd.DataFrame:
+    """One row per model × task × subset × split: each effect as ``Δ [95% CI]`` (``*``: Holm p < alpha)."""
+    eff = main_effects(d)
+    if eff.empty:
+        return pd.DataFrame()
+    cols = columns_for(eff, list(content_of))
+    rows = []
+    for (alias, task, subset, split), g in eff.groupby(["alias", "task", "subset", "split"], sort=True):
+        row = {"model": alias, "task": task, "subset": subset, "split": split}
+        for header, effect, cond in cols:
+            hit = g[(g.effect == effect) & ((g.condition == cond) if cond else True)]
+            row[header] = _cell_text(hit.iloc[0] if len(hit) else None, alpha)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def table(d: pd.DataFrame, *, alpha: float = 0.05) -> str:
+    """The decomposition for the console: the wide table and a note on the Holm family."""
+    w = wide(d, alpha=alpha)
+    if w.empty:
+        return "(no decomposition: run none, format, placebo and an instructed condition such as blog)"
+    widths = {c: max(len(c), *(len(str(v)) for v in w[c])) for c in w.columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in w.columns)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in w.columns) for _, r in w.iterrows()]
+    lines.append(_footnote(d, alpha))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _footnote(d: pd.DataFrame, alpha: float) -> str:
+    main = d[(d.kind == "mteb") & d.is_main]
+    family = int(main.drop_duplicates(SAME_TEST).p_value.notna().sum())
+    perms = main.n_permutations.dropna()
+    floor = 1 / (1 + int(perms.max())) if len(perms) else float("nan")
+    text = (f"(Δ [95% paired-bootstrap CI]; * Holm p < {alpha} across the {family} distinct comparisons of "
+            f"deltas.parquet; prefix = format − none, any instr. = placebo − format, content X = X − placebo, "
+            "mismatch = mismatched − none; blog − none = prefix + any instr. + content blog")
+    if family and not np.isnan(floor) and family * floor >= alpha:
+        text += (f"; note: with {family} tests the smallest Holm p is {family} × {fmt_p(floor)} = "
+                 f"{fmt_p(min(1.0, family * floor))}, so no effect can reach {alpha}: narrow the grid or raise the "
+                 "permutations")
+    return text + ")"
+
+
+def plain_deltas(d: pd.DataFrame) -> pd.DataFrame:
+    """The deltas without the rows only the decomposition needs: no content rows (X − placebo), and no
+    placebo − format row that repeats placebo − none (format adding nothing)."""
+    if "effect" not in d.columns:
+        return d
+    keep = d.effect != CONTENT
+    repeat = (d.effect == ANY_INSTRUCTION) & d.duplicated(SAME_TEST, keep=False)
+    return d[keep & ~repeat]

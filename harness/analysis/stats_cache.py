@@ -1,0 +1,114 @@
+"""A cache of paired statistics, so that rerunning ``harness aggregate`` (after adding a model, a condition, or
+merging folders) recomputes only the deltas whose inputs are new.
+
+A delta's statistics are a pure function of the two cells' item-level predictions (for one subset and split), the
+metric, the resampling unit the task states, the numbers of resamples, the seed and the method itself. The key
+hashes exactly those: the sha256 of both predictions files' bytes, subset, split, task type, metric, stated unit,
+``n_bootstrap``, ``n_permutations``, seed and :data:`METHOD_VERSION` (bumped whenever the statistics change, so no
+old number is ever served). The cache lives beside the embedding cache (``.cache/stats/stats.sqlite3``, or
+``$HARNESS_STATS_CACHE``), SQLite in WAL mode; it can only save time: an unreadable cache or row is treated as a
+miss and recomputed (tested), and ``HARNESS_STATS_CACHE=off`` turns it off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from harness.analysis.stats import PairedStats
+from harness.core.offline import CACHE_DIR
+
+log = logging.getLogger(__name__)
+
+# Bump with any change to how a delta's statistics are computed (harness/analysis/{stats,units,bootstrap,
+# permutation,metrics}.py). 1: units (vertex bootstrap with jackknife spread), rank/z swaps, GPD tail p.
+METHOD_VERSION = 1
+DB_NAME = "stats.sqlite3"
+
+
+def default_dir() -> Path | None:
+    where = os.environ.get("HARNESS_STATS_CACHE", "")
+    if where.lower() == "off":
+        return None
+    return Path(where) if where else CACHE_DIR / "stats"
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def key(*, a_sha256: str, b_sha256: str, subset: str, split: str, task_type: str, metric: str, unit: str | None,
+        n_bootstrap: int, n_permutations: int, seed: int) -> str:
+    blob = json.dumps([METHOD_VERSION, a_sha256, b_sha256, subset, split, task_type, metric, unit, n_bootstrap,
+                       n_permutations, seed])
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class StatsCache:
+    """get / put of :class:`PairedStats` by key; every failure is a miss (logged once), never an error."""
+
+    def __init__(self, folder: Path | None = None):
+        folder = folder if folder is not None else default_dir()
+        self.db: sqlite3.Connection | None = None
+        self.hits = 0
+        self.misses = 0
+        if folder is None:
+            return
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(folder / DB_NAME, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("CREATE TABLE IF NOT EXISTS stats (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self.db.commit()
+        except (OSError, sqlite3.Error) as e:
+            log.warning("statistics cache unavailable (%s); computing every delta", e)
+            self.db = None
+
+    def get(self, k: str) -> PairedStats | None:
+        if self.db is None:
+            return None
+        try:
+            row = self.db.execute("SELECT value FROM stats WHERE key = ?", (k,)).fetchone()
+            if row is None:
+                self.misses += 1
+                return None
+            out = PairedStats(**json.loads(row[0]))
+        except (sqlite3.Error, ValueError, TypeError) as e:
+            log.warning("statistics cache: unreadable entry (%s); recomputing", e)
+            self.misses += 1
+            return None
+        self.hits += 1
+        return out
+
+    def put(self, k: str, st: PairedStats) -> None:
+        if self.db is None:
+            return
+        try:
+            self.db.execute("INSERT OR REPLACE INTO stats (key, value) VALUES (?, ?)",
+                            (k, json.dumps(dataclasses.asdict(st))))
+            self.db.commit()
+        except sqlite3.Error as e:
+            log.warning("statistics cache: cannot write (%s)", e)
+
+    def close(self) -> None:
+        if self.db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.close()
+            self.db = None
+
+    def __enter__(self) -> StatsCache:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

