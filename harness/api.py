@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, Problems, unknown
 from harness.models.resolve import DEFAULT_MODEL, resolve
 from harness.models.spec import ModelSpec
 from harness.prompts import files as instructions
@@ -38,6 +38,9 @@ def run(
     threads: int | None = None,
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    skip_invalid: bool = False,
+    all_cells: bool = False,
+    verbose: bool = False,
     executor: str = "local",
     ray_address: str | None = None,
     workers: int | None = None,
@@ -47,9 +50,12 @@ def run(
     and every set without variants (:func:`harness.prompts.files.default_conditions`). ``threads``: CPU threads for
     the model (torch; with Ray: per worker, default 1); ``cache_dir``: the embedding cache folder (default
     ``.cache/embeddings``; with Ray: on each worker's node); ``use_cache=False`` encodes everything and stores
-    nothing. ``executor="ray"`` runs the grid on Ray (``harness.run.ray_executor``): a local instance sized to this
-    machine, or the cluster at ``ray_address``; ``workers``: worker slots (default: what the cluster's resources
-    allow), ``gpus_per_worker``: GPUs each worker asks for where the cluster has GPUs."""
+    nothing. Every task, set and instruction file is checked before the first cell: invalid ones stop the run (all
+    their problems at once), or are left out with ``skip_invalid``. ``all_cells`` also runs the cells of sets with
+    no instruction for the task; ``verbose`` leaves the libraries' output on the console instead of
+    ``<results>/logs/``. ``executor="ray"`` runs the grid on Ray (``harness.run.ray_executor``): a local instance
+    sized to this machine, or the cluster at ``ray_address``; ``workers``: worker slots (default: what the
+    cluster's resources allow), ``gpus_per_worker``: GPUs each worker asks for where the cluster has GPUs."""
     if executor not in EXECUTORS:
         raise HarnessError(f"--executor {executor}: unknown executor; expected one of {', '.join(EXECUTORS)}")
     if executor == "local" and (ray_address or workers is not None):
@@ -66,21 +72,19 @@ def run(
     items: list[str | ModelSpec] = (
         [m.strip() for m in models_.split(",") if m.strip()] if isinstance(models_, str) else list(models_)
     )
-    # Resolve everything up front: bad input fails before anything is written.
+    # Resolve every model up front: an unknown or missing one fails before anything is written.
     specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in items]
-    registry = TaskRegistry()
-    registry.select(tasks)
-    expand_conditions(conditions or [])
     cache: Path | bool = (cache_dir or True) if use_cache else False
     if executor == "ray":
         from harness.run import ray_executor
 
         return ray_executor.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
-                                batch_size=batch_size, registry=registry, progress=progress, cache=cache,
+                                batch_size=batch_size, registry=TaskRegistry(), progress=progress, cache=cache,
                                 threads=threads, ray_address=ray_address, workers=workers,
-                                gpus_per_worker=gpus_per_worker)
+                                gpus_per_worker=gpus_per_worker, skip_invalid=skip_invalid, all_cells=all_cells)
     return runner.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
-                      batch_size=batch_size, registry=registry, progress=progress, cache=cache)
+                      batch_size=batch_size, registry=TaskRegistry(), progress=progress, cache=cache,
+                      skip_invalid=skip_invalid, all_cells=all_cells, verbose=verbose)
 
 
 def cache_info(cache_dir: Path | None = None) -> tuple[Path, int, list[dict[str, Any]]]:
@@ -145,6 +149,14 @@ def compare(results_dir: Path = DEFAULT_RESULTS, *, tasks: list[str] | None = No
     return views.render(results_dir, view, tasks=tasks, models=models)
 
 
+def stale_lines(results_dir: Path = DEFAULT_RESULTS) -> list[str]:
+    """What the last ``aggregate`` left out as stale (one line per cell, the commands that recompute them) and what
+    it could not check."""
+    from harness.analysis import currency
+
+    return currency.read(results_dir).lines(results_dir)
+
+
 def list_plots(results_dir: Path = DEFAULT_RESULTS) -> list[Path]:
     """The PNG figures under ``<results>/plots`` (drawn by ``aggregate``)."""
     from harness.report import plots
@@ -168,6 +180,11 @@ def list_tasks() -> list[dict[str, str]]:
     ]
 
 
+def broken_tasks() -> list[str]:
+    """One line per task folder whose ``task.yaml`` is invalid (``harness ls tasks`` names them)."""
+    return [line for e in TaskRegistry().broken.values() for line in e.lines()]
+
+
 def list_models() -> list[dict[str, str]]:
     """Every bundled model: availability (ready / installable / missing), size, languages, dimension, recipe."""
     from harness.models.bundled import catalogue
@@ -182,23 +199,34 @@ def list_models() -> list[dict[str, str]]:
 
 
 def validate(paths: list[Path] | None = None) -> list[str]:
-    """Validate every task spec (+ data), instruction set and model instruction file. Returns what was checked."""
-    checked = []
-    reg = TaskRegistry()
-    for t in reg.select(None):
-        t.metadata()
-        t.load_dataset()
-        if getattr(t.spec, "language_probe", None) is not None:
-            from harness.run.language_probe import probe_items
-
-            probe_items(t)
-        checked.append(str(t.spec_path))
-    for name in instructions.list_sets():
-        checked.append(str(instructions.validate_set(name)))
-    for path in instructions.list_model_files():
-        instructions.load_model_file(path)
-        checked.append(str(path))
+    """Validate every task spec (+ data), instruction set and model instruction file. Returns what was checked;
+    raises :class:`~harness.core.errors.InputErrors` listing every problem of every file."""
+    checked, problems = validate_report()
+    problems.raise_if_any()
     return checked
+
+
+def validate_report() -> tuple[list[str], Problems]:
+    """``harness validate``: (the files that passed, every problem found — one line each with file, line and
+    field). Nothing stops at the first problem."""
+    from harness.run import preflight
+
+    registry = TaskRegistry()
+    inputs = preflight.check_inputs(registry, None, None, [], set_task_names=True)
+    preflight.check_task_data(inputs, list(inputs.tasks))
+    inputs.add_bad_tasks(preflight.check_tasks_for_mteb(inputs.tasks))
+    problems = Problems()
+    for name in sorted(inputs.bad_tasks):
+        problems.add_all(inputs.bad_tasks[name])
+    for name in sorted(inputs.bad_conditions):
+        problems.add_all(inputs.bad_conditions[name])
+    checked = [str(t.spec_path) for t in inputs.tasks]
+    checked += [str(instructions.set_path(c.name)) for c in inputs.conditions if c.instruction_set is not None]
+    for path in instructions.list_model_files():
+        with problems.collect():
+            instructions.load_model_file(path)
+            checked.append(str(path))
+    return checked, problems
 
 
 def export_instructions(model: str, *, out: Path | None = None, check: bool = False) -> tuple[Path, bool]:
@@ -226,8 +254,13 @@ def list_instructions(model: str, conditions: list[str] | None = None) -> list[d
     name = model
     from harness.models.bundled import BUNDLED
 
-    if not instructions.instruction_file(model).exists() and model in BUNDLED:
-        name = BUNDLED[model].name
+    if not instructions.instruction_file(model).exists():
+        if model in BUNDLED:
+            name = BUNDLED[model].name
+        elif "/" not in model and not Path(model).is_dir():
+            # not a bundled alias, not a Hub id (org/name), not a folder: a typo, not a model without a file
+            known = [*BUNDLED, *(instructions.load_model_file(p).model for p in instructions.list_model_files())]
+            raise unknown("model", model, known)
     recipe = instructions.model_instructions(name)
     conds = expand_conditions(conditions or instructions.list_conditions())
     rows = []

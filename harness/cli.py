@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.core.errors import HarnessError
 from harness.core.offline import configure
@@ -18,13 +20,25 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _global_options(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """--online and -v work before or after the command (``harness --online run`` = ``harness run --online``)."""
+    parser.add_argument("--online", action="store_true", default=default,
+                        help="allow Hugging Face Hub downloads (default: offline)")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="show the libraries' own output (progress bars, warnings) instead of logging it")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harness", description="Do instructions change what embedding models do?")
-    p.add_argument("--online", action="store_true", help="allow Hugging Face Hub downloads (default: offline)")
-    p.add_argument("-v", "--verbose", action="store_true")
+    _global_options(p, default=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, default=argparse.SUPPRESS)  # after the command: set only when given
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="evaluate models × conditions × tasks (skips finished cells)")
+    def add(group: Any, name: str, **kw: Any) -> argparse.ArgumentParser:
+        return group.add_parser(name, parents=[common], **kw)  # type: ignore[no-any-return]
+
+    r = add(sub, "run", help="evaluate models × conditions × tasks (skips finished cells)")
     r.add_argument("--model", default="minilm", help="comma-separated model names (default: minilm)")
     r.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
     r.add_argument("--conditions", type=_csv, default=None,
@@ -39,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cache-dir", type=Path, default=None,
                    help="embedding cache folder (default: .cache/embeddings, or $HARNESS_EMBEDDING_CACHE)")
     r.add_argument("--no-cache", action="store_true", help="encode every text; read and write no embedding cache")
+    r.add_argument("--skip-invalid", action="store_true",
+                   help="run the valid tasks and sets, leaving out (and naming) the invalid ones")
+    r.add_argument("--all-cells", action="store_true",
+                   help="also run the cells of a set with no instruction for the task (they repeat none/format)")
     r.add_argument("--executor", default="local", help="where cells run: local (this process, default) or ray")
     r.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="with --executor ray: join the Ray cluster at ADDR (host:port or auto; default: start a "
@@ -48,10 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--gpus-per-worker", type=float, default=1.0,
                    help="with --executor ray on a cluster with GPUs: GPUs per worker (default: 1)")
 
-    a = sub.add_parser("aggregate", help="rebuild leaderboard.parquet and deltas.parquet from results on disk")
+    a = add(sub, "aggregate", help="rebuild leaderboard.parquet and deltas.parquet from results on disk")
     a.add_argument("--results", type=Path, default=None)
 
-    cmp = sub.add_parser("compare", help="models × conditions side by side, with deltas and 95%% CIs")
+    cmp = add(sub, "compare", help="models × conditions side by side, with deltas and 95%% CIs")
     cmp.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
     cmp.add_argument("--models", type=_csv, default=None, help="comma-separated model aliases or names")
     cmp.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
@@ -70,34 +88,34 @@ def build_parser() -> argparse.ArgumentParser:
     mrg.add_argument("--prefer", choices=["newest", "first"], default=None,
                      help="resolve conflicting cells: newest created_at, or the first folder holding one")
 
-    ls = sub.add_parser("ls", help="list tasks, models, conditions, plots, or a model's instruction prefixes")
+    ls = add(sub, "ls", help="list tasks, models, conditions, plots, or a model's instruction prefixes")
     ls.add_argument("what", choices=["tasks", "models", "conditions", "plots", "instructions"])
     ls.add_argument("model", nargs="?", help="for 'instructions': the model (name or bundled alias)")
     ls.add_argument("--conditions", type=_csv, default=None,
                     help="for 'instructions': comma-separated conditions (default: all)")
     ls.add_argument("--results", type=Path, default=None, help="results folder for 'plots' (default: ./results)")
 
-    data = sub.add_parser("data", help="build task data from public sources")
+    data = add(sub, "data", help="build task data from public sources")
     data_sub = data.add_subparsers(dest="source", required=True)
-    ding = data_sub.add_parser("ding", help="German-English sentence pairs from Debian trans-de-en 1.9 (GPL-2+)")
+    ding = add(data_sub, "ding", help="German-English sentence pairs from Debian trans-de-en 1.9 (GPL-2+)")
     ding.add_argument("--deb", type=Path, default=None, help="a downloaded .deb (default: apt-get download)")
     ding.add_argument("--source", type=Path, default=None, help="the dictionary file (usr/share/trans/de-en)")
     ding.add_argument("--tasks-dir", type=Path, default=None, help="where the task folders are (default: ./tasks)")
 
-    ins = sub.add_parser("instructions", help="per-model instruction files (exported from mteb's registry)")
+    ins = add(sub, "instructions", help="per-model instruction files (exported from mteb's registry)")
     ins_sub = ins.add_subparsers(dest="action", required=True)
-    exp = ins_sub.add_parser("export", help="write instructions/<org>__<model>.yaml from mteb's registry (no weights)")
+    exp = add(ins_sub, "export", help="write instructions/<org>__<model>.yaml from mteb's registry (no weights)")
     exp.add_argument("models", nargs="*", metavar="MODEL", help="mteb registry names (e.g. Qwen/Qwen3-Embedding-0.6B)")
     exp.add_argument("--all", action="store_true", help="re-export every committed file that came from mteb")
     exp.add_argument("--out", type=Path, default=None, help="output file (one MODEL only)")
     exp.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file differs")
 
-    sub.add_parser("validate", help="validate every task spec, data file and instruction file")
+    add(sub, "validate", help="validate every task spec, data file and instruction file")
 
-    cache = sub.add_parser("cache", help="the embedding cache: size per model, or clear it")
+    cache = add(sub, "cache", help="the embedding cache: size per model, or clear it")
     cache_sub = cache.add_subparsers(dest="action", required=True)
     for action, what in (("info", "models, vectors and bytes in the cache"), ("clear", "delete cached vectors")):
-        c = cache_sub.add_parser(action, help=what)
+        c = add(cache_sub, action, help=what)
         c.add_argument("--cache-dir", type=Path, default=None, help="the cache folder (default: .cache/embeddings)")
         if action == "clear":
             c.add_argument("--model", default=None, help="one model: its alias, name or identity (every revision)")
@@ -114,10 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except HarnessError as e:
-        for line in getattr(e, "lines", list)():  # e.g. every conflict of a merge, each with its sources
-            print(line, file=sys.stderr)
-        print(f"error: {e}", file=sys.stderr)
+        for line in e.lines():
+            print(f"{e.prefix}{line}", file=sys.stderr)
         return e.exit_code
+    except KeyboardInterrupt:  # outside a run's cells (those say how many finished): nothing half-written
+        print("interrupted; rerun the same command to continue", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `harness ls ... | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not complain either
+        return 0
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -130,7 +154,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         summary = api.run(args.model, tasks=args.tasks, conditions=args.conditions,
                           results_dir=results_dir, batch_size=args.batch_size, threads=args.threads,
-                          cache_dir=args.cache_dir, use_cache=not args.no_cache, executor=args.executor,
+                          cache_dir=args.cache_dir, use_cache=not args.no_cache, skip_invalid=args.skip_invalid,
+                          all_cells=args.all_cells, verbose=args.verbose, executor=args.executor,
                           ray_address=args.ray_address, workers=args.workers,
                           gpus_per_worker=args.gpus_per_worker)
         for label, why in summary.recomputed:
@@ -138,6 +163,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(summary.line())
         for label, err in summary.failed:
             print(f"  failed {label}: {err}", file=sys.stderr)
+        if summary.log_file is not None:
+            print(f"log (library output): {summary.log_file}", file=sys.stderr)
         return 1 if summary.failed else 0
     if args.command == "cache":
         return _cache(args)
@@ -145,6 +172,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         board, deltas = api.aggregate(results_dir)
         print(f"wrote {results_dir / 'leaderboard.parquet'} ({len(board)} rows), "
               f"{results_dir / 'deltas.parquet'} ({len(deltas)} rows)\n")
+        for line in api.stale_lines(results_dir):
+            print(line, file=sys.stderr)
         print(headline_text(board, deltas))
         print()
         print(delta_table(board))
@@ -197,6 +226,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             stale += [path] if changed else []
         return 1 if args.check and stale else 0
     if args.command == "ls" and args.what == "plots":
+        if not results_dir.is_dir():
+            raise HarnessError(f"{results_dir}: no such results folder; run `harness run` and `harness aggregate`, "
+                               "or give --results")
         for plot in api.list_plots(results_dir):
             print(plot)
         return 0
@@ -206,6 +238,9 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print(c)
             return 0
         items = api.list_tasks() if args.what == "tasks" else api.list_models()
+        if args.what == "tasks":
+            for line in api.broken_tasks():
+                print(f"invalid task: {line}", file=sys.stderr)
         if items:
             keys = list(items[0])
             widths = {k: max(len(k), *(len(str(i[k])) for i in items)) for k in keys}
@@ -214,9 +249,14 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print("  ".join(str(i[k]).ljust(widths[k]) for k in keys))
         return 0
     if args.command == "validate":
-        for checked in api.validate():
-            print(f"ok  {checked}")
-        return 0
+        checked, problems = api.validate_report()
+        for name in checked:
+            print(f"ok  {name}")
+        for line in problems.lines:
+            print(f"error: {line}", file=sys.stderr)
+        if problems:
+            print(f"{len(problems.lines)} problem(s); {len(checked)} file(s) valid")
+        return 2 if problems else 0
     raise AssertionError(args.command)
 
 

@@ -27,9 +27,10 @@ def main() -> int:
     try:
         api.run([mock_spec()], tasks=tasks, conditions=["none", "blog"], results_dir=results, progress=False, **ray)
         api.aggregate(results)
-    except HarnessError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except HarnessError as e:  # as the CLI prints it
+        for line in e.lines():
+            print(f"{e.prefix}{line}", file=sys.stderr)
+        return e.exit_code
     return 0
 
 

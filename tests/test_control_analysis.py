@@ -75,7 +75,7 @@ def test_every_instructed_delta_is_the_sum_of_its_three_parts(grid: tuple[Path, 
             checked += 1
         # official feeds these models nothing (no recipe): same inputs as format, so it has no content effect
         assert g[(g.condition == "official") & (g.effect == "content")].empty
-        assert g[g.effect == "prefix"].p_method.item() == "identical inputs"
+        assert g[g.effect == "prefix"].identical_inputs.item()
     assert checked == 3 * 2 * 6
 
 
@@ -330,7 +330,7 @@ def test_a_model_with_format_prefixes_splits_them_off(tmp_path: Path) -> None:
     main = d[(d.kind == "mteb") & d.is_main]
     ret = main[main.task == RET].set_index(["condition", "baseline"])
     assert ret.loc[("format", "none"), "effect"] == "prefix"
-    assert ret.loc[("format", "none"), "p_method"] != "identical inputs"  # query: / passage: change the inputs
+    assert not ret.loc[("format", "none"), "identical_inputs"]  # query: / passage: change the inputs
     assert ret.loc[("placebo", "format"), "effect"] == "any_instruction"
     assert ret.loc[("placebo", "format"), "baseline_sha256"] != ret.loc[("placebo", "none"), "baseline_sha256"]
     assert ret.loc[("blog", "format"), "effect"] == "over_format"
@@ -342,7 +342,7 @@ def test_a_model_with_format_prefixes_splits_them_off(tmp_path: Path) -> None:
     assert not (kept.effect == "content").any()
     # STS: e5 has no format prefix there, so format − none is "same inputs" and placebo − format is placebo − none
     sts = main[main.task == STS].set_index(["condition", "baseline"])
-    assert sts.loc[("format", "none"), "p_method"] == "identical inputs"
+    assert sts.loc[("format", "none"), "identical_inputs"]
     assert sts.loc[("placebo", "format"), "p_value"] == sts.loc[("placebo", "none"), "p_value"]
 
 

@@ -1,6 +1,7 @@
 """Instruction files, conditions and the exact strings fed to models.
 
-Golden tests compare, for every committed model file, every harness task and both roles:
+Golden tests compare, for every committed model file, every committed harness task (those the golden files list:
+a task or set a user adds is never compared, so adding one keeps the suite green) and both roles:
 
 - the exact prefix under none / format / official with ``tests/golden/instructions/<file>.json``
   (regenerate with ``HARNESS_UPDATE_GOLDEN=1 pytest tests/test_instructions.py``);
@@ -218,8 +219,15 @@ def test_e5_small_keeps_format_prefixes_apart_from_instructions() -> None:
     assert recipe.task_types == {} and recipe.tasks == {}
 
 
+REFERENCE_GOLDEN = GOLDEN / "sentence-transformers__all-MiniLM-L6-v2.json"
+
+
 def _harness_tasks() -> list[Any]:
-    return TaskRegistry().select(None)
+    """The committed tasks: those the golden files list (regenerating them, the tasks now in tasks/)."""
+    registry = TaskRegistry()
+    if os.environ.get("HARNESS_UPDATE_GOLDEN"):
+        return registry.select(None)
+    return [registry.get(name) for name in sorted(json.loads(REFERENCE_GOLDEN.read_text(encoding="utf-8"))["prefixes"])]
 
 
 def _roles(task_type: str) -> list[str]:
@@ -228,7 +236,7 @@ def _roles(task_type: str) -> list[str]:
 
 def _golden_for(recipe: ModelInstructions) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for task in _harness_tasks():
+    for task in _harness_tasks():  # the committed tasks only
         out[task.name] = {"type": task.type}
         for role in _roles(task.type):
             side = "query" if role == "both" else role
@@ -250,6 +258,42 @@ def test_golden_prefixes(path: Path) -> None:
     assert golden.exists(), f"no golden file {golden}; run HARNESS_UPDATE_GOLDEN=1 pytest {__file__}"
     expected = json.loads(golden.read_text(encoding="utf-8"))
     assert got == expected, f"prefixes changed for {recipe.model}; if intended: HARNESS_UPDATE_GOLDEN=1 pytest"
+
+
+def test_golden_files_cover_the_same_committed_tasks() -> None:
+    """Every golden file lists the same tasks, and each is a valid task of tasks/ (the committed ones)."""
+    listed = {p.stem: sorted(json.loads(p.read_text(encoding="utf-8"))["prefixes"]) for p in GOLDEN.glob("*.json")}
+    assert {p.stem for p in MODEL_FILES} <= set(listed)
+    reference = listed[REFERENCE_GOLDEN.stem]
+    assert all(tasks == reference for tasks in listed.values()), "regenerate: HARNESS_UPDATE_GOLDEN=1 pytest"
+    assert {"TemperatureBySensation", "DeEnTranslationRetrieval", "ScaleAge"} <= set(reference)
+    assert set(reference) <= set(TaskRegistry().names())
+
+
+def test_a_task_and_a_set_added_by_a_user_keep_the_golden_tests_green(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """README "Adding a task": a new task folder and a new set in the project must not break `make test`."""
+    import shutil
+
+    from tests import test_embeddinggemma
+
+    tasks, sets = tmp_path / "tasks", tmp_path / "sets"
+    shutil.copytree(ROOT / "tasks", tasks)
+    shutil.copytree(ins.SETS_DIR, sets)
+    mine = tasks / "MyWordTask"
+    shutil.rmtree(mine, ignore_errors=True)  # the project may hold one already
+    mine.mkdir()
+    spec = (ROOT / "tasks" / "TemperatureBySensation" / "task.yaml").read_text(encoding="utf-8")
+    (mine / "task.yaml").write_text(spec.replace("name: TemperatureBySensation", "name: MyWordTask"))
+    shutil.copy(ROOT / "tasks" / "TemperatureBySensation" / "pairs.csv", mine / "pairs.csv")
+    (sets / "mine.yaml").write_text("name: mine\ndescription: d\ntasks:\n  MyWordTask:\n    query: Feel it.\n")
+    monkeypatch.setattr(TaskRegistry, "default_root", tasks)
+    monkeypatch.setattr(ins, "SETS_DIR", sets)
+    monkeypatch.delenv("HARNESS_UPDATE_GOLDEN", raising=False)
+    assert "MyWordTask" in TaskRegistry().names() and "mine" in ins.list_conditions()
+    for path in MODEL_FILES:
+        test_golden_prefixes(path)
+    test_embeddinggemma.test_golden_prompts()
 
 
 def _harness_fed(recipe: ModelInstructions, condition: Condition, metadata: Any, prompt_type: Any) -> str:

@@ -90,7 +90,8 @@ def test_conflicting_scores_are_listed_and_nothing_is_written(grids: dict[str, P
         api.merge([grids["b"], other], into)
     assert not into.exists()
     assert "1 conflicting cell(s)" in str(e.value) and "\n" not in str(e.value)
-    [line] = e.value.lines()
+    line, last = e.value.lines()  # each conflict, then the one error line
+    assert last == f"error: {e.value}"
     assert "mock/blog/TemperatureBySensation" in line and "same cell key, different scores" in line
     assert str(grids["b"] / "cells") in line and str(other / "cells") in line and "0.5" in line
 

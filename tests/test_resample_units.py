@@ -64,7 +64,7 @@ def test_the_unit_changes_the_interval_not_the_delta(tmp_path: Path) -> None:
 
 def test_a_unit_the_task_type_cannot_have_is_one_line(tmp_path: Path) -> None:
     root = _tasks(tmp_path, unit="query")
-    with pytest.raises(HarnessError, match=r"task\.yaml: field 'resample_unit': 'query' is not one of text, item"):
+    with pytest.raises(HarnessError, match=r"task\.yaml:\d+: field 'resample_unit': 'query' is not one of text, item"):
         LocalTask(root / TEMP)
 
 

@@ -452,7 +452,9 @@ def test_aggregate_deltas_carry_seeded_intervals(tmp_path: Path) -> None:
     # the mock has no format prefixes: `format` fed the same strings as `none`, a zero delta by construction that
     # gets no p-value and stays out of the Holm family (and `format` is no second baseline)
     same = d[d.is_main & (d.condition == "format")]
-    assert len(same) == 2 and (same.p_method == "identical inputs").all() and same.p_value.isna().all()
+    assert len(same) == 2 and same.identical_inputs.all() and same.p_value.isna().all()
+    assert same.p_method.isna().all()  # p_method is a method only; the status is identical_inputs
+    assert not d[d.condition == "blog"].identical_inputs.any()
     assert (same.delta == 0).all() and (same.ci_low == 0).all() and (same.ci_high == 0).all()
     assert set(d.baseline) == {"none"}
     first = d

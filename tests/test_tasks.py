@@ -83,13 +83,13 @@ def _error(folder: Path) -> str:
     ("mutate", "expected"),
     [
         (lambda d: (d / "task.yaml").write_text((d / "task.yaml").read_text() + "colour: blue\n"),
-         "task.yaml: field 'colour': Extra inputs are not permitted"),
+         "task.yaml:32: field 'colour': unknown key 'colour'"),
         (lambda d: (d / "task.yaml").write_text("name: [unclosed\n"), "task.yaml: malformed YAML at line 2"),
         (lambda d: (d / "task.yaml").write_text((d / "task.yaml").read_text().replace("type: STS", "type: Sorting")),
-         "task.yaml: field 'type'"),
+         "task.yaml:4: field 'type': 'Sorting' is not one of STS, Retrieval, BitextMining"),
         (lambda d: (d / "task.yaml").write_text(
             (d / "task.yaml").read_text().replace("license: cc-by-4.0", "license: my-own-license")),
-         "task.yaml: field 'license'"),  # rejected by mteb's own TaskMetadata validation
+         "task.yaml:17: field 'license'"),  # rejected by mteb's own TaskMetadata validation
         (lambda d: (d / "pairs.csv").write_text("sentence1,sentence2\nwarm,cold\n"), "missing column(s) score"),
         (lambda d: (d / "pairs.csv").write_text("subset,sentence1,sentence2,score\nsensation,warm,,0.5\n"),
          "row 2: empty 'sentence2'"),
@@ -98,7 +98,7 @@ def _error(folder: Path) -> str:
         (lambda d: (d / "pairs.csv").write_text("subset,sentence1,sentence2,score\nsensation,warm,cold,7\n"),
          "row 2: score 7 outside [-1.0, 1.0]"),
         (lambda d: (d / "pairs.csv").write_bytes(b"subset,sentence1,sentence2,score\nsensation,w\xe4rm,cold,0.5\n"),
-         "undecodable text"),
+         "pairs.csv:2:12: undecodable text (byte 0xe4: invalid continuation byte); save it as UTF-8"),
         (lambda d: (d / "pairs.csv").unlink(), "data file not found"),
         (lambda d: (d / "pairs.csv").write_text("subset,sentence1,sentence2,score\nsensation,warm,cold,0.5\n"),
          "no rows for subset 'relation'"),
@@ -143,3 +143,38 @@ def test_changed_data_changes_the_revision(tmp_path: Path) -> None:
     before = LocalTask(folder).data_hash
     (folder / "pairs.csv").write_text((folder / "pairs.csv").read_text().replace("0.65", "0.64", 1))
     assert LocalTask(folder).data_hash != before
+
+
+def test_every_problem_of_a_task_file_is_named_with_its_line(tmp_path: Path) -> None:
+    """Two missing fields and an unknown key: all three, one line each (not "(+1 more)"), unknown key first."""
+    folder = _task_copy(tmp_path)
+    spec = folder / "task.yaml"
+    text = spec.read_text().replace("license: cc-by-4.0\n", "").replace("domains: [Written]\n", "")
+    spec.write_text(text.replace("splits: [test]", "splts: [test]"))
+    with pytest.raises(HarnessError) as e:
+        TaskRegistry(folder.parent).get(folder.name)
+    lines = e.value.lines()
+    line = next(i for i, t in enumerate(spec.read_text().splitlines(), 1) if t.startswith("splts"))
+    assert lines == [f"{spec}:{line}: field 'splts': unknown key 'splts'; did you mean 'splits'?",
+                     f"{spec}: field 'domains': Field required", f"{spec}: field 'license': Field required"]
+
+
+def test_undecodable_byte_is_reported_at_its_line_and_column_in_the_file(tmp_path: Path) -> None:
+    folder = _task_copy(tmp_path)
+    pairs = folder / "pairs.csv"
+    body = pairs.read_bytes().splitlines(keepends=True)
+    body[500] = body[500].replace(b",", b",\xff", 1)  # line 501, right after the first comma
+    pairs.write_bytes(b"".join(body))
+    col = body[500].index(b"\xff") + 1
+    assert _error(folder).startswith(f"{pairs}:501:{col}: undecodable text (byte 0xff")
+
+
+def test_a_broken_task_folder_does_not_hide_the_others(tmp_path: Path) -> None:
+    folder = _task_copy(tmp_path)
+    broken = folder.parent / "Broken"
+    broken.mkdir()
+    (broken / "task.yaml").write_text("name: Broken\ntype: STS\n")
+    reg = TaskRegistry(folder.parent)
+    assert reg.names() == ["TemperatureBySensation"] and list(reg.broken) == ["Broken"]
+    with pytest.raises(HarnessError, match=r"Broken/task.yaml: field 'data': Field required"):
+        reg.get("Broken")

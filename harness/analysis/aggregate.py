@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import controls, decomposition, family, stats, stats_cache
+from harness.analysis import controls, currency, decomposition, family, stats, stats_cache
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
 from harness.core.offline import configure
@@ -26,7 +26,6 @@ from harness.results.schema import (
     DELTA_KEYS,
     DELTAS_SCHEMA,
     FAMILY_SCHEMA,
-    IDENTICAL,
     LEADERBOARD_SCHEMA,
     SCHEMA_VERSION,
     STATS_COLUMNS,
@@ -34,6 +33,7 @@ from harness.results.schema import (
 )
 
 log = logging.getLogger(__name__)
+PAIRING = ["task_data_sha256", "model_identity"]  # a delta's two cells must agree on these (sidecar fields)
 FAMILY_FILE = "family.parquet"
 SCORE_CHECK_TOLERANCE = 1e-5  # recomputed vs mteb's stored score (mteb rounds retrieval metrics to 5 decimals)
 
@@ -57,6 +57,7 @@ def _rows_for_cell(sidecar_path: Path, results_dir: Path) -> list[dict[str, Any]
     except Exception as e:
         raise HarnessError(f"{result_path}: unreadable mteb result ({e.__class__.__name__}); rerun the cell") from None
     base = {
+        **{k: side.get(k, "") for k in PAIRING},  # internal: cells pair only on the same data and model
         "schema_version": SCHEMA_VERSION,
         "model": side["model"],
         "alias": side["alias"],
@@ -87,20 +88,29 @@ def _rows_for_cell(sidecar_path: Path, results_dir: Path) -> list[dict[str, Any]
     return rows
 
 
-def leaderboard(results_dir: Path) -> pd.DataFrame:
+def leaderboard(results_dir: Path, *, leave_out: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
+    """One row per metric of every cell, except the sidecars in ``leave_out`` (relative paths: stale cells). The
+    frame also holds the :data:`PAIRING` columns (not written to the parquet file)."""
     rows: list[dict[str, Any]] = []
     for sidecar in layout.sidecar_files(results_dir):
-        rows += _rows_for_cell(sidecar, results_dir)
-    df = pd.DataFrame(rows, columns=LEADERBOARD_SCHEMA.names)
+        if str(sidecar.relative_to(results_dir)) not in leave_out:
+            rows += _rows_for_cell(sidecar, results_dir)
+    df = pd.DataFrame(rows, columns=[*LEADERBOARD_SCHEMA.names, *PAIRING])
     df = df.astype({"score": "float64", "is_main": "bool"})
     return df.sort_values(["model", "revision", "task", "subset", "split", "metric", "condition"],
                           ignore_index=True)
 
 
+def _pair_keys(board: pd.DataFrame) -> list[str]:
+    """Two cells pair only on the same task data and model identity (when the board knows them)."""
+    return [*DELTA_KEYS, *(k for k in PAIRING if k in board.columns)]
+
+
 def _against(board: pd.DataFrame, baseline: str, others: pd.DataFrame) -> pd.DataFrame:
-    base = board[board.condition == baseline][[*DELTA_KEYS, "score", "instruction_sha256"]].rename(
+    keys = _pair_keys(board)
+    base = board[board.condition == baseline][[*keys, "score", "instruction_sha256"]].rename(
         columns={"score": "baseline_score", "instruction_sha256": "baseline_sha256"})
-    df = others.merge(base, on=DELTA_KEYS, how="inner")
+    df = others.merge(base, on=keys, how="inner")
     df["baseline"] = baseline
     return df
 
@@ -108,7 +118,7 @@ def _against(board: pd.DataFrame, baseline: str, others: pd.DataFrame) -> pd.Dat
 def _format_has_prefixes(board: pd.DataFrame) -> pd.DataFrame:
     """(model, revision, task) whose `format` cell adds prefixes: its instruction hash differs from `none`'s
     (the same exact strings hash the same), or `none` is absent."""
-    keys = ["model", "revision", "task"]
+    keys = ["model", "revision", "task", *(k for k in PAIRING if k in board.columns)]
     sha = board[["condition", *keys, "instruction_sha256"]].drop_duplicates()
     fmt = sha[sha.condition == FORMAT_BASELINE].drop(columns="condition")
     none = sha[sha.condition == BASELINE].drop(columns="condition")
@@ -131,6 +141,7 @@ def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap:
     frames += [_against(board, base, others) for base, others in decomposition.comparisons(board)]
     df = pd.concat(frames, ignore_index=True)
     df["delta"] = df["score"] - df["baseline_score"]
+    df["identical_inputs"] = (df["instruction_sha256"] == df["baseline_sha256"]).astype(bool)
     df["effect"] = decomposition.label(df)
     df["schema_version"] = SCHEMA_VERSION
     for col in STATS_COLUMNS:
@@ -193,10 +204,10 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
             df.loc[i, [*STATS_COLUMNS, "n_items"]] = df.loc[done[same], [*STATS_COLUMNS, "n_items"]].to_numpy()
             continue
         done[same] = i
-        if r.instruction_sha256 == r.baseline_sha256:
+        if r.identical_inputs:
             # The same exact strings reached the model (e.g. `format` of a model without prefixes): the delta is 0
             # by construction, not an observation; no p-value, and it stays out of the Holm family.
-            df.loc[i, ["ci_low", "ci_high", "p_method"]] = [0.0, 0.0, IDENTICAL]
+            df.loc[i, ["ci_low", "ci_high"]] = [0.0, 0.0]
             continue
         a = items(r.model, r.revision, r.condition, r.task, r.subset, r.split)
         b = items(r.model, r.revision, r.baseline, r.task, r.subset, r.split)
@@ -269,11 +280,20 @@ def disagreement_lines(d: pd.DataFrame) -> list[str]:
 
 
 def aggregate(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rebuild ``leaderboard.parquet`` and ``deltas.parquet`` from the cells on disk."""
+    """Rebuild ``leaderboard.parquet`` and ``deltas.parquet`` from the current cells on disk; stale cells (their
+    inputs changed since they ran: :mod:`harness.analysis.currency`) are listed in ``stale-cells.json`` and left
+    out."""
+    if not results_dir.is_dir():
+        raise HarnessError(f"{results_dir}: no such results folder; run `harness run` first")
     atomic.remove_orphans(results_dir)
-    board = leaderboard(results_dir)
+    found = currency.check(results_dir)
+    currency.write(results_dir, found)
+    for line in found.lines(results_dir):
+        log.info(line)
+    board = leaderboard(results_dir, leave_out=found.stale_sidecars)
     if board.empty:
-        raise HarnessError(f"{results_dir}: no results to aggregate; run `harness run` first")
+        why = f" ({len(found.stale)} stale cell(s) left out; see {layout.STALE_CELLS})" if found.stale else ""
+        raise HarnessError(f"{results_dir}: no results to aggregate{why}; run `harness run` first")
     d = deltas(board, results_dir)
     write_parquet(board, LEADERBOARD_SCHEMA, results_dir / "leaderboard.parquet")
     faults.checkpoint("aggregate")

@@ -29,7 +29,7 @@ import pandas as pd
 
 from harness.analysis.tables import fmt_p
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
-from harness.results.schema import IDENTICAL
+from harness.results.schema import row_identical
 
 PLACEBO = "placebo"
 MISMATCHED = "mismatched"
@@ -104,7 +104,7 @@ def main_effects(d: pd.DataFrame) -> pd.DataFrame:
 def _cell_text(r: pd.Series | None, alpha: float) -> str:
     if r is None:
         return "—"
-    if r.p_method == IDENTICAL:
+    if row_identical(r):
         return f"{0:+.3f} (same inputs)"
     ci = f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if pd.notna(r.ci_low) else "[no CI]"
     star = "*" if pd.notna(r.p_holm) and r.p_holm < alpha else ""

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from harness.prompts.conditions import BASELINE, condition_order, order_conditions
-from harness.results.schema import IDENTICAL
+from harness.results.schema import identical_inputs
 
 SEP = " = "
 
@@ -107,6 +107,7 @@ class DeltaRow:
 def main_deltas(d: pd.DataFrame) -> pd.DataFrame:
     """Main-metric deltas by model, task, subset, then baseline and condition in condition order (none first)."""
     main = d[(d.kind == "mteb") & d.is_main].copy()
+    main["identical_inputs"] = identical_inputs(main)
     main["_b"] = [condition_order(b) for b in main.baseline]
     main["_c"] = [condition_order(c) for c in main.condition]
     return main.sort_values(["alias", "task", "subset", "_b", "_c"]).drop(columns=["_b", "_c"]).reset_index(drop=True)
@@ -120,7 +121,7 @@ def fold_deltas(d: pd.DataFrame) -> list[DeltaRow]:
     main = main_deltas(d)
     out: list[DeltaRow] = []
     for _alias, by_model in main.groupby("alias", sort=False):
-        same = by_model[by_model.p_method == IDENTICAL]
+        same = by_model[identical_inputs(by_model)]
         for baseline in order_conditions(set(same.baseline)):
             sb = same[same.baseline == baseline]
             by_label: dict[str, list[str]] = {}
@@ -131,7 +132,7 @@ def fold_deltas(d: pd.DataFrame) -> list[DeltaRow]:
             out += [DeltaRow(first, lab, True, "every task" if set(tasks) == every else ", ".join(tasks))
                     for lab, tasks in by_label.items()]
         for _key, g in by_model.groupby(["task", "subset", "baseline"], sort=False):
-            tested = g[g.p_method != IDENTICAL]
+            tested = g[~identical_inputs(g)]
             for _sha, group in tested.groupby("instruction_sha256", sort=False):
                 r = next(group.itertuples())
                 out.append(DeltaRow(r, f"{label(order_conditions(list(group.condition)))} − {r.baseline}"))

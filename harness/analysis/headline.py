@@ -15,7 +15,7 @@ import pandas as pd
 from harness.analysis import folding
 from harness.analysis.decomposition import plain_deltas
 from harness.prompts.conditions import BASELINE, order_conditions
-from harness.results.schema import IDENTICAL, SHIFT_PREFIX
+from harness.results.schema import SHIFT_PREFIX, identical_inputs
 
 ALPHA = 0.05
 TINY_SHIFT = 0.01  # a mean shift below this: the prefix barely moves the embeddings
@@ -130,7 +130,7 @@ def headlines(board: pd.DataFrame, d: pd.DataFrame) -> list[ModelHeadline]:
     same = folding.same_as_none(board)
     classes = folding.model_groups(board)
     d = plain_deltas(d)  # the decomposition's content rows (X − placebo) belong to its own table
-    main = d[(d.kind == "mteb") & d.is_main & (d.p_method != IDENTICAL)]
+    main = d[(d.kind == "mteb") & d.is_main & ~identical_inputs(d)]
     out = []
     for (alias, model, revision), g in board.groupby(["alias", "model", "revision"], sort=True):
         # conditions that fed the same strings on every task speak once, under a joint label ("format = official")

@@ -3,15 +3,43 @@ their intervals, the origin's pair table and the language-split numbers."""
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 
 from harness.analysis.folding import cell_groups, common_groups, fold_deltas, label
-from harness.prompts.conditions import BASELINE, condition_order, order_conditions
-from harness.results.schema import LANGUAGE_PREFIX
+from harness.core.errors import HarnessError
+from harness.prompts.conditions import BASELINE, Condition, condition_order, order_conditions
+from harness.results.schema import LANGUAGE_PREFIX, identical_inputs
+
+NOT_IN_SET = "not in this set"  # a set without an instruction for the task: its cell is not run
+
+
+@functools.cache
+def _set_tasks(condition: str) -> frozenset[str] | None:
+    """The tasks an instruction set (or a set's variant) has an entry for; None for a built-in condition or a set
+    not here."""
+    try:
+        c = Condition.parse(condition)
+    except HarnessError:
+        return None
+    s = c.instruction_set
+    return None if s is None else frozenset(t for t in s.tasks if c.covers(t))
+
+
+def lacks_entry(condition: str, task: str) -> bool:
+    """True when ``condition`` is an instruction set (here) that says nothing about ``task``."""
+    tasks = _set_tasks(condition)
+    return tasks is not None and task not in tasks
+
+
+def _missing(condition: str, task: str) -> str:
+    return NOT_IN_SET if lacks_entry(condition, task) else "—"
 
 
 def delta_table(board: pd.DataFrame) -> str:
-    """Main scores per model × task × subset, one column per condition, with Δ against ``none``."""
+    """Main scores per model × task × subset, one column per condition, with Δ against ``none``; a set with no
+    instruction for the task shows "not in this set", a cell not run "—"."""
     main = board[board.is_main]
     if main.empty:
         return "(no main scores)"
@@ -22,16 +50,21 @@ def delta_table(board: pd.DataFrame) -> str:
     conds = order_conditions([c for c in wide.columns if c in names])
     conds = [BASELINE, *[c for c in conds if c != BASELINE]] if BASELINE in conds else conds
     wide = wide[conds]
+    absent = {(c, t) for t in set(wide.index.get_level_values("task")) for c in conds if lacks_entry(c, t)}
+    w = max(10, len(NOT_IN_SET)) if absent else 10
     lines = []
-    width = max(10, *(len(names[c]) for c in conds))
-    header = f"{'model':<22} {'task':<30} {'subset':<10} " + " ".join(f"{names[c]:>{width}}" for c in conds)
+    w = max(w, *(len(names[c]) for c in conds))
+    header = f"{'model':<22} {'task':<30} {'subset':<10} " + " ".join(f"{names[c]:>{w}}" for c in conds)
     if BASELINE in conds:
-        header += " " + " ".join(f"{'Δ ' + names[c]:>12}" for c in conds if c != BASELINE)
+        header += " " + " ".join(f"{'Δ ' + names[c]:>{w + 2}}" for c in conds if c != BASELINE)
     lines.append(header)
     for (alias, task, subset), row in wide.iterrows():
-        line = f"{alias:<22} {task:<30} {subset:<10} " + " ".join(f"{row[c]:>{width}.4f}" for c in conds)
+        cells = [f"{row[c]:>{w}.4f}" if pd.notna(row[c]) else f"{_missing(c, str(task)):>{w}}" for c in conds]
+        line = f"{alias:<22} {task:<30} {subset:<10} " + " ".join(cells)
         if BASELINE in conds:
-            line += " " + " ".join(f"{row[c] - row[BASELINE]:>+12.4f}" for c in conds if c != BASELINE)
+            deltas = [f"{row[c] - row[BASELINE]:>+{w + 2}.4f}" if pd.notna(row[c]) and pd.notna(row[BASELINE])
+                      else f"{_missing(c, str(task)):>{w + 2}}" for c in conds if c != BASELINE]
+            line += " " + " ".join(deltas)
         lines.append(line)
     return "\n".join(lines)
 
@@ -47,6 +80,7 @@ def delta_ci_table(d: pd.DataFrame, *, alpha: float = 0.05) -> str:
     below ``alpha``). Conditions that fed the baseline's exact strings are one line per model and baseline
     (``none = format = official``), conditions equal to each other share a line (:func:`folding.fold_deltas`)."""
     main = d[(d.kind == "mteb") & d.is_main]
+    main = main.assign(identical_inputs=identical_inputs(main))
     if main.empty:
         return "(no deltas: a condition and its baseline are both needed)"
     rows = fold_deltas(d)

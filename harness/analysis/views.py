@@ -41,7 +41,7 @@ def render(results_dir: Path, view: str = "deltas", *, tasks: list[str] | None =
         raise unknown("view", view, VIEWS)
     c = comparison.load(results_dir, tasks=tasks, models=models)
     note = "note: some cells are newer than deltas.parquet; run `harness aggregate` to include them\n"
-    note = note if c.stale else ""
+    note = (note if c.stale else "") + "".join(f"note: {line.strip()}\n" for line in c.notes)
     if view == "deltas":
         return note + comparison.compare_table(c.scores, decomposition.plain_deltas(c.deltas))
     if view == "decomposition":

@@ -1,8 +1,9 @@
 """Fault injection for reliability tests: real kills and real I/O errors at named points.
 
 ``HARNESS_FAULT="<action>:<point>[:<n>]"`` triggers ``action`` the n-th time (default 1st) the process passes
-``checkpoint(point)``. Actions: ``kill`` (SIGKILL to itself — nothing runs after it, like a power cut) and
-``enospc`` (raise ``OSError(ENOSPC)``, as a full disk would). Points used by the harness: ``encode`` (before a
+``checkpoint(point)``. Actions: ``kill`` (SIGKILL to itself — nothing runs after it, like a power cut),
+``sigint`` (SIGINT to itself, as Ctrl-C in a terminal sends) and ``enospc`` (raise ``OSError(ENOSPC)``, as a full
+disk would). Points used by the harness: ``encode`` (before a
 batch goes to the model), ``write`` (after a temporary file is written, before it is renamed into place),
 ``cell-done`` (after a cell's files are written), ``aggregate`` (between the two parquet files of aggregate).
 Unset (the normal case) costs one dictionary lookup.
@@ -44,5 +45,7 @@ def checkpoint(point: str) -> None:
         os.close(fd)
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "sigint":
+        os.kill(os.getpid(), signal.SIGINT)
     elif action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

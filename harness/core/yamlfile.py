@@ -1,18 +1,20 @@
 """Reading the YAML files users write (task specs, instruction files and sets) into pydantic schemas.
 
-Every failure becomes one ``HarnessError`` line naming the file, the line/column (YAML syntax) or the field
-(schema violations): ``<file>:<line>: field '<a.b>': <message>`` (:class:`FileContext`).
+Every failure is one line naming the file, the line/column (YAML syntax) or the field (schema violations):
+``<file>:<line>: field '<a.b>': <message>`` (:class:`FileContext`); a file with several schema violations gives
+one such line for each (:class:`~harness.core.errors.InputErrors`), unknown keys first.
 """
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, Problems
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -35,16 +37,6 @@ def read_yaml(path: Path) -> Any:
         raise HarnessError(f"{path}: malformed YAML: {e}") from None
 
 
-def describe_validation_error(path: Path | str, err: ValidationError) -> str:
-    first = err.errors()[0]
-    # drop pydantic's union-member tags such as "literal['a','b']" or "function-after[...]"
-    parts = [str(p) for p in first["loc"] if not (isinstance(p, str) and "[" in p)]
-    field = ".".join(parts) or "(top level)"
-    msg = first["msg"] if len(first["msg"]) <= 140 else first["msg"][:137] + "..."
-    more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{path}: field '{field}': {msg}{more}"
-
-
 def load(path: Path, schema: type[T] | Any) -> T:
     """Read ``path`` and validate it against ``schema`` (a pydantic model or a type for TypeAdapter)."""
     data = read_yaml(path)
@@ -55,7 +47,7 @@ def load(path: Path, schema: type[T] | Any) -> T:
             return schema.model_validate(data)  # type: ignore[return-value]
         return TypeAdapter(schema).validate_python(data)  # type: ignore[no-any-return]
     except ValidationError as e:
-        raise HarnessError(describe_validation_error(path, e)) from None
+        raise FileContext(path).validation_error(e, schema) from None
 
 
 def node_lines(text: str) -> dict[tuple[str | int, ...], int]:
@@ -87,10 +79,17 @@ class FileContext:
 
     def __init__(self, path: Path):
         self.path = path
-        try:
-            self.lines = node_lines(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            self.lines = {}
+        self._lines: dict[tuple[str | int, ...], int] | None = None
+
+    @property
+    def lines(self) -> dict[tuple[str | int, ...], int]:
+        """The line map, read when the first error needs it (a valid file costs no second parse)."""
+        if self._lines is None:
+            try:
+                self._lines = node_lines(self.path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                self._lines = {}
+        return self._lines
 
     def line(self, loc: tuple[str | int, ...]) -> int | None:
         for n in range(len(loc), 0, -1):
@@ -104,15 +103,75 @@ class FileContext:
         field = ".".join(str(p) for p in loc) or "(top level)"
         return HarnessError(f"{where}: field '{field}': {message}")
 
-    def validation_error(self, err: ValidationError) -> HarnessError:
-        first = err.errors()[0]
-        # drop pydantic's union-member tags such as "literal['a','b']" or "function-after[...]"
-        loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
-        msg = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            msg = "unknown key"
-        more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        return self.error(loc, f"{msg}{more}")
+    def validation_error(self, err: ValidationError, schema: Any = None,
+                         rename: dict[str, str] | None = None) -> HarnessError:
+        """Every problem pydantic found, one line each, unknown keys first (with the key they were probably
+        meant to be: a typo ``taks`` for the required ``tasks`` is reported once, as the unknown key).
+        ``schema`` (the validated model) gives suggestions; ``rename`` maps field names to the file's keys."""
+        problems = Problems()
+        for loc, msg in validation_problems(err, schema):
+            if rename and loc and str(loc[0]) in rename:
+                loc = (rename[str(loc[0])], *loc[1:])
+            problems.add(self.error(loc, msg))
+        return problems.error()
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    # drop pydantic's union-member tags such as "literal['a','b']" or "function-after[...]"
+    return tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+
+
+def _fields_at(schema: Any, path: tuple[str | int, ...]) -> list[str]:
+    """The keys a pydantic model accepts at ``path`` (through nested models, dicts and lists), or []."""
+
+    def unwrap(t: Any) -> Any:
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            return t
+        args = [a for a in get_args(t) if isinstance(a, type) and issubclass(a, BaseModel)]
+        return args[0] if args and get_origin(t) not in (dict, list, tuple) else t
+
+    t = schema
+    for part in path:
+        t = unwrap(t)
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            field = t.model_fields.get(str(part))
+            if field is None:
+                return []
+            t = field.annotation
+        elif get_origin(t) is dict:
+            t = get_args(t)[1]
+        elif get_origin(t) in (list, tuple):
+            t = get_args(t)[0]
+        else:
+            return []
+    t = unwrap(t)
+    return list(t.model_fields) if isinstance(t, type) and issubclass(t, BaseModel) else []
+
+
+def validation_problems(err: ValidationError, schema: Any = None) -> list[tuple[tuple[str | int, ...], str]]:
+    """(location, message) of every error, unknown keys first; a required key missing next to an unknown key
+    that resembles it is folded into that key's message."""
+    errors = [(e["type"], _clean_loc(tuple(e["loc"])), e["msg"]) for e in err.errors()]
+    missing = {loc for kind, loc, _ in errors if kind == "missing"}
+    explained: set[tuple[str | int, ...]] = set()
+    unknown_keys, others = [], []
+    for kind, loc, _msg in errors:
+        if kind != "extra_forbidden":
+            continue
+        parent, key = loc[:-1], str(loc[-1]) if loc else ""
+        siblings = [str(m[-1]) for m in missing if m[:-1] == parent]
+        close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.6) or difflib.get_close_matches(
+            key, _fields_at(schema, parent), n=1, cutoff=0.6)
+        if close:
+            explained.add((*parent, close[0]))
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        unknown_keys.append((loc, f"unknown key '{key}'{hint}"))
+    for kind, loc, msg in errors:
+        if kind == "extra_forbidden" or (kind == "missing" and loc in explained):
+            continue
+        msg = msg.removeprefix("Value error, ")
+        others.append((loc, msg if len(msg) <= 140 else msg[:137] + "..."))
+    return unknown_keys + others
 
 
 def load_validated(path: Path, schema: type[M]) -> tuple[M, FileContext]:
@@ -124,6 +183,6 @@ def load_validated(path: Path, schema: type[M]) -> tuple[M, FileContext]:
     try:
         return schema.model_validate(data), ctx
     except ValidationError as e:
-        raise ctx.validation_error(e) from None
+        raise ctx.validation_error(e, schema) from None
 
 

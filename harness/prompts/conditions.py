@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.errors import HarnessError, unknown
-from harness.prompts.files import BUILTIN_CONDITIONS, SETS_DIR, list_conditions, list_sets, load_set
+from harness.prompts.files import BUILTIN_CONDITIONS, SETS_DIR, list_conditions, list_sets, load_set, set_path
 from harness.prompts.schema import (
     ROLES,
     InstructionSet,
@@ -70,6 +70,7 @@ class Condition:
 
     name: str
     instruction_set: InstructionSet | None = None
+    source: str | None = field(default=None, compare=False)  # the set's file (absolute path), recorded with results
 
     @classmethod
     def parse(cls, name: str) -> Condition:
@@ -78,16 +79,17 @@ class Condition:
             return cls(name)
         base, k = split_variant(name)
         s = _load(name, base)
+        source = _source(base)
         if k is None:
             if s.n_variants:
                 raise HarnessError(f"condition '{name}': set '{s.name}' has {s.n_variants} variants; name one "
                                    f"({variant_name(s.name, 1)} … {variant_name(s.name, s.n_variants)})")
-            return cls(s.name, s)
+            return cls(s.name, s, source)
         if not s.n_variants:
             raise HarnessError(f"condition '{name}': set '{s.name}' has no variants; use '{s.name}'")
         if k > s.n_variants:
             raise HarnessError(f"condition '{name}': set '{s.name}' has variants 1..{s.n_variants}")
-        return cls(variant_name(s.name, k), s.variant(k))
+        return cls(variant_name(s.name, k), s.variant(k), source)
 
     @property
     def set_name(self) -> str | None:
@@ -98,6 +100,11 @@ class Condition:
         """Whether the condition says anything about ``task``: built-in conditions always do; a set (or a set's
         variant) only for the tasks it names — for a variant, only where the task's list is long enough."""
         return self.instruction_set is None or self.instruction_set.entry(task) is not None
+
+
+def _source(base: str) -> str:
+    """The set file's absolute path, recorded with each cell (stale checks compare the cell with that file)."""
+    return str(set_path(base).resolve())
 
 
 def _load(name: str, base: str) -> InstructionSet:
@@ -118,8 +125,9 @@ def expand_conditions(names: list[str]) -> list[Condition]:
             parsed = [Condition.parse(name)]
         else:
             s = _load(name, base)
-            parsed = ([Condition(variant_name(s.name, i), s.variant(i)) for i in range(1, s.n_variants + 1)]
-                      if s.n_variants else [Condition(s.name, s)])
+            source = _source(base)
+            parsed = ([Condition(variant_name(s.name, i), s.variant(i), source) for i in range(1, s.n_variants + 1)]
+                      if s.n_variants else [Condition(s.name, s, source)])
         for c in parsed:
             out.setdefault(c.name, c)
     return list(out.values())

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import cast, get_args
 
 from harness.core import atomic
-from harness.core.errors import HarnessError, unknown
+from harness.core.errors import HarnessError, Problems, unknown
 from harness.core.offline import CACHE_DIR, PROJECT_ROOT, configure
 from harness.core.yamlfile import FileContext, load_validated
 from harness.prompts.schema import (
@@ -86,8 +86,10 @@ def known_task_type_names() -> tuple[str, ...]:
 
 
 def harness_task_types() -> dict[str, str]:
+    """Every task folder's name → its type ('' for a folder whose task.yaml is invalid: its name is known, so a
+    set naming it is not told the task is unknown; the task's own problems are reported with the task)."""
     reg = TaskRegistry()
-    return {t.name: t.type for t in reg.select(None)}
+    return {**dict.fromkeys(reg.broken, ""), **{t.name: t.type for t in reg.select(None)}}
 
 
 def _check_task_name(ctx: FileContext, loc: tuple[str | int, ...], name: str, known: dict[str, str]) -> None:
@@ -102,64 +104,75 @@ def _check_task_type(ctx: FileContext, loc: tuple[str | int, ...], name: str) ->
         raise ctx.error(loc, str(unknown("task type", name, types)))
 
 
-def _check_tasks(ctx: FileContext, tasks: Mapping[str, RolePrompts | list[RolePrompts]], known: dict[str, str]
-                 ) -> None:
+def _check_tasks(ctx: FileContext, tasks: Mapping[str, RolePrompts | list[RolePrompts]], known: dict[str, str],
+                 problems: Problems) -> None:
     """Every task name is known; a symmetric task (STS, bitext) has no 'document' instruction (nor has any of a
     set's variants)."""
     for task, entry in tasks.items():
-        _check_task_name(ctx, ("tasks", task), task, known)
-        variants = [((i,), rp) for i, rp in enumerate(entry)] if isinstance(entry, list) else [((), entry)]
-        for at, rp in variants:
-            if rp.document is not None and known[task] not in ASYMMETRIC_TYPES:
-                raise ctx.error(
-                    ("tasks", task, *at, "document"),
-                    f"task '{task}' is {known[task]} (symmetric): both texts take 'query'; remove 'document'",
-                )
+        with problems.collect():
+            _check_task_name(ctx, ("tasks", task), task, known)
+            variants = [((i,), rp) for i, rp in enumerate(entry)] if isinstance(entry, list) else [((), entry)]
+            for at, rp in variants:
+                if rp.document is not None and known[task] and known[task] not in ASYMMETRIC_TYPES:
+                    raise ctx.error(
+                        ("tasks", task, *at, "document"),
+                        f"task '{task}' is {known[task]} (symmetric): both texts take 'query'; remove 'document'",
+                    )
 
 
 def check_model_file(recipe: ModelInstructions, ctx: FileContext) -> None:
-    """Checks beyond the schema: file name, task and task-type names, symmetric types, document templates."""
+    """Checks beyond the schema: file name, task and task-type names, symmetric types, document templates.
+    Every problem is reported (one line each), not only the first."""
+    problems = Problems()
     path = ctx.path
     expected = instruction_file(recipe.model).name
     if path.parent.resolve() == INSTRUCTIONS_DIR.resolve() and path.name != expected:
-        raise ctx.error(("model",), f"'{recipe.model}' belongs in {expected}, not {path.name}")
-    _check_tasks(ctx, recipe.tasks, {**mteb_task_types(), **harness_task_types()})
+        problems.add(ctx.error(("model",), f"'{recipe.model}' belongs in {expected}, not {path.name}"))
+    _check_tasks(ctx, recipe.tasks, {**mteb_task_types(), **harness_task_types()}, problems)
     for section, entries in (("task_types", recipe.task_types), ("format_prefixes", recipe.format_prefixes.task_types)):
         for task_type, roles in entries.items():
             loc: tuple[str | int, ...] = (section, task_type) if section == "task_types" else (
                 section, "task_types", task_type)
-            _check_task_type(ctx, loc, task_type)
-            if roles.document is not None and task_type not in ASYMMETRIC_TYPES:
-                raise ctx.error(
-                    (*loc, "document"),
-                    f"{task_type} is symmetric: both texts take 'query'; remove 'document'",
-                )
+            with problems.collect():
+                _check_task_type(ctx, loc, task_type)
+                if roles.document is not None and task_type not in ASYMMETRIC_TYPES:
+                    raise ctx.error(
+                        (*loc, "document"),
+                        f"{task_type} is symmetric: both texts take 'query'; remove 'document'",
+                    )
     if recipe.instruct_documents and recipe.template.document is None:
-        raise ctx.error(("template", "document"), "instruct_documents is true, so documents need a template")
+        problems.add(ctx.error(("template", "document"), "instruct_documents is true, so documents need a template"))
     if not recipe.instruct_documents:
         for section, entries in (("task_types", recipe.task_types), ("tasks", recipe.tasks)):
             for name, rp in entries.items():
                 if rp.document is not None:
-                    raise ctx.error(
+                    problems.add(ctx.error(
                         (section, name, "document"),
                         "instruct_documents is false, so documents receive no instruction; remove it",
-                    )
+                    ))
+    problems.raise_if_any()
 
 
 def check_set(s: InstructionSet, ctx: FileContext, known: dict[str, str] | None = None) -> None:
-    """An instruction set names harness tasks only."""
-    _check_tasks(ctx, s.tasks, harness_task_types() if known is None else known)
+    """An instruction set names harness tasks only (every unknown name is reported)."""
+    problems = Problems()
+    _check_tasks(ctx, s.tasks, harness_task_types() if known is None else known, problems)
+    problems.raise_if_any()
 
 
 # -- sets and conditions ------------------------------------------------------------------------------------
 
 
-def load_set(name_or_path: str) -> InstructionSet:
+def set_path(name_or_path: str) -> Path:
+    """A set's file: a path ending in .yaml/.yml as given, else ``instructions/sets/<name>.yaml``."""
     path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = SETS_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            raise unknown("condition", name_or_path, [*BUILTIN_CONDITIONS, *list_sets()], where=str(SETS_DIR))
+    return path if path.suffix in (".yaml", ".yml") else SETS_DIR / f"{name_or_path}.yaml"
+
+
+def load_set(name_or_path: str) -> InstructionSet:
+    path = set_path(name_or_path)
+    if path.parent == SETS_DIR and not path.exists():
+        raise unknown("condition", name_or_path, [*BUILTIN_CONDITIONS, *list_sets()], where=str(SETS_DIR))
     s, ctx = load_validated(path, InstructionSet)
     if path.parent == SETS_DIR and s.name != path.stem:
         raise ctx.error(("name",), f"'{s.name}' must equal the file name '{path.stem}'")
@@ -172,9 +185,7 @@ def load_set(name_or_path: str) -> InstructionSet:
 
 def validate_set(name_or_path: str) -> Path:
     """Load a set and check its task names against the harness tasks; returns its path."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = SETS_DIR / f"{name_or_path}.yaml"
+    path = set_path(name_or_path)
     s = load_set(str(path))
     check_set(s, FileContext(path))
     return path

@@ -225,5 +225,7 @@ class MergeConflict(HarnessError):
                          "--prefer newest (latest created_at) or --prefer first (first folder given; cells already in "
                          "--into come first)")
 
+    prefix = ""  # the conflicts are listed as they are, then the one error line
+
     def lines(self) -> list[str]:
-        return [c.line() for c in self.plan.conflicts]
+        return [*(c.line() for c in self.plan.conflicts), f"error: {self}"]

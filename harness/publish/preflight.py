@@ -14,7 +14,7 @@ import pandas as pd
 from harness.analysis import stats
 from harness.core.errors import HarnessError
 from harness.results import layout
-from harness.results.schema import IDENTICAL
+from harness.results.schema import identical_inputs
 
 LEADERBOARD = "leaderboard.parquet"
 DELTAS = "deltas.parquet"
@@ -91,7 +91,7 @@ def _same_cells(results_dir: Path, board: pd.DataFrame, sides: list[tuple[Path, 
 
 def missing_intervals(d: pd.DataFrame) -> pd.DataFrame:
     """Main-metric deltas that should have a 95% CI and do not (identical inputs need none)."""
-    main = d[(d.kind == "mteb") & d.is_main & (d.p_method != IDENTICAL)]
+    main = d[(d.kind == "mteb") & d.is_main & ~identical_inputs(d)]
     should = main[[stats.metric_for(t, m) is not None for t, m in zip(main.task_type, main.metric, strict=True)]]
     return should[should.ci_low.isna() | should.ci_high.isna()]
 

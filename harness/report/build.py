@@ -18,7 +18,9 @@ instruction hash, e.g. ``none = format = official`` for MiniLM) are shown once, 
 7. task families (:mod:`harness.report.family`): the Scale* tasks summarised, with small multiples;
 8. the embedding shift (cosine distance of each text's embedding with and without the prefix);
 9. the exact instructions every cell used (from the sidecars' ``prompts``; collapsed by default);
-10. versions, date and the statistics' settings.
+10. the cells left out as stale (``stale-cells.json``: their inputs changed since they ran), with the commands
+    that recompute them;
+11. versions, date and the statistics' settings.
 """
 
 
@@ -30,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import controls
+from harness.analysis import controls, currency
 from harness.analysis.aggregate import FAMILY_FILE, disagreement_lines
 from harness.analysis.decomposition import plain_deltas
 from harness.analysis.tables import language_table
@@ -58,7 +60,7 @@ LANGUAGE_PLOT_SUFFIX = ".language_split.png"
 
 def _sidecars(results_dir: Path) -> list[dict[str, Any]]:
     out = []
-    for path, side in layout.sidecars(results_dir):
+    for path, side in layout.current_sidecars(results_dir):  # stale cells (stale-cells.json) are left out
         side["_path"] = path
         out.append(side)
     return out
@@ -195,6 +197,19 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     sec.table(prefixes, code_cols=("exact prefix",))
     sec.html.append("</details>")
     sections.append(sec)
+
+    stale = currency.read(results_dir)
+    if stale.stale or stale.unverified:
+        sec = Section("Cells left out")
+        sec.para("Cells whose inputs changed after they ran (task data, instructions, model settings or result "
+                 "schema) are stale: they are in no table, delta or figure above. Rerunning the commands below "
+                 f"recomputes them (also listed in {layout.STALE_CELLS}).")
+        if stale.stale:
+            sec.table(pd.DataFrame([(s.cell, s.reason) for s in stale.stale], columns=["cell", "why"]))
+            sec.pre("\n".join(currency.recompute_commands(stale.stale, results_dir)))
+        for line in stale.unverified:
+            sec.para(line)
+        sections.append(sec)
 
     sec = Section("Versions and date")
     sec.table(versions(sides))

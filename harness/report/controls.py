@@ -20,7 +20,7 @@ from harness.analysis.paraphrase import REFERENCE, variant_sets
 from harness.analysis.tables import fmt_p
 from harness.prompts.conditions import BASELINE, condition_order
 from harness.report.html import Figure, Section, png_bytes, pyplot, safe_name
-from harness.results.schema import IDENTICAL
+from harness.results.schema import row_identical
 
 ALPHA = 0.05
 PART_COLOURS = {dec.PREFIX: "#8da0cb", dec.ANY_INSTRUCTION: "#fc8d62", dec.CONTENT: "#66c2a5"}
@@ -38,7 +38,7 @@ def decomposition_rows(d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     rows, classes = [], []
     for r in dec.main_effects(d).itertuples():
         sig = pd.notna(r.p_holm) and r.p_holm < ALPHA
-        ci = "same inputs" if r.p_method == IDENTICAL else (
+        ci = "same inputs" if row_identical(r) else (
             f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if pd.notna(r.ci_low) else "—")
         rows.append({"model": r.alias, "task": r.task, "subset": r.subset, "effect": r.effect,
                      "condition − baseline": f"{r.condition} − {r.baseline}", "Δ": f"{r.delta:+.4f}", "95% CI": ci,
@@ -75,7 +75,7 @@ def decomposition_charts(d: pd.DataFrame) -> list[Figure]:
                     y = yi + (pi - 1) * 0.26
                     ax.barh(y, x.delta, height=0.24, color=PART_COLOURS[part], label=PART_NAMES[part],
                             edgecolor="0.2" if pd.notna(x.p_holm) and x.p_holm < ALPHA else "none")
-                    if pd.notna(x.ci_low) and x.p_method != IDENTICAL:
+                    if pd.notna(x.ci_low) and not row_identical(x):
                         ax.errorbar(x.delta, y, xerr=[[x.delta - x.ci_low], [x.ci_high - x.delta]], fmt="none",
                                     ecolor="0.25", elinewidth=1, capsize=2)
                 total = totals[(totals.alias == alias) & (totals.task == task) & (totals.subset == subset)

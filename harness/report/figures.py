@@ -16,7 +16,7 @@ from harness.analysis.tables import fmt_p
 from harness.prompts.conditions import BASELINE, condition_order, order_conditions
 from harness.report.html import Figure, png_bytes, pyplot, safe_name
 from harness.results.layout import COSINES_ARTIFACT
-from harness.results.schema import IDENTICAL, SHIFT_PREFIX
+from harness.results.schema import SHIFT_PREFIX, identical_inputs
 
 ALPHA = 0.05
 
@@ -67,7 +67,7 @@ def delta_chart(d: pd.DataFrame) -> Figure | None:
     with its CI whiskers; filled markers where the Holm-adjusted p is below 0.05. Conditions that fed the
     baseline's exact strings are named in the panel title, not drawn (0 by construction)."""
     every = _main_deltas(d)
-    main = every[every.p_method != IDENTICAL]
+    main = every[~every.identical_inputs]
     if main.empty:
         return None
     plt = pyplot()
@@ -137,8 +137,8 @@ def _series(sub: pd.DataFrame) -> dict[str, str]:
 def _not_drawn(every: pd.DataFrame, panel: tuple[str, str]) -> str:
     """The conditions a delta panel leaves out because they fed the baseline's strings (everywhere or on some tasks)."""
     rows = every[(every.alias == panel[0]) & (every.baseline == panel[1])]
-    same = rows[rows.p_method == IDENTICAL]
-    full = [c for c in order_conditions(set(same.condition)) if (rows[rows.condition == c].p_method == IDENTICAL).all()]
+    same = rows[identical_inputs(rows)]
+    full = [c for c in order_conditions(set(same.condition)) if identical_inputs(rows[rows.condition == c]).all()]
     notes = [f"{folding.label([panel[1], *full])}: identical inputs, not drawn"] if full else []
     on: dict[str, list[str]] = {}
     for c in order_conditions(set(same.condition) - set(full)):

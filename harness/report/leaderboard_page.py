@@ -22,7 +22,7 @@ import pandas as pd
 
 from harness.core import atomic
 from harness.prompts.conditions import BASELINE, order_conditions
-from harness.results.schema import IDENTICAL
+from harness.results.schema import identical_inputs
 
 PAGE = "leaderboard.html"
 ALPHA = 0.05
@@ -46,7 +46,7 @@ def table(board: pd.DataFrame, d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]
         if c == BASELINE:
             continue
         part = md[md.condition == c][[*KEYS, "delta", "ci_low", "ci_high", "p_holm", "p_method"]]
-        part = part.assign(identical=part.p_method == IDENTICAL).drop(columns="p_method")
+        part = part.assign(identical=identical_inputs(part).to_numpy()).drop(columns="p_method")
         part.columns = [*KEYS, *(f"{k}:{c}" for k in ("delta", "ci_low", "ci_high", "p_holm", "identical"))]
         wide = wide.merge(part, on=KEYS, how="left")
     return wide.sort_values(["alias", "task", "subset", "split"], ignore_index=True), conds

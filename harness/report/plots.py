@@ -46,10 +46,13 @@ class Panel:
 
 def _panels(results_dir: Path) -> list[Panel]:
     out = []
+    stale = layout.stale_sidecars(results_dir)
     for path in sorted((results_dir / layout.CELLS_DIR).glob(f"*/*/*/*.{ARTIFACT}*.parquet")):
         task = path.name.split(".", 1)[0]
         sidecar = path.with_name(f"{task}.json")
         if not sidecar.exists():  # an artifact without its cell (interrupted run): not a result
+            continue
+        if str(sidecar.relative_to(results_dir)) in stale:  # inputs changed since it ran: left out
             continue
         side = json.loads(sidecar.read_text(encoding="utf-8"))
         import pyarrow.parquet as pq

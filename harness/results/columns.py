@@ -63,8 +63,11 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "p_holm": "`p_value` Holm-adjusted across every delta of the grid that has a p-value (the family grows "
                   "with models and conditions).",
         "p_method": "`permutation` (random swaps), `permutation+tail` (fewer than 10 swaps as extreme: p from a "
-                    "generalized Pareto fit to the tail), `exact` (all 2^n swaps enumerated) or `identical inputs` "
-                    "(both conditions fed the same strings: the delta is 0 by construction, not a test).",
+                    "generalized Pareto fit to the tail) or `exact` (all 2^n swaps enumerated); null without a "
+                    "p-value.",
+        "identical_inputs": "True when both conditions fed the model the same exact strings (equal instruction "
+                            "hashes): the delta is 0 by construction, not a test; CI [0, 0], no p-value, outside "
+                            "the Holm family.",
         "n_bootstrap": "Bootstrap resamples behind the interval.",
         "n_permutations": "Random swaps behind `p_value` (the smallest Monte-Carlo p is 1/(1 + this); smaller "
                           "ones are tail estimates, see `p_method`).",

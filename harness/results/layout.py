@@ -29,6 +29,7 @@ COSINES_ARTIFACT = "cosines.parquet"  # an STS cell's word × word cosine matrix
 LANGUAGE_ARTIFACT = "language_pca"  # language probe coordinates: <Task>.language_pca[.<sub>.<split>].parquet
 LANGUAGE_META_KEY = b"harness.language_probe"  # parquet metadata key of those artifacts
 RUN_STATUS = "run-status.json"
+STALE_CELLS = "stale-cells.json"  # written by aggregate: cells whose inputs changed since they ran (left out)
 
 
 def model_path(name: str) -> str:
@@ -66,3 +67,21 @@ def sidecars(results_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     """(path, content) of every cell sidecar, sorted by path."""
     for path in sidecar_files(results_dir):
         yield path, json.loads(path.read_text(encoding="utf-8"))
+
+
+def stale_sidecars(results_dir: Path) -> set[str]:
+    """Sidecars (relative to the results folder) that the last ``harness aggregate`` found stale and left out of
+    every table; readers of cells (report, plots) leave them out too."""
+    try:
+        body = json.loads((results_dir / STALE_CELLS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {s["sidecar"] for s in body.get("stale", []) if isinstance(s, dict) and "sidecar" in s}
+
+
+def current_sidecars(results_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """(path, content) of every cell sidecar that is not listed as stale, sorted by path."""
+    stale = stale_sidecars(results_dir)
+    for path, side in sidecars(results_dir):
+        if str(path.relative_to(results_dir)) not in stale:
+            yield path, side

@@ -15,7 +15,7 @@ the schemas from here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 # Version of the leaderboard and deltas schemas (bump with any change; golden files in tests/golden/).
 # 2: deltas gained ci_low, ci_high, p_value, p_holm, p_method, n_bootstrap, n_permutations and baseline "format".
 # 3 (this round): deltas gained effect (the decomposition: prefix, any_instruction, content, mismatch; total,
-#    over_format), baseline_sha256 and baseline "placebo" (harness/analysis/decomposition.py), and resample_unit,
-#    n_units, ci_scale (what the statistics resampled, harness/analysis/stats.py).
+#    over_format), baseline_sha256 and baseline "placebo" (harness/analysis/decomposition.py), resample_unit,
+#    n_units, ci_scale (what the statistics resampled, harness/analysis/stats.py), and identical_inputs (a status),
+#    so p_method is only a method.
 SCHEMA_VERSION = 3
 PREDICTIONS_SCHEMA_VERSION = 2  # the per-cell predictions parquet (written by the runner); 2: text1, text2
 
@@ -93,7 +94,10 @@ DELTAS_SCHEMA = pa.schema(
         ("ci_high", pa.float64()),
         ("p_value", pa.float64()),  # two-sided paired permutation test
         ("p_holm", pa.float64()),  # Holm-adjusted across every delta of the grid that has a p-value
-        ("p_method", pa.string()),  # "permutation" (Monte Carlo), "exact" (all 2^n swaps) or "identical inputs"
+        ("p_method", pa.string()),  # how p was computed: "permutation" (Monte Carlo), "exact" (all 2^n swaps); null
+        # both conditions fed the model the same exact strings (same instruction_sha256): Δ 0 by construction,
+        # CI [0, 0], no p-value, not in the Holm family
+        ("identical_inputs", pa.bool_()),
         ("n_bootstrap", pa.int64()),
         ("n_permutations", pa.int64()),
         ("resample_unit", pa.string()),  # what moved together in a resample: item | text | query | sentence
@@ -195,9 +199,25 @@ RANK_AGREEMENT_SCHEMA = pa.schema(
 # Probe metric names (kind "probe" rows of the leaderboard) that readers look for:
 SHIFT_PREFIX = "embedding_shift/"  # embedding_shift/<role>/mean|std: does the model read the prefix at all?
 LANGUAGE_PREFIX = "language_split/"  # language_split/<measure>: the language-split probe
-IDENTICAL = "identical inputs"  # p_method of a delta between two conditions that fed the model the same strings
+IDENTICAL = "identical inputs"  # how tables show a delta between two conditions that fed the model the same strings
 STATS_COLUMNS = ["ci_low", "ci_high", "p_value", "p_holm", "p_method", "n_bootstrap", "n_permutations",
                  "resample_unit", "n_units", "ci_scale"]
+
+
+def identical_inputs(d: pd.DataFrame) -> pd.Series:
+    """Per delta row: did both conditions feed the model the same strings? (deltas.parquet before schema 3 said
+    so in ``p_method``.)"""
+    if "identical_inputs" in d.columns:
+        return d["identical_inputs"].fillna(False).astype(bool)
+    return (d["p_method"] == IDENTICAL) if "p_method" in d.columns else d.index.to_series().map(lambda _: False)
+
+
+def row_identical(r: Any) -> bool:
+    """One delta row (a tuple from ``itertuples`` or a Series): did both conditions feed the same strings?"""
+    same = getattr(r, "identical_inputs", None)
+    if same is not None and same == same:  # not NaN
+        return bool(same)
+    return getattr(r, "p_method", None) == IDENTICAL
 
 
 

@@ -245,6 +245,30 @@ class EmbeddingCache:
         self.stats.misses += len(texts) - hits
         return out
 
+    def contains(self, identity: str, texts: Sequence[str]) -> list[bool]:
+        """Whether a vector is stored for each text (keys only, no vector read or checked): what a run will not
+        need to encode, for its progress estimate. All False when the model or the database is unreadable."""
+        out = [False] * len(texts)
+        try:
+            row = self._conn.execute("SELECT id FROM models WHERE identity = ?", (identity,)).fetchone()
+            if row is None or not texts:
+                return out
+            where: dict[bytes, list[int]] = {}
+            for i, t in enumerate(texts):
+                where.setdefault(text_key(t), []).append(i)
+            unique = list(where)
+            for start in range(0, len(unique), _CHUNK):
+                part = unique[start:start + _CHUNK]
+                for (key,) in self._conn.execute(
+                    f"SELECT key FROM vectors WHERE model = ? AND key IN ({','.join('?' * len(part))})",
+                    (row[0], *part),
+                ):
+                    for i in where.get(bytes(key), []):
+                        out[i] = True
+        except sqlite3.Error:
+            return [False] * len(texts)
+        return out
+
     def put_many(self, spec: ModelSpec, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Store one vector per text, all in one transaction (a concurrent reader sees all of them or none)."""
         if not len(texts):

@@ -66,10 +66,12 @@ class CellOutput:
 
 
 def run_cell(
-    cell: Cell, embedder: Embedder, *, batch_size: int = 32, cache: EmbeddingCache | None = None
+    cell: Cell, embedder: Embedder, *, batch_size: int = 32, cache: EmbeddingCache | None = None,
+    progress: Any = None,
 ) -> tuple[int, int]:
-    """Evaluate one cell and write its files. Returns (strings encoded, strings read from the cache)."""
-    output = evaluate_cell(cell, embedder, batch_size=batch_size, cache=cache)
+    """Evaluate one cell and write its files. Returns (strings encoded, strings read from the cache).
+    ``progress`` (a :class:`harness.run.progress.Progress`) hears of every string encoded or read."""
+    output = evaluate_cell(cell, embedder, batch_size=batch_size, cache=cache, progress=progress)
     write_cell(output, cell.results_dir)
     return output.encoded, output.cached
 
@@ -83,10 +85,12 @@ def write_cell(output: CellOutput, results_dir: Path) -> None:
 
 
 def evaluate_cell(
-    cell: Cell, embedder: Embedder, *, batch_size: int = 32, cache: EmbeddingCache | None = None
+    cell: Cell, embedder: Embedder, *, batch_size: int = 32, cache: EmbeddingCache | None = None,
+    progress: Any = None,
 ) -> CellOutput:
     """Evaluate one cell; return its files' bytes (nothing is written to the results folder)."""
-    encoder = PromptedEncoder(embedder, cell.spec, cell.prompter, batch_size=batch_size, cache=cache)
+    encoder = PromptedEncoder(embedder, cell.spec, cell.prompter, batch_size=batch_size, cache=cache,
+                              progress=progress)
     task = cell.task.mteb_task()
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -98,7 +102,7 @@ def evaluate_cell(
             co2_tracker=False,
             overwrite_strategy="always",
             show_progress_bar=False,
-            encode_kwargs={"batch_size": batch_size},
+            encode_kwargs={"batch_size": batch_size, "show_progress_bar": False},  # mteb's search bar off
             prediction_folder=pred_dir,
         )
     dataset: dict[str, Any] = task.dataset or {}
@@ -132,6 +136,8 @@ def evaluate_cell(
         "task": cell.task.name,
         "task_type": cell.task.type,
         "task_data_sha256": cell.task.data_hash,
+        "task_dir": str(cell.task.folder.resolve()),  # where the task was read: stale checks compare it there
+        "condition_file": cell.condition.source,  # the set's file (None for none/format/official)
         "main_score": cell.task.spec.main_score,
         "family": cell.task.spec.family,  # tasks summarised together (analysis/family.py)
         "resample_unit": cell.task.spec.resample_unit,  # as the task states it; null: inferred by aggregate

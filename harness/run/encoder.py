@@ -9,6 +9,7 @@ twice by the same model, across tasks, conditions and runs.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -55,14 +56,17 @@ def model_meta(spec: ModelSpec, condition: str) -> ModelMeta:
 class LazyEmbedder(Embedder):
     """The spec's model, loaded on first use: a run whose every string is in the embedding cache never loads it."""
 
-    def __init__(self, spec: ModelSpec):
+    def __init__(self, spec: ModelSpec, progress: Any = None):
         self.spec = spec
+        self.progress = progress  # a harness.run.progress.Progress: told when the model loads
         self._inner: Embedder | None = None
         self.load_error: BaseException | None = None  # why loading failed (the Ray worker reports it per model)
 
     @property
     def inner(self) -> Embedder:
         if self._inner is None:
+            if self.progress is not None:
+                self.progress.status(f"loading model {self.spec.alias}")
             try:
                 self._inner = self.spec.load()
             except HarnessError as e:
@@ -96,8 +100,10 @@ class PromptedEncoder(AbsEncoder):
         *,
         batch_size: int = 32,
         cache: EmbeddingCache | None = None,
+        progress: Any = None,
     ):
         self.embedder = embedder
+        self.progress = progress  # a harness.run.progress.Progress: told what was encoded / read from the cache
         self.spec = spec
         self.prompter = prompter
         self.batch_size = batch_size
@@ -144,14 +150,21 @@ class PromptedEncoder(AbsEncoder):
             else:
                 vectors[i] = vec
         missing.sort(key=lambda i: -len(unique[i]))  # stable: equal lengths keep their order
+        if self.progress is not None:
+            hits = set(range(len(unique))) - set(missing)
+            self.progress.strings(self.spec.identity, [], [unique[i] for i in sorted(hits)], 0.0)
         chunk = max(self.batch_size * CHUNK_BATCHES, self.batch_size)
         for start in range(0, len(missing), chunk):
             rows = missing[start:start + chunk]
             texts = [unique[i] for i in rows]
+            t0 = time.perf_counter()
             out = np.asarray(self.embedder.embed(texts, batch_size=self.batch_size), dtype=np.float32)
+            seconds = time.perf_counter() - t0
             if self.cache is not None:
                 self.cache.put_many(self.spec, texts, out)
             vectors[rows] = out
+            if self.progress is not None:
+                self.progress.strings(self.spec.identity, texts, [], seconds)
         self.n_encoded += len(missing)
         self.n_cached += len(unique) - len(missing)
         index = {s: i for i, s in enumerate(unique)}

@@ -17,6 +17,7 @@ from typing import Any
 from harness.models.spec import ModelSpec
 from harness.prompts.conditions import Condition, Prompter
 from harness.prompts.files import model_instructions
+from harness.prompts.schema import ModelInstructions
 from harness.results import layout
 from harness.results.layout import RESULT_SCHEMA_VERSION
 from harness.taskspecs.local import LocalTask
@@ -131,11 +132,16 @@ class Cell:
 
 
 def plan(
-    models: list[ModelSpec], tasks: list[LocalTask], conditions: list[Condition], results_dir: Path
+    models: list[ModelSpec], tasks: list[LocalTask], conditions: list[Condition], results_dir: Path,
+    *, recipes: dict[str, ModelInstructions] | None = None,
 ) -> list[Cell]:
+    """Every cell, model by model (conditions × tasks). ``recipes``: the models' checked instruction files by
+    name (a model missing from it is left out); by default each model's file is read."""
     cells = []
     for spec in models:
-        recipe = model_instructions(spec.name)
+        if recipes is not None and spec.name not in recipes:
+            continue
+        recipe = recipes[spec.name] if recipes is not None else model_instructions(spec.name)
         for cond in conditions:
             prompter = Prompter(recipe, cond)
             cells += [Cell(spec, prompter, task, results_dir) for task in tasks]

@@ -37,12 +37,11 @@ from harness.core import atomic
 from harness.core.errors import HarnessError
 from harness.models.resolve import resolve
 from harness.models.spec import ModelSpec
-from harness.prompts.conditions import Condition, expand_conditions
-from harness.prompts.files import default_conditions
+from harness.prompts.conditions import Condition
 from harness.results import layout
 from harness.run.cache import EmbeddingCache
 from harness.run.grid import Cell, plan
-from harness.run.local import DEFAULT_RESULTS, RunStatus, RunSummary, check_writable, pending_cells
+from harness.run.local import DEFAULT_RESULTS, RunStatus, RunSummary, check, check_writable, pending_cells
 from harness.run.ray_worker import CellFailure, CellJob, CellWorker, ModelHandle, TaskFiles, WorkerInfo
 from harness.run.schedule import cell_cost, longest_first, model_for_free_slot, workers_per_model
 from harness.taskspecs.local import LocalTask, TaskRegistry
@@ -65,11 +64,14 @@ def run(
     ray_address: str | None = None,
     workers: int | None = None,
     gpus_per_worker: float = 1.0,
+    skip_invalid: bool = False,
+    all_cells: bool = False,
 ) -> RunSummary:
     """Evaluate every cell that is not done on Ray (see the module docstring). ``threads``: CPU threads per worker
     (default 1); ``workers``: worker slots (default: what the cluster's resources allow); ``cache``: as for the
     local executor, but each worker opens it on its own node (True: ``HARNESS_EMBEDDING_CACHE`` if the driver
-    has it set, else the node's default folder)."""
+    has it set, else the node's default folder). Inputs are checked exactly as by the local executor
+    (:func:`harness.run.local.check`: ``skip_invalid``, ``all_cells``) before Ray starts."""
     t0 = time.perf_counter()
     if workers is not None and workers < 1:
         raise HarnessError(f"--workers {workers}: must be at least 1")
@@ -77,13 +79,16 @@ def run(
         raise HarnessError(f"--gpus-per-worker {gpus_per_worker}: must not be negative")
     if ray_address:
         check_address(ray_address)
-    registry = registry or TaskRegistry()
-    task_list = registry.select(tasks)
-    conds = expand_conditions(conditions or default_conditions())  # default: all but variant sets
     specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in models]
-    summary = RunSummary()
+    checked = check(specs, registry or TaskRegistry(), tasks, conditions, results_dir, skip_invalid=skip_invalid,
+                    all_cells=all_cells)
+    summary = checked.summary
+    for line in summary.skipped:
+        log.warning("%s", line)
     status = RunStatus(results_dir / layout.RUN_STATUS)
-    grid = _Grid(task_list, conds, results_dir, summary, status)
+    for c in checked.redundant:
+        status.set(c, "skipped", "the set has no instruction for this task (--all-cells runs it)")
+    grid = _Grid(checked.inputs.tasks, checked.inputs.conditions, results_dir, summary, status, skip=checked.skip)
     for spec in specs:  # reads only: which cells are done
         grid.add(spec)
     if not any(m.queue for m in grid.models):  # nothing to run: no Ray
@@ -173,8 +178,9 @@ class _Grid:
     """What is left to run, per model, and the bookkeeping every finished or failed cell goes through."""
 
     def __init__(self, tasks: list[LocalTask], conds: list[Condition], results_dir: Path, summary: RunSummary,
-                 status: RunStatus):
+                 status: RunStatus, *, skip: set[str] | frozenset[str] = frozenset()):
         self.tasks, self.conds, self.results_dir = tasks, conds, results_dir
+        self.skip = skip  # labels of cells not to run (sets without an entry for the task)
         self.summary, self.status = summary, status
         self.models: list[_Model] = []
         self.bar: Any = None
@@ -186,7 +192,7 @@ class _Grid:
 
     def plan(self, model: _Model) -> None:
         """(Re)plan a model's cells with its spec; the ones not done are queued, longest first."""
-        cells = plan([model.spec], self.tasks, self.conds, self.results_dir)
+        cells = [c for c in plan([model.spec], self.tasks, self.conds, self.results_dir) if c.label not in self.skip]
         labels = {c.label for c in cells}  # a re-plan replaces what the last plan said about these cells
         self.summary.reused = [r for r in self.summary.reused if r not in labels]
         self.summary.recomputed = [r for r in self.summary.recomputed if r[0] not in labels]
@@ -198,6 +204,7 @@ class _Grid:
     def finished(self, model: _Model, cell: Cell, encoded: int, cached: int) -> None:
         self.summary.ran.append(cell.label)
         self.summary.encoded += encoded
+        self.summary.encoded_distinct += encoded
         self.summary.from_cache += cached
         self.status.set(cell, "done")
         self._tick(model)

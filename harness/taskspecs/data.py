@@ -1,7 +1,10 @@
 """A task's data files → the ``{subset: {split: data}}`` dataset its mteb task type expects.
 
 Every problem is one line naming the file, row and column: missing columns, empty text, scores that are not
-numbers or lie outside the declared range, duplicate ids, qrels pointing nowhere, undecodable bytes.
+numbers or lie outside the declared range, duplicate ids, qrels pointing nowhere, undecodable bytes (with the
+file's line and column). :func:`check_data` runs every check with pandas alone (no ``datasets``, no mteb), so
+a run can check all its tasks before the first cell; :func:`load_dataset` builds the datasets from the same
+checked tables.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, Problems
 from harness.core.offline import configure
 from harness.taskspecs.spec import SPEC_FILE, BitextSpec, RetrievalSpec, STSSpec, TaskSpec
 
@@ -29,12 +32,14 @@ def read_table(path: Path, required: list[str], text_columns: list[str]) -> pd.D
     reader = _READERS.get(path.suffix)
     if reader is None:
         raise HarnessError(f"{path}: unsupported data file type '{path.suffix}' (use {', '.join(_READERS)})")
+    if path.suffix != ".parquet":
+        check_utf8(path)
     try:
         df = reader(path)
     except FileNotFoundError:
         raise HarnessError(f"{path}: data file not found") from None
-    except UnicodeDecodeError as e:
-        raise HarnessError(f"{path}: undecodable text at byte {e.start} ({e.reason}); save it as UTF-8") from None
+    except UnicodeDecodeError as e:  # normally caught by check_utf8 first, with the line and column
+        raise HarnessError(f"{path}: undecodable text ({e.reason}); save it as UTF-8") from None
     except Exception as e:
         raise HarnessError(f"{path}: cannot read ({e.__class__.__name__}: {str(e).splitlines()[0]})") from None
     missing = [c for c in required if c not in df.columns]
@@ -53,6 +58,24 @@ def read_table(path: Path, required: list[str], text_columns: list[str]) -> pd.D
     return df
 
 
+def check_utf8(path: Path) -> None:
+    """A text file must be UTF-8: the first bad byte is reported at its line and column in the file (pandas
+    decodes in chunks, so its own error gives an offset within a chunk)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise HarnessError(f"{path}: data file not found") from None
+    except OSError as e:
+        raise HarnessError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_start = raw.rfind(b"\n", 0, e.start) + 1
+        line = raw.count(b"\n", 0, e.start) + 1
+        column = len(raw[line_start:e.start].decode("utf-8", errors="replace")) + 1
+        raise HarnessError(f"{path}:{line}:{column}: undecodable text (byte 0x{raw[e.start]:02x}: {e.reason}); "
+                           "save it as UTF-8") from None
+
 
 def _check_subsets(spec: TaskSpec, path: Path, df: pd.DataFrame) -> None:
     for col, allowed in (("subset", set(spec.subsets)), ("split", set(spec.splits))):
@@ -64,29 +87,53 @@ def _check_subsets(spec: TaskSpec, path: Path, df: pd.DataFrame) -> None:
             raise HarnessError(f"{path}: no rows for {col} '{sorted(absent)[0]}' declared in {SPEC_FILE}")
 
 
+def checked_tables(folder: Path, spec: TaskSpec) -> dict[str, pd.DataFrame]:
+    """The task's data as checked pandas tables: ``pairs`` (STS, bitext) or ``corpus``/``queries``/``qrels``
+    (retrieval). Every file is checked; all their problems are raised together."""
+    if isinstance(spec, STSSpec):
+        return {"pairs": _sts_table(folder, spec)}
+    if isinstance(spec, BitextSpec):
+        path = folder / spec.data
+        df = read_table(path, ["sentence1", "sentence2"], ["sentence1", "sentence2"])
+        _check_subsets(spec, path, df)
+        return {"pairs": df}
+    return _retrieval_tables(folder, spec)
+
+
+def check_data(folder: Path, spec: TaskSpec) -> dict[str, list[str]]:
+    """Check every data file of a task (pandas only: cheap enough to run on every task before a run) and return
+    the distinct texts it feeds per role (``query``; retrieval also ``document``, ``title text`` as mteb joins
+    them) — what a run of the task will ask a model to encode."""
+    tables = checked_tables(folder, spec)
+    if "pairs" in tables:
+        df = tables["pairs"]
+        return {"query": list(dict.fromkeys([*df["sentence1"], *df["sentence2"]]))}
+    corpus = tables["corpus"]
+    titles = corpus["title"].fillna("").astype(str) if "title" in corpus.columns else [""] * len(corpus)
+    docs = [f"{t} {x}".strip() if t else x for t, x in zip(titles, corpus["text"], strict=True)]
+    return {"query": list(dict.fromkeys(tables["queries"]["text"])), "document": list(dict.fromkeys(docs))}
+
+
 def load_dataset(folder: Path, spec: TaskSpec) -> dict[str, dict[str, Any]]:
     """{subset: {split: data}} in the shape the mteb task type expects (Hugging Face ``datasets``; retrieval as
     mteb's ``RetrievalSplitData``). The libraries are imported here, not when the harness starts."""
     configure()
-    from datasets import Dataset
-
-    s = spec
-    if isinstance(s, STSSpec):
-        return _load_sts(folder, s)
-    if isinstance(s, BitextSpec):
-        path = folder / s.data
-        df = read_table(path, ["sentence1", "sentence2"], ["sentence1", "sentence2"])
-        _check_subsets(s, path, df)
-        return {
-            sub: {sp: Dataset.from_pandas(g[["sentence1", "sentence2"]], preserve_index=False)}
-            for (sub, sp), g in df.groupby(["subset", "split"], sort=True)
-        }
-    return _load_retrieval(folder, s)
-
-
-def _load_sts(folder: Path, s: STSSpec) -> dict[str, dict[str, Any]]:
     from datasets import Dataset, DatasetDict
 
+    tables = checked_tables(folder, spec)
+    if isinstance(spec, RetrievalSpec):
+        return _retrieval_dataset(tables)
+    df = tables["pairs"]
+    cols = ["sentence1", "sentence2", *(["score"] if isinstance(spec, STSSpec) else [])]
+    out: dict[str, dict[str, Any]] = {}
+    for (sub, sp), g in df.groupby(["subset", "split"], sort=True):
+        out.setdefault(sub, {})[sp] = Dataset.from_pandas(g[cols], preserve_index=False)
+    if isinstance(spec, STSSpec):
+        return {k: DatasetDict(v) for k, v in out.items()}
+    return out
+
+
+def _sts_table(folder: Path, s: STSSpec) -> pd.DataFrame:
     path = folder / s.data
     df = read_table(path, ["sentence1", "sentence2", "score"], ["sentence1", "sentence2"])
     scores = pd.to_numeric(df["score"], errors="coerce")
@@ -97,42 +144,51 @@ def _load_sts(folder: Path, s: STSSpec) -> dict[str, dict[str, Any]]:
             raise HarnessError(f"{path}: row {i + 2}: score {val} outside [{s.min_score}, {s.max_score}]")
     df["score"] = scores.astype(float)
     _check_subsets(s, path, df)
-    out: dict[str, dict[str, Any]] = {}
-    for (sub, sp), g in df.groupby(["subset", "split"], sort=True):
-        out.setdefault(sub, {})[sp] = Dataset.from_pandas(
-            g[["sentence1", "sentence2", "score"]], preserve_index=False
-        )
-    return {k: DatasetDict(v) for k, v in out.items()}
+    return df
 
 
-def _load_retrieval(folder: Path, s: RetrievalSpec) -> dict[str, dict[str, Any]]:
-    from datasets import Dataset
-    from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
-
+def _retrieval_tables(folder: Path, s: RetrievalSpec) -> dict[str, pd.DataFrame]:
     files = {k: folder / v for k, v in s.data.model_dump().items()}
-    corpus = read_table(files["corpus"], ["id", "text"], ["id", "text"])
-    queries = read_table(files["queries"], ["id", "text"], ["id", "text"])
-    qrels = read_table(files["qrels"], ["query_id", "doc_id", "score"], ["query_id", "doc_id"])
-    for key, df in (("corpus", corpus), ("queries", queries)):
-        _check_subsets(s, files[key], df)
-        dup = df.duplicated(["subset", "split", "id"])
-        if dup.any():
-            row = int(dup.to_numpy().nonzero()[0][0])
-            raise HarnessError(f"{files[key]}: row {row + 2}: duplicate id '{df['id'].iloc[row]}'")
-    qrels["score"] = pd.to_numeric(qrels["score"], errors="coerce")
-    if qrels["score"].isna().any():
-        row = int(qrels["score"].isna().to_numpy().nonzero()[0][0])
-        raise HarnessError(f"{files['qrels']}: row {row + 2}: score is not a number")
-    out: dict[str, dict[str, Any]] = {}
+    problems = Problems()
+    tables: dict[str, pd.DataFrame] = {}
+    for key, required in (("corpus", ["id", "text"]), ("queries", ["id", "text"]),
+                          ("qrels", ["query_id", "doc_id", "score"])):
+        with problems.collect():
+            df = read_table(files[key], required, required[:2])
+            if key != "qrels":
+                _check_subsets(s, files[key], df)
+                dup = df.duplicated(["subset", "split", "id"])
+                if dup.any():
+                    row = int(dup.to_numpy().nonzero()[0][0])
+                    raise HarnessError(f"{files[key]}: row {row + 2}: duplicate id '{df['id'].iloc[row]}'")
+            else:
+                df["score"] = pd.to_numeric(df["score"], errors="coerce")
+                if df["score"].isna().any():
+                    row = int(df["score"].isna().to_numpy().nonzero()[0][0])
+                    raise HarnessError(f"{files['qrels']}: row {row + 2}: score is not a number")
+            tables[key] = df
+    problems.raise_if_any()
+    corpus, queries, qrels = tables["corpus"], tables["queries"], tables["qrels"]
     for (sub, sp), q in queries.groupby(["subset", "split"], sort=True):
         c = corpus[(corpus.subset == sub) & (corpus.split == sp)]
         r = qrels[(qrels.subset == sub) & (qrels.split == sp)]
         for col, ids, f in (("query_id", set(q.id), "queries"), ("doc_id", set(c.id), "corpus")):
             missing = set(r[col]) - ids
             if missing:
-                raise HarnessError(
-                    f"{files['qrels']}: {col} '{sorted(missing)[0]}' not in {files[f].name} ({sub}/{sp})"
-                )
+                problems.add(f"{files['qrels']}: {col} '{sorted(missing)[0]}' not in {files[f].name} ({sub}/{sp})")
+    problems.raise_if_any()
+    return tables
+
+
+def _retrieval_dataset(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, Any]]:
+    from datasets import Dataset
+    from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
+
+    corpus, queries, qrels = tables["corpus"], tables["queries"], tables["qrels"]
+    out: dict[str, dict[str, Any]] = {}
+    for (sub, sp), q in queries.groupby(["subset", "split"], sort=True):
+        c = corpus[(corpus.subset == sub) & (corpus.split == sp)]
+        r = qrels[(qrels.subset == sub) & (qrels.split == sp)]
         rel: dict[str, dict[str, int]] = {}
         for qid, did, score in zip(r.query_id, r.doc_id, r.score, strict=True):
             rel.setdefault(qid, {})[did] = int(score)

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.core.errors import HarnessError, unknown
+from harness.core.errors import HarnessError, Problems, unknown
 from harness.taskspecs.spec import SPEC_FILE, TASKS_DIR, TaskSpec, data_files, read_spec
 
 
@@ -49,6 +49,12 @@ class LocalTask:
                 raise HarnessError(f"{p}: cannot read ({e.__class__.__name__})") from None
         return h.hexdigest()
 
+    def check_data(self) -> dict[str, list[str]]:
+        """Check every data file (pandas only, no mteb); the distinct texts the task feeds per role."""
+        from harness.taskspecs.data import check_data
+
+        return check_data(self.folder, self.spec)
+
     def load_dataset(self) -> dict[str, dict[str, Any]]:
         """{subset: {split: data}} in the shape the mteb task type expects."""
         from harness.taskspecs.data import load_dataset
@@ -77,26 +83,50 @@ class LocalTask:
 
 
 class TaskRegistry:
-    """All task folders under ``root``; duplicate names raise, unknown names suggest."""
+    """All task folders under ``root``; unknown names suggest.
+
+    A folder whose ``task.yaml`` is invalid (or names a task another folder has) does not stop the others: it is
+    kept in :attr:`broken` with its problems, asking for it by name raises them, and every command that works
+    on all tasks (``run``, ``validate``, ``ls tasks``) names it instead of skipping it silently."""
 
     default_root: ClassVar[Path] = TASKS_DIR
 
     def __init__(self, root: Path | None = None):
         self.root = root or self.default_root
         self._tasks: dict[str, LocalTask] = {}
+        self.broken: dict[str, HarnessError] = {}  # folder name → its problems
         for spec in sorted(self.root.glob(f"*/{SPEC_FILE}")):
-            task = LocalTask(spec.parent)
+            try:
+                task = LocalTask(spec.parent)
+            except HarnessError as e:
+                self.broken[spec.parent.name] = e
+                continue
             if task.name in self._tasks:
-                raise HarnessError(f"{spec}: duplicate task name '{task.name}'")
+                self.broken[spec.parent.name] = HarnessError(f"{spec}: duplicate task name '{task.name}'")
+                continue
             self._tasks[task.name] = task
 
     def names(self) -> list[str]:
+        """The valid tasks' names (see :attr:`broken` for the others)."""
         return sorted(self._tasks)
 
     def get(self, name: str) -> LocalTask:
+        if name in self.broken and name not in self._tasks:
+            raise self.broken[name]
         if name not in self._tasks:
-            raise unknown("task", name, self._tasks, where=str(self.root))
+            raise unknown("task", name, [*self._tasks, *self.broken], where=str(self.root))
         return self._tasks[name]
 
     def select(self, names: list[str] | None) -> list[LocalTask]:
+        """The named tasks (all valid ones for None); an unknown or broken name raises."""
         return [self.get(n) for n in names] if names else [self._tasks[n] for n in self.names()]
+
+    def select_checked(self, names: list[str] | None, problems: Problems) -> list[LocalTask]:
+        """Like :meth:`select`, but every unknown or broken task's problems go to ``problems`` (for None: every
+        broken folder's) and the rest are returned."""
+        wanted = names or [*self.names(), *sorted(set(self.broken) - set(self._tasks))]
+        out = []
+        for name in wanted:
+            with problems.collect():
+                out.append(self.get(name))
+        return out

@@ -14,9 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.core.errors import HarnessError
 from harness.core.offline import configure
-from harness.core.yamlfile import describe_validation_error
+from harness.core.yamlfile import FileContext
 from harness.taskspecs.spec import RetrievalSpec, STSSpec, TaskSpec
 
 configure()
@@ -60,7 +59,9 @@ def metadata(spec: TaskSpec, data_hash: str, spec_path: Path) -> TaskMetadata:
         )
         return TaskMetadata(**fields)  # mteb validates the values
     except ValidationError as e:
-        raise HarnessError(describe_validation_error(spec_path, e)) from None
+        # mteb's field names → the task file's keys, so each line points at the key to fix
+        rename = {"eval_splits": "splits", "eval_langs": "subsets", "dataset": "name"}
+        raise FileContext(spec_path).validation_error(e, rename=rename) from None
 
 
 def task_class(spec: TaskSpec, meta: TaskMetadata, load: Callable[[], dict[str, dict[str, Any]]]

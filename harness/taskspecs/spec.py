@@ -12,9 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.core.errors import HarnessError
 from harness.core.offline import PROJECT_ROOT
-from harness.core.yamlfile import describe_validation_error, load
+from harness.core.yamlfile import FileContext, load
 
 TASKS_DIR = PROJECT_ROOT / "tasks"
 SPEC_FILE = "task.yaml"
@@ -113,22 +112,24 @@ KINDS: dict[str, type[STSSpec | RetrievalSpec | BitextSpec]] = {
 
 
 def read_spec(folder: Path) -> TaskSpec:
-    """``<folder>/task.yaml`` validated against the schema of its ``type``; its name must be the folder's."""
+    """``<folder>/task.yaml`` validated against the schema of its ``type``; its name must be the folder's. Every
+    problem is one line with file, line and field (all of them at once: :class:`~harness.core.errors.InputErrors`)."""
     path = folder / SPEC_FILE
     raw: dict[str, Any] = load(path, dict)
+    ctx = FileContext(path)
     kind = KINDS.get(str(raw.get("type")))
     if kind is None:
-        raise HarnessError(f"{path}: field 'type': {raw.get('type')!r} is not one of {', '.join(KINDS)}")
+        raise ctx.error(("type",), f"{raw.get('type')!r} is not one of {', '.join(KINDS)}")
     try:
         spec: TaskSpec = kind.model_validate(raw)
     except ValidationError as e:
-        raise HarnessError(describe_validation_error(path, e)) from None
+        raise ctx.validation_error(e, kind) from None
     if spec.name != folder.name:
-        raise HarnessError(f"{path}: field 'name': '{spec.name}' must equal its folder name '{folder.name}'")
+        raise ctx.error(("name",), f"'{spec.name}' must equal its folder name '{folder.name}'")
     allowed = RESAMPLE_UNITS[spec.type]
     if spec.resample_unit is not None and spec.resample_unit not in allowed:
-        raise HarnessError(f"{path}: field 'resample_unit': '{spec.resample_unit}' is not one of "
-                           f"{', '.join(allowed)} for a {spec.type} task")
+        raise ctx.error(("resample_unit",), f"'{spec.resample_unit}' is not one of {', '.join(allowed)} for a "
+                                            f"{spec.type} task")
     return spec
 
 
