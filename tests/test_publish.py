@@ -121,6 +121,10 @@ def test_verify_command_checks_every_config_and_the_mteb_tree(published: Path,
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == ["ok  leaderboard", "ok  deltas", "ok  predictions",
                                                       "ok  mteb.ResultCache"]
+    assert verify.main([str(published / "leaderboard")]) == 2  # not a published folder: one line, no traceback
+    assert verify.main(["--same", str(published), str(published / "nowhere")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(line.startswith("error: ") for line in err)
 
 
 def test_mteb_result_cache_loads_the_published_tree(published: Path) -> None:

@@ -70,12 +70,24 @@ def same_tables(a: Path, b: Path) -> list[tuple[bool, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) == 1:
-        checks = round_trip(Path(args[0]))
-    elif len(args) == 3 and args[0] == "--same":
-        checks = same_tables(Path(args[1]), Path(args[2]))
-    else:
-        print(__doc__, file=sys.stderr)
+    if args in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
+    try:
+        if len(args) == 1 and not args[0].startswith("-"):
+            if not (Path(args[0]) / "README.md").is_file():
+                raise FileNotFoundError(f"{args[0]}: not a published folder (no README.md); run `harness publish`")
+            checks = round_trip(Path(args[0]))
+        elif len(args) == 3 and args[0] == "--same":
+            for folder in args[1:]:
+                if not (Path(folder) / "deltas.parquet").is_file():
+                    raise FileNotFoundError(f"{folder}: no deltas.parquet; run `harness aggregate --results {folder}`")
+            checks = same_tables(Path(args[1]), Path(args[2]))
+        else:
+            print(__doc__, file=sys.stderr)
+            return 2
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     for ok, line in checks:
         print(f"{'ok ' if ok else 'FAIL'} {line}")
