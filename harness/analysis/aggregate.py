@@ -174,7 +174,7 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
 
     def sha(path: Path) -> str:
         if path not in hashes:
-            hashes[path] = stats_cache.file_sha256(path)
+            hashes[path] = atomic.file_sha256(path)
         return hashes[path]
 
     def items(model: str, revision: str, condition: str, task: str, subset: str, split: str) -> pd.DataFrame | None:

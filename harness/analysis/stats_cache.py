@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.analysis.stats import PairedStats
+from harness.core.atomic import file_sha256  # noqa: F401  (part of this module's API: how predictions are keyed)
 from harness.core.offline import CACHE_DIR
 
 log = logging.getLogger(__name__)
@@ -38,14 +39,6 @@ def default_dir() -> Path | None:
     if where.lower() == "off":
         return None
     return Path(where) if where else CACHE_DIR / "stats"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def key(*, a_sha256: str, b_sha256: str, subset: str, split: str, task_type: str, metric: str, unit: str | None,

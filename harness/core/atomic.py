@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -90,3 +91,12 @@ def write_with(path: Path, writer: Callable[[Path], object]) -> None:
     """Atomically write ``path`` with a function that writes to a given path (e.g. ``df.to_parquet``)."""
     with atomic_path(path) as tmp:
         writer(tmp)
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (model files can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

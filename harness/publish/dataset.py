@@ -17,7 +17,6 @@ are replaced.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.core import atomic
 from harness.core.errors import HarnessError
 from harness.publish import card, preflight
 from harness.results import layout
@@ -64,16 +64,8 @@ def _check_out(out: Path, results_dir: Path) -> None:
                                "not written by `harness publish`; choose a new or empty folder")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _copy(src: Path, dst: Path, sha: str | None = None) -> None:
-    if sha is not None and _sha256(src) != sha:
+    if sha is not None and atomic.file_sha256(src) != sha:
         raise HarnessError(f"{src}: changed since its cell was written (sha256 differs from the sidecar's); rerun "
                            "the cell with `harness run`")
     dst.parent.mkdir(parents=True, exist_ok=True)

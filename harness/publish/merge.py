@@ -17,7 +17,6 @@ the caller's next step (``harness.api.merge``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -124,16 +123,12 @@ def _cells(folder: Path) -> list[Cell]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _verify(cell: Cell) -> None:
     for rel, sha in cell.files():
         path = cell.source / rel
         if not path.exists():
             raise HarnessError(f"{cell.sidecar}: incomplete cell, {rel} is missing; rerun it in {cell.source}")
-        if sha is not None and _sha256(path) != sha:
+        if sha is not None and atomic.file_sha256(path) != sha:
             raise HarnessError(f"{path}: sha256 differs from its sidecar's (changed or corrupt); rerun the cell in "
                                f"{cell.source}")
 

@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from harness.core import atomic
 from harness.models.spec import ModelSpec
 from harness.prompts.conditions import Condition, Prompter
 from harness.prompts.files import model_instructions
@@ -110,7 +111,7 @@ class Cell:
                                  ("predictions", self.predictions_path, _read_parquet)):
             try:
                 if role in hashes:  # cheap and strict: any changed byte shows
-                    if file_sha256(path) != hashes[role]:
+                    if atomic.file_sha256(path) != hashes[role]:
                         return "corrupt", f"{path}: sha256 differs from the sidecar's"
                 else:  # cells written before hashes were recorded: the file must at least load
                     load(path)
@@ -147,14 +148,6 @@ def plan(
             cells += [Cell(spec, prompter, task, results_dir) for task in tasks]
     return cells
 
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_result(path: Path) -> Any:

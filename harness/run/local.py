@@ -116,11 +116,13 @@ def check(specs: list[ModelSpec], registry: TaskRegistry, tasks: list[str] | Non
     return Checked(inputs, cells, redundant, states, summary)
 
 
-def pending_cells(cells: list[Cell], summary: RunSummary, status: RunStatus) -> list[Cell]:
-    """The cells that are not done (missing, stale or corrupt); done ones are recorded as reused."""
+def pending_cells(cells: list[Cell], summary: RunSummary, status: RunStatus,
+                  states: dict[str, tuple[str, str]] | None = None) -> list[Cell]:
+    """The cells that are not done (missing, stale or corrupt); done ones are recorded as reused. ``states``:
+    each cell's state already read (by :func:`check`), so no sidecar is read twice."""
     todo = []
     for c in cells:
-        state, why = c.state()
+        state, why = states[c.label] if states is not None else c.state()
         if state == "done":
             summary.reused.append(c.label)
             status.set(c, "reused")
@@ -168,18 +170,7 @@ def run(
     status = RunStatus(results_dir / layout.RUN_STATUS)
     for c in redundant:
         status.set(c, "skipped", "the set has no instruction for this task (--all-cells runs it)")
-    todo: list[Cell] = []
-    for c in cells:
-        state, why = states[c.label]
-        if state == "done":
-            summary.reused.append(c.label)
-            status.set(c, "reused")
-            continue
-        if state in ("stale", "corrupt"):
-            log.info("recomputing %s: %s %s", c.label, state, why)
-            summary.recomputed.append((c.label, f"{state}: {why}"))
-        status.set(c, "pending")
-        todo.append(c)
+    todo = pending_cells(cells, summary, status, states)
     status.flush()
     if todo and (cache is True or isinstance(cache, Path)):
         cache = EmbeddingCache(None if cache is True else cache)  # once per run, shared by every model
