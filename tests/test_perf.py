@@ -42,3 +42,49 @@ def test_store_benchmark_runs_on_sqlite() -> None:
     out = perf.bench_stores(n=300, dim=8, batch=100, repeats=1)
     assert out["sqlite-wal"]["write_per_s"] > 0 and out["sqlite-wal"]["read_per_s"] > 0
     assert out["sqlite-wal"]["size_mib"] > 300 * 8 * 4 / 2**20
+
+
+def ray_variant(process: float, in_run: float, cells: int = 10, **timings: float) -> dict:
+    return {"process_s": process, "in_run_s": in_run, "import_s": 1.0, "cells": cells, "encoded": 100,
+            "timings": timings}
+
+
+def test_ray_benchmark_figures_and_report() -> None:
+    from harness.perf import ray_bench
+
+    v = {"local": ray_variant(100, 90),
+         "ray-2": ray_variant(50, 45, ray_start_s=4.0, worker_start_mean_s=6.0, workers_started=3),
+         "ray-1": ray_variant(125, 115, ray_start_s=5.0, worker_start_mean_s=6.0, workers_started=3)}
+    scores = {"local": {"k": 0.5, "only-local": 0.1}, "ray-2": {"k": 0.5}, "ray-1": {"k": 0.5 + 2e-7}}
+    fig = ray_bench.figures(v, scores)
+    assert fig["speedup_process"] == pytest.approx(2.0)
+    assert fig["speedup_in_run"] == pytest.approx(2.0)
+    assert fig["ray_start_s"] == 5.0  # ray-1's, the variant the overhead is computed from
+    assert fig["per_cell_overhead_s"] == pytest.approx((115 - 5 - 90) / 10)  # 2.0 s
+    assert fig["per_cell_overhead_excl_worker_starts_s"] == pytest.approx((115 - 5 - 90 - 3 * 6) / 10)  # 0.2 s
+    assert fig["main_scores_compared"] == 1 and fig["max_abs_main_score_diff"] == pytest.approx(2e-7)
+    report = {**fig, "variants": v, "grid": {"models": ["a", "b"], "tasks": ["T"], "conditions": ["none"],
+                                             "batch_size": 32, "cells": 10},
+              "machine": {"cpu": "x", "cores": 2, "memory_gib": 1, "load_avg_at_start": [0.5, 0, 0],
+                          "load_avg_at_end": [1.5, 0, 0]}}
+    text = ray_bench.render(report)
+    assert "2.00× whole process (target ≥ 1.6: met), 2.00× in-run" in text
+    assert "per cell 2.00 s ((ray-1 − start-up − local) / cells; 0.20 s without ray-1's 3 worker starts)" in text
+    assert "1 main scores compared across 3 runs: max |Δ| 2.0e-07" in text
+
+
+def test_ray_benchmark_without_ray_1_has_no_per_cell_figure() -> None:
+    from harness.perf import ray_bench
+
+    v = {"local": ray_variant(100, 90), "ray-2": ray_variant(80, 70, ray_start_s=4.0, worker_start_mean_s=6.0)}
+    fig = ray_bench.figures(v, {"local": {"k": 0.5}, "ray-2": {"k": 0.5}})
+    assert fig["speedup_process"] == pytest.approx(1.25) and fig["per_cell_overhead_s"] is None
+    report = {**fig, "variants": v, "grid": {"models": ["a"], "tasks": ["T"], "conditions": ["none"],
+                                             "batch_size": 32, "cells": 10},
+              "machine": {"cpu": "x", "cores": 2, "memory_gib": 1, "load_avg_at_start": [0, 0, 0],
+                          "load_avg_at_end": [0, 0, 0]}}
+    text = ray_bench.render(report)
+    assert "1.25× whole process (target ≥ 1.6: MISSED)" in text
+    assert "a worker's start 6.0 s (mean)\n" in text
+    with pytest.raises(ValueError, match="no Ray variant"):
+        ray_bench.figures({"local": ray_variant(1, 1)}, {"local": {}})
