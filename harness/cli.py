@@ -161,6 +161,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         for label, why in summary.recomputed:
             print(f"  recomputed {label} ({why})", file=sys.stderr)
         print(summary.line())
+        if summary.workers:  # Ray: where each model ran (GPU ids when the cluster has GPUs)
+            print(f"workers: {'; '.join(summary.workers)}", file=sys.stderr)
         for label, err in summary.failed:
             print(f"  failed {label}: {err}", file=sys.stderr)
         if summary.log_file is not None:

@@ -86,9 +86,9 @@ def _spawn(name: str, cfg: dict[str, Any], work: Path) -> dict[str, Any]:
 
 
 def _main_scores(results: Path) -> dict[str, float]:
-    from harness.analysis.aggregate import aggregate
+    from harness.analysis.aggregate import leaderboard
 
-    board, _ = aggregate(results)
+    board = leaderboard(results)  # the scores only: no deltas or statistics (they follow from the scores)
     main = board[board["is_main"]]
     return {f"{r.model}/{r.condition}/{r.task}/{r.subset}/{r.split}": float(r.score) for r in main.itertuples()}
 

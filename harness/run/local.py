@@ -46,6 +46,7 @@ class RunSummary:
     from_cache: int = 0  # distinct strings reused from the embedding cache (encoded by an earlier run)
     log_file: Path | None = None  # where the libraries' output went
     timings: dict[str, float] = field(default_factory=dict)  # executor overheads (Ray: start-up, workers, writes)
+    workers: list[str] = field(default_factory=list)  # Ray: where each worker ran (model, node, pid, GPU ids)
 
     def line(self) -> str:
         texts = ""

@@ -324,6 +324,8 @@ class _Driver:
     def _described(self, worker: _Worker, info: WorkerInfo) -> None:
         worker.info, worker.ready = info, time.perf_counter()
         model = worker.model
+        self.grid.summary.workers.append(info.placement(model.alias))
+        log.info("worker: %s", self.grid.summary.workers[-1])
         if info.error:
             self._drop(worker, info.error)
             return

@@ -105,6 +105,16 @@ class WorkerInfo:
     revision: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    gpus: tuple[str, ...] = ()  # the GPU ids Ray gave this worker (its CUDA_VISIBLE_DEVICES); empty on CPU
+
+    def placement(self, alias: str) -> str:
+        """One line: which model runs where, e.g. ``minilm on 10.0.0.2 (pid 4242, GPU 1, device cuda)``."""
+        where = [f"pid {self.pid}"]
+        if self.gpus:
+            where.append(f"GPU {','.join(self.gpus)}")
+        if self.settings.get("device"):
+            where.append(f"device {self.settings['device']}")
+        return f"{alias} on {self.node} ({', '.join(where)})"
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,7 @@ class CellWorker:
         self.use_cache = use_cache
         self.node = _node_address()
         self.pid = os.getpid()
+        self.gpus = _gpu_ids()
         self.spec: ModelSpec | None = None
         self.embedder: Any = None
         self.cache: Any = None
@@ -151,9 +162,10 @@ class CellWorker:
         except Exception as e:
             self.error = self._model_error("cannot be resolved", e)
         if self.error:
-            return WorkerInfo(self.node, self.pid, error=self.error)
+            return WorkerInfo(self.node, self.pid, error=self.error, gpus=self.gpus)
         assert self.spec is not None
-        return WorkerInfo(self.node, self.pid, self.spec.identity, self.spec.revision, dict(self.spec.settings))
+        return WorkerInfo(self.node, self.pid, self.spec.identity, self.spec.revision, dict(self.spec.settings),
+                          gpus=self.gpus)
 
     def _start(self) -> None:
         if self.spec is not None:
@@ -237,3 +249,13 @@ def _node_address() -> str:
         import socket
 
         return socket.gethostname()
+
+
+def _gpu_ids() -> tuple[str, ...]:
+    """The GPUs Ray assigned to this worker (``num_gpus`` in its resource request); () outside Ray or on CPU."""
+    try:
+        import ray
+
+        return tuple(str(g) for g in ray.get_runtime_context().get_accelerator_ids().get("GPU", []))
+    except Exception:
+        return ()
