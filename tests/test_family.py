@@ -81,3 +81,33 @@ def test_family_shows_in_console_and_report(family_results) -> None:
     html = (out / "report.html").read_text()
     assert "Task families" in html and "family.scales.png" not in html  # embedded, not linked
     assert (out / "report_files" / "family.scales.png").exists()
+
+
+def test_a_second_summary_reuses_every_task_contribution_and_equals_the_first(
+        family_results, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.analysis import family
+
+    out, board, _ = family_results
+    monkeypatch.setenv("HARNESS_STATS_CACHE", str(tmp_path / "stats"))
+    first = family.summarise(out, board, n_bootstrap=200)
+    assert len(first) > 0
+    computed = 0
+    real = family._contribution
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal computed
+        computed += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(family, "_contribution", counting)
+    second = family.summarise(out, board, n_bootstrap=200)
+    assert computed == 0  # every task's replicates came from the cache
+    pd.testing.assert_frame_equal(first, second)  # bit for bit: the replicates are stored as float64
+    # another number of resamples is another key: computed again, one contribution per task, view and condition
+    third = family.summarise(out, board, n_bootstrap=100)
+    assert computed == sum(r.n_tasks for r in third.itertuples())
+    off = tmp_path / "off"
+    monkeypatch.setenv("HARNESS_STATS_CACHE", "off")
+    computed = 0
+    pd.testing.assert_frame_equal(family.summarise(out, board, n_bootstrap=200), first)  # the cache changes nothing
+    assert computed > 0 and not off.exists()

@@ -9,6 +9,10 @@ about (a "fixed effects" view); with so few tasks a between-task bootstrap would
 interval says how firm the mean is given these scales, not how it would move with other scales. The per-task
 spread of the deltas is reported beside it (``delta_sd_tasks``) so a reader can see how much the scales differ.
 
+Each task's part of a row (its scores and bootstrap replicates against ``none``) is cached in the statistics cache
+(:mod:`harness.analysis.stats_cache`) by its two predictions files, view, metric, unit, resamples and seed: on a
+grid with many conditions these replicates were most of ``harness aggregate``'s time, recomputed on every run.
+
 Also the origin-style claim per task (cosine(w, control) > cosine(w, opposite), the ``claim:`` probe rows): how
 many tasks' claims hold under each condition and how many flip relative to ``none``.
 """
@@ -23,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis import stats
+from harness.analysis import stats, stats_cache
 from harness.analysis.bootstrap import (
     CONFIDENCE,
     bootstrap_deltas,
@@ -31,6 +35,7 @@ from harness.analysis.bootstrap import (
     score_variance,
     text_variance,
 )
+from harness.core.atomic import file_sha256
 from harness.prompts.conditions import BASELINE
 from harness.results import layout
 from harness.results.schema import SCHEMA_VERSION
@@ -46,6 +51,7 @@ class _Cell:
     frame: pd.DataFrame
     metric: str
     unit: str | None
+    sha256: str  # of the predictions file: what the statistics cache keys a task's contribution by
 
 
 def _cells(results_dir: Path) -> dict[tuple[str, str, str], dict[str, dict[str, _Cell]]]:
@@ -55,13 +61,15 @@ def _cells(results_dir: Path) -> dict[tuple[str, str, str], dict[str, dict[str, 
         family = side.get("family")
         if not family or not side.get("predictions_file"):
             continue
+        path = results_dir / side["predictions_file"]
         try:
-            frame = pd.read_parquet(results_dir / side["predictions_file"])
+            frame = pd.read_parquet(path)
+            sha = side.get("files_sha256", {}).get("predictions") or file_sha256(path)  # the sidecar pins it
         except Exception as e:
             log.warning("%s: unreadable predictions (%s); left out of the %s family", side["predictions_file"], e,
                         family)
             continue
-        cell = _Cell(side["task"], frame, side["main_score"], side.get("resample_unit"))
+        cell = _Cell(side["task"], frame, side["main_score"], side.get("resample_unit"), sha)
         out.setdefault((side["model"], side["revision"], family), {}).setdefault(side["condition"], {})[
             side["task"]] = cell
     return out
@@ -113,27 +121,11 @@ def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None
     claims = _claims(board)
     meta = board.drop_duplicates(["model", "revision"]).set_index(["model", "revision"]).alias
     rows: list[dict[str, Any]] = []
-    for (model, revision, family), by_condition in sorted(_cells(results_dir).items()):
-        base = by_condition.get(BASELINE, {})
-        views = sorted({(str(s), str(sp)) for c in base.values() for s, sp in
-                        c.frame[["subset", "split"]].drop_duplicates().itertuples(index=False)})
-        for condition, cells in sorted(by_condition.items()):
-            tasks = sorted(t for t in cells if t in base)
-            for subset, split in views:
-                row = _summary_row(cells, base, tasks, subset, split, model, revision, family, condition,
-                                   n_bootstrap, confidence)
-                if row is None:
-                    continue
-                verdict = claims[(claims.model == model) & (claims.revision == revision)
-                                 & claims.task.isin(row["tasks"].split(","))]
-                now = verdict[verdict.condition == condition].set_index("task").score
-                then = verdict[verdict.condition == BASELINE].set_index("task").score
-                both = now.index.intersection(then.index)
-                rows.append(row | {
-                    "alias": str(meta.get((model, revision), model)),
-                    "claims_hold": int((now == 1).sum()), "n_claims": len(now),
-                    "claims_flipped": int((now[both] != then[both]).sum()) if condition != BASELINE else 0,
-                })
+    with stats_cache.StatsCache() as cache:
+        for key, by_condition in sorted(_cells(results_dir).items()):
+            rows += _family_rows(key, by_condition, claims, meta, cache, n_bootstrap, confidence)
+        if cache.hits or cache.misses:
+            log.info("statistics cache (family): %d task contributions reused, %d computed", cache.hits, cache.misses)
     from harness.results.schema import FAMILY_SCHEMA
 
     df = pd.DataFrame(rows, columns=FAMILY_SCHEMA.names)
@@ -141,30 +133,77 @@ def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None
                       "n_bootstrap": "int64"})
 
 
+def _family_rows(key: tuple[str, str, str], by_condition: dict[str, dict[str, _Cell]], claims: pd.DataFrame,
+                 meta: pd.Series, cache: stats_cache.StatsCache, n_bootstrap: int, confidence: float
+                 ) -> list[dict[str, Any]]:
+    model, revision, family = key
+    rows: list[dict[str, Any]] = []
+    base = by_condition.get(BASELINE, {})
+    views = sorted({(str(s), str(sp)) for c in base.values() for s, sp in
+                    c.frame[["subset", "split"]].drop_duplicates().itertuples(index=False)})
+    for condition, cells in sorted(by_condition.items()):
+        tasks = sorted(t for t in cells if t in base)
+        for subset, split in views:
+            row = _summary_row(cells, base, tasks, subset, split, model, revision, family, condition,
+                               n_bootstrap, confidence, cache)
+            if row is None:
+                continue
+            verdict = claims[(claims.model == model) & (claims.revision == revision)
+                             & claims.task.isin(row["tasks"].split(","))]
+            now = verdict[verdict.condition == condition].set_index("task").score
+            then = verdict[verdict.condition == BASELINE].set_index("task").score
+            both = now.index.intersection(then.index)
+            rows.append(row | {
+                "alias": str(meta.get((model, revision), model)),
+                "claims_hold": int((now == 1).sum()), "n_claims": len(now),
+                "claims_flipped": int((now[both] != then[both]).sum()) if condition != BASELINE else 0,
+            })
+    return rows
+
+
+def _contribution(cell: _Cell, other: _Cell, subset: str, split: str, seed: int, n_bootstrap: int
+                  ) -> dict[str, np.ndarray] | None:
+    """One task's part of a family row: its score and its baseline's, their bootstrap replicates (score, delta),
+    the variance targets and the resampling unit used; None when the task has no items in this view."""
+    got = _columns(cell, subset, split, other)
+    if got is None:
+        return None
+    _, metric, a, b, units = got
+    assert b is not None
+    r1, r2 = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    one = {k: v[None, :] for k, v in a.items()}
+    two = {k: v[None, :] for k, v in b.items()}
+    sb = bootstrap_scores(metric, a, n_bootstrap, r1, units=units)
+    db = bootstrap_deltas(metric, a, b, n_bootstrap, r2, units=units)
+    return {"score": np.asarray(float(metric.score(one)[0])), "baseline_score": np.asarray(float(metric.score(two)[0])),
+            "score_boot": sb, "delta_boot": db,
+            "score_var": np.asarray(score_variance(metric, a, units) or float(np.nanvar(sb))),
+            "delta_var": np.asarray(text_variance(metric, a, b, units) or float(np.nanvar(db))),
+            "unit": np.asarray(units.kind), "n_units": np.asarray(units.n_units)}
+
+
 def _summary_row(cells: dict[str, _Cell], base: dict[str, _Cell], tasks: list[str], subset: str, split: str,
-                 model: str, revision: str, family: str, condition: str, n_bootstrap: int, confidence: float
-                 ) -> dict[str, Any] | None:
+                 model: str, revision: str, family: str, condition: str, n_bootstrap: int, confidence: float,
+                 cache: stats_cache.StatsCache) -> dict[str, Any] | None:
     scores, deltas, score_boot, delta_boot, score_var, delta_var, used = [], [], [], [], [], [], []
     for task in tasks:
-        got = _columns(cells[task], subset, split, base[task])
-        if got is None:
-            continue
-        _, metric, a, b, units = got
-        assert b is not None
+        cell, other = cells[task], base[task]
         seed = stats.seed_for(model, revision, family, task, subset, split, condition, "family")
-        r1, r2 = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-        one = {k: v[None, :] for k, v in a.items()}
-        two = {k: v[None, :] for k, v in b.items()}
-        s_a, s_b = float(metric.score(one)[0]), float(metric.score(two)[0])
-        sb = bootstrap_scores(metric, a, n_bootstrap, r1, units=units)
-        db = bootstrap_deltas(metric, a, b, n_bootstrap, r2, units=units)
-        scores.append(s_a)
-        deltas.append(s_a - s_b)
-        score_boot.append(sb)
-        delta_boot.append(db)
-        score_var.append(score_variance(metric, a, units) or float(np.nanvar(sb)))
-        delta_var.append(text_variance(metric, a, b, units) or float(np.nanvar(db)))
-        used.append((task, units.kind, units.n_units))
+        ck = stats_cache.family_key(a_sha256=cell.sha256, b_sha256=other.sha256, subset=subset, split=split,
+                                    metric=cell.metric, unit=cell.unit, n_bootstrap=n_bootstrap, seed=seed)
+        got = cache.get_arrays(ck)
+        if got is None:
+            got = _contribution(cell, other, subset, split, seed, n_bootstrap)
+            if got is None:
+                continue
+            cache.put_arrays(ck, got)
+        scores.append(float(got["score"]))
+        deltas.append(float(got["score"]) - float(got["baseline_score"]))
+        score_boot.append(got["score_boot"])
+        delta_boot.append(got["delta_boot"])
+        score_var.append(float(got["score_var"]))
+        delta_var.append(float(got["delta_var"]))
+        used.append((task, str(got["unit"]), int(got["n_units"])))
     if not used:
         return None
     k = len(used)

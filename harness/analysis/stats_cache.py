@@ -1,5 +1,7 @@
 """A cache of paired statistics, so that rerunning ``harness aggregate`` (after adding a model, a condition, or
-merging folders) recomputes only the deltas whose inputs are new.
+merging folders) recomputes only the deltas whose inputs are new — and, in a second table, each task's
+contribution to a family summary (its bootstrap replicates, :mod:`harness.analysis.family`), the costliest part of
+aggregating a grid with many conditions.
 
 A delta's statistics are a pure function of the two cells' item-level predictions (for one subset and split), the
 metric, the resampling unit the task states, the numbers of resamples, the seed and the method itself. The key
@@ -15,12 +17,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import os
 import sqlite3
+import zipfile
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from harness.analysis.stats import PairedStats
 from harness.core.atomic import file_sha256  # noqa: F401  (part of this module's API: how predictions are keyed)
@@ -39,6 +45,14 @@ def default_dir() -> Path | None:
     if where.lower() == "off":
         return None
     return Path(where) if where else CACHE_DIR / "stats"
+
+
+def family_key(*, a_sha256: str, b_sha256: str, subset: str, split: str, metric: str, unit: str | None,
+               n_bootstrap: int, seed: int) -> str:
+    """The key of one task's contribution to a family summary (:mod:`harness.analysis.family`): its two cells'
+    predictions, the view, metric, stated unit, resamples and seed."""
+    blob = json.dumps([METHOD_VERSION, "family", a_sha256, b_sha256, subset, split, metric, unit, n_bootstrap, seed])
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def key(*, a_sha256: str, b_sha256: str, subset: str, split: str, task_type: str, metric: str, unit: str | None,
@@ -63,6 +77,7 @@ class StatsCache:
             self.db = sqlite3.connect(folder / DB_NAME, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("CREATE TABLE IF NOT EXISTS stats (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS arrays (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
             self.db.commit()
         except (OSError, sqlite3.Error) as e:
             log.warning("statistics cache unavailable (%s); computing every delta", e)
@@ -90,6 +105,36 @@ class StatsCache:
         try:
             self.db.execute("INSERT OR REPLACE INTO stats (key, value) VALUES (?, ?)",
                             (k, json.dumps(dataclasses.asdict(st))))
+            self.db.commit()
+        except sqlite3.Error as e:
+            log.warning("statistics cache: cannot write (%s)", e)
+
+    def get_arrays(self, k: str) -> dict[str, np.ndarray] | None:
+        """Named arrays stored by :meth:`put_arrays` (``.npz`` bytes, no pickles); None on a miss."""
+        if self.db is None:
+            return None
+        try:
+            row = self.db.execute("SELECT value FROM arrays WHERE key = ?", (k,)).fetchone()
+            if row is None:
+                self.misses += 1
+                return None
+            with np.load(io.BytesIO(row[0]), allow_pickle=False) as z:
+                out = {name: z[name] for name in z.files}
+        except (sqlite3.Error, ValueError, OSError, zipfile.BadZipFile) as e:
+            log.warning("statistics cache: unreadable entry (%s); recomputing", e)
+            self.misses += 1
+            return None
+        self.hits += 1
+        return out
+
+    def put_arrays(self, k: str, arrays: dict[str, np.ndarray]) -> None:
+        if self.db is None:
+            return
+        buf = io.BytesIO()
+        named: dict[str, Any] = dict(arrays)
+        np.savez(buf, **named)
+        try:
+            self.db.execute("INSERT OR REPLACE INTO arrays (key, value) VALUES (?, ?)", (k, buf.getvalue()))
             self.db.commit()
         except sqlite3.Error as e:
             log.warning("statistics cache: cannot write (%s)", e)
