@@ -50,6 +50,10 @@ def test_a_worker_in_process_evaluates_from_shipped_task_files_and_refuses_anoth
                         use_cache=True)
     info = worker.describe()
     assert not info.error and info.identity == cell.spec.identity
+    assert info.gpus == ()
+    import ray
+
+    assert not ray.is_initialized()  # asking a worker where it runs must not start Ray in this process
     files = TaskFiles.of(cell.task)
     moved = TaskFiles(files.name, str(tmp_path / "not-on-this-node"), files.data_hash, files.files)
     out = worker.evaluate(CellJob(cell.label, cell.key, cell.prompter), moved)

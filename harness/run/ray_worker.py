@@ -256,6 +256,8 @@ def _gpu_ids() -> tuple[str, ...]:
     try:
         import ray
 
+        if not ray.is_initialized():  # in-process (tests): asking the runtime context would start Ray
+            return ()
         return tuple(str(g) for g in ray.get_runtime_context().get_accelerator_ids().get("GPU", []))
     except Exception:
         return ()
