@@ -52,8 +52,10 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("fault", ["kill:encode:3", "kill:write:7", "kill:cell-done:2",
-                                   "kill:aggregate:1"])
+# A kill mid-encode is also covered by test_kill_mid_run_costs_only_the_cell_in_flight, and one just after a cell
+# landed by the mid-write kill: those two run in `make test-slow` only (each is a ~40 s pair of subprocess runs).
+@pytest.mark.parametrize("fault", [pytest.param("kill:encode:3", marks=pytest.mark.slow), "kill:write:7",
+                                   pytest.param("kill:cell-done:2", marks=pytest.mark.slow), "kill:aggregate:1"])
 def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path: Path, reference: Path, fault: str) -> None:
     killed = mock_run(tmp_path, fault)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
