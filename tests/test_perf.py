@@ -49,6 +49,16 @@ def ray_variant(process: float, in_run: float, cells: int = 10, **timings: float
             "timings": timings}
 
 
+def ray_text(fig: dict, v: dict) -> str:
+    """``perf ray``'s printed report for these figures on a made-up grid and machine."""
+    from harness.perf import ray_bench
+
+    return ray_bench.render({**fig, "variants": v, "grid": {"models": ["a"], "tasks": ["T"], "conditions": ["none"],
+                                                            "batch_size": 32, "cells": 10},
+                             "machine": {"cpu": "x", "cores": 2, "memory_gib": 1, "load_avg_at_start": [0, 0, 0],
+                                         "load_avg_at_end": [0, 0, 0]}})
+
+
 def test_ray_benchmark_figures_and_report() -> None:
     from harness.perf import ray_bench
 
@@ -63,11 +73,7 @@ def test_ray_benchmark_figures_and_report() -> None:
     assert fig["per_cell_overhead_s"] == pytest.approx((115 - 5 - 90) / 10)  # 2.0 s
     assert fig["per_cell_overhead_excl_worker_starts_s"] == pytest.approx((115 - 5 - 90 - 3 * 6) / 10)  # 0.2 s
     assert fig["main_scores_compared"] == 1 and fig["max_abs_main_score_diff"] == pytest.approx(2e-7)
-    report = {**fig, "variants": v, "grid": {"models": ["a", "b"], "tasks": ["T"], "conditions": ["none"],
-                                             "batch_size": 32, "cells": 10},
-              "machine": {"cpu": "x", "cores": 2, "memory_gib": 1, "load_avg_at_start": [0.5, 0, 0],
-                          "load_avg_at_end": [1.5, 0, 0]}}
-    text = ray_bench.render(report)
+    text = ray_text(fig, v)
     assert "2.00× whole process (target ≥ 1.6: met), 2.00× in-run" in text
     assert "per cell 2.00 s ((ray-1 − start-up − local) / cells; 0.20 s without ray-1's 3 worker starts)" in text
     assert "1 main scores compared across 3 runs: max |Δ| 2.0e-07" in text
@@ -79,11 +85,7 @@ def test_ray_benchmark_without_ray_1_has_no_per_cell_figure() -> None:
     v = {"local": ray_variant(100, 90), "ray-2": ray_variant(80, 70, ray_start_s=4.0, worker_start_mean_s=6.0)}
     fig = ray_bench.figures(v, {"local": {"k": 0.5}, "ray-2": {"k": 0.5}})
     assert fig["speedup_process"] == pytest.approx(1.25) and fig["per_cell_overhead_s"] is None
-    report = {**fig, "variants": v, "grid": {"models": ["a"], "tasks": ["T"], "conditions": ["none"],
-                                             "batch_size": 32, "cells": 10},
-              "machine": {"cpu": "x", "cores": 2, "memory_gib": 1, "load_avg_at_start": [0, 0, 0],
-                          "load_avg_at_end": [0, 0, 0]}}
-    text = ray_bench.render(report)
+    text = ray_text(fig, v)
     assert "1.25× whole process (target ≥ 1.6: MISSED)" in text
     assert "a worker's start 6.0 s (mean)\n" in text
     with pytest.raises(ValueError, match="no Ray variant"):

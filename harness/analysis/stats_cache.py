@@ -23,8 +23,9 @@ import logging
 import os
 import sqlite3
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from harness.core.atomic import file_sha256  # noqa: F401  (part of this module'
 from harness.core.offline import CACHE_DIR
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Bump with any change to how a delta's statistics are computed (harness/analysis/{stats,units,bootstrap,
 # permutation,metrics}.py). 1: units (vertex bootstrap with jackknife spread), rank/z swaps, GPD tail p.
@@ -84,57 +86,47 @@ class StatsCache:
             self.db = None
 
     def get(self, k: str) -> PairedStats | None:
-        if self.db is None:
-            return None
-        try:
-            row = self.db.execute("SELECT value FROM stats WHERE key = ?", (k,)).fetchone()
-            if row is None:
-                self.misses += 1
-                return None
-            out = PairedStats(**json.loads(row[0]))
-        except (sqlite3.Error, ValueError, TypeError) as e:
-            log.warning("statistics cache: unreadable entry (%s); recomputing", e)
-            self.misses += 1
-            return None
-        self.hits += 1
-        return out
+        return self._get("stats", k, lambda value: PairedStats(**json.loads(value)))
 
     def put(self, k: str, st: PairedStats) -> None:
-        if self.db is None:
-            return
-        try:
-            self.db.execute("INSERT OR REPLACE INTO stats (key, value) VALUES (?, ?)",
-                            (k, json.dumps(dataclasses.asdict(st))))
-            self.db.commit()
-        except sqlite3.Error as e:
-            log.warning("statistics cache: cannot write (%s)", e)
+        self._put("stats", k, json.dumps(dataclasses.asdict(st)))
 
     def get_arrays(self, k: str) -> dict[str, np.ndarray] | None:
         """Named arrays stored by :meth:`put_arrays` (``.npz`` bytes, no pickles); None on a miss."""
+        def decode(value: bytes) -> dict[str, np.ndarray]:
+            with np.load(io.BytesIO(value), allow_pickle=False) as z:
+                return {name: z[name] for name in z.files}
+
+        return self._get("arrays", k, decode)
+
+    def put_arrays(self, k: str, arrays: dict[str, np.ndarray]) -> None:
+        buf = io.BytesIO()
+        named: dict[str, Any] = dict(arrays)
+        np.savez(buf, **named)
+        self._put("arrays", k, buf.getvalue())
+
+    def _get(self, table: str, k: str, decode: Callable[[Any], T]) -> T | None:
+        """The decoded value under ``k``; a missing or undecodable row counts as a miss."""
         if self.db is None:
             return None
         try:
-            row = self.db.execute("SELECT value FROM arrays WHERE key = ?", (k,)).fetchone()
+            row = self.db.execute(f"SELECT value FROM {table} WHERE key = ?", (k,)).fetchone()
             if row is None:
                 self.misses += 1
                 return None
-            with np.load(io.BytesIO(row[0]), allow_pickle=False) as z:
-                out = {name: z[name] for name in z.files}
-        except (sqlite3.Error, ValueError, OSError, zipfile.BadZipFile) as e:
+            out = decode(row[0])
+        except (sqlite3.Error, ValueError, TypeError, OSError, zipfile.BadZipFile) as e:
             log.warning("statistics cache: unreadable entry (%s); recomputing", e)
             self.misses += 1
             return None
         self.hits += 1
         return out
 
-    def put_arrays(self, k: str, arrays: dict[str, np.ndarray]) -> None:
+    def _put(self, table: str, k: str, value: str | bytes) -> None:
         if self.db is None:
             return
-        buf = io.BytesIO()
-        named: dict[str, Any] = dict(arrays)
-        np.savez(buf, **named)
         try:
-            self.db.execute("INSERT OR REPLACE INTO arrays (key, value) VALUES (?, ?)", (k, buf.getvalue()))
+            self.db.execute(f"INSERT OR REPLACE INTO {table} (key, value) VALUES (?, ?)", (k, value))
             self.db.commit()
         except sqlite3.Error as e:
             log.warning("statistics cache: cannot write (%s)", e)
