@@ -64,7 +64,7 @@ def _cells(results_dir: Path) -> dict[tuple[str, str, str], dict[str, dict[str, 
         path = results_dir / side["predictions_file"]
         try:
             frame = pd.read_parquet(path)
-            sha = side.get("files_sha256", {}).get("predictions") or file_sha256(path)  # the sidecar pins it
+            sha = file_sha256(path)  # the bytes read, as the deltas' cache keys them (not the sidecar's pin)
         except Exception as e:
             log.warning("%s: unreadable predictions (%s); left out of the %s family", side["predictions_file"], e,
                         family)
