@@ -13,7 +13,7 @@ instruction hash, e.g. ``none = format = official`` for MiniLM) are shown once, 
    rankings across instruction sets (bump charts, Kendall τ);
 4. the origin's pair table per model (``cosine:a|b`` and ``claim:...`` probe rows);
 5. word × word cosine heatmaps per condition for the STS task(s) with ``report_pairs`` (from the cells'
-   ``<Task>.cosines.parquet`` artifacts), plus each condition's difference to ``none``;
+   ``<Task>.cosines.parquet`` artifacts), plus each condition's difference to ``none`` (SVG, :mod:`.heatmaps`);
 6. the language-split scatter plots (``plots/*.language_split.png``, drawn by :mod:`harness.report.plots`) and numbers;
 7. task families (:mod:`harness.report.family`): the Scale* tasks summarised, with small multiples;
 8. the embedding shift (cosine distance of each text's embedding with and without the prefix);
@@ -45,13 +45,13 @@ from harness.report.figures import (
     cosine_matrices,
     delta_chart,
     delta_rows,
-    heatmap,
     instruction_table,
     pair_tables,
     shift_table,
     versions,
 )
 from harness.report.headline import section as headline_section
+from harness.report.heatmaps import heatmap
 from harness.report.html import FILES_DIR, HTML_NAME, MD_NAME, Figure, Section, page_html, page_md
 from harness.results import layout
 
@@ -220,7 +220,7 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     for fig in figures:
         atomic.write_bytes(files / fig.name, fig.png)
     keep = {fig.name for fig in figures}
-    for old in files.glob("*.png") if files.exists() else []:
+    for old in [*files.glob("*.png"), *files.glob("*.svg")] if files.exists() else []:
         if old.name not in keep:
             old.unlink(missing_ok=True)
     atomic.write_text(out_html, page_html(sections, results_dir))

@@ -19,6 +19,7 @@ from harness.analysis import rankings
 from harness.analysis.paraphrase import REFERENCE, variant_sets
 from harness.analysis.tables import fmt_p
 from harness.prompts.conditions import BASELINE, condition_order
+from harness.report.figure_cache import cached
 from harness.report.html import Figure, Section, png_bytes, pyplot, safe_name
 from harness.results.schema import row_identical
 
@@ -47,6 +48,7 @@ def decomposition_rows(d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows), classes
 
 
+@cached
 def decomposition_charts(d: pd.DataFrame) -> list[Figure]:
     """Per model: for each task × subset, the three parts of X − none (X = blog, and official where it has a
     content row) as grouped bars with 95% CI whiskers, and a black diamond at X − none itself."""
@@ -144,6 +146,7 @@ def paraphrase_rows(para: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@cached
 def paraphrase_charts(board: pd.DataFrame) -> list[Figure]:
     """Per model: each task × subset's main score under every paraphrase variant (grey dots), none (×) and blog
     (diamond): is the spread across wordings wider than the step from none to the instruction?"""
@@ -201,6 +204,7 @@ def paraphrase_section(board: pd.DataFrame, para: pd.DataFrame) -> tuple[Section
 
 
 # -- rankings -----------------------------------------------------------------------------------------------------
+@cached
 def bump_charts(ranked: pd.DataFrame) -> list[Figure]:
     """Per task (a panel per subset): each model's rank under each condition, one line per model."""
     plt = pyplot()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.prompts.conditions import order_conditions
+from harness.report.figure_cache import cached
 from harness.report.html import Figure, png_bytes, pyplot, safe_name
 
 MARKERS = {"scale": "o", "relation": "s", "scale_deu": "^", "relation_deu": "v"}
@@ -30,6 +31,7 @@ def family_rows(f: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+@cached
 def small_multiples(family: str, f: pd.DataFrame, board: pd.DataFrame) -> Figure | None:
     """One panel per task of ``family`` plus the family-mean panel; x: conditions, y: main score."""
     fam = f[f.family == family]

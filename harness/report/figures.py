@@ -14,7 +14,8 @@ import pandas as pd
 from harness.analysis import folding, stats
 from harness.analysis.tables import fmt_p
 from harness.prompts.conditions import BASELINE, condition_order, order_conditions
-from harness.report.html import Figure, png_bytes, pyplot, safe_name
+from harness.report.figure_cache import cached
+from harness.report.html import Figure, png_bytes, pyplot
 from harness.results.layout import COSINES_ARTIFACT
 from harness.results.schema import SHIFT_PREFIX, identical_inputs
 
@@ -62,6 +63,7 @@ def _delta_row(r: Any, label: str, scores: str, delta: str, p: Any, p_holm: Any,
             "n": "—" if n is None or pd.isna(n) else str(int(n)) + _unit(r)}
 
 
+@cached
 def delta_chart(d: pd.DataFrame) -> Figure | None:
     """One panel per model and baseline, stacked, all on one shared x-axis: each task/subset's delta per condition
     with its CI whiskers; filled markers where the Holm-adjusted p is below 0.05. Conditions that fed the
@@ -182,69 +184,6 @@ def cosine_matrices(results_dir: Path, sides: list[dict[str, Any]]) -> dict[tupl
         m[t["i"].to_numpy(), t["j"].to_numpy()] = t["cosine"].to_numpy()
         out.setdefault((side["alias"], side["revision"], side["task"]), {})[side["condition"]] = (texts, m)
     return out
-
-
-def _identical_groups(by_cond: dict[str, Any]) -> list[list[str]]:
-    """Conditions grouped by identical matrices (e.g. none = format = official for a model without prefixes)."""
-    groups: list[list[str]] = []
-    for cond in order_conditions(list(by_cond)):
-        words, m = by_cond[cond]
-        for g in groups:
-            w0, m0 = by_cond[g[0]]
-            if w0 == words and np.array_equal(m0, m):
-                g.append(cond)
-                break
-        else:
-            groups.append([cond])
-    return groups
-
-
-def heatmap(key: tuple[str, str, str], by_cond: dict[str, Any]) -> Figure:
-    """Top row: the cosine matrix per condition (conditions with identical matrices share a panel, titled
-    ``none = format``); bottom row: each other condition minus ``none`` (diverging scale, symmetric)."""
-    plt = pyplot()
-    groups = _identical_groups(by_cond)
-    base = next((g for g in groups if BASELINE in g), None)
-    diffs = [g for g in groups if base is not None and g is not base and by_cond[g[0]][0] == by_cond[base[0]][0]]
-    cols = max(len(groups), len(diffs))
-    n_rows = 2 if diffs else 1
-    texts = by_cond[groups[0][0]][0]
-    size = max(4.5, 0.16 * len(texts) + 2.0)
-    fig, axes = plt.subplots(n_rows, cols, figsize=(size * cols, size * n_rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    mats = [by_cond[g[0]][1] for g in groups]
-    off_diag = np.concatenate([m[~np.eye(len(m), dtype=bool)] for m in mats])
-    vmin, vmax = float(np.nanmin(off_diag)), 1.0
-    for ax, g in zip(axes[0], groups, strict=False):
-        words, m = by_cond[g[0]]
-        ax.set_axis_on()
-        im = ax.imshow(m, cmap="viridis", vmin=vmin, vmax=vmax)
-        _ticks(ax, words)
-        ax.set_title(f"{' = '.join(g)}: cosine", fontsize=10)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
-    for ax, g in zip(axes[-1], diffs, strict=False):
-        assert base is not None
-        delta = by_cond[g[0]][1] - by_cond[base[0]][1]
-        lim = float(np.nanmax(np.abs(delta))) or 1.0
-        ax.set_axis_on()
-        im = ax.imshow(delta, cmap="RdBu_r", vmin=-lim, vmax=lim)
-        _ticks(ax, by_cond[g[0]][0])
-        ax.set_title(f"{' = '.join(g)} − {BASELINE}: Δ cosine", fontsize=10)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
-    alias, revision, task = key
-    fig.suptitle(f"{alias} ({revision}) — {task}: word × word cosine per condition", fontsize=11)
-    fig.tight_layout()
-    return Figure(safe_name(f"{alias}@{revision}.{task}.cosines.png"), f"{alias} — {task}: word × word cosines",
-                  png_bytes(fig))
-
-
-def _ticks(ax: Any, words: list[str]) -> None:
-    ax.set_xticks(range(len(words)))
-    ax.set_yticks(range(len(words)))
-    fs = 7 if len(words) <= 40 else 5
-    ax.set_xticklabels(words, rotation=90, fontsize=fs)
-    ax.set_yticklabels(words, fontsize=fs)
 
 
 def shift_table(board: pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from harness.analysis.tables import fmt_p, language_table
 from harness.core import atomic
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import BASELINE, order_conditions
+from harness.report.figure_cache import cached
 from harness.report.figures import delta_chart, pair_tables, shift_table
 from harness.report.html import png_bytes, pyplot
 from harness.report.plots import SUFFIX, draw_language_plots
@@ -85,6 +86,7 @@ def significance_summary(d: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+@cached
 def shift_figure(board: pd.DataFrame) -> bytes | None:
     """Mean embedding shift (cosine distance between a text's embedding with and without the condition's prefix)
     per model and condition, one panel per task · role."""

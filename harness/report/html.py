@@ -23,7 +23,7 @@ DPI = 100
 class Figure:
     name: str  # file name under report_files/
     title: str
-    png: bytes
+    png: bytes  # the file's bytes: a PNG, or an SVG document when the name ends in .svg (inlined in the page)
 
     def data_uri(self) -> str:
         return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
@@ -45,8 +45,9 @@ class Section:
         self.md.append(_md_table(df, code_cols=code_cols) + "\n")
 
     def figure(self, fig: Figure) -> None:
-        self.html.append(f'<figure><img alt="{html.escape(fig.title)}" src="{fig.data_uri()}">'
-                         f"<figcaption>{html.escape(fig.title)}</figcaption></figure>")
+        body = (fig.png.decode("utf-8") if fig.name.endswith(".svg")  # inline: its text is the page's text
+                else f'<img alt="{html.escape(fig.title)}" src="{fig.data_uri()}">')
+        self.html.append(f"<figure>{body}<figcaption>{html.escape(fig.title)}</figcaption></figure>")
         self.md.append(f"![{fig.title}]({FILES_DIR}/{fig.name})\n")
 
     def pre(self, text: str) -> None:
@@ -90,9 +91,18 @@ def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
+    no_mathtext()
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def no_mathtext() -> None:
+    """Every string the figures draw comes from files (model folders, task names, words, prefixes): a ``$`` in
+    one is a dollar sign, never mathtext (``a$x^$b`` would otherwise abort the drawing)."""
+    import matplotlib
+
+    matplotlib.rcParams["text.parse_math"] = False
 
 
 def png_bytes(fig: Any) -> bytes:
@@ -120,7 +130,7 @@ details{margin:.6rem 0}summary{cursor:pointer;color:#333}
 tr.sig-up td{background:#e6f4ea}tr.sig-down td{background:#fde8e8}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.82rem;white-space:pre-wrap}
 pre{background:#f7f7f7;padding:.6rem;overflow-x:auto;font-size:.8rem}
-figure{margin:1rem 0}figure img{max-width:100%;border:1px solid #eee}
+figure{margin:1rem 0}figure img,figure svg{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85rem;color:#555}.muted{color:#666;font-size:.9rem}
 nav a{margin-right:.8rem}
 """

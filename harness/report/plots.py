@@ -10,6 +10,7 @@ across panels, and the figure says so. Drawn from the language probe's parquet a
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ import pandas as pd
 
 from harness.core import atomic
 from harness.prompts.conditions import condition_order
+from harness.report.figure_cache import cached
+from harness.report.html import pyplot
 from harness.results import layout
 from harness.results.layout import LANGUAGE_ARTIFACT as ARTIFACT
 from harness.results.layout import LANGUAGE_META_KEY as META_KEY
@@ -116,11 +119,13 @@ def _panel(ax: Any, conds: list[str], label: str, p: Panel) -> None:
 
 
 def _draw(panels: list[Panel], path: Path) -> None:
-    import matplotlib
+    atomic.write_bytes(path, _render(panels))
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+@cached
+def _render(panels: list[Panel]) -> bytes:
+    """The PNG of one model's panels (read back from the figure cache when these panels drew it before)."""
+    plt = pyplot()
     groups = _groups(panels)
     rows_of_task: dict[tuple[str, str], list[tuple[list[str], Panel]]] = {}
     for task, label, conds, p in groups:
@@ -145,8 +150,10 @@ def _draw(panels: list[Panel], path: Path) -> None:
                  "Each panel is its own PCA of that condition's embeddings: axes are not comparable across panels.",
                  fontsize=10.5)
     fig.tight_layout()
-    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
+    return buf.getvalue()
 
 
 def draw_language_plots(results_dir: Path) -> list[Path]:
