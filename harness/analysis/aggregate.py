@@ -19,9 +19,9 @@ import pandas as pd
 from harness.analysis import controls, currency, decomposition, family, stats, stats_cache
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
-from harness.core.offline import configure
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
 from harness.results import layout
+from harness.results.mteb_json import read_scores
 from harness.results.schema import (
     DELTA_KEYS,
     DELTAS_SCHEMA,
@@ -49,13 +49,7 @@ def _scalars(scores: Mapping[str, Any]) -> dict[str, float]:
 def _rows_for_cell(sidecar_path: Path, results_dir: Path) -> list[dict[str, Any]]:
     side = json.loads(sidecar_path.read_text(encoding="utf-8"))
     result_path = results_dir / side["result_file"]
-    configure()
-    from mteb.results import TaskResult
-
-    try:
-        tr = TaskResult.from_disk(result_path)
-    except Exception as e:
-        raise HarnessError(f"{result_path}: unreadable mteb result ({e.__class__.__name__}); rerun the cell") from None
+    scores = read_scores(result_path)  # plain JSON: no mteb import (mteb only for pre-1.12.48 files)
     base = {
         **{k: side.get(k, "") for k in PAIRING},  # internal: cells pair only on the same data and model
         "schema_version": SCHEMA_VERSION,
@@ -71,7 +65,7 @@ def _rows_for_cell(sidecar_path: Path, results_dir: Path) -> list[dict[str, Any]
         "created_at": side["created_at"],
     }
     rows: list[dict[str, Any]] = []
-    for split, entries in tr.scores.items():
+    for split, entries in scores.items():
         for entry in entries:
             subset = entry.get("hf_subset", "default")
             n = side["n_items"].get(subset, {}).get(split)

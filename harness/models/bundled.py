@@ -31,7 +31,7 @@ from typing import Any
 from harness.core.errors import HarnessError
 from harness.core.offline import CACHE_DIR
 from harness.models import e5_convert, embeddinggemma
-from harness.models.registry import mteb_meta
+from harness.models.registry import model_languages
 from harness.models.spec import ModelSpec, STEmbedder, load_sentence_transformer, runtime
 
 log = logging.getLogger(__name__)
@@ -152,9 +152,11 @@ def _build_e5(b: Bundled, settings: dict[str, Any]) -> STEmbedder:
     return load_sentence_transformer(e5_convert.ensure_converted(), settings)
 
 
+E5_NAME = "intfloat/multilingual-e5-small"
+
+
 def _e5_languages() -> list[str]:
-    meta = mteb_meta("intfloat/multilingual-e5-small")
-    return list(meta.languages or []) if meta is not None else []
+    return model_languages(E5_NAME)
 
 
 # ---------------------------------------------------------------------------------------------- static
@@ -267,9 +269,6 @@ def _build_embeddinggemma(b: Bundled, settings: dict[str, Any]) -> STEmbedder:
     return load_sentence_transformer(embeddinggemma.model_dir(), settings)
 
 
-def _mteb_languages(name: str) -> list[str]:
-    meta = mteb_meta(name)
-    return list(meta.languages or []) if meta is not None else []
 
 
 # --------------------------------------------------------------------------------------------- catalogue
@@ -298,7 +297,7 @@ BUNDLED: dict[str, Bundled] = {
                 build=_build_embeddinggemma, optional=True, install=embeddinggemma.INSTALL,
                 download_mb=round(embeddinggemma.PINS.download_bytes / 1e6),
                 revision_of=lambda: embeddinggemma.REVISION,
-                languages_of=lambda: _mteb_languages(embeddinggemma.NAME),
+                languages_of=lambda: model_languages(embeddinggemma.NAME),
                 folder=lambda: embeddinggemma.model_dir(), installed_of=lambda: embeddinggemma.installed(),
                 notes=["optional: ~1.15 GB download (Gemma Terms of Use), unpacked once (~1.27 GB) into the cache",
                        "float32 on the CPU, bfloat16 on CUDA, never float16"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.core import mteb_memo
 from harness.core.offline import configure
 
 # mteb loaders that wrap a dense sentence-transformers model; the harness loads the model itself (without
@@ -21,6 +22,17 @@ def mteb_meta(name: str) -> Any:
         return mteb.get_model_meta(name)
     except (KeyError, ValueError):
         return None
+
+
+def model_languages(name: str) -> list[str]:
+    """The languages mteb's registry lists for ``name`` (empty when it lists none or does not know the model);
+    kept per mteb version, so ``harness ls models`` imports mteb once, not on every call."""
+
+    def languages() -> list[str]:
+        meta = mteb_meta(name)
+        return list(meta.languages or []) if meta is not None else []
+
+    return [str(x) for x in mteb_memo.memo("model-languages", name, languages)]
 
 
 def loader_name(meta: Any) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import warnings
@@ -29,6 +30,7 @@ from harness.prompts.schema import (
     variant_name,
 )
 from harness.taskspecs.local import TaskRegistry
+from harness.taskspecs.spec import SPEC_FILE
 
 INSTRUCTIONS_DIR = PROJECT_ROOT / "instructions"
 SETS_DIR = INSTRUCTIONS_DIR / "sets"
@@ -88,8 +90,20 @@ def known_task_type_names() -> tuple[str, ...]:
 def harness_task_types() -> dict[str, str]:
     """Every task folder's name → its type ('' for a folder whose task.yaml is invalid: its name is known, so a
     set naming it is not told the task is unknown; the task's own problems are reported with the task)."""
-    reg = TaskRegistry()
-    return {**dict.fromkeys(reg.broken, ""), **{t.name: t.type for t in reg.select(None)}}
+    root = TaskRegistry.default_root
+    h = hashlib.sha256(str(root).encode())
+    for spec in sorted(root.glob(f"*/{SPEC_FILE}")):  # the answer is a function of the spec files alone
+        with contextlib.suppress(OSError):
+            h.update(str(spec).encode() + b"\0" + spec.read_bytes() + b"\0")
+    key = h.hexdigest()
+    if key not in _TASK_TYPES:  # one parse of every spec per process, not one per instruction file checked
+        reg = TaskRegistry(root)
+        _TASK_TYPES.clear()
+        _TASK_TYPES[key] = {**dict.fromkeys(reg.broken, ""), **{t.name: t.type for t in reg.select(None)}}
+    return dict(_TASK_TYPES[key])
+
+
+_TASK_TYPES: dict[str, dict[str, str]] = {}
 
 
 def _check_task_name(ctx: FileContext, loc: tuple[str | int, ...], name: str, known: dict[str, str]) -> None:

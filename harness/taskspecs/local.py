@@ -13,8 +13,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
+from harness.core import mteb_memo
 from harness.core.errors import HarnessError, Problems, unknown
 from harness.taskspecs.spec import SPEC_FILE, TASKS_DIR, TaskSpec, data_files, read_spec
+
+METADATA_MEMO = "task-metadata-accepted"  # spec + mapping hash → True: mteb's TaskMetadata accepted it
 
 
 class LocalTask:
@@ -66,6 +69,18 @@ class LocalTask:
         from harness.taskspecs.mteb_task import metadata
 
         return metadata(self.spec, self.data_hash, self.spec_path)
+
+    def check_metadata(self) -> None:
+        """Raise what mteb's ``TaskMetadata`` rejects in this spec. A spec mteb accepted before (same spec bytes,
+        same field mapping in :mod:`.mteb_task`, same mteb version) is not checked again, so ``harness validate``
+        imports mteb only for a spec that changed."""
+        h = hashlib.sha256(self.spec_path.read_bytes())
+        h.update((Path(__file__).parent / "mteb_task.py").read_bytes())
+        key = h.hexdigest()
+        if mteb_memo.read(METADATA_MEMO).get(key) is True:
+            return
+        self.metadata()
+        mteb_memo.write(METADATA_MEMO, {**mteb_memo.read(METADATA_MEMO), key: True})
 
     @cached_property
     def mteb_task_class(self) -> Any:
