@@ -10,6 +10,7 @@ import pytest
 # embedding cache first, so no test ever reads (or fills) the user's.
 os.environ["HARNESS_EMBEDDING_CACHE"] = tempfile.mkdtemp(prefix="harness-test-embeddings-")
 os.environ["HARNESS_STATS_CACHE"] = tempfile.mkdtemp(prefix="harness-test-stats-")
+os.environ["HARNESS_FIGURE_CACHE"] = tempfile.mkdtemp(prefix="harness-test-figures-")
 
 from harness.core.offline import configure
 
@@ -23,9 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def _own_embedding_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test (and any harness process it starts) gets fresh embedding and statistics caches, never the user's."""
+    """Each test (and any harness process it starts) gets fresh embedding, statistics and figure caches, never the
+    user's."""
     monkeypatch.setenv("HARNESS_EMBEDDING_CACHE", str(tmp_path_factory.mktemp("embedding-cache")))
     monkeypatch.setenv("HARNESS_STATS_CACHE", str(tmp_path_factory.mktemp("stats-cache")))
+    monkeypatch.setenv("HARNESS_FIGURE_CACHE", str(tmp_path_factory.mktemp("figure-cache")))
 
 
 @pytest.fixture

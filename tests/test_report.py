@@ -82,8 +82,11 @@ def test_report_is_self_contained_and_has_every_section(results: Path) -> None:
     assert f"[{main.ci_low:+.4f}, {main.ci_high:+.4f}]" in page  # the delta's CI, as in deltas.parquet
     assert "warm – cold" in page and "claim: warm – philosophy &gt; warm – cold" in page  # pair table
     assert "Classify a given temperature by its sensation. " in page  # the exact prefix (repr)
-    assert "cosines.png" not in page  # images are embedded, not linked
-    assert len(srcs) == 2  # the delta chart and one heatmap figure (no language plots in this grid)
+    assert "cosines.png" not in page and "cosines.svg" not in page  # images are embedded, not linked
+    assert len(srcs) == 1  # the delta chart (no language plots in this grid); the heatmap is inline SVG
+    hrefs = re.findall(r'<image [^>]*href="([^"]+)"', page)
+    assert hrefs and all(h.startswith("data:image/png;base64,") for h in hrefs)
+    assert page.count('<svg width=') == 1 and page.count('<image class="matrix"') == 3  # one heatmap, 3 panels
     import mteb
 
     assert mteb.__version__ in page
@@ -93,8 +96,12 @@ def test_markdown_report_links_existing_images(results: Path) -> None:
     md = (results / "report.md").read_text(encoding="utf-8")
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert len(links) == 2
-    for link in links:
-        assert (results / link).read_bytes().startswith(PNG_MAGIC)
+    pngs = [link for link in links if link.endswith(".png")]
+    svgs = [link for link in links if link.endswith(".cosines.svg")]
+    assert len(pngs) == 1 and len(svgs) == 1
+    assert (results / pngs[0]).read_bytes().startswith(PNG_MAGIC)
+    svg = (results / svgs[0]).read_text(encoding="utf-8")
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and ">warm</text>" in svg
     assert "| model | task (main score) | subset | condition − baseline |" in md
     assert "`'Classify a given temperature" in md
 
@@ -107,7 +114,7 @@ def test_language_plots_under_plots_are_embedded(results: Path, tmp_path: Path) 
     (copy / "plots" / "mock.language_split.png").write_bytes(png)
     report.build(copy)
     page = (copy / "report.html").read_text(encoding="utf-8")
-    assert "mock: language split" in page and page.count("data:image/png;base64,") == 3
+    assert "mock: language split" in page and page.count('src="data:image/png;base64,') == 2
 
 
 def test_compare_prints_models_by_conditions_with_cis(results: Path) -> None:

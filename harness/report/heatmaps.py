@@ -82,8 +82,8 @@ class _Panel:
     def svg(self, x0: float, y0: float) -> str:
         side, cell, font, left, top = self.side, self.cell, self.font, x0 + self.label, y0 + TITLE_PX
         parts = [_text(left, y0 + 15, self.title, 12, font_weight="600"),
-                 f'<image x="{left}" y="{top}" width="{side}" height="{side}" preserveAspectRatio="none" '
-                 f'href="{_png(_rgba(self.m, self.cmap, self.vmin, self.vmax, cell))}"/>']
+                 f'<image class="matrix" x="{left}" y="{top}" width="{side}" height="{side}" '
+                 f'preserveAspectRatio="none" href="{_png(_rgba(self.m, self.cmap, self.vmin, self.vmax, cell))}"/>']
         for i, w in enumerate(self.words):  # rows: right-aligned left of the matrix; columns: upwards below it
             c = (i + 0.5) * cell + font * 0.35
             parts.append(_text(left - 4, top + c, w, font, text_anchor="end"))
@@ -91,8 +91,8 @@ class _Panel:
                                transform=f"translate({left + c:.1f},{top + side + 4:.1f}) rotate(-90)"))
         bar_x = left + side + 10
         ramp = np.linspace(self.vmax, self.vmin, 256)[:, None]
-        parts.append(f'<image x="{bar_x}" y="{top}" width="{BAR_PX}" height="{side}" preserveAspectRatio="none" '
-                     f'href="{_png(_rgba(ramp, self.cmap, self.vmin, self.vmax, 1))}"/>')
+        parts.append(f'<image class="bar" x="{bar_x}" y="{top}" width="{BAR_PX}" height="{side}" '
+                     f'preserveAspectRatio="none" href="{_png(_rgba(ramp, self.cmap, self.vmin, self.vmax, 1))}"/>')
         for v in np.linspace(self.vmax, self.vmin, TICKS):
             y = top + (self.vmax - v) / ((self.vmax - self.vmin) or 1.0) * side
             parts.append(f'<line x1="{bar_x + BAR_PX}" x2="{bar_x + BAR_PX + 3}" y1="{y:.1f}" y2="{y:.1f}" '

@@ -45,7 +45,7 @@ class Section:
         self.md.append(_md_table(df, code_cols=code_cols) + "\n")
 
     def figure(self, fig: Figure) -> None:
-        body = (fig.png.decode("utf-8") if fig.name.endswith(".svg")  # inline: its text is the page's text
+        body = (_inline_svg(fig.png) if fig.name.endswith(".svg")  # inline: its text is the page's text
                 else f'<img alt="{html.escape(fig.title)}" src="{fig.data_uri()}">')
         self.html.append(f"<figure>{body}<figcaption>{html.escape(fig.title)}</figcaption></figure>")
         self.md.append(f"![{fig.title}]({FILES_DIR}/{fig.name})\n")
@@ -53,6 +53,14 @@ class Section:
     def pre(self, text: str) -> None:
         self.html.append(f"<pre>{html.escape(text)}</pre>")
         self.md.append("```\n" + text + "\n```\n")
+
+
+SVG_NS = ' xmlns="http://www.w3.org/2000/svg"'
+
+
+def _inline_svg(doc: bytes) -> str:
+    """An SVG document as an element of the page (HTML5 needs no namespace: the page names no URL)."""
+    return doc.decode("utf-8").replace(SVG_NS, "", 1)
 
 
 def _cell_text(v: Any) -> str:
