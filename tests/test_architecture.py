@@ -5,6 +5,7 @@ library until a cell actually runs."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import tomllib
@@ -89,3 +90,31 @@ assert cells and all(c.state()[0] == "missing" for c in cells)
 """
     mods = _imported_after(code)
     assert not HEAVY & mods, sorted(HEAVY & mods)
+
+
+LIGHT_COMMANDS = (["--help"], ["validate"], ["ls", "models"], ["ls", "tasks"], ["ls", "conditions"],
+                  ["ls", "instructions", "minilm"])
+NOT_FOR_LIGHT_COMMANDS = HEAVY | {"matplotlib"}
+
+
+def _cli_run(args: list[str], cache: Path) -> tuple[str, set[str]]:
+    """Run ``python -m harness ARGS`` in a fresh interpreter: (its stdout, the modules it had imported at exit)."""
+    code = ("import runpy, sys\n"
+            f"sys.argv = ['harness', *{args!r}]\n"
+            "try:\n    runpy.run_module('harness', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('\\nMODULES ' + ' '.join(sorted(sys.modules)))\n")
+    env = {**os.environ, "HARNESS_CACHE": str(cache)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env)
+    text, _, mods = out.stdout.rpartition("\nMODULES ")
+    return text, set(mods.split())
+
+
+@pytest.mark.parametrize("args", LIGHT_COMMANDS, ids=" ".join)
+def test_quick_commands_import_no_model_library_nor_matplotlib(args: list[str], tmp_path: Path) -> None:
+    # validate and ls models ask mteb once per mteb version (task metadata, a model's languages) and keep the
+    # answer: the first call may import mteb, every later one must not, and must answer the same
+    first, _ = _cli_run(args, tmp_path)
+    text, mods = _cli_run(args, tmp_path)
+    assert not NOT_FOR_LIGHT_COMMANDS & mods, sorted(NOT_FOR_LIGHT_COMMANDS & mods)
+    assert text == first and text.strip()

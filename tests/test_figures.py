@@ -159,3 +159,21 @@ def test_result_files_are_read_as_mteb_reads_them(results: Path, tmp_path: Path)
     data["scores"] = {"test": [{"main_score": 0.5, "hf_subset": "default", "languages": ["eng-Latn"]}]}
     bad.write_text(json.dumps(data))
     assert read_scores(bad) == {"test": [{"main_score": 0.5, "hf_subset": "default", "languages": ["eng-Latn"]}]}
+
+
+def test_aggregate_reads_results_without_importing_mteb(results: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    copy = tmp_path / "r"
+    shutil.copytree(results, copy)
+    (copy / "leaderboard.parquet").unlink()
+    code = ("import sys\nfrom pathlib import Path\nfrom harness import api\n"
+            f"api.aggregate(Path({str(copy)!r}))\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('mteb', 'torch'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+    board = pd.read_parquet(copy / "leaderboard.parquet")
+    pd.testing.assert_frame_equal(board, pd.read_parquet(results / "leaderboard.parquet"))

@@ -5,9 +5,10 @@ with tick labels on every panel.
 
 Top row(s): the cosine matrix per condition (conditions with identical matrices share a panel, titled
 ``none = format``), on one shared viridis scale from the smallest off-diagonal cosine to 1; then each other
-condition minus ``none`` (diverging RdBu scale, symmetric around 0). Two panels per row, so that the figure is
-read at 1:1 on a 1280 px page. The same SVG is inlined in ``report.html`` and written under ``report_files/`` for
-``report.md``. Only matplotlib's colormaps are used (no pyplot, no text layout), so a ``$`` in a word is text.
+condition minus ``none`` (diverging RdBu scale, symmetric around 0). As many panels per row as fit the page's
+1180 px (two for a 35-word task, one for a 94-word scale), so the figure is read at 1:1 on a 1280 px screen.
+The same SVG is inlined in ``report.html`` and written under ``report_files/`` for ``report.md``. Only
+matplotlib's colormaps are used (no pyplot, no text layout), so a ``$`` in a word is text.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from harness.prompts.conditions import BASELINE, order_conditions
 from harness.report.figure_cache import cached
 from harness.report.html import Figure, safe_name
 
-MATRIX_PX = 420  # the side of a panel's matrix (cells are whole pixels: at most this, at least 6 per word)
+MATRIX_PX = 420  # the side of a panel's matrix when the words fit (cells are whole pixels)
+MIN_CELL_PX = 10  # never smaller: a word's label is 9 px text (a 94-word scale task: a 940 px panel)
+PAGE_PX = 1180  # the report's text width: as many panels per row as fit, so the figure is read at 1:1
 TITLE_PX = 22
 BAR_PX = 12
-COLUMNS = 2
 TICKS = 5
 
 
@@ -72,7 +74,7 @@ class _Panel:
     def __init__(self, title: str, words: list[str], m: np.ndarray, cmap: str, vmin: float, vmax: float):
         self.title, self.words, self.m, self.cmap, self.vmin, self.vmax = title, words, m, cmap, vmin, vmax
         n = len(words)
-        self.cell = max(6, MATRIX_PX // max(n, 1))
+        self.cell = max(MIN_CELL_PX, MATRIX_PX // max(n, 1))
         self.font = min(11.0, self.cell - 1.0)
         self.label = int(max((len(w) for w in words), default=1) * self.font * 0.6) + 8
         self.side = n * self.cell
@@ -125,7 +127,8 @@ def svg(key: tuple[str, str, str], by_cond: dict[str, Any]) -> str:
     """The heatmap of one (alias, revision, task) as a standalone SVG document."""
     alias, revision, task = key
     top, bottom = _panels(by_cond)
-    rows = [r[i:i + COLUMNS] for r in (top, bottom) for i in range(0, len(r), COLUMNS)]
+    cols = max(1, PAGE_PX // max(p.width for p in top + bottom))
+    rows = [r[i:i + cols] for r in (top, bottom) for i in range(0, len(r), cols)]
     width = max(sum(p.width for p in row) for row in rows)
     y, parts = 24.0, [_text(4, 16, f"{alias} ({revision}) — {task}: word × word cosine per condition", 13,
                             font_weight="600")]
