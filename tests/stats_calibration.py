@@ -189,7 +189,7 @@ PValue = Callable[[stats.Metric, Dataset, stats.Units, int, np.random.Generator]
 def new_p(metric: stats.Metric, data: Dataset, units: stats.Units, n_perm: int, rng: np.random.Generator) -> float:
     observed = float(metric.score({k: v[None] for k, v in data.a.items()})[0]
                      - metric.score({k: v[None] for k, v in data.b.items()})[0])
-    return stats.permutation_p(metric, data.a, data.b, observed, n_perm, rng, units=units)[0]
+    return stats.permutation_p(metric, data.a, data.b, observed, n_perm, rng, units=units).p
 
 
 def old_raw_swap_p(metric: stats.Metric, data: Dataset, units: stats.Units, n_perm: int,
