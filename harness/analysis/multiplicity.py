@@ -173,18 +173,6 @@ def adjust(d: pd.DataFrame, *, method: str = "holm", alpha: float = ALPHA, rerun
     return summary
 
 
-def footnote(d: pd.DataFrame) -> str:
-    """The families of a deltas frame in words, with their exact sizes (for tables and figures)."""
-    if "family" not in d.columns or d.family.dropna().empty:
-        return "no adjusted p-values"
-    fams = d.dropna(subset=["family"]).drop_duplicates("family")
-    method = {"holm": "Holm", "bh": "Benjamini–Hochberg"}.get(str(fams.adjust_method.iloc[0]),
-                                                              str(fams.adjust_method.iloc[0]))
-    sizes = "; ".join(f"{r.family}: {int(r.family_size)}" for r in fams.sort_values("family").itertuples())
-    return (f"{method} within each model × kind of comparison (deltas vs none; vs format; decomposition parts), "
-            f"{len(fams)} families, distinct tests per family: {sizes}")
-
-
 def redraw(inputs: dict[int, tuple[object, ...]], tests: pd.Series) -> Rerun:
     """The second stage's redraw of one delta's test: ``inputs`` maps a test id to (task type, metric, the two
     prediction frames, seed, unit, the delta's statistics-cache key); each redraw is cached under that key and its

@@ -237,6 +237,23 @@ def row_identical(r: Any) -> bool:
 
 
 
+def row_significant(r: Any, alpha: float = 0.05) -> bool:
+    """One delta row: significant after its family's adjustment? The ``verdict`` (schema 4: the Monte-Carlo error
+    of p taken into account), else (older files) Holm p below ``alpha``."""
+    verdict = getattr(r, "verdict", None)
+    if isinstance(verdict, str):
+        return verdict == "significant"
+    p = getattr(r, "p_holm", None)
+    return p is not None and p == p and float(p) < alpha
+
+
+def significant(d: pd.DataFrame, alpha: float = 0.05) -> pd.Series:
+    """Per delta row: :func:`row_significant`."""
+    if "verdict" in d.columns and d.verdict.notna().any():
+        return (d["verdict"] == "significant").fillna(False).astype(bool)
+    return (d["p_holm"] < alpha).fillna(False).astype(bool)
+
+
 def write_parquet(df: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
     """Write ``df`` with exactly ``schema``, atomically."""
     atomic.write_bytes(path, parquet_bytes(df, schema))
