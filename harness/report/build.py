@@ -166,8 +166,9 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
         sec = Section("Task families")
         sec.para("Tasks that declare the same family (the Scale* tasks: family 'scales') summarised together: the "
                  "mean main score over the family's tasks under each condition and its delta against none. 95% "
-                 "intervals resample the words within each task (vertex bootstrap, spread corrected to the word "
-                 "jackknife), independently across tasks; the tasks themselves are fixed. 'SD of Δ across tasks' "
+                 "intervals resample the words (vertex bootstrap, each task's spread corrected to its word "
+                 "jackknife), a word shared by several tasks drawn once for all of them; the tasks themselves are "
+                 "fixed. 'SD of Δ across tasks' "
                  "says how much the tasks disagree; 'claims' counts the tasks whose origin-style claim "
                  "(cosine(w, control) > cosine(w, opposite)) holds, 'flipped' those whose verdict differs from "
                  "none's.")

@@ -127,8 +127,9 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "n_tasks": "How many of the family's tasks are in the mean.",
         "tasks": "The tasks in the mean, comma-separated.",
         "mean_score": "Mean main score over the tasks.",
-        "score_ci_low": "Lower end of the 95% interval of `mean_score`: the words resampled within each task "
-                        "(vertex bootstrap, jackknife spread), independently across tasks; the tasks are fixed.",
+        "score_ci_low": "Lower end of the 95% interval of `mean_score`: the words resampled (vertex bootstrap, "
+                        "each task's spread corrected to its word jackknife), a word that several tasks share drawn "
+                        "once per resample for all of them; the tasks are fixed.",
         "score_ci_high": "Upper end of that interval.",
         "delta": "Mean over the tasks of (score under `condition` − score under `baseline`).",
         "delta_ci_low": "Lower end of the 95% interval of `delta` (resampled as for `score_ci_low`).",

@@ -133,7 +133,7 @@ FAMILY_SCHEMA = pa.schema(
         ("n_tasks", pa.int64()),
         ("tasks", pa.string()),  # comma-separated: the tasks in the mean
         ("mean_score", pa.float64()),  # mean main score over the tasks
-        ("score_ci_low", pa.float64()),  # 95% interval: units (words) resampled within each task
+        ("score_ci_low", pa.float64()),  # 95% interval: words resampled, those shared by tasks drawn jointly
         ("score_ci_high", pa.float64()),
         ("delta", pa.float64()),  # mean over the tasks of (condition − baseline)
         ("delta_ci_low", pa.float64()),
