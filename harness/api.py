@@ -106,13 +106,14 @@ def clear_cache(model: str | None, cache_dir: Path | None = None) -> int:
         return cache.clear(model)
 
 
-def aggregate(results_dir: Path = DEFAULT_RESULTS) -> tuple[pd.DataFrame, pd.DataFrame]:
+def aggregate(results_dir: Path = DEFAULT_RESULTS, *, multiplicity: str = "holm") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild the parquet files, then redraw the figures (plots.py) from the artifacts on disk, then the
-    report (``report.html`` + ``report.md``, report.py) and the sortable ``leaderboard.html``."""
+    report (``report.html`` + ``report.md``, report.py) and the sortable ``leaderboard.html``. ``multiplicity``:
+    ``holm`` (default) or ``bh`` within each model × kind of comparison."""
     from harness.analysis.aggregate import aggregate as aggregate_files
     from harness.report import build, leaderboard_page, plots
 
-    out = aggregate_files(results_dir)
+    out = aggregate_files(results_dir, multiplicity_method=multiplicity)
     plots.draw_language_plots(results_dir)
     build.build(results_dir, *out)
     leaderboard_page.write(results_dir, *out)

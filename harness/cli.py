@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = add(sub, "aggregate", help="rebuild leaderboard.parquet and deltas.parquet from results on disk")
     a.add_argument("--results", type=Path, default=None)
+    a.add_argument("--multiplicity", choices=["holm", "bh"], default="holm",
+                   help="adjustment within each model × kind of comparison: holm (family-wise error, default) or "
+                        "bh (Benjamini–Hochberg false-discovery rate)")
 
     cmp = add(sub, "compare", help="models × conditions side by side, with deltas and 95%% CIs")
     cmp.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
@@ -171,7 +174,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "cache":
         return _cache(args)
     if args.command == "aggregate":
-        board, deltas = api.aggregate(results_dir)
+        board, deltas = api.aggregate(results_dir, multiplicity=args.multiplicity)
         print(f"wrote {results_dir / 'leaderboard.parquet'} ({len(board)} rows), "
               f"{results_dir / 'deltas.parquet'} ({len(deltas)} rows)\n")
         for line in api.stale_lines(results_dir):

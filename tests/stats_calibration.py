@@ -189,7 +189,7 @@ PValue = Callable[[stats.Metric, Dataset, stats.Units, int, np.random.Generator]
 def new_p(metric: stats.Metric, data: Dataset, units: stats.Units, n_perm: int, rng: np.random.Generator) -> float:
     observed = float(metric.score({k: v[None] for k, v in data.a.items()})[0]
                      - metric.score({k: v[None] for k, v in data.b.items()})[0])
-    return stats.permutation_p(metric, data.a, data.b, observed, n_perm, rng, units=units)[0]
+    return stats.permutation_p(metric, data.a, data.b, observed, n_perm, rng, units=units).p
 
 
 def old_raw_swap_p(metric: stats.Metric, data: Dataset, units: stats.Units, n_perm: int,
@@ -298,3 +298,62 @@ def report(datasets: int = 1000, n_perm: int = 199, n_boot: int = 1000, n_words:
 
 if __name__ == "__main__":
     report()
+
+
+# -- a task family sharing words ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class STSFamily:
+    """``n_tasks`` word-pair STS tasks (all pairs of their words) that share ``n_shared`` words, as the Scale tasks
+    share their 14 control words, plus ``n_own`` words each. A shared word has the same effects (α, s, a^c) in
+    every task, so it moves every task's delta at once; pair noise is per task. Every task has the law of
+    :class:`STS`, so the family mean's true delta is :meth:`STS.true_delta`."""
+
+    task: STS = dataclasses.field(default_factory=lambda: STS(extra_noise=0.5, cond_word=0.8))
+    n_tasks: int = 4
+    n_shared: int = 14
+    n_own: int = 6
+
+    def draw(self, rng: np.random.Generator) -> list[Dataset]:
+        g = self.task
+        shared = [rng.normal(0, sd, self.n_shared) for sd in (g.gold_word, g.shared_word, g.cond_word, g.cond_word)]
+        out = []
+        for t in range(self.n_tasks):
+            own = [rng.normal(0, sd, self.n_own) for sd in (g.gold_word, g.shared_word, g.cond_word, g.cond_word)]
+            alpha, s, wa, wb = (np.concatenate([x, y]) for x, y in zip(shared, own, strict=True))
+            names = np.array([f"shared{k}" for k in range(self.n_shared)] + [f"t{t}w{k}" for k in range(self.n_own)],
+                             dtype=object)
+            i, j = np.triu_indices(len(names), 1)
+            n = len(i)
+            gold = alpha[i] + alpha[j] + rng.normal(0, 1, n)
+            la = gold + s[i] + s[j] + wa[i] + wa[j] + rng.normal(0, g.noise, n)
+            lb = gold + s[i] + s[j] + wb[i] + wb[j] + rng.normal(0, g.noise + g.extra_noise, n)
+            xa, xb = 0.55 + 0.25 * np.tanh(0.35 * la), 0.85 + 0.03 * lb
+            out.append(Dataset({"gold": gold, "pred": xa}, {"gold": gold, "pred": xb}, names[i], names[j]))
+        return out
+
+
+def family_coverage_run(gen: STSFamily, *, datasets: int, n_boot: int, seed: int, joint: bool) -> CoverageResult:
+    """Coverage of the family-mean delta's 95% interval (harness.analysis.family) over simulated families."""
+    from harness.analysis import family
+    from harness.analysis.bootstrap import score_variance, text_variance
+    from harness.analysis.units import recurring_texts
+
+    metric = stats.metric_for("STS", gen.task.metric)
+    assert metric is not None
+    truth = gen.task.true_delta()
+    rng = np.random.default_rng(seed)
+    covered, widths = [], []
+    for _ in range(datasets):
+        parts, observed = [], []
+        for data in gen.draw(rng):
+            units = stats.resample_units("STS", len(data.a["gold"]), text1=data.text1, text2=data.text2)
+            parts.append(family.Part(metric, data.a, data.b, units, recurring_texts(data.text1, data.text2),
+                                     float(score_variance(metric, data.a, units) or np.nan),
+                                     float(text_variance(metric, data.a, data.b, units) or np.nan)))
+            observed.append(float(metric.score({k: v[None] for k, v in data.a.items()})[0]
+                                  - metric.score({k: v[None] for k, v in data.b.items()})[0]))
+        _, db = family.replicates(parts, n_boot, rng, joint=joint)
+        lo, hi = family.mean_interval(np.array(observed), db, np.array([p.delta_var for p in parts]), 0.95)
+        covered.append(lo <= truth <= hi)
+        widths.append(hi - lo)
+    return CoverageResult(np.array(covered), np.array(widths), truth)

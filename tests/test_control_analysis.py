@@ -100,17 +100,24 @@ def test_content_effects_have_the_exact_scores_of_the_mock(grid: tuple[Path, Pat
             abs=1e-6)
 
 
-def test_one_comparison_is_one_test_in_the_holm_family(grid: tuple[Path, Path]) -> None:
+def test_one_comparison_is_one_test_in_each_family(grid: tuple[Path, Path]) -> None:
     d = main_deltas(grid[1])
-    # format adds nothing for the mock: placebo − format is the comparison placebo − none, tested once
+    # format adds nothing for the mock: placebo − format is the comparison placebo − none, tested once (one p),
+    # adjusted in each family it belongs to (the decomposition parts; the deltas against none)
     anyi = d[d.effect == "any_instruction"].set_index(["model", "task", "subset"])
     plac = d[(d.condition == "placebo") & (d.baseline == "none")].set_index(["model", "task", "subset"])
-    cols = ["delta", "ci_low", "ci_high", "p_value", "p_holm"]
+    cols = ["delta", "ci_low", "ci_high", "p_value", "n_permutations"]
     assert np.allclose(anyi[cols].to_numpy(float), plac.loc[anyi.index, cols].to_numpy(float), equal_nan=True)
-    family = d[d.p_value.notna()].drop_duplicates(decomposition.SAME_TEST)
-    assert len(family) < d.p_value.notna().sum()
-    expected = pd.Series(stats.holm(family.p_value.to_numpy()), index=family.index)
-    assert np.allclose(d.loc[family.index, "p_holm"], expected)
+    assert (anyi.family.str.endswith("· decomposition")).all() and (plac.family.str.endswith("· deltas vs none")).all()
+    tested = d[d.p_value.notna()]
+    assert tested.family.notna().all() and tested.adjust_method.eq("holm").all()
+    for name, g in tested.groupby("family"):
+        assert g.model.nunique() == 1, name  # no family spans two models
+        distinct = g.drop_duplicates(decomposition.SAME_TEST)
+        assert (g.family_size == len(distinct)).all(), name
+        expected = pd.Series(stats.holm(distinct.p_value.to_numpy()), index=distinct.index)
+        assert np.allclose(d.loc[distinct.index, "p_holm"], expected), name
+        assert np.allclose(d.loc[distinct.index, "p_adjusted"], expected), name
 
 
 def test_decomposition_table_reads_back(grid: tuple[Path, Path]) -> None:

@@ -83,7 +83,7 @@ def test_family_shows_in_console_and_report(family_results) -> None:
     assert (out / "report_files" / "family.scales.png").exists()
 
 
-def test_a_second_summary_reuses_every_task_contribution_and_equals_the_first(
+def test_a_second_summary_reuses_every_row_and_equals_the_first(
         family_results, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from harness.analysis import family
 
@@ -92,16 +92,16 @@ def test_a_second_summary_reuses_every_task_contribution_and_equals_the_first(
     first = family.summarise(out, board, n_bootstrap=200)
     assert len(first) > 0
     computed = 0
-    real = family._contribution
+    real = family._part
 
     def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
         nonlocal computed
         computed += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(family, "_contribution", counting)
+    monkeypatch.setattr(family, "_part", counting)
     second = family.summarise(out, board, n_bootstrap=200)
-    assert computed == 0  # every task's replicates came from the cache
+    assert computed == 0  # every row's replicates came from the cache
     pd.testing.assert_frame_equal(first, second)  # bit for bit: the replicates are stored as float64
     # another number of resamples is another key: computed again, one contribution per task, view and condition
     third = family.summarise(out, board, n_bootstrap=100)

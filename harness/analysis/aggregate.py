@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import controls, currency, decomposition, family, stats, stats_cache
+from harness.analysis import controls, currency, decomposition, family, multiplicity, stats, stats_cache
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
@@ -121,12 +121,13 @@ def _format_has_prefixes(board: pd.DataFrame) -> pd.DataFrame:
 
 
 def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap: int | None = None,
-           n_permutations: int | None = None) -> pd.DataFrame:
+           n_permutations: int | None = None, multiplicity_method: str = "holm") -> pd.DataFrame:
     """Score under each condition minus the score under ``none`` (same keys), and, where a model's ``format``
     condition adds prefixes, minus the score under ``format`` (conditions other than none/format).
 
     With ``results_dir``, each main-metric delta gets paired statistics recomputed from the cells' item-level
-    predictions (:mod:`harness.stats`); p-values are Holm-adjusted across the whole grid."""
+    predictions (:mod:`harness.stats`); p-values are adjusted within each model × kind of comparison
+    (:mod:`harness.analysis.multiplicity`: Holm, or ``bh``)."""
     frames = [_against(board, BASELINE, board[board.condition != BASELINE])]
     with_prefixes = _format_has_prefixes(board)
     if not with_prefixes.empty:
@@ -141,10 +142,15 @@ def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap:
     for col in STATS_COLUMNS:
         df[col] = None
     if results_dir is not None and not df.empty:
-        _add_stats(df, results_dir, n_bootstrap=n_bootstrap, n_permutations=n_permutations)
+        rerun = _add_stats(df, results_dir, n_bootstrap=n_bootstrap, n_permutations=n_permutations)
+        done = multiplicity.adjust(df, method=multiplicity_method, rerun=rerun)  # stage 2: families, redraws
+        if done.tests:
+            log.info("multiplicity: %d families, %d tests, %d redrawn, %d undetermined, %d swaps in all",
+                     done.families, done.tests, done.redrawn, done.undetermined, done.permutations)
     df = df.astype({"ci_low": "float64", "ci_high": "float64", "p_value": "float64", "p_holm": "float64",
+                    "p_mc_low": "float64", "p_mc_high": "float64", "p_tail": "float64", "p_adjusted": "float64",
                     "n_items": "Int64", "n_bootstrap": "Int64", "n_permutations": "Int64", "n_units": "Int64",
-                    "ci_scale": "float64"})
+                    "n_extreme": "Int64", "family_size": "Int64", "ci_scale": "float64"})
     return df[DELTAS_SCHEMA.names].sort_values([*DELTA_KEYS, "baseline", "condition"], ignore_index=True)
 
 
@@ -159,7 +165,9 @@ def _prediction_files(results_dir: Path) -> dict[tuple[str, str, str, str], Path
 
 
 def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, n_permutations: int | None
-               ) -> None:
+               ) -> multiplicity.Rerun:
+    """Stage 1: every delta's statistics (adaptive test against alpha alone); returns how stage 2 redraws one
+    delta's test with more swaps (:mod:`harness.analysis.multiplicity`)."""
     files = _prediction_files(results_dir)
     stated = _stated_units(results_dir)
     loaded: dict[Path, pd.DataFrame | None] = {}
@@ -190,6 +198,7 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
     # adds nothing, and placebo − none) share their statistics and count once in the Holm family.
     comparison = pd.util.hash_pandas_object(df[decomposition.SAME_TEST], index=False)
     done: dict[int, Any] = {}
+    inputs: dict[int, tuple[Any, ...]] = {}  # test → what stage 2 needs to redraw it
     for i, r in df[(df.kind == "mteb") & df.is_main].iterrows():
         if stats.metric_for(r.task_type, r.metric) is None:
             continue
@@ -231,19 +240,17 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
                 cache.put(k, st)
         if st is None:
             continue
+        inputs[same] = (r.task_type, r.metric, a, b, seed, unit, k)
         df.loc[i, ["ci_low", "ci_high", "p_value", "p_method", "n_bootstrap", "n_permutations", "n_items",
-                   "resample_unit", "n_units", "ci_scale"]] = [
+                   "resample_unit", "n_units", "ci_scale", "n_extreme", "p_mc_low", "p_mc_high", "p_tail",
+                   "p_stop"]] = [
             st.ci_low, st.ci_high, st.p_value, st.p_method, st.n_bootstrap, st.n_permutations, st.n_items,
-            st.resample_unit, st.n_units, st.ci_scale]
+            st.resample_unit, st.n_units, st.ci_scale, st.n_extreme, st.p_mc_low, st.p_mc_high, st.p_tail,
+            st.p_stop]
     if cache.hits or cache.misses:
         log.info("statistics cache: %d deltas reused, %d computed", cache.hits, cache.misses)
     cache.close()
-    first = df.p_value.notna() & ~comparison.duplicated()
-    if first.any():
-        adjusted = pd.Series(stats.holm(df.loc[first, "p_value"].astype(float).to_numpy()),
-                             index=comparison[first].to_numpy())
-        has_p = df.p_value.notna()
-        df.loc[has_p, "p_holm"] = comparison[has_p].map(adjusted).to_numpy()
+    return multiplicity.redraw(inputs, comparison)
 
 
 def _stated_units(results_dir: Path) -> dict[tuple[str, str, str, str], str]:
@@ -273,10 +280,13 @@ def disagreement_lines(d: pd.DataFrame) -> list[str]:
     return out
 
 
-def aggregate(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def aggregate(results_dir: Path, *, multiplicity_method: str = "holm") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild ``leaderboard.parquet`` and ``deltas.parquet`` from the current cells on disk; stale cells (their
     inputs changed since they ran: :mod:`harness.analysis.currency`) are listed in ``stale-cells.json`` and left
-    out."""
+    out. ``multiplicity_method``: ``holm`` or ``bh`` within each family (:mod:`harness.analysis.multiplicity`)."""
+    if multiplicity_method not in multiplicity.METHODS:
+        raise HarnessError(f"--multiplicity {multiplicity_method}: unknown method (choose "
+                           f"{' or '.join(multiplicity.METHODS)})")
     if not results_dir.is_dir():
         raise HarnessError(f"{results_dir}: no such results folder; run `harness run` first")
     atomic.remove_orphans(results_dir)
@@ -288,7 +298,7 @@ def aggregate(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if board.empty:
         why = f" ({len(found.stale)} stale cell(s) left out; see {layout.STALE_CELLS})" if found.stale else ""
         raise HarnessError(f"{results_dir}: no results to aggregate{why}; run `harness run` first")
-    d = deltas(board, results_dir)
+    d = deltas(board, results_dir, multiplicity_method=multiplicity_method)
     write_parquet(board, LEADERBOARD_SCHEMA, results_dir / "leaderboard.parquet")
     faults.checkpoint("aggregate")
     write_parquet(d, DELTAS_SCHEMA, results_dir / "deltas.parquet")

@@ -15,7 +15,7 @@ from harness.analysis.tables import NOT_IN_SET, fmt_p, lacks_entry
 from harness.core.errors import HarnessError, unknown
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
 from harness.results import layout
-from harness.results.schema import IDENTICAL, identical_inputs
+from harness.results.schema import IDENTICAL, identical_inputs, row_significant
 
 ALPHA = 0.05
 
@@ -116,10 +116,11 @@ def compare_table(board: pd.DataFrame, d: pd.DataFrame) -> str:
                     line += f"  {'0 (' + IDENTICAL + ')':<44}"
                     continue
                 ci = f"[{x.ci_low:+.4f}, {x.ci_high:+.4f}]" if pd.notna(x.ci_low) else "[no CI]"
-                star = "*" if pd.notna(x.p_holm) and x.p_holm < ALPHA else ""
+                star = "*" if row_significant(x, ALPHA) else ""
                 line += f"  {f'{x.delta:+.4f} {ci} {fmt_p(x.p_holm)}{star}':<44}"
             out.append(line.rstrip())
         out.append("")
-    out.append("95% CI: paired bootstrap over items; p Holm: paired permutation test, Holm-adjusted across the "
-               f"grid; * p Holm < {ALPHA}; identical inputs: both conditions fed the model the same strings")
+    out.append("95% CI: paired bootstrap over items; p Holm: paired permutation test, Holm-adjusted within each "
+               f"model's deltas against one baseline; * significant (p Holm < {ALPHA} beyond the Monte-Carlo error "
+               "of p); identical inputs: both conditions fed the model the same strings")
     return "\n".join(out)

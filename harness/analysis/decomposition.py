@@ -2,7 +2,7 @@
 and which what the instruction says.
 
 Per model × task × subset × split, each a row of ``deltas.parquet`` with its ``effect`` (paired-bootstrap 95% CI,
-permutation p and Holm across the whole grid, like every delta):
+permutation p and Holm within the model's decomposition parts, :mod:`harness.analysis.multiplicity`):
 
 =================  ==========================  ==========================================================
 effect             condition − baseline        question
@@ -24,12 +24,10 @@ comparison as placebo − none, and :mod:`harness.analysis.aggregate` tests it o
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from harness.analysis.tables import fmt_p
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
-from harness.results.schema import row_identical
+from harness.results.schema import row_identical, row_significant
 
 PLACEBO = "placebo"
 MISMATCHED = "mismatched"
@@ -39,7 +37,7 @@ PREFIX, ANY_INSTRUCTION, CONTENT, MISMATCH = "prefix", "any_instruction", "conte
 PARTS = (PREFIX, ANY_INSTRUCTION, CONTENT)  # X − none = prefix + any_instruction + content(X)
 DECOMPOSITION = (*PARTS, MISMATCH)
 _CELL = ["model", "revision", "task"]
-# rows comparing the same two sets of inputs are one comparison (one test in the Holm family)
+# rows comparing the same two sets of inputs are one comparison (one test in a multiplicity family)
 SAME_TEST = ["model", "revision", "task", "subset", "split", "metric", "instruction_sha256", "baseline_sha256"]
 
 
@@ -107,7 +105,7 @@ def _cell_text(r: pd.Series | None, alpha: float) -> str:
     if row_identical(r):
         return f"{0:+.3f} (same inputs)"
     ci = f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if pd.notna(r.ci_low) else "[no CI]"
-    star = "*" if pd.notna(r.p_holm) and r.p_holm < alpha else ""
+    star = "*" if row_significant(r, alpha) else ""
     return f"{r.delta:+.3f} {ci}{star}"
 
 
@@ -150,17 +148,18 @@ def table(d: pd.DataFrame, *, alpha: float = 0.05) -> str:
 
 
 def _footnote(d: pd.DataFrame, alpha: float) -> str:
-    main = d[(d.kind == "mteb") & d.is_main]
-    family = int(main.drop_duplicates(SAME_TEST).p_value.notna().sum())
-    perms = main.n_permutations.dropna()
-    floor = 1 / (1 + int(perms.max())) if len(perms) else float("nan")
-    text = (f"(Δ [95% paired-bootstrap CI]; * Holm p < {alpha} across the {family} distinct comparisons of "
-            f"deltas.parquet; prefix = format − none, any instr. = placebo − format, content X = X − placebo, "
-            "mismatch = mismatched − none; blog − none = prefix + any instr. + content blog")
-    if family and not np.isnan(floor) and family * floor >= alpha:
-        text += (f"; note: with {family} tests the smallest Holm p is {family} × {fmt_p(floor)} = "
-                 f"{fmt_p(min(1.0, family * floor))}, so no effect can reach {alpha}: narrow the grid or raise the "
-                 "permutations")
+    main = main_effects(d)
+    tested = main.dropna(subset=["family"]) if "family" in main.columns else main.iloc[0:0]
+    sizes = "; ".join(f"{r.family}: {int(r.family_size)} tests" for r in
+                      tested.drop_duplicates("family").sort_values("family").itertuples())
+    text = (f"(Δ [95% paired-bootstrap CI]; * significant at {alpha} after "
+            f"{'Holm' if tested.empty or tested.adjust_method.iloc[0] == 'holm' else 'Benjamini–Hochberg'} "
+            f"within each model's decomposition parts ({sizes or 'no tests'}); prefix = format − none, any instr. = "
+            "placebo − format, content X = X − placebo, mismatch = mismatched − none; blog − none = prefix + any "
+            "instr. + content blog")
+    undetermined = int(tested.verdict.str.startswith("undetermined").sum()) if not tested.empty else 0
+    if undetermined:
+        text += f"; {undetermined} undetermined at the most swaps drawn (10^6)"
     return text + ")"
 
 

@@ -2,16 +2,20 @@
 together per model × subset view × condition — ``family.parquet`` (:data:`harness.results.schema.FAMILY_SCHEMA`).
 
 For each condition: the mean main score over the family's tasks, its delta against ``none``, and 95% intervals that
-resample *within each task* along the task's own resampling unit (the words of a word-pair task: the vertex
-bootstrap of :mod:`harness.analysis.stats`, its spread corrected to the word jackknife variance), independently
-across tasks. The tasks themselves are not resampled: seven hand-chosen scales are the population the summary is
-about (a "fixed effects" view); with so few tasks a between-task bootstrap would be too coarse to mean much, so the
-interval says how firm the mean is given these scales, not how it would move with other scales. The per-task
-spread of the deltas is reported beside it (``delta_sd_tasks``) so a reader can see how much the scales differ.
+resample each task along its own resampling unit (the words of a word-pair task: the vertex bootstrap of
+:mod:`harness.analysis.stats`). **Texts that several tasks share** (all Scale tasks pair their scale words with the
+same 14 control words) are one population: each replicate draws the union of the tasks' recurring texts once, with
+replacement, and a shared text carries its count into every task that has it (:func:`replicates`); items without a
+recurring text and tasks without the text unit are drawn per task. Drawing the shared words independently per task,
+as before, ignored that a word's effect moves every task at once: the intervals were too narrow (simulated in
+tests/test_family_joint.py: coverage below nominal where the joint draw covers 93–97%). The spread of each task's
+replicates is corrected to its own word-jackknife variance before the mean is taken (:func:`mean_interval`), so
+the between-task covariance that the joint draw induces is kept. The tasks themselves are not resampled: seven
+hand-chosen scales are the population the summary is about (a "fixed effects" view); the per-task spread of the
+deltas is reported beside it (``delta_sd_tasks``).
 
-Each task's part of a row (its scores and bootstrap replicates against ``none``) is cached in the statistics cache
-(:mod:`harness.analysis.stats_cache`) by its two predictions files, view, metric, unit, resamples and seed: on a
-grid with many conditions these replicates were most of ``harness aggregate``'s time, recomputed on every run.
+Each row's replicates are cached in the statistics cache (:mod:`harness.analysis.stats_cache`) by its tasks'
+predictions files, view, metrics, units, resamples and seed.
 
 Also the origin-style claim per task (cosine(w, control) > cosine(w, opposite), the ``claim:`` probe rows): how
 many tasks' claims hold under each condition and how many flip relative to ``none``.
@@ -28,13 +32,9 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import stats, stats_cache
-from harness.analysis.bootstrap import (
-    CONFIDENCE,
-    bootstrap_deltas,
-    bootstrap_scores,
-    score_variance,
-    text_variance,
-)
+from harness.analysis.bootstrap import CONFIDENCE, _weighted_delta, score_variance, text_variance
+from harness.analysis.metrics import multiplicities
+from harness.analysis.units import chunk_sizes, recurring_texts, resample_weights, shared_weights
 from harness.core.atomic import file_sha256
 from harness.prompts.conditions import BASELINE
 from harness.results import layout
@@ -75,20 +75,70 @@ def _cells(results_dir: Path) -> dict[tuple[str, str, str], dict[str, dict[str, 
     return out
 
 
-def _interval(observed: float, replicates: np.ndarray, target: float | None, confidence: float
-              ) -> tuple[float, float]:
-    """The percentile interval of ``replicates``, its deviations from ``observed`` rescaled to ``target`` variance
-    where one is given (as :func:`harness.analysis.bootstrap.bootstrap_interval` does for one task)."""
-    boot = replicates[~np.isnan(replicates)]
-    if len(boot) < 2:
+@dataclass(frozen=True)
+class Part:
+    """One task's part of a family row: its two conditions' aligned columns, units, the names of its recurring
+    texts (None without), and the variance targets of its score and delta (the jackknife spreads)."""
+
+    metric: stats.Metric
+    a: stats.Columns
+    b: stats.Columns
+    units: stats.Units
+    texts: np.ndarray | None
+    score_var: float
+    delta_var: float
+
+
+def replicates(parts: list[Part], n_bootstrap: int, rng: np.random.Generator, *, joint: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(score, delta) replicates, each (n_bootstrap, tasks). ``joint``: a text that several tasks share (the
+    same string) is drawn once per replicate and carries that count in every task (the union of the tasks'
+    recurring texts is resampled as one population); items without a recurring text, and tasks without the text
+    unit, are drawn per task. Not joint: every task's units drawn independently (the old scheme)."""
+    k = len(parts)
+    score, delta = np.empty((n_bootstrap, k)), np.empty((n_bootstrap, k))
+    union = sorted({str(t) for p in parts if p.texts is not None for t in p.texts}) if joint else []
+    where = {t: i for i, t in enumerate(union)}
+    index = [None if p.texts is None or not joint else np.array([where[str(t)] for t in p.texts]) for p in parts]
+    widest = max(p.units.n_items for p in parts)
+    done = 0
+    for rows in chunk_sizes(n_bootstrap, widest * k):
+        counts = multiplicities(rng.integers(0, len(union), size=(rows, len(union))), len(union)) if union else None
+        for j, (p, idx) in enumerate(zip(parts, index, strict=True)):
+            if idx is not None and counts is not None and p.units.ends is not None:
+                w = shared_weights(p.units, counts[:, idx], rng)
+            else:
+                w = resample_weights(p.units, rows, rng)
+            score[done:done + rows, j] = p.metric.weighted(p.a, w)
+            delta[done:done + rows, j] = _weighted_delta(p.metric, p.a, p.b, w)
+        done += rows
+    return score, delta
+
+
+def mean_interval(observed: np.ndarray, boot: np.ndarray, targets: np.ndarray, confidence: float
+                  ) -> tuple[float, float]:
+    """The percentile interval of the mean over tasks, its deviations from the observed mean rescaled to the
+    variance V = (Σ_t V_t + Σ_{t≠s} C_ts) / k²: each task's own word-jackknife variance V_t (the correction of
+    :func:`harness.analysis.bootstrap.bootstrap_interval`; the replicates' variance where a task has none) and
+    the replicates' covariance C_ts between tasks, which only the words they share create (pair noise is per task,
+    so the vertex bootstrap's over-count of pair-level variance does not enter it)."""
+    ok = ~np.isnan(boot).any(axis=1)
+    b = boot[ok]
+    if len(b) < 2:
         return np.nan, np.nan
+    k = b.shape[1]
+    cov = np.atleast_2d(np.cov(b, rowvar=False, ddof=0))
+    own = np.where(np.isnan(targets), np.diag(cov), targets)
+    target = (own.sum() + cov.sum() - np.trace(cov)) / k**2
+    mean = b.mean(axis=1)
+    spread = float(mean.var())
     alpha = (1 - confidence) / 2
-    lo, hi = (float(q) for q in np.quantile(boot, [alpha, 1 - alpha]))
-    spread = float(boot.var())
-    if target is None or spread <= 0:
+    lo, hi = (float(q) for q in np.quantile(mean, [alpha, 1 - alpha]))
+    if spread <= 0 or target <= 0:
         return lo, hi
+    centre = float(observed.mean())
     f = float(np.sqrt(target / spread))
-    return observed + f * (lo - observed), observed + f * (hi - observed)
+    return centre + f * (lo - centre), centre + f * (hi - centre)
 
 
 def _columns(cell: _Cell, subset: str, split: str, other: _Cell | None = None
@@ -115,15 +165,16 @@ def _claims(board: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None = None,
-              confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """The family table (see the module docstring); empty when no cell belongs to a family."""
+              confidence: float = CONFIDENCE, joint: bool = True) -> pd.DataFrame:
+    """The family table (see the module docstring); empty when no cell belongs to a family. ``joint=False``: the
+    old scheme (every task's texts drawn independently), kept to measure what the joint draw changes."""
     n_bootstrap = n_bootstrap or stats.N_BOOTSTRAP
     claims = _claims(board)
     meta = board.drop_duplicates(["model", "revision"]).set_index(["model", "revision"]).alias
     rows: list[dict[str, Any]] = []
     with stats_cache.StatsCache() as cache:
         for key, by_condition in sorted(_cells(results_dir).items()):
-            rows += _family_rows(key, by_condition, claims, meta, cache, n_bootstrap, confidence)
+            rows += _family_rows(key, by_condition, claims, meta, cache, n_bootstrap, confidence, joint)
         if cache.hits or cache.misses:
             log.info("statistics cache (family): %d task contributions reused, %d computed", cache.hits, cache.misses)
     from harness.results.schema import FAMILY_SCHEMA
@@ -134,8 +185,8 @@ def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None
 
 
 def _family_rows(key: tuple[str, str, str], by_condition: dict[str, dict[str, _Cell]], claims: pd.DataFrame,
-                 meta: pd.Series, cache: stats_cache.StatsCache, n_bootstrap: int, confidence: float
-                 ) -> list[dict[str, Any]]:
+                 meta: pd.Series, cache: stats_cache.StatsCache, n_bootstrap: int, confidence: float,
+                 joint: bool = True) -> list[dict[str, Any]]:
     model, revision, family = key
     rows: list[dict[str, Any]] = []
     base = by_condition.get(BASELINE, {})
@@ -145,7 +196,7 @@ def _family_rows(key: tuple[str, str, str], by_condition: dict[str, dict[str, _C
         tasks = sorted(t for t in cells if t in base)
         for subset, split in views:
             row = _summary_row(cells, base, tasks, subset, split, model, revision, family, condition,
-                               n_bootstrap, confidence, cache)
+                               n_bootstrap, confidence, cache, joint=joint)
             if row is None:
                 continue
             verdict = claims[(claims.model == model) & (claims.revision == revision)
@@ -161,63 +212,68 @@ def _family_rows(key: tuple[str, str, str], by_condition: dict[str, dict[str, _C
     return rows
 
 
-def _contribution(cell: _Cell, other: _Cell, subset: str, split: str, seed: int, n_bootstrap: int
-                  ) -> dict[str, np.ndarray] | None:
-    """One task's part of a family row: its score and its baseline's, their bootstrap replicates (score, delta),
-    the variance targets and the resampling unit used; None when the task has no items in this view."""
+def _part(cell: _Cell, other: _Cell, subset: str, split: str) -> Part | None:
+    """One task's :class:`Part` of a family row; None when the task has no items in this view."""
     got = _columns(cell, subset, split, other)
     if got is None:
         return None
-    _, metric, a, b, units = got
+    items, metric, a, b, units = got
     assert b is not None
-    r1, r2 = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    one = {k: v[None, :] for k, v in a.items()}
-    two = {k: v[None, :] for k, v in b.items()}
-    sb = bootstrap_scores(metric, a, n_bootstrap, r1, units=units)
-    db = bootstrap_deltas(metric, a, b, n_bootstrap, r2, units=units)
-    return {"score": np.asarray(float(metric.score(one)[0])), "baseline_score": np.asarray(float(metric.score(two)[0])),
-            "score_boot": sb, "delta_boot": db,
-            "score_var": np.asarray(score_variance(metric, a, units) or float(np.nanvar(sb))),
-            "delta_var": np.asarray(text_variance(metric, a, b, units) or float(np.nanvar(db))),
-            "unit": np.asarray(units.kind), "n_units": np.asarray(units.n_units)}
+    texts = None
+    if units.ends is not None:
+        frame = cell.frame[(cell.frame.subset == subset) & (cell.frame.split == split)]
+        t = stats.aligned_texts(items, frame, frame)
+        texts = None if t is None else recurring_texts(t[0], t[1])
+    return Part(metric, a, b, units, texts, float(score_variance(metric, a, units) or np.nan),
+                float(text_variance(metric, a, b, units) or np.nan))
 
 
 def _summary_row(cells: dict[str, _Cell], base: dict[str, _Cell], tasks: list[str], subset: str, split: str,
                  model: str, revision: str, family: str, condition: str, n_bootstrap: int, confidence: float,
-                 cache: stats_cache.StatsCache) -> dict[str, Any] | None:
-    scores, deltas, score_boot, delta_boot, score_var, delta_var, used = [], [], [], [], [], [], []
-    for task in tasks:
-        cell, other = cells[task], base[task]
-        seed = stats.seed_for(model, revision, family, task, subset, split, condition, "family")
-        ck = stats_cache.family_key(a_sha256=cell.sha256, b_sha256=other.sha256, subset=subset, split=split,
-                                    metric=cell.metric, unit=cell.unit, n_bootstrap=n_bootstrap, seed=seed)
-        got = cache.get_arrays(ck)
-        if got is None:
-            got = _contribution(cell, other, subset, split, seed, n_bootstrap)
-            if got is None:
-                continue
-            cache.put_arrays(ck, got)
-        scores.append(float(got["score"]))
-        deltas.append(float(got["score"]) - float(got["baseline_score"]))
-        score_boot.append(got["score_boot"])
-        delta_boot.append(got["delta_boot"])
-        score_var.append(float(got["score_var"]))
-        delta_var.append(float(got["delta_var"]))
-        used.append((task, str(got["unit"]), int(got["n_units"])))
-    if not used:
-        return None
+                 cache: stats_cache.StatsCache, *, joint: bool = True) -> dict[str, Any] | None:
+    seed = stats.seed_for(model, revision, family, subset, split, condition, "family-joint" if joint else "family")
+    present = [t for t in tasks if t in cells and t in base]
+    ck = stats_cache.family_key(a_sha256="|".join(f"{t}:{cells[t].sha256}" for t in present),
+                                b_sha256="|".join(base[t].sha256 for t in present), subset=subset, split=split,
+                                metric=",".join(sorted({cells[t].metric for t in present})),
+                                unit=",".join(str(cells[t].unit) for t in present), n_bootstrap=n_bootstrap,
+                                seed=seed)
+    got = cache.get_arrays(ck)
+    if got is None:
+        parts, used = [], []
+        for task in present:
+            part = _part(cells[task], base[task], subset, split)
+            if part is not None:
+                parts.append(part)
+                used.append(task)
+        if not parts:
+            return None
+        sb, db = replicates(parts, n_bootstrap, np.random.default_rng(seed), joint=joint)
+        got = {"tasks": np.asarray(used, dtype=str),
+               "score": np.array([float(p.metric.score({k: v[None, :] for k, v in p.a.items()})[0]) for p in parts]),
+               "baseline_score": np.array([float(p.metric.score({k: v[None, :] for k, v in p.b.items()})[0])
+                                           for p in parts]),
+               "score_boot": sb, "delta_boot": db,
+               "score_var": np.array([p.score_var for p in parts]), "delta_var": np.array([p.delta_var for p in parts]),
+               "unit": np.asarray([p.units.kind for p in parts], dtype=str),
+               "shared": np.asarray(len({str(t) for p in parts if p.texts is not None for t in p.texts})
+                                    < sum(len(p.texts) for p in parts if p.texts is not None))}
+        cache.put_arrays(ck, got)
+    used = [str(t) for t in got["tasks"]]
     k = len(used)
+    scores, deltas = got["score"], got["score"] - got["baseline_score"]
     mean_score, mean_delta = float(np.mean(scores)), float(np.mean(deltas))
-    s_lo, s_hi = _interval(mean_score, np.mean(score_boot, axis=0), float(np.sum(score_var)) / k**2, confidence)
-    d_lo, d_hi = _interval(mean_delta, np.mean(delta_boot, axis=0), float(np.sum(delta_var)) / k**2, confidence)
+    s_lo, s_hi = mean_interval(scores, got["score_boot"], got["score_var"], confidence)
+    d_lo, d_hi = mean_interval(deltas, got["delta_boot"], got["delta_var"], confidence)
     if condition == BASELINE:
         d_lo = d_hi = 0.0
-    units_used = sorted({u for _, u, _ in used})
+    units_used = "/".join(sorted({str(u) for u in got["unit"]}))
+    how = " (texts shared by tasks drawn jointly)" if joint and bool(got["shared"]) else " within each task"
     return {
         "schema_version": SCHEMA_VERSION, "family": family, "model": model, "revision": revision,
         "subset": subset, "split": split, "condition": condition, "baseline": BASELINE, "n_tasks": k,
-        "tasks": ",".join(t for t, _, _ in used), "mean_score": mean_score, "score_ci_low": s_lo,
+        "tasks": ",".join(used), "mean_score": mean_score, "score_ci_low": s_lo,
         "score_ci_high": s_hi, "delta": mean_delta, "delta_ci_low": d_lo, "delta_ci_high": d_hi,
         "delta_sd_tasks": float(np.std(deltas, ddof=1)) if k > 1 else np.nan,
-        "resample_unit": "/".join(units_used) + " within each task", "n_bootstrap": n_bootstrap,
+        "resample_unit": units_used + how, "n_bootstrap": n_bootstrap,
     }

@@ -15,7 +15,7 @@ import pandas as pd
 from harness.analysis import folding
 from harness.analysis.decomposition import plain_deltas
 from harness.prompts.conditions import BASELINE, order_conditions
-from harness.results.schema import SHIFT_PREFIX, identical_inputs
+from harness.results.schema import SHIFT_PREFIX, identical_inputs, row_significant
 
 ALPHA = 0.05
 TINY_SHIFT = 0.01  # a mean shift below this: the prefix barely moves the embeddings
@@ -34,6 +34,7 @@ class Move:
     ci_low: float | None
     ci_high: float | None
     p_holm: float | None
+    significant: bool = False  # the row's verdict after its family's adjustment (schema.row_significant)
 
     @property
     def where(self) -> str:
@@ -107,7 +108,7 @@ def _moves(d: pd.DataFrame) -> list[Move]:
         return None if pd.isna(v) else float(v)  # type: ignore[arg-type]
 
     return [Move(r.task, r.subset, r.metric, float(r.baseline_score), float(r.score), float(r.delta),
-                 num(r.ci_low), num(r.ci_high), num(r.p_holm)) for r in d.itertuples()]
+                 num(r.ci_low), num(r.ci_high), num(r.p_holm), row_significant(r, ALPHA)) for r in d.itertuples()]
 
 
 def _shift(board: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -141,7 +142,7 @@ def headlines(board: pd.DataFrame, d: pd.DataFrame) -> list[ModelHeadline]:
             for base in order_conditions(set(md[md.condition == cond].baseline)):
                 rows = md[(md.condition == cond) & (md.baseline == base)]
                 moves = _moves(rows.sort_values(["task", "subset"]))
-                sig = [m for m in moves if m.p_holm is not None and m.p_holm < ALPHA]
+                sig = [m for m in moves if m.significant]
                 verdicts.append(Verdict(label[cond], base, sorted(sig, key=lambda m: -abs(m.delta)),
                                         [m for m in moves if m not in sig]))
         raw = _shift(g)
@@ -152,7 +153,8 @@ def headlines(board: pd.DataFrame, d: pd.DataFrame) -> list[ModelHeadline]:
     return out
 
 
-NOTE = (f"Significant: Holm-adjusted paired permutation p < {ALPHA} across the whole grid; [a, b]: paired-bootstrap "
+NOTE = (f"Significant: paired permutation p, Holm-adjusted within the model's deltas against the same baseline, "
+        f"< {ALPHA} even at the ends of p's Monte-Carlo interval; [a, b]: paired-bootstrap "
         "95% CI of Δ; embedding shift: mean over texts and tasks of 1 − cosine between a text's embedding with and "
         "without the condition's prefix (0 = the model ignores the prefix; tasks where the condition fed the strings "
         "of none are left out).")

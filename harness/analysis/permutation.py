@@ -135,7 +135,7 @@ def all_swaps(n: int) -> np.ndarray:
     return ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
 
 
-TAIL_BELOW = 10  # fewer exceedances than this: the Monte-Carlo p is extrapolated from the tail (see tail_p)
+TAIL_BELOW = 10  # fewer exceedances than this: a tail estimate is reported beside p (``p_tail``; see tail_p)
 TAIL_SIZE = 250  # the largest |T*| the generalized Pareto distribution is fitted to
 
 
@@ -166,28 +166,121 @@ def tail_p(null_abs: np.ndarray, observed_abs: float) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class PermutationResult:
+    """One delta's permutation test. ``p`` = (1 + n_extreme) / (1 + n_valid) for the swaps actually drawn (never
+    below 1/(1 + n_permutations)), or the exact share over all 2^m patterns; ``p_low``/``p_high`` its Monte-Carlo
+    95% interval (Clopper–Pearson on n_extreme of n_valid; equal to ``p`` when exact); ``p_tail`` a separate,
+    labelled generalized-Pareto estimate (:func:`tail_p`) for an observed statistic beyond nearly every swap, never
+    used for ``p`` or a verdict; ``stop`` says why drawing stopped."""
+
+    p: float
+    n_permutations: int  # swap patterns drawn (2^m when exact)
+    n_extreme: int  # of them at least as extreme as observed
+    method: str  # exact | permutation
+    p_low: float
+    p_high: float
+    p_tail: float | None
+    stop: str  # exact | fixed (the R asked for) | large (clearly above the threshold) | determined | limit
+
+
+CONFIDENCE_MC = 0.95  # the Monte-Carlo interval of a p-value
+MAX_PERMUTATIONS = 10**6  # adaptive tests draw no more than this per delta
+STOP_AFTER = 10  # Besag–Clifford: exceedances after which a test may stop early (when p is clearly large)
+_EARLY = (100, 200, 500, 1000, 2000)  # looks before the first R the caller asked for (early stopping only)
+
+
+def mc_interval(count: int | np.ndarray, n: int | np.ndarray, confidence: float = CONFIDENCE_MC
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper–Pearson interval of a binomial proportion (count of n): the Monte-Carlo interval of the permutation
+    p-value that infinitely many swaps would give."""
+    from scipy.stats import beta
+
+    c, r = np.asarray(count, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    a = (1 - confidence) / 2
+    with np.errstate(all="ignore"):
+        lo = np.where(c > 0, beta.ppf(a, c, r - c + 1), 0.0)
+        hi = np.where(c < r, beta.ppf(1 - a, c + 1, r - c), 1.0)
+    return np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+
+
+def decided(p: float, low: float, high: float, threshold: float) -> bool | None:
+    """True (significant: p and the whole interval below the threshold), False (not: the interval at or above
+    it), or None (the Monte-Carlo error leaves the decision open)."""
+    if max(high, p) < threshold:
+        return True
+    if min(low, p) >= threshold:
+        return False
+    return None
+
+
+def _targets(first: int, threshold: float | None, limit: int) -> list[int]:
+    """Cumulative swap counts at which an adaptive test looks at its count."""
+    if threshold is None:
+        return [first]
+    out = [t for t in _EARLY if t < first] + [first]
+    while out[-1] < limit:
+        out.append(min(2 * out[-1], limit))
+    return out
+
+
 def permutation_p(metric: Metric, a: Columns, b: Columns, observed: float, n_permutations: int,
-                  rng: np.random.Generator, *, units: Units | None = None) -> tuple[float, int, str]:
-    """Two-sided paired permutation p-value: (p, patterns evaluated, method). ``method`` is ``exact`` (all 2^m
-    swap patterns), ``permutation`` (Monte Carlo: (1 + #extreme)/(1 + R)) or ``permutation+tail`` (fewer than
-    TAIL_BELOW permutations as extreme as observed: p from a generalized Pareto fit to the tail, :func:`tail_p`,
-    so that very small p-values are estimated rather than floored at 1/(1 + R)). ``observed`` is the delta; the
-    test compares against the same statistic computed without swaps (equal to it up to rounding)."""
+                  rng: np.random.Generator, *, units: Units | None = None, threshold: float | None = None,
+                  max_permutations: int = MAX_PERMUTATIONS) -> PermutationResult:
+    """Two-sided paired permutation test (:class:`PermutationResult`). ``observed`` is the delta; the test compares
+    against the same statistic computed without swaps (equal to it up to rounding).
+
+    ``threshold`` None: exactly ``n_permutations`` random swaps (or all 2^m patterns when 2^m ≤ that). With a
+    threshold (a sequential Monte-Carlo test): swaps are drawn in blocks from ``rng`` — the same stream as a fixed
+    run, so the first ``n_permutations`` draws are the fixed run's — and the count is looked at after 100, 200,
+    500, 1,000, 2,000 swaps, at ``n_permutations`` and then at every doubling up to ``max_permutations``. Before
+    ``n_permutations`` the test stops only when p is clearly large (Besag & Clifford 1991, Biometrika 78(2): at
+    least :data:`STOP_AFTER` exceedances and the Monte-Carlo interval above ``threshold``); from ``n_permutations``
+    on it stops as soon as the interval lies on one side of ``threshold`` (the decision is determined), else it
+    draws on until ``max_permutations`` (``stop`` = ``limit``: undetermined there). When the next look would need
+    at least 2^m swaps of m ≤ 20 units, all patterns are enumerated instead (exact)."""
     n = n_rows(a)
     units = units or Units.items(n)
     null = _prepare_null(metric, a, b, units)
     m = null.n_swap_units
     stat0 = observed if metric.family == "mean" else float(_swap_stats(null, np.zeros((1, m), dtype=bool))[0])
-    if m <= _MAX_EXACT and 2**m <= n_permutations:
+    limit = max(n_permutations, max_permutations) if threshold is not None else n_permutations
+
+    def exact() -> PermutationResult:
         stats = _swap_stats(null, all_swaps(m))
         extreme = np.abs(stats) >= abs(stat0) - _TOL
-        return float(extreme.mean()), 2**m, "exact"
-    draws = [np.abs(_swap_stats(null, rng.random((rows, m)) < 0.5)) for rows in chunk_sizes(n_permutations, m)]
-    null_abs = np.concatenate(draws) if draws else np.empty(0)
-    valid = null_abs[~np.isnan(null_abs)]
-    count = int((valid >= abs(stat0) - _TOL).sum())
-    if count < TAIL_BELOW:
-        p = tail_p(valid, abs(stat0))
-        if p is not None:
-            return min(p, (1 + count) / (1 + len(valid))), n_permutations, "permutation+tail"
-    return (1 + count) / (1 + len(valid)), n_permutations, "permutation"
+        p = float(extreme.mean())
+        return PermutationResult(p, 2**m, int(extreme.sum()), "exact", p, p, None, "exact")
+
+    can_enumerate = m <= _MAX_EXACT
+    if can_enumerate and 2**m <= n_permutations:
+        return exact()
+    draws: list[np.ndarray] = []
+    drawn = count = valid = 0
+    stop = "fixed" if threshold is None else "limit"
+    for target in _targets(n_permutations, threshold, limit):
+        if can_enumerate and 2**m <= target:
+            return exact()
+        for rows in chunk_sizes(target - drawn, m):
+            block = np.abs(_swap_stats(null, rng.random((rows, m)) < 0.5))
+            block = block[~np.isnan(block)]
+            draws.append(block)
+            count += int((block >= abs(stat0) - _TOL).sum())
+            valid += len(block)
+        drawn = target
+        if threshold is None:
+            break
+        lo, hi = (float(x) for x in mc_interval(count, max(valid, 1)))
+        p = (1 + count) / (1 + valid)
+        if target < n_permutations:
+            if count >= STOP_AFTER and lo > threshold:
+                stop = "large"
+                break
+        elif decided(p, lo, hi, threshold) is not None:
+            stop = "determined"
+            break
+    lo, hi = (float(x) for x in mc_interval(count, max(valid, 1)))
+    p_tail = None
+    if count < TAIL_BELOW and valid:
+        p_tail = tail_p(np.concatenate(draws), abs(stat0))
+    return PermutationResult((1 + count) / (1 + valid), drawn, count, "permutation", lo, hi, p_tail, stop)

@@ -121,20 +121,28 @@ from harness.analysis.metrics import (
     recompute,
     weighted_ranks,
 )
-from harness.analysis.permutation import _text_effects, all_swaps, permutation_p
+from harness.analysis.permutation import (
+    MAX_PERMUTATIONS,
+    PermutationResult,
+    _text_effects,
+    all_swaps,
+    mc_interval,
+    permutation_p,
+)
 from harness.analysis.units import UNITS, Units, infer_unit, n_rows, resample_units, resample_weights, text_units
 
 __all__ = [
-    "CONFIDENCE", "N_BOOTSTRAP", "N_PERMUTATIONS", "SEED", "TEXT_COLUMNS", "UNITS", "Metric", "PairedStats", "Units",
-    "_text_effects", "aligned_items", "aligned_texts", "all_swaps", "bootstrap_deltas", "bootstrap_interval",
-    "delta_stats", "holm",
-    "infer_unit", "influence", "item_columns", "item_texts", "metric_for", "midranks", "pair_items", "paired_stats",
-    "permutation_p", "recompute", "resample_units", "resample_weights", "seed_for", "text_units", "text_variance",
-    "weighted_ranks",
+    "ALPHA", "CONFIDENCE", "MAX_PERMUTATIONS", "N_BOOTSTRAP", "N_PERMUTATIONS", "SEED", "TEXT_COLUMNS", "UNITS",
+    "Metric", "PairedStats", "PermutationResult", "Units", "_text_effects", "aligned_items", "aligned_texts",
+    "all_swaps", "bootstrap_deltas", "bootstrap_interval", "delta_p", "delta_stats", "holm", "infer_unit",
+    "influence", "item_columns", "item_texts", "mc_interval", "metric_for", "midranks", "pair_items", "paired_p",
+    "paired_stats", "permutation_p", "recompute", "resample_units", "resample_weights", "seed_for", "text_units",
+    "text_variance", "weighted_ranks",
 ]
 
 N_BOOTSTRAP = 2000
-N_PERMUTATIONS = 5000
+N_PERMUTATIONS = 5000  # the first look of the adaptive test (and a fixed test's R)
+ALPHA = 0.05  # the level the adaptive test decides against before the family adjustment
 SEED = 0
 
 
@@ -147,10 +155,15 @@ class PairedStats:
     n_items: int
     n_bootstrap: int
     n_permutations: int  # swap patterns evaluated (2^m when exact)
-    method: str  # how p was obtained: exact | permutation | permutation+tail
+    method: str  # how p was obtained: exact | permutation
     resample_unit: str  # item | query | sentence | text
     n_units: int  # independent draws per resample: items, or recurring texts + items without one
     ci_scale: float  # f: the vertex bootstrap's deviations × f (1.0 unless the text unit rescaled them)
+    n_extreme: int = 0  # swaps at least as extreme as observed
+    p_mc_low: float = float("nan")  # Monte-Carlo 95% interval of p (Clopper–Pearson; = p when exact)
+    p_mc_high: float = float("nan")
+    p_tail: float | None = None  # generalized-Pareto tail estimate (labelled, never used for p or a verdict)
+    p_stop: str = ""  # why the adaptive test stopped drawing (permutation.PermutationResult.stop)
 
     @property
     def exact(self) -> bool:  # p by full enumeration
@@ -169,10 +182,14 @@ def seed_for(*parts: object) -> int:
 
 def paired_stats(metric: Metric, a: Columns, b: Columns, *, seed: int, units: Units | None = None,
                  n_bootstrap: int = N_BOOTSTRAP, n_permutations: int = N_PERMUTATIONS,
-                 confidence: float = CONFIDENCE) -> PairedStats:
+                 confidence: float = CONFIDENCE, threshold: float | None = ALPHA,
+                 max_permutations: int = MAX_PERMUTATIONS) -> PairedStats:
     """Delta a − b with its paired-bootstrap interval and permutation p-value. ``a`` and ``b`` hold the same items
     in the same order; their ``gold`` columns must be equal. ``units`` (default: independent items) says how
-    items are resampled and swapped (:func:`resample_units`)."""
+    items are resampled and swapped (:func:`resample_units`). The test is adaptive against ``threshold``
+    (:func:`harness.analysis.permutation.permutation_p`: at least ``n_permutations`` swaps unless p is clearly
+    large, more while the decision at ``threshold`` is open, up to ``max_permutations``); None: exactly
+    ``n_permutations``."""
     n = n_rows(a)
     units = units or Units.items(n)
     if units.n_items != n:
@@ -183,12 +200,29 @@ def paired_stats(metric: Metric, a: Columns, b: Columns, *, seed: int, units: Un
     one = {k: v[None, :] for k, v in a.items()}
     two = {k: v[None, :] for k, v in b.items()}
     observed = float(metric.score(one)[0] - metric.score(two)[0])
-    boot_rng, perm_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    boot_rng, perm_rng = _rngs(seed)
     lo, hi, scale = bootstrap_interval(metric, a, b, observed, n_bootstrap, boot_rng, units=units,
                                        confidence=confidence)
-    p, n_perm, method = permutation_p(metric, a, b, observed, n_permutations, perm_rng, units=units)
-    return PairedStats(observed, float(lo), float(hi), p, n, n_bootstrap, n_perm, method, units.kind,
-                       units.n_units, scale)
+    t = permutation_p(metric, a, b, observed, n_permutations, perm_rng, units=units, threshold=threshold,
+                      max_permutations=max_permutations)
+    return PairedStats(observed, float(lo), float(hi), t.p, n, n_bootstrap, t.n_permutations, t.method, units.kind,
+                       units.n_units, scale, t.n_extreme, t.p_low, t.p_high, t.p_tail, t.stop)
+
+
+def _rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """The bootstrap's and the permutation test's generators of a delta's seed."""
+    boot_rng, perm_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    return boot_rng, perm_rng
+
+
+def paired_p(metric: Metric, a: Columns, b: Columns, *, seed: int, units: Units | None = None,
+             n_permutations: int) -> PermutationResult:
+    """The permutation test of :func:`paired_stats` alone, with exactly ``n_permutations`` swaps from the same
+    stream (its first draws are the adaptive test's): how the multiplicity stage draws more for one delta."""
+    units = units or Units.items(n_rows(a))
+    observed = float(metric.score({k: v[None, :] for k, v in a.items()})[0]
+                     - metric.score({k: v[None, :] for k, v in b.items()})[0])
+    return permutation_p(metric, a, b, observed, n_permutations, _rngs(seed)[1], units=units)
 
 
 def aligned_items(task_type: str, metric: str, a: pd.DataFrame, b: pd.DataFrame
@@ -241,12 +275,32 @@ def delta_stats(task_type: str, metric: str, a: pd.DataFrame, b: pd.DataFrame, *
                 **kwargs: Any) -> PairedStats | None:
     """Paired statistics of metric(a) − metric(b) from two prediction frames, or None when not recomputable.
 
-    Keyword arguments: ``unit`` (str | None), ``n_bootstrap``, ``n_permutations``, ``confidence`` (see
+    Keyword arguments: ``unit`` (str | None), ``n_bootstrap``, ``n_permutations``, ``confidence``, ``threshold``,
+    ``max_permutations`` (see
     :func:`paired_stats`). The resampling unit is ``unit`` when the task states it (``item`` | ``text`` for STS,
     ``query`` | ``item`` for Retrieval, ``sentence`` | ``item`` for BitextMining), else inferred: for STS from the
     frames' ``text1`` / ``text2`` columns (one row per pair; the pair's texts as the task states them, before any
     instruction, identical in both conditions), ``text`` when some text recurs; without those columns ``item``."""
-    unit = kwargs.pop("unit", None)
+    got = _delta_inputs(task_type, metric, a, b, kwargs.pop("unit", None))
+    if got is None:
+        return None
+    m, ca, cb, units = got
+    return paired_stats(m, ca, cb, seed=seed, units=units, **kwargs)
+
+
+def delta_p(task_type: str, metric: str, a: pd.DataFrame, b: pd.DataFrame, *, seed: int, n_permutations: int,
+            unit: str | None = None) -> PermutationResult | None:
+    """The permutation test of :func:`delta_stats` alone with exactly ``n_permutations`` swaps (same seed, same
+    stream: its first draws are those the adaptive test drew), or None when not recomputable."""
+    got = _delta_inputs(task_type, metric, a, b, unit)
+    if got is None:
+        return None
+    m, ca, cb, units = got
+    return paired_p(m, ca, cb, seed=seed, units=units, n_permutations=n_permutations)
+
+
+def _delta_inputs(task_type: str, metric: str, a: pd.DataFrame, b: pd.DataFrame, unit: object
+                  ) -> tuple[Metric, Columns, Columns, Units] | None:
     if unit is not None and not isinstance(unit, str):
         raise ValueError(f"unit must be a string, not {unit!r}")
     m = metric_for(task_type, metric)
@@ -256,7 +310,7 @@ def delta_stats(task_type: str, metric: str, a: pd.DataFrame, b: pd.DataFrame, *
     texts = _texts_for(items, a, b) if task_type == "STS" else None
     units = resample_units(task_type, len(items), unit=unit, text1=None if texts is None else texts[0],
                            text2=None if texts is None else texts[1])
-    return paired_stats(m, ca, cb, seed=seed, units=units, **kwargs)
+    return m, ca, cb, units
 
 
 def holm(p_values: np.ndarray | list[float]) -> np.ndarray:

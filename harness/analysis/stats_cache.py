@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from harness.analysis.permutation import PermutationResult
 from harness.analysis.stats import PairedStats
 from harness.core.atomic import file_sha256  # noqa: F401  (part of this module's API: how predictions are keyed)
 from harness.core.offline import CACHE_DIR
@@ -38,7 +39,9 @@ T = TypeVar("T")
 
 # Bump with any change to how a delta's statistics are computed (harness/analysis/{stats,units,bootstrap,
 # permutation,metrics}.py). 1: units (vertex bootstrap with jackknife spread), rank/z swaps, GPD tail p.
-METHOD_VERSION = 1
+# 2: adaptive (sequential) permutation counts, p never below 1/(R + 1), its Monte-Carlo interval, the tail estimate
+#    a separate p_tail; family replicates with shared texts drawn jointly across tasks.
+METHOD_VERSION = 2
 DB_NAME = "stats.sqlite3"
 
 
@@ -90,6 +93,13 @@ class StatsCache:
 
     def put(self, k: str, st: PairedStats) -> None:
         self._put("stats", k, json.dumps(dataclasses.asdict(st)))
+
+    def get_permutation(self, k: str) -> PermutationResult | None:
+        """A second-stage redraw of a permutation test (:mod:`harness.analysis.multiplicity`)."""
+        return self._get("stats", k, lambda value: PermutationResult(**json.loads(value)))
+
+    def put_permutation(self, k: str, result: PermutationResult) -> None:
+        self._put("stats", k, json.dumps(dataclasses.asdict(result)))
 
     def get_arrays(self, k: str) -> dict[str, np.ndarray] | None:
         """Named arrays stored by :meth:`put_arrays` (``.npz`` bytes, no pickles); None on a miss."""

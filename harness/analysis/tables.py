@@ -10,7 +10,7 @@ import pandas as pd
 from harness.analysis.folding import cell_groups, common_groups, fold_deltas, label
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import BASELINE, Condition, condition_order, order_conditions
-from harness.results.schema import LANGUAGE_PREFIX, identical_inputs
+from harness.results.schema import LANGUAGE_PREFIX, identical_inputs, row_significant
 
 NOT_IN_SET = "not in this set"  # a set without an instruction for the task: its cell is not run
 
@@ -97,14 +97,14 @@ def delta_ci_table(d: pd.DataFrame, *, alpha: float = 0.05) -> str:
                          f"{'identical inputs':>20}")
             continue
         ci = f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if pd.notna(r.ci_low) else "—"
-        star = "*" if pd.notna(r.p_holm) and r.p_holm < alpha else " "
+        star = "*" if row_significant(r, alpha) else " "
         n = "" if pd.isna(r.n_items) else int(r.n_items)
         lines.append(f"{r.alias:<{mw}} {r.task:<{tw}} {r.subset:<{sw}} {r.metric:<16} {f.label:<{lw}} "
                      f"{r.delta:>+8.4f} {ci:>20} {fmt_p(r.p_value):>8} {fmt_p(r.p_holm):>8}{star} {n:>5}")
-    family = int(main.p_value.notna().sum())
-    lines.append(f"(95% CI: paired bootstrap; p: paired permutation test (smallest possible 1/(1 + swaps)); Holm "
-                 f"across all {family} deltas with a p-value; * Holm p < {alpha}; identical inputs: the conditions "
-                 "fed the model the same strings, shown once)")
+    lines.append(f"(95% CI: paired bootstrap; p: paired permutation test, (1 + swaps as extreme)/(1 + swaps drawn), "
+                 f"never below 1/(1 + swaps); p Holm: {family_footnote(main)}; * significant at {alpha} "
+                 "beyond the Monte-Carlo error of p; identical inputs: the conditions fed the model the same "
+                 "strings, shown once)")
     return "\n".join(lines)
 
 
@@ -170,3 +170,16 @@ def family_table(f: pd.DataFrame) -> str:
     lines.append("(mean over the family's tasks of each task's main score; 95% CI: the words resampled within each "
                  "task, the tasks fixed; claims: tasks whose headline claim holds; flipped: verdict differs from none)")
     return "\n".join(lines)
+
+
+def family_footnote(d: pd.DataFrame) -> str:
+    """The multiplicity families of a deltas frame in words, with their exact sizes (for tables and figures;
+    :mod:`harness.analysis.multiplicity`)."""
+    if "family" not in d.columns or d.family.dropna().empty:
+        return "no adjusted p-values"
+    fams = d.dropna(subset=["family"]).drop_duplicates("family")
+    method = {"holm": "Holm", "bh": "Benjamini–Hochberg"}.get(str(fams.adjust_method.iloc[0]),
+                                                              str(fams.adjust_method.iloc[0]))
+    sizes = "; ".join(f"{r.family}: {int(r.family_size)}" for r in fams.sort_values("family").itertuples())
+    return (f"{method} within each model × kind of comparison (deltas vs none; vs format; decomposition parts), "
+            f"{len(fams)} families, distinct tests per family: {sizes}")

@@ -131,6 +131,30 @@ def text_units(text1: Sequence[Any] | np.ndarray, text2: Sequence[Any] | np.ndar
     return Units("text", n, np.vstack([e1, e2]).astype(np.int64), n_texts, n_lone)
 
 
+def recurring_texts(text1: Sequence[Any] | np.ndarray, text2: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """The recurring texts of :func:`text_units` in the order of its text indices (``ends`` values below
+    ``n_texts``): what lets two tasks that share texts draw them jointly (:mod:`harness.analysis.family`)."""
+    t1, t2 = pd.Series(np.asarray(text1, dtype=object)), pd.Series(np.asarray(text2, dtype=object))
+    codes, uniques = pd.factorize(pd.concat([t1, t2], ignore_index=True))
+    n = len(t1)
+    recurring = _occurrences(codes[:n].astype(np.int64), codes[n:].astype(np.int64)) >= 2
+    return np.asarray(uniques, dtype=object)[recurring]
+
+
+def shared_weights(units: Units, text_counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(rows, n_items) multiplicities of one chunk of resamples whose recurring texts' counts are given
+    (``text_counts``: rows × n_texts, drawn once for texts several tasks share); the items without a recurring
+    text are drawn here, as :func:`resample_weights` draws them."""
+    assert units.ends is not None
+    rows = len(text_counts)
+    counts = np.ones((rows, units.none + 1))
+    counts[:, :units.n_texts] = text_counts
+    if units.n_lone:
+        counts[:, units.n_texts:units.none] = multiplicities(rng.integers(0, units.n_lone, size=(rows, units.n_lone)),
+                                                      units.n_lone)
+    return np.ascontiguousarray(counts[:, units.ends[0]] * counts[:, units.ends[1]])
+
+
 def resample_units(task_type: str, n_items: int, *, unit: str | None = None,
                    text1: Sequence[Any] | np.ndarray | None = None,
                    text2: Sequence[Any] | np.ndarray | None = None) -> Units:

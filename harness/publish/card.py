@@ -166,7 +166,9 @@ def _versions(c: Contents) -> str:
             ["mteb (cells)", ", ".join(sorted(set(c.board.mteb_version)))],
             ["cells evaluated", f"{created[0]} … {created[-1]}"],
             ["statistics", f"paired bootstrap ({stats.N_BOOTSTRAP} resamples, percentile 95% CI), paired permutation "
-                           f"test ({stats.N_PERMUTATIONS} swaps; exact when 2^n ≤ that), Holm across the grid"]]
+                           f"test (adaptive: from {stats.N_PERMUTATIONS} swaps up to {stats.MAX_PERMUTATIONS} while "
+                           "the decision is open; exact when 2^n ≤ that; p never below 1/(1 + swaps)), Holm within "
+                           "each model × kind of comparison (family, family_size columns)"]]
     return _table(["what", "value"], rows)
 
 
@@ -204,8 +206,8 @@ def render(c: Contents) -> str:
         f"{len(c.sidecars)} cells = {n_models} model(s) × {n_conds} condition(s) × {n_tasks} task(s). Each task is "
         "evaluated by mteb under each condition: `none` feeds the raw text, `format` only the model's format "
         "prefixes, `official` the model's official instruction in its template, and any other condition an "
-        "instruction set. Deltas against `none` (and `format`) carry paired-bootstrap 95% CIs and Holm-adjusted "
-        "permutation p-values.", "",
+        "instruction set. Deltas against `none` (and `format`) carry paired-bootstrap 95% CIs and permutation "
+        "p-values Holm-adjusted within each model × kind of comparison.", "",
         "## Headline", "", headline.markdown(c.board, c.deltas), "",
         "## Loading", "",
         "```python\nimport datasets\n"

@@ -35,7 +35,7 @@ import pandas as pd
 from harness.analysis import controls, currency
 from harness.analysis.aggregate import FAMILY_FILE, disagreement_lines
 from harness.analysis.decomposition import plain_deltas
-from harness.analysis.tables import language_table
+from harness.analysis.tables import family_footnote, language_table
 from harness.core import atomic
 from harness.prompts.conditions import order_conditions
 from harness.report.controls import decomposition_section, paraphrase_section, rankings_section
@@ -93,8 +93,9 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
              "bitext mining, and for STS tasks built from pairs of a few words the words themselves (vertex "
              "bootstrap: pairs sharing a word move together; column 'unit'); p: paired permutation test that "
              "swaps within-condition ranks (Spearman) or z-scores (Pearson), so conditions on different cosine "
-             f"scales stay comparable; p Holm: adjusted across every delta of the grid; * and colour: p Holm < "
-             f"{ALPHA}. Statistics are recomputed from the item-level predictions and used only where the "
+             f"scales stay comparable; p Holm: adjusted within each model × kind of comparison ("
+             f"{family_footnote(d)}); * and colour: significant at {ALPHA} beyond the Monte-Carlo error of p. "
+             "Statistics are recomputed from the item-level predictions and used only where the "
              "recomputation reproduces mteb's score on the full set.")
     plain = plain_deltas(d)  # the decomposition's own rows are in its section
     table, classes = delta_rows(plain)
@@ -165,8 +166,9 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
         sec = Section("Task families")
         sec.para("Tasks that declare the same family (the Scale* tasks: family 'scales') summarised together: the "
                  "mean main score over the family's tasks under each condition and its delta against none. 95% "
-                 "intervals resample the words within each task (vertex bootstrap, spread corrected to the word "
-                 "jackknife), independently across tasks; the tasks themselves are fixed. 'SD of Δ across tasks' "
+                 "intervals resample the words (vertex bootstrap, each task's spread corrected to its word "
+                 "jackknife), a word shared by several tasks drawn once for all of them; the tasks themselves are "
+                 "fixed. 'SD of Δ across tasks' "
                  "says how much the tasks disagree; 'claims' counts the tasks whose origin-style claim "
                  "(cosine(w, control) > cosine(w, opposite)) holds, 'flipped' those whose verdict differs from "
                  "none's.")

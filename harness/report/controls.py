@@ -21,7 +21,7 @@ from harness.analysis.tables import fmt_p
 from harness.prompts.conditions import BASELINE, condition_order
 from harness.report.figure_cache import cached
 from harness.report.html import Figure, Section, png_bytes, pyplot, safe_name
-from harness.results.schema import row_identical
+from harness.results.schema import row_identical, row_significant
 
 ALPHA = 0.05
 PART_COLOURS = {dec.PREFIX: "#8da0cb", dec.ANY_INSTRUCTION: "#fc8d62", dec.CONTENT: "#66c2a5"}
@@ -38,7 +38,7 @@ def decomposition_rows(d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Every decomposition row (main metric): effect, Δ, CI, p, p Holm; row classes mark Holm p < 0.05."""
     rows, classes = [], []
     for r in dec.main_effects(d).itertuples():
-        sig = pd.notna(r.p_holm) and r.p_holm < ALPHA
+        sig = row_significant(r, ALPHA)
         ci = "same inputs" if row_identical(r) else (
             f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if pd.notna(r.ci_low) else "—")
         rows.append({"model": r.alias, "task": r.task, "subset": r.subset, "effect": r.effect,
@@ -76,7 +76,7 @@ def decomposition_charts(d: pd.DataFrame) -> list[Figure]:
                     x = rows.iloc[0]
                     y = yi + (pi - 1) * 0.26
                     ax.barh(y, x.delta, height=0.24, color=PART_COLOURS[part], label=PART_NAMES[part],
-                            edgecolor="0.2" if pd.notna(x.p_holm) and x.p_holm < ALPHA else "none")
+                            edgecolor="0.2" if row_significant(x, ALPHA) else "none")
                     if pd.notna(x.ci_low) and not row_identical(x):
                         ax.errorbar(x.delta, y, xerr=[[x.delta - x.ci_low], [x.ci_high - x.delta]], fmt="none",
                                     ecolor="0.25", elinewidth=1, capsize=2)
@@ -94,7 +94,8 @@ def decomposition_charts(d: pd.DataFrame) -> list[Figure]:
             handles, names = ax.get_legend_handles_labels()
             uniq = dict(zip(names, handles, strict=True))
             ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="best")
-        fig.suptitle("Effect decomposition with 95% CIs (outlined: Holm-adjusted p < 0.05)", fontsize=11)
+        fig.suptitle("Effect decomposition with 95% CIs (outlined: significant after Holm within the model's "
+                     "parts)", fontsize=11)
         fig.tight_layout()
         figures.append(Figure(f"decomposition__{safe_name(str(alias))}.png", f"{alias}: effect decomposition",
                               png_bytes(fig)))
@@ -107,8 +108,9 @@ def decomposition_section(d: pd.DataFrame) -> tuple[Section, list[Figure]]:
              "parts that add up exactly: X − none = (format − none) + (placebo − format) + (X − placebo): the "
              "model's format prefix, the presence of any fluent instruction (a placebo about film reviews), and "
              "what X's instruction says. Mismatch = mismatched − none: an instruction written for another kind of "
-             "task. 95% CI: paired bootstrap over items; p: paired permutation test; p Holm: across every distinct "
-             "comparison of the grid; * and colour: p Holm < 0.05. 'same inputs': both conditions fed the model "
+             "task. 95% CI: paired bootstrap over items; p: paired permutation test; p Holm: within each model's "
+             "decomposition parts (one family per model; its size in deltas.parquet's family_size); * and colour: "
+             "significant at 0.05 beyond the Monte-Carlo error of p. 'same inputs': both conditions fed the model "
              "the same strings (e.g. format of a model without format prefixes).")
     table, classes = decomposition_rows(d)
     if table.empty:

@@ -17,7 +17,7 @@ from harness.prompts.conditions import BASELINE, condition_order, order_conditio
 from harness.report.figure_cache import cached
 from harness.report.html import Figure, png_bytes, pyplot
 from harness.results.layout import COSINES_ARTIFACT
-from harness.results.schema import SHIFT_PREFIX, identical_inputs
+from harness.results.schema import SHIFT_PREFIX, identical_inputs, row_significant
 
 ALPHA = 0.05
 
@@ -47,7 +47,7 @@ def delta_rows(d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             classes.append("")
             continue
         ci = f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if pd.notna(r.ci_low) else "no CI"
-        sig = pd.notna(r.p_holm) and r.p_holm < ALPHA
+        sig = row_significant(r, ALPHA)
         rows.append(_delta_row(r, f.label, f"{r.baseline_score:.4f} → {r.score:.4f}", f"{r.delta:+.4f} {ci}",
                                r.p_value, r.p_holm, r.n_items, sig))
         classes.append(("sig-up" if r.delta > 0 else "sig-down") if sig else "")
@@ -66,7 +66,7 @@ def _delta_row(r: Any, label: str, scores: str, delta: str, p: Any, p_holm: Any,
 @cached
 def delta_chart(d: pd.DataFrame) -> Figure | None:
     """One panel per model and baseline, stacked, all on one shared x-axis: each task/subset's delta per condition
-    with its CI whiskers; filled markers where the Holm-adjusted p is below 0.05. Conditions that fed the
+    with its CI whiskers; filled markers where the delta is significant (its verdict). Conditions that fed the
     baseline's exact strings are named in the panel title, not drawn (0 by construction)."""
     every = _main_deltas(d)
     main = every[~every.identical_inputs]
@@ -101,7 +101,7 @@ def delta_chart(d: pd.DataFrame) -> Figure | None:
                 if pd.notna(x.ci_low):
                     ax.errorbar(x.delta, y, xerr=[[x.delta - x.ci_low], [x.ci_high - x.delta]], fmt="none",
                                 ecolor=colour, elinewidth=1.6, capsize=4)
-                sig = pd.notna(x.p_holm) and x.p_holm < ALPHA
+                sig = row_significant(x, ALPHA)
                 ax.plot(x.delta, y, "o", color=colour, markersize=7, markerfacecolor=colour if sig else "white",
                         markeredgewidth=1.6, label=names[cond])
         ax.axvline(0, color="0.3", linewidth=0.8)
@@ -115,8 +115,8 @@ def delta_chart(d: pd.DataFrame) -> Figure | None:
         uniq = dict(zip(names, handles, strict=True))
         ax.legend(uniq.values(), uniq.keys(), fontsize=9, loc="upper left", bbox_to_anchor=(1.005, 1.0),
                   frameon=False)
-    axes[-1, 0].set_xlabel("Δ main score (condition − baseline) with paired-bootstrap 95% CI; filled: Holm p < 0.05",
-                           fontsize=10)
+    axes[-1, 0].set_xlabel("Δ main score (condition − baseline) with paired-bootstrap 95% CI; filled: significant "
+                           "(Holm within the model)", fontsize=10)
     axes[-1, 0].tick_params(axis="x", labelbottom=True, labelsize=9)
     fig.tight_layout()
     return Figure("deltas.png", "Deltas with 95% CIs per model × task (one shared x-axis)", png_bytes(fig))
@@ -264,7 +264,9 @@ def versions(sides: list[dict[str, Any]]) -> pd.DataFrame:
         *[(pkg, v(pkg)) for pkg in ("mteb", "numpy", "scipy", "pandas", "pyarrow", "matplotlib",
                                     "sentence-transformers", "torch")],
         ("statistics", f"paired bootstrap {stats.N_BOOTSTRAP} resamples (percentile 95% CI), paired permutation "
-                       f"test {stats.N_PERMUTATIONS} swaps (exact enumeration when 2^n ≤ that), Holm across the "
-                       f"grid; seeds derived from each delta's identity (base seed {stats.SEED})"),
+                       f"test, adaptive: from {stats.N_PERMUTATIONS} swaps (fewer when p is clearly large), more while "
+                       f"the decision is open, up to {stats.MAX_PERMUTATIONS} (exact enumeration when 2^n ≤ that; "
+                       "p never below 1/(1 + swaps)), Holm within each model × kind of comparison; seeds derived "
+                       f"from each delta's identity (base seed {stats.SEED})"),
     ]
     return pd.DataFrame(rows, columns=["what", "value"])

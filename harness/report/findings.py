@@ -31,7 +31,7 @@ from harness.report.figure_cache import cached
 from harness.report.figures import delta_chart, pair_tables, shift_table
 from harness.report.html import png_bytes, pyplot
 from harness.report.plots import SUFFIX, draw_language_plots
-from harness.results.schema import SHIFT_PREFIX
+from harness.results.schema import SHIFT_PREFIX, row_significant, significant
 
 ALPHA = 0.05
 DEFAULT_OUT = Path("docs/findings")
@@ -58,7 +58,7 @@ def _narrow(df: pd.DataFrame, tasks: list[str] | None, conditions: list[str] | N
 
 def delta_markdown(d: pd.DataFrame) -> str:
     """Per model, every main-metric delta against ``none`` (conditions that fed ``none``'s exact strings folded
-    into one line), with its 95% CI, p and Holm-adjusted p; **bold** where Holm p < 0.05."""
+    into one line), with its 95% CI, p and Holm-adjusted p; **bold** where significant (verdict)."""
     rows = []
     for f in fold_deltas(d[d.baseline == BASELINE]):
         r = f.row
@@ -66,7 +66,7 @@ def delta_markdown(d: pd.DataFrame) -> str:
             rows.append({"model": r.alias, "task · subset": f.tasks, "metric": "", "condition − none": f.label,
                          "Δ": "0 (identical inputs)", "95% CI": "", "p Holm": ""})
             continue
-        sig = pd.notna(r.p_holm) and r.p_holm < ALPHA
+        sig = row_significant(r, ALPHA)
         ci = f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if pd.notna(r.ci_low) else "no CI"
         delta = f"{r.delta:+.3f}"
         rows.append({"model": r.alias, "task · subset": r.task if r.subset == "default" else f"{r.task} · {r.subset}",
@@ -80,8 +80,9 @@ def significance_summary(d: pd.DataFrame) -> str:
     main = d[(d.kind == "mteb") & d.is_main & (d.baseline == BASELINE) & d.p_value.notna()]
     lines = []
     for alias, g in main.groupby("alias", sort=True):
-        sig = g[g.p_holm < ALPHA]
-        lines.append(f"- **{alias}**: {len(sig)} of {len(g)} tested deltas significant (Holm p < {ALPHA}): "
+        sig = g[significant(g, ALPHA)]
+        lines.append(f"- **{alias}**: {len(sig)} of {len(g)} tested deltas significant "
+                     f"(Holm within the model, p < {ALPHA} beyond its Monte-Carlo error): "
                      f"{int((sig.delta > 0).sum())} up, {int((sig.delta < 0).sum())} down.")
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from harness.core import atomic
 from harness.prompts.conditions import BASELINE, order_conditions
-from harness.results.schema import identical_inputs
+from harness.results.schema import identical_inputs, significant
 
 PAGE = "leaderboard.html"
 ALPHA = 0.05
@@ -31,7 +31,8 @@ KEYS = ["alias", "model", "revision", "task", "subset", "split", "metric"]
 
 def table(board: pd.DataFrame, d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """One row per model × task × subset × split (main metric): ``score:<c>``, ``delta:<c>`` (+ ``ci_low:<c>``,
-    ``ci_high:<c>``, ``p_holm:<c>``, ``identical:<c>``) and ``rank:<c>`` columns; and the conditions in order."""
+    ``ci_high:<c>``, ``p_holm:<c>``, ``identical:<c>``, ``significant:<c>``) and ``rank:<c>`` columns; and the
+    conditions in order."""
     main = board[(board.kind == "mteb") & board.is_main]
     conds = order_conditions(set(main.condition))
     wide = main.pivot_table(index=KEYS, columns="condition", values="score", aggfunc="first")
@@ -45,9 +46,11 @@ def table(board: pd.DataFrame, d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]
     for c in conds:
         if c == BASELINE:
             continue
-        part = md[md.condition == c][[*KEYS, "delta", "ci_low", "ci_high", "p_holm", "p_method"]]
-        part = part.assign(identical=identical_inputs(part).to_numpy()).drop(columns="p_method")
-        part.columns = [*KEYS, *(f"{k}:{c}" for k in ("delta", "ci_low", "ci_high", "p_holm", "identical"))]
+        rows = md[md.condition == c]
+        part = rows[[*KEYS, "delta", "ci_low", "ci_high", "p_holm"]].assign(
+            identical=identical_inputs(rows).to_numpy(), significant=significant(rows).to_numpy())
+        part.columns = [*KEYS, *(f"{k}:{c}" for k in ("delta", "ci_low", "ci_high", "p_holm", "identical",
+                                                      "significant"))]
         wide = wide.merge(part, on=KEYS, how="left")
     return wide.sort_values(["alias", "task", "subset", "split"], ignore_index=True), conds
 
@@ -74,8 +77,8 @@ def _delta_cell(r: pd.Series, c: str) -> str:
         return _td(key, "—", None, c)
     if bool(r.get(f"identical:{c}")):
         return _td(key, f'<span class="same">= {BASELINE}</span>', 0.0, c, "same")
-    lo, hi, p = _num(r.get(f"ci_low:{c}")), _num(r.get(f"ci_high:{c}")), _num(r.get(f"p_holm:{c}"))
-    sig = p is not None and p < ALPHA
+    lo, hi = _num(r.get(f"ci_low:{c}")), _num(r.get(f"ci_high:{c}"))
+    sig = bool(r.get(f"significant:{c}"))
     ci = f"<small>[{lo:+.3f}, {hi:+.3f}]</small>" if lo is not None and hi is not None else "<small>no CI</small>"
     cls = ("up" if delta > 0 else "down") if sig else ""
     return _td(key, f"{delta:+.4f}{' *' if sig else ''}<br>{ci}", delta, c, cls)
@@ -125,8 +128,9 @@ def render(board: pd.DataFrame, d: pd.DataFrame, *, source: str = "") -> str:
         f"<title>Instruction harness leaderboard</title><style>{CSS}</style></head><body>"
         "<h1>Leaderboard: main scores per condition</h1>"
         f"<p class=\"muted\">{html.escape(source)} · generated {stamp} by <code>harness aggregate</code>. "
-        f"Δ: condition − {BASELINE} with its paired-bootstrap 95% CI; * and colour: Holm-adjusted permutation "
-        f"p &lt; {ALPHA}; <q>= {BASELINE}</q>: the condition fed exactly the strings of {BASELINE}. Rank: among the "
+        f"Δ: condition − {BASELINE} with its paired-bootstrap 95% CI; * and colour: significant (permutation p "
+        f"Holm-adjusted within the model's deltas vs {BASELINE} &lt; {ALPHA} beyond its Monte-Carlo error); "
+        f"<q>= {BASELINE}</q>: the condition fed exactly the strings of {BASELINE}. Rank: among the "
         "models on the same task and subset (1 = best).</p>"
         "<form id=\"controls\" hidden><label>task <select name=\"task\"></select></label> "
         "<label>model <select name=\"model\"></select></label> "

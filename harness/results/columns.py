@@ -60,17 +60,35 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "p_value": "Two-sided p of a paired permutation test (within-condition ranks or z-scores swapped per unit "
                    "for correlations, per-item differences sign-flipped for means); null for identical inputs and "
                    "for non-main metrics.",
-        "p_holm": "`p_value` Holm-adjusted across every delta of the grid that has a p-value (the family grows "
-                  "with models and conditions).",
-        "p_method": "`permutation` (random swaps), `permutation+tail` (fewer than 10 swaps as extreme: p from a "
-                    "generalized Pareto fit to the tail) or `exact` (all 2^n swaps enumerated); null without a "
-                    "p-value.",
+        "p_mc_low": "Lower end of the Monte-Carlo 95% interval of `p_value` (Clopper–Pearson on `n_extreme` of "
+                    "the swaps drawn): where the p that infinitely many swaps would give lies; equal to `p_value` "
+                    "when exact.",
+        "p_mc_high": "Upper end of that interval.",
+        "p_tail": "A separate, labelled estimate for a statistic beyond (nearly) every swap: a generalized Pareto "
+                  "fit to the permutation tail (fewer than 10 swaps as extreme); never used as `p_value` or for "
+                  "`verdict`; null otherwise.",
+        "p_holm": "`p_value` Holm-adjusted within the row's `family` (one model × one kind of comparison); adding "
+                  "a model never changes another model's value.",
+        "p_adjusted": "`p_value` adjusted by `adjust_method` within `family`.",
+        "adjust_method": "`holm` (family-wise error, default) or `bh` (Benjamini–Hochberg false-discovery rate), "
+                         "as `harness aggregate --multiplicity` chose.",
+        "family": "The multiplicity family: `<model> · deltas vs none`, `<model> · deltas vs format` or "
+                  "`<model> · decomposition` (prefix, any_instruction, content, mismatch).",
+        "family_size": "Distinct tests in `family` (rows comparing the same inputs count once).",
+        "verdict": "`significant` (adjusted p < 0.05 even at the upper end of every p's Monte-Carlo interval), "
+                   "`not significant` (≥ 0.05 even at the lower ends) or `undetermined at <swaps>` (the Monte-Carlo "
+                   "error leaves it open at the most swaps drawn).",
+        "p_method": "`permutation` (random swaps: p = (1 + n_extreme)/(1 + n_permutations), never below "
+                    "1/(1 + n_permutations)) or `exact` (all 2^n swaps enumerated); null without a p-value.",
         "identical_inputs": "True when both conditions fed the model the same exact strings (equal instruction "
                             "hashes): the delta is 0 by construction, not a test; CI [0, 0], no p-value, outside "
-                            "the Holm family.",
+                            "every multiplicity family.",
         "n_bootstrap": "Bootstrap resamples behind the interval.",
-        "n_permutations": "Random swaps behind `p_value` (the smallest Monte-Carlo p is 1/(1 + this); smaller "
-                          "ones are tail estimates, see `p_method`).",
+        "n_permutations": "Random swaps behind `p_value` (adaptive: few when p is clearly large, more while the "
+                          "decision is open, up to 10^6); the smallest possible p is 1/(1 + this); 2^n when exact.",
+        "n_extreme": "Swaps at least as extreme as the observed statistic.",
+        "p_stop": "Why the test stopped drawing: `exact`, `fixed` (the swaps asked for), `large` (p clearly above "
+                  "0.05 early), `determined` (the interval on one side of the threshold) or `limit` (10^6 drawn).",
         "resample_unit": "What the statistics resampled together: `item`, `query`, `sentence`, or `text` (the "
                          "recurring words of a word-pair STS task: pairs sharing a word move together).",
         "n_units": "How many such units (for `text`: the recurring texts, plus items without one).",
@@ -109,8 +127,9 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "n_tasks": "How many of the family's tasks are in the mean.",
         "tasks": "The tasks in the mean, comma-separated.",
         "mean_score": "Mean main score over the tasks.",
-        "score_ci_low": "Lower end of the 95% interval of `mean_score`: the words resampled within each task "
-                        "(vertex bootstrap, jackknife spread), independently across tasks; the tasks are fixed.",
+        "score_ci_low": "Lower end of the 95% interval of `mean_score`: the words resampled (vertex bootstrap, "
+                        "each task's spread corrected to its word jackknife), a word that several tasks share drawn "
+                        "once per resample for all of them; the tasks are fixed.",
         "score_ci_high": "Upper end of that interval.",
         "delta": "Mean over the tasks of (score under `condition` − score under `baseline`).",
         "delta_ci_low": "Lower end of the 95% interval of `delta` (resampled as for `score_ci_low`).",

@@ -30,7 +30,11 @@ if TYPE_CHECKING:
 #    over_format), baseline_sha256 and baseline "placebo" (harness/analysis/decomposition.py), resample_unit,
 #    n_units, ci_scale (what the statistics resampled, harness/analysis/stats.py), and identical_inputs (a status),
 #    so p_method is only a method.
-SCHEMA_VERSION = 3
+# 4: deltas gained the adaptive permutation test's n_extreme, p_mc_low, p_mc_high, p_tail, p_stop and the
+#    multiplicity columns p_adjusted, adjust_method, family, family_size, verdict; p_holm is Holm within the row's
+#    family (one model × one kind of comparison: harness/analysis/multiplicity.py), not across the grid; p_method
+#    lost "permutation+tail" (a tail estimate is p_tail, never p).
+SCHEMA_VERSION = 4
 PREDICTIONS_SCHEMA_VERSION = 2  # the per-cell predictions parquet (written by the runner); 2: text1, text2
 
 LEADERBOARD_SCHEMA = pa.schema(
@@ -92,14 +96,24 @@ DELTAS_SCHEMA = pa.schema(
         # Paired statistics of the delta (main metric rows only; null elsewhere), see harness/stats.py:
         ("ci_low", pa.float64()),  # paired bootstrap 95% percentile interval of the delta
         ("ci_high", pa.float64()),
-        ("p_value", pa.float64()),  # two-sided paired permutation test
-        ("p_holm", pa.float64()),  # Holm-adjusted across every delta of the grid that has a p-value
+        ("p_value", pa.float64()),  # two-sided paired permutation test: (1 + n_extreme) / (1 + swaps drawn)
+        ("p_mc_low", pa.float64()),  # its Monte-Carlo 95% interval (Clopper–Pearson; = p_value when exact)
+        ("p_mc_high", pa.float64()),
+        ("p_tail", pa.float64()),  # generalized-Pareto tail estimate, labelled; never p_value, never a verdict
+        ("p_holm", pa.float64()),  # Holm-adjusted within the row's family (harness/analysis/multiplicity.py)
+        ("p_adjusted", pa.float64()),  # adjusted by adjust_method within the family
+        ("adjust_method", pa.string()),  # holm | bh
+        ("family", pa.string()),  # "<model> · deltas vs none" | "… · deltas vs format" | "… · decomposition"
+        ("family_size", pa.int64()),  # distinct tests in the family
+        ("verdict", pa.string()),  # significant | not significant | undetermined at <swaps>
         ("p_method", pa.string()),  # how p was computed: "permutation" (Monte Carlo), "exact" (all 2^n swaps); null
         # both conditions fed the model the same exact strings (same instruction_sha256): Δ 0 by construction,
-        # CI [0, 0], no p-value, not in the Holm family
+        # CI [0, 0], no p-value, in no family
         ("identical_inputs", pa.bool_()),
         ("n_bootstrap", pa.int64()),
-        ("n_permutations", pa.int64()),
+        ("n_permutations", pa.int64()),  # swaps drawn (adaptive: as many as the decision needed)
+        ("n_extreme", pa.int64()),  # of them at least as extreme as observed
+        ("p_stop", pa.string()),  # why drawing stopped: exact | fixed | large | determined | limit
         ("resample_unit", pa.string()),  # what moved together in a resample: item | text | query | sentence
         ("n_units", pa.int64()),  # how many such units (e.g. the recurring words of a word-pair STS task)
         ("ci_scale", pa.float64()),  # text unit: factor applied to the vertex bootstrap's spread (jackknife)
@@ -119,7 +133,7 @@ FAMILY_SCHEMA = pa.schema(
         ("n_tasks", pa.int64()),
         ("tasks", pa.string()),  # comma-separated: the tasks in the mean
         ("mean_score", pa.float64()),  # mean main score over the tasks
-        ("score_ci_low", pa.float64()),  # 95% interval: units (words) resampled within each task
+        ("score_ci_low", pa.float64()),  # 95% interval: words resampled, those shared by tasks drawn jointly
         ("score_ci_high", pa.float64()),
         ("delta", pa.float64()),  # mean over the tasks of (condition − baseline)
         ("delta_ci_low", pa.float64()),
@@ -200,8 +214,9 @@ RANK_AGREEMENT_SCHEMA = pa.schema(
 SHIFT_PREFIX = "embedding_shift/"  # embedding_shift/<role>/mean|std: does the model read the prefix at all?
 LANGUAGE_PREFIX = "language_split/"  # language_split/<measure>: the language-split probe
 IDENTICAL = "identical inputs"  # how tables show a delta between two conditions that fed the model the same strings
-STATS_COLUMNS = ["ci_low", "ci_high", "p_value", "p_holm", "p_method", "n_bootstrap", "n_permutations",
-                 "resample_unit", "n_units", "ci_scale"]
+STATS_COLUMNS = ["ci_low", "ci_high", "p_value", "p_mc_low", "p_mc_high", "p_tail", "p_holm", "p_adjusted",
+                 "adjust_method", "family", "family_size", "verdict", "p_method", "n_bootstrap", "n_permutations",
+                 "n_extreme", "p_stop", "resample_unit", "n_units", "ci_scale"]
 
 
 def identical_inputs(d: pd.DataFrame) -> pd.Series:
@@ -220,6 +235,23 @@ def row_identical(r: Any) -> bool:
     return getattr(r, "p_method", None) == IDENTICAL
 
 
+
+
+def row_significant(r: Any, alpha: float = 0.05) -> bool:
+    """One delta row: significant after its family's adjustment? The ``verdict`` (schema 4: the Monte-Carlo error
+    of p taken into account), else (older files) Holm p below ``alpha``."""
+    verdict = getattr(r, "verdict", None)
+    if isinstance(verdict, str):
+        return verdict == "significant"
+    p = getattr(r, "p_holm", None)
+    return p is not None and p == p and float(p) < alpha
+
+
+def significant(d: pd.DataFrame, alpha: float = 0.05) -> pd.Series:
+    """Per delta row: :func:`row_significant`."""
+    if "verdict" in d.columns and d.verdict.notna().any():
+        return (d["verdict"] == "significant").fillna(False).astype(bool)
+    return (d["p_holm"] < alpha).fillna(False).astype(bool)
 
 
 def write_parquet(df: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
