@@ -75,7 +75,8 @@ def _changed_copy(src: Path, dst: Path, *, score: float | None = None, created_a
         data = json.loads(result.read_text())
         data["scores"]["test"][0]["main_score"] = data["scores"]["test"][0]["cosine_spearman"] = score
         result.write_text(json.dumps(data))
-        side["files_sha256"]["result"] = hashlib.sha256(result.read_bytes()).hexdigest()
+        side["files_sha256"]["result"] = side["cell_files"][side["result_file"]] = hashlib.sha256(
+            result.read_bytes()).hexdigest()
     side["created_at"] = created_at or side["created_at"]
     side["key"] = key or side["key"]
     sidecar.write_text(json.dumps(side))

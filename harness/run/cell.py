@@ -26,6 +26,7 @@ from harness.core.errors import HarnessError
 from harness.core.offline import configure
 from harness.models.spec import Embedder
 from harness.prompts.conditions import prompts_sha256
+from harness.results import trust
 from harness.results.schema import PREDICTIONS_SCHEMA, PREDICTIONS_SCHEMA_VERSION, parquet_bytes
 from harness.run import predictions
 from harness.run.cache import EmbeddingCache
@@ -169,6 +170,8 @@ def evaluate_cell(
         (rel(cell.result_path), result_bytes),
         (rel(cell.result_path.parent / "model_meta.json"),
          json.dumps(meta.to_dict(), default=str, indent=2).encode("utf-8")),
-        (rel(cell.sidecar_path), json.dumps(sidecar, indent=2, ensure_ascii=False, sort_keys=True).encode("utf-8")),
     ]
+    sidecar[trust.PINS_FIELD] = trust.pins(files)  # every file of the cell: merge and publish copy only these
+    files.append(
+        (rel(cell.sidecar_path), json.dumps(sidecar, indent=2, ensure_ascii=False, sort_keys=True).encode("utf-8")))
     return CellOutput(cell.label, files, encoder.n_encoded, encoder.n_cached)
