@@ -72,6 +72,9 @@ def run(
     items: list[str | ModelSpec] = (
         [m.strip() for m in models_.split(",") if m.strip()] if isinstance(models_, str) else list(models_)
     )
+    _not_empty("--model", items, "a model (e.g. --model minilm)")
+    _not_empty("--tasks", tasks, "a task, or leave --tasks out to run every task")
+    _not_empty("--conditions", conditions, "a condition, or leave --conditions out for the default ones")
     # Resolve every model up front: an unknown or missing one fails before anything is written.
     specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in items]
     cache: Path | bool = (cache_dir or True) if use_cache else False
@@ -85,6 +88,12 @@ def run(
     return runner.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
                       batch_size=batch_size, registry=TaskRegistry(), progress=progress, cache=cache,
                       skip_invalid=skip_invalid, all_cells=all_cells, verbose=verbose)
+
+
+def _not_empty(option: str, values: list[Any] | None, what: str) -> None:
+    """An empty list (``--tasks ""``, ``--conditions ","``: e.g. an unset shell variable) is an error, not "all"."""
+    if values is not None and not values:
+        raise HarnessError(f"{option}: empty list (nothing between the commas); name {what}")
 
 
 def cache_info(cache_dir: Path | None = None) -> tuple[Path, int, list[dict[str, Any]]]:
@@ -147,6 +156,8 @@ def compare(results_dir: Path = DEFAULT_RESULTS, *, tasks: list[str] | None = No
     ``paraphrase`` or ``ranks`` (:mod:`harness.analysis.views`)."""
     from harness.analysis import views
 
+    _not_empty("--tasks", tasks, "a task, or leave --tasks out for every task")
+    _not_empty("--models", models, "a model, or leave --models out for every model")
     return views.render(results_dir, view, tasks=tasks, models=models)
 
 
@@ -254,6 +265,8 @@ def list_instructions(model: str, conditions: list[str] | None = None) -> list[d
     ``model`` is a name with an instruction file (``intfloat/multilingual-e5-small``) or a bundled alias."""
     name = model
     from harness.models.bundled import BUNDLED
+
+    _not_empty("--conditions", conditions, "a condition, or leave --conditions out for all of them")
 
     if not instructions.instruction_file(model).exists():
         if model in BUNDLED:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from harness.core import signals
 from harness.core.errors import HarnessError
 from harness.core.offline import configure
 
@@ -133,14 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("mteb", "datasets", "sentence_transformers", "transformers"):
         logging.getLogger(noisy).setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
-        return _dispatch(args)
+        with signals.stop_like_ctrl_c():  # SIGTERM / SIGHUP stop cleanly, as Ctrl-C does
+            return _dispatch(args)
     except HarnessError as e:
         for line in e.lines():
             print(f"{e.prefix}{line}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:  # outside a run's cells (those say how many finished): nothing half-written
-        print("interrupted; rerun the same command to continue", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # outside a run's cells (those say how many finished): nothing half-written
+        signum = signals.signal_of(e)
+        how = "" if signum == signal.SIGINT else f" ({signals.name_of(signum)})"
+        print(f"interrupted{how}; rerun the same command to continue", file=sys.stderr)
+        return signals.exit_code(signum)
     except BrokenPipeError:  # `harness ls ... | head`: the reader has what it wanted
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not complain either

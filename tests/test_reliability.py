@@ -155,9 +155,11 @@ def test_unwritable_results_folder_fails_before_any_work(tmp_path: Path) -> None
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     emb = MockEmbedder()
-    with pytest.raises(HarnessError, match="results folder is not writable"):
+    with pytest.raises(HarnessError, match=f"results: is under {blocker}, which is a file, not a folder"):
         api.run([mock_spec(emb)], tasks=["TemperatureBySensation"], results_dir=blocker / "results", progress=False)
-    assert emb.calls == []
+    with pytest.raises(HarnessError, match="file: is a file, not a folder; give --results a folder"):
+        api.run([mock_spec(emb)], tasks=["TemperatureBySensation"], results_dir=blocker, progress=False)
+    assert emb.calls == [] and blocker.read_text() == "not a folder"
 
 
 def _immutable(path: Path, on: bool) -> bool:

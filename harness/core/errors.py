@@ -3,7 +3,8 @@
 - :class:`HarnessError`: one problem (``str(err)`` is one line);
 - :class:`InputErrors`: several problems found at once (validating every input before a run), one line each;
 - :class:`Problems`: collects problems instead of stopping at the first;
-- :class:`Interrupted`: the user pressed Ctrl-C (exit code 130, one line saying how to resume).
+- :class:`Interrupted`: the user pressed Ctrl-C, or SIGTERM/SIGHUP arrived (exit code 130/143/129, one line
+  saying how to resume).
 """
 
 from __future__ import annotations
@@ -38,10 +39,15 @@ class InputErrors(HarnessError):
 
 
 class Interrupted(HarnessError):
-    """Ctrl-C: the run stopped cleanly (everything finished is kept); ``str(err)`` says how to resume."""
+    """Ctrl-C (or SIGTERM / SIGHUP, :mod:`harness.core.signals`): the run stopped cleanly (everything finished is
+    kept); ``str(err)`` says how to resume. The exit code is the shell's for the signal: 128 + its number."""
 
     exit_code = 130
     prefix = ""
+
+    def __init__(self, message: str, signum: int = 2):
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
 class Problems:

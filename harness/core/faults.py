@@ -2,10 +2,12 @@
 
 ``HARNESS_FAULT="<action>:<point>[:<n>]"`` triggers ``action`` the n-th time (default 1st) the process passes
 ``checkpoint(point)``. Actions: ``kill`` (SIGKILL to itself — nothing runs after it, like a power cut),
-``sigint`` (SIGINT to itself, as Ctrl-C in a terminal sends) and ``enospc`` (raise ``OSError(ENOSPC)``, as a full
+``sigint`` (SIGINT to itself, as Ctrl-C in a terminal sends), ``sigterm`` and ``sighup`` (as SLURM / ``timeout``
+and a closed terminal send) and ``enospc`` (raise ``OSError(ENOSPC)``, as a full
 disk would). Points used by the harness: ``encode`` (before a
 batch goes to the model), ``write`` (after a temporary file is written, before it is renamed into place),
-``cell-done`` (after a cell's files are written), ``aggregate`` (between the two parquet files of aggregate).
+``cell-done`` (after a cell's files are written), ``aggregate`` (between the first two tables aggregate writes
+into its staging folder), ``aggregate-swap`` (after the staged outputs are complete, before they are swapped in).
 Unset (the normal case) costs one dictionary lookup.
 
 ``HARNESS_FAULT_ONCE=<file>`` makes the fault fire once across processes: only the process that creates that
@@ -45,7 +47,7 @@ def checkpoint(point: str) -> None:
         os.close(fd)
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
-    elif action == "sigint":
-        os.kill(os.getpid(), signal.SIGINT)
+    elif action in ("sigint", "sigterm", "sighup"):
+        os.kill(os.getpid(), getattr(signal, action.upper()))
     elif action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -20,6 +20,36 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps the last value
+    silently): the error names both lines."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            try:
+                key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+                hash(key)
+            except (TypeError, yaml.YAMLError):
+                continue  # an unhashable key: PyYAML's own error below says so
+            line = key_node.start_mark.line + 1
+            if key in seen and key != "<<":
+                raise DuplicateKey(key, seen[key], line)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-untyped-call,no-any-return]
+
+
+class DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: int, second: int):
+        super().__init__(f"duplicate key {key!r} (first at line {first}); keep one of them")
+        self.key, self.first, self.second = key, first, second
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (:class:`DuplicateKey`)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+
+
 def read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -28,13 +58,17 @@ def read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as e:
         raise HarnessError(f"{path}: cannot read ({e.__class__.__name__}: {e})") from None
     try:
-        return yaml.safe_load(text)
+        return parse_yaml(text)
+    except DuplicateKey as e:
+        raise HarnessError(f"{path}:{e.second}: {e}") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         raise HarnessError(f"{path}: malformed YAML at {where}: {e.problem}") from None
     except yaml.YAMLError as e:
-        raise HarnessError(f"{path}: malformed YAML: {e}") from None
+        raise HarnessError(f"{path}: malformed YAML: {' '.join(str(e).split())}") from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as e:  # e.g. a timestamp PyYAML cannot build
+        raise HarnessError(f"{path}: malformed YAML: {e.__class__.__name__}: {' '.join(str(e).split())}") from None
 
 
 def load(path: Path, schema: type[T] | Any) -> T:

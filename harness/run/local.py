@@ -11,19 +11,21 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.core import atomic
+from harness.core import atomic, signals
 from harness.core.errors import HarnessError, Interrupted
 from harness.core.offline import PROJECT_ROOT
 from harness.models.resolve import resolve
 from harness.models.spec import ModelSpec
 from harness.results import layout
 from harness.run import console, preflight
+from harness.run import lock as run_lock
 from harness.run.cache import EmbeddingCache
 from harness.run.grid import Cell, plan
 from harness.run.progress import CellPlan, Progress, expected_new_strings
@@ -63,6 +65,12 @@ class RunSummary:
 def check_writable(results_dir: Path) -> None:
     """Fail before any work if results cannot be written there (one line, nothing left behind)."""
     probe = results_dir / f".write-check-{os.getpid()}"
+    for folder in (results_dir, *results_dir.parents):
+        if folder.exists() and not folder.is_dir():
+            what = "is a file" if folder == results_dir else f"is under {folder}, which is a file"
+            raise HarnessError(f"{results_dir}: {what}, not a folder; give --results a folder")
+        if folder.exists():
+            break
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
@@ -163,37 +171,41 @@ def run(
     checked = check(specs, registry or TaskRegistry(), tasks, conditions, results_dir, skip_invalid=skip_invalid,
                     all_cells=all_cells)
     check_writable(results_dir)
-    for orphan in atomic.remove_orphans(results_dir):
-        log.warning("removed %s, left by an interrupted run", orphan)
-    summary, cells, redundant, states = checked.summary, checked.cells, checked.redundant, checked.states
-    inputs = checked.inputs
+    with run_lock.hold(results_dir):  # a second run on this folder refuses (harness.run.lock)
+        for orphan in atomic.remove_orphans(results_dir):
+            log.warning("removed %s, left by an interrupted run", orphan)
+        summary, cells, redundant, states = checked.summary, checked.cells, checked.redundant, checked.states
+        inputs = checked.inputs
 
-    status = RunStatus(results_dir / layout.RUN_STATUS)
-    for c in redundant:
-        status.set(c, "skipped", "the set has no instruction for this task (--all-cells runs it)")
-    todo = pending_cells(cells, summary, status, states)
-    status.flush()
-    if todo and (cache is True or isinstance(cache, Path)):
-        cache = EmbeddingCache(None if cache is True else cache)  # once per run, shared by every model
-    open_cache = cache if isinstance(cache, EmbeddingCache) else None
-    plans = _plans(todo, inputs.texts, open_cache) if todo else []
-    summary.log_file = console.log_path(results_dir) if todo and not verbose else None
-    with console.library_output(summary.log_file, verbose=verbose) as screen:
-        bar = Progress(total_cells=len(cells), done_cells=len(summary.reused), plans=plans, enabled=progress,
-                       stream=screen)
-        for line in summary.skipped:
-            bar.note(line)
-        try:
-            _run_cells(todo, bar, summary, status, batch_size=batch_size, cache=open_cache)
-        except KeyboardInterrupt:
-            bar.close()
-            status.flush()
-            raise Interrupted(f"interrupted: {len(summary.ran) + len(summary.reused)} of {len(cells)} cells done; "
-                              "rerun the same command to resume") from None
-        finally:
-            bar.close()
-            summary.encoded = bar.encoded_total
-            summary.encoded_distinct, summary.from_cache = bar.tally.n_encoded, bar.tally.n_reused
+        status = RunStatus(results_dir / layout.RUN_STATUS)
+        for c in redundant:
+            status.set(c, "skipped", "the set has no instruction for this task (--all-cells runs it)")
+        todo = pending_cells(cells, summary, status, states)
+        status.flush()
+        if todo and (cache is True or isinstance(cache, Path)):
+            cache = EmbeddingCache(None if cache is True else cache)  # once per run, shared by every model
+        open_cache = cache if isinstance(cache, EmbeddingCache) else None
+        plans = _plans(todo, inputs.texts, open_cache) if todo else []
+        summary.log_file = console.log_path(results_dir) if todo and not verbose else None
+        with console.library_output(summary.log_file, verbose=verbose) as screen:
+            bar = Progress(total_cells=len(cells), done_cells=len(summary.reused), plans=plans, enabled=progress,
+                           stream=screen)
+            for line in summary.skipped:
+                bar.note(line)
+            try:
+                with signals.stop_like_ctrl_c():
+                    _run_cells(todo, bar, summary, status, batch_size=batch_size, cache=open_cache)
+            except KeyboardInterrupt as e:
+                bar.close()
+                status.flush()
+                signum = signals.signal_of(e)
+                how = "" if signum == signal.SIGINT else f" ({signals.name_of(signum)})"
+                raise Interrupted(f"interrupted{how}: {len(summary.ran) + len(summary.reused)} of {len(cells)} cells "
+                                  "done; rerun the same command to resume", signum) from None
+            finally:
+                bar.close()
+                summary.encoded = bar.encoded_total
+                summary.encoded_distinct, summary.from_cache = bar.tally.n_encoded, bar.tally.n_reused
     summary.seconds = time.perf_counter() - t0
     return summary
 

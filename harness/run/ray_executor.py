@@ -39,6 +39,7 @@ from harness.models.resolve import resolve
 from harness.models.spec import ModelSpec
 from harness.prompts.conditions import Condition
 from harness.results import layout
+from harness.run import lock as run_lock
 from harness.run.cache import EmbeddingCache
 from harness.run.grid import Cell, plan
 from harness.run.local import DEFAULT_RESULTS, RunStatus, RunSummary, check, check_writable, pending_cells
@@ -92,24 +93,29 @@ def run(
     for spec in specs:  # reads only: which cells are done
         grid.add(spec)
     if not any(m.queue for m in grid.models):  # nothing to run: no Ray
-        _prepare(results_dir, status)
+        check_writable(results_dir)
+        with run_lock.hold(results_dir):
+            _prepare(results_dir, status)
     else:
         t_connect = time.perf_counter()
         with connect(ray_address) as ray:
             summary.timings["ray_start_s"] = time.perf_counter() - t_connect
             driver = _Driver(ray, grid, batch_size=batch_size, threads=threads or 1, workers=workers,
                              gpus_per_worker=gpus_per_worker, cache=cache, progress=progress)
-            _prepare(results_dir, status)  # Ray is up and the resources fit: only now is anything written
-            driver.run()
+            check_writable(results_dir)  # Ray is up and the resources fit: only now is anything written
+            with run_lock.hold(results_dir):  # a second run on this folder refuses (harness.run.lock)
+                _prepare(results_dir, status)
+                driver.run()
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
-def _prepare(results_dir: Path, status: RunStatus) -> None:
+def _prepare(results_dir: Path, status: RunStatus) -> Path:
     check_writable(results_dir)
     for orphan in atomic.remove_orphans(results_dir):
         log.warning("removed %s, left by an interrupted run", orphan)
     status.flush()
+    return results_dir
 
 
 # ---------------------------------------------------------------------------------------------- connecting
