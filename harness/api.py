@@ -19,9 +19,9 @@ from harness.taskspecs.local import TaskRegistry
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["aggregate", "build_ding", "cache_info", "clear_cache", "compare", "export_instructions",
+__all__ = ["add_search_dirs", "aggregate", "build_ding", "cache_info", "clear_cache", "compare", "export_instructions",
            "exported_models", "list_conditions", "list_instructions", "list_models", "list_plots", "list_tasks",
-           "merge", "publish", "run", "validate"]
+           "merge", "publish", "run", "try_instructions", "validate"]
 
 
 EXECUTORS = ("local", "ray")
@@ -85,6 +85,64 @@ def run(
     return runner.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
                       batch_size=batch_size, registry=TaskRegistry(), progress=progress, cache=cache,
                       skip_invalid=skip_invalid, all_cells=all_cells, verbose=verbose)
+
+
+def try_instructions(
+    model: str | ModelSpec = DEFAULT_MODEL,
+    *,
+    instructions: list[str],
+    words: list[str] | None = None,
+    pairs: Path | None = None,
+    side: str = "both",
+    batch_size: int = 32,
+    threads: int | None = None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    save: Path | None = None,
+    task: str | None = None,
+    set_name: str | None = None,
+) -> Any:
+    """``harness try``: the cosine of each pair (the first word against every word, and/or the pairs of a CSV
+    with ``sentence1,sentence2[,score]``) without and with each instruction, through the exact-prefix planner and
+    the embedding cache of :func:`run`; with gold scores, each instruction's Spearman delta with its 95% CI
+    (:mod:`harness.analysis.pair_deltas`). ``save``: also write a task folder and a set file that :func:`run`
+    accepts (``save/tasks/<task>``, ``save/sets/<set_name>.yaml``). Returns a
+    :class:`~harness.run.tryout.Tried` (``table()`` prints it; ``saved`` holds the written paths)."""
+    from harness.analysis.pair_deltas import spearman_deltas
+    from harness.run import tryout
+
+    task, set_name = task or tryout.DEFAULT_TASK, set_name or tryout.DEFAULT_SET
+    if threads is not None:
+        if threads < 1:
+            raise HarnessError(f"--threads {threads}: must be at least 1")
+        import torch
+
+        torch.set_num_threads(threads)
+    chosen = tryout.make_pairs(words, pairs)
+    tryout.instruction_set(instructions, task=task, name=set_name)  # bad input fails before the model loads
+    if save is not None:
+        tryout.save_check(chosen, side, save, task=task, set_name=set_name)
+    spec = model if isinstance(model, ModelSpec) else resolve(model)
+    tried = tryout.embed(spec, chosen, instructions, side=side, batch_size=batch_size,  # type: ignore[arg-type]
+                         cache_dir=(cache_dir or True) if use_cache else False, task=task, set_name=set_name)
+    if chosen.gold is not None:
+        tried.deltas = spearman_deltas(chosen.text1, chosen.text2, chosen.gold, tried.cosines,
+                                       seed_parts=(spec.identity, task))
+    if save is not None:
+        tried.saved = tryout.save(tried, save, task=task, set_name=set_name)
+    return tried
+
+
+def add_search_dirs(*, tasks: list[Path] | None = None, sets: list[Path] | None = None) -> None:
+    """``--tasks-dir`` / ``--sets-dir``: task folders and instruction sets outside the checkout, searched after
+    ``tasks/`` and ``instructions/sets/`` by every later call in this process and by its workers (they are added to
+    ``HARNESS_TASKS_PATH`` / ``HARNESS_SETS_PATH``). A folder that does not exist is an error."""
+    from harness.taskspecs.local import add_task_dirs
+
+    if tasks:
+        add_task_dirs(tasks)
+    if sets:
+        instructions.add_set_dirs(sets)
 
 
 def cache_info(cache_dir: Path | None = None) -> tuple[Path, int, list[dict[str, Any]]]:

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -163,18 +164,46 @@ def check_set(s: InstructionSet, ctx: FileContext, known: dict[str, str] | None 
 # -- sets and conditions ------------------------------------------------------------------------------------
 
 
+SETS_PATH_ENV = "HARNESS_SETS_PATH"  # more folders of set files, os.pathsep-separated (``--sets-dir`` adds to it)
+
+
+def set_dirs() -> list[Path]:
+    """Where sets are found by name: ``instructions/sets/``, then every ``--sets-dir`` / ``HARNESS_SETS_PATH``."""
+    extra = [Path(p) for p in os.environ.get(SETS_PATH_ENV, "").split(os.pathsep) if p.strip()]
+    return list(dict.fromkeys([SETS_DIR, *extra]))
+
+
+def add_set_dirs(dirs: list[Path]) -> None:
+    """``--sets-dir DIR`` (repeatable): set files outside the checkout, found by name (``--conditions mine``)."""
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise HarnessError(f"--sets-dir {d}: no such folder")
+    named = [str(Path(d).resolve()) for d in dirs]
+    old = [str(p) for p in set_dirs()[1:]]
+    os.environ[SETS_PATH_ENV] = os.pathsep.join(dict.fromkeys([*named, *old]))
+
+
 def set_path(name_or_path: str) -> Path:
-    """A set's file: a path ending in .yaml/.yml as given, else ``instructions/sets/<name>.yaml``."""
+    """A set's file: a path ending in .yaml/.yml as given, else ``<dir>/<name>.yaml`` in the first of
+    :func:`set_dirs` that has it (``instructions/sets/<name>.yaml`` when none has)."""
     path = Path(name_or_path)
-    return path if path.suffix in (".yaml", ".yml") else SETS_DIR / f"{name_or_path}.yaml"
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    for d in set_dirs():
+        if (d / f"{name_or_path}.yaml").exists():
+            return d / f"{name_or_path}.yaml"
+    return SETS_DIR / f"{name_or_path}.yaml"
 
 
 def load_set(name_or_path: str) -> InstructionSet:
     path = set_path(name_or_path)
-    if path.parent == SETS_DIR and not path.exists():
-        raise unknown("condition", name_or_path, [*BUILTIN_CONDITIONS, *list_sets()], where=str(SETS_DIR))
+    if not path.exists():
+        if Path(name_or_path).suffix not in (".yaml", ".yml"):
+            raise unknown("condition", name_or_path, [*BUILTIN_CONDITIONS, *list_sets()],
+                          where=os.pathsep.join(map(str, set_dirs())))
+        raise HarnessError(f"condition '{name_or_path}': {path}: no such set file")
     s, ctx = load_validated(path, InstructionSet)
-    if path.parent == SETS_DIR and s.name != path.stem:
+    if path.parent in set_dirs() and s.name != path.stem:
         raise ctx.error(("name",), f"'{s.name}' must equal the file name '{path.stem}'")
     mixed = s.mixed_entry()
     if mixed:
@@ -192,7 +221,8 @@ def validate_set(name_or_path: str) -> Path:
 
 
 def list_sets() -> list[str]:
-    return sorted(p.stem for p in SETS_DIR.glob("*.yaml"))
+    """The sets found by name, in every folder of :func:`set_dirs` (a name in two folders: the first one's)."""
+    return sorted({p.stem for d in set_dirs() for p in d.glob("*.yaml")})
 
 
 def default_conditions() -> list[str]:
