@@ -45,6 +45,8 @@ def run(
     ray_address: str | None = None,
     workers: int | None = None,
     gpus_per_worker: float = 1.0,
+    name: str | None = None,
+    instructions_file: Path | None = None,
 ) -> RunSummary:
     """``conditions``: names (a variant set's plain name means all its variants); default: the built-in conditions
     and every set without variants (:func:`harness.prompts.files.default_conditions`). ``threads``: CPU threads for
@@ -55,7 +57,8 @@ def run(
     no instruction for the task; ``verbose`` leaves the libraries' output on the console instead of
     ``<results>/logs/``. ``executor="ray"`` runs the grid on Ray (``harness.run.ray_executor``): a local instance
     sized to this machine, or the cluster at ``ray_address``; ``workers``: worker slots (default: what the
-    cluster's resources allow), ``gpus_per_worker``: GPUs each worker asks for where the cluster has GPUs."""
+    cluster's resources allow), ``gpus_per_worker``: GPUs each worker asks for where the cluster has GPUs.
+    ``name`` / ``instructions_file``: see :func:`resolve_models`."""
     if executor not in EXECUTORS:
         raise HarnessError(f"--executor {executor}: unknown executor; expected one of {', '.join(EXECUTORS)}")
     if executor == "local" and (ray_address or workers is not None):
@@ -73,7 +76,7 @@ def run(
         [m.strip() for m in models_.split(",") if m.strip()] if isinstance(models_, str) else list(models_)
     )
     # Resolve every model up front: an unknown or missing one fails before anything is written.
-    specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in items]
+    specs = resolve_models(items, name=name, instructions_file=instructions_file)
     cache: Path | bool = (cache_dir or True) if use_cache else False
     if executor == "ray":
         from harness.run import ray_executor
@@ -85,6 +88,29 @@ def run(
     return runner.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
                       batch_size=batch_size, registry=TaskRegistry(), progress=progress, cache=cache,
                       skip_invalid=skip_invalid, all_cells=all_cells, verbose=verbose)
+
+
+def resolve_models(models_: list[str | ModelSpec], *, name: str | None = None,
+                   instructions_file: Path | None = None) -> list[ModelSpec]:
+    """Resolve model names (bundled alias, Hub id, folder). ``name`` (``--name``): the name one local model folder
+    goes by instead of ``local/<folder name>``. ``instructions_file`` (``--instructions``): an instruction file
+    anywhere, used for the model its ``model:`` field names; given for one folder without ``name``, the folder
+    takes that name (so ``--model ./my-e5 --instructions e5.yaml`` gets e5's prefixes and instructions)."""
+    field = instructions.add_model_file(instructions_file) if instructions_file is not None else None
+    if name is not None and field is not None and field != name:
+        raise HarnessError(f"--instructions {instructions_file}: its model is '{field}', not --name '{name}'")
+    if name is None and field is not None and len(models_) == 1 and isinstance(models_[0], str) \
+            and Path(models_[0]).expanduser().is_dir():
+        name = field
+    if name is not None:
+        if len(models_) != 1 or isinstance(models_[0], ModelSpec):
+            raise HarnessError(f"--name {name}: give exactly one model folder")
+        return [resolve(models_[0], as_name=name)]
+    specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in models_]
+    if field is not None and field not in {s.name for s in specs}:
+        raise HarnessError(f"--instructions {instructions_file}: its model '{field}' is none of "
+                           f"{', '.join(s.name for s in specs)}")
+    return specs
 
 
 def try_instructions(
@@ -101,6 +127,8 @@ def try_instructions(
     save: Path | None = None,
     task: str | None = None,
     set_name: str | None = None,
+    name: str | None = None,
+    instructions_file: Path | None = None,
 ) -> Any:
     """``harness try``: the cosine of each pair (the first word against every word, and/or the pairs of a CSV
     with ``sentence1,sentence2[,score]``) without and with each instruction, through the exact-prefix planner and
@@ -122,7 +150,7 @@ def try_instructions(
     tryout.instruction_set(instructions, task=task, name=set_name)  # bad input fails before the model loads
     if save is not None:
         tryout.save_check(chosen, side, save, task=task, set_name=set_name)
-    spec = model if isinstance(model, ModelSpec) else resolve(model)
+    spec = resolve_models([model], name=name, instructions_file=instructions_file)[0]
     tried = tryout.embed(spec, chosen, instructions, side=side, batch_size=batch_size,  # type: ignore[arg-type]
                          cache_dir=(cache_dir or True) if use_cache else False, task=task, set_name=set_name)
     if chosen.gold is not None:

@@ -38,6 +38,15 @@ def _search_dirs(parser: argparse.ArgumentParser) -> None:
                              "repeatable; also $HARNESS_SETS_PATH")
 
 
+def _model_naming(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", default=None,
+                        help="the name a local model folder goes by (default: local/<folder name>); its "
+                             "instruction file is the one of that name")
+    parser.add_argument("--instructions", dest="instructions_file", type=Path, default=None, metavar="FILE",
+                        help="a model instruction file anywhere, used for the model its `model:` field names (a "
+                             "lone model folder takes that name)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harness", description="Do instructions change what embedding models do?")
     _global_options(p, default=False)
@@ -51,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = add(sub, "run", help="evaluate models × conditions × tasks (skips finished cells)")
     r.add_argument("--model", default="minilm", help="comma-separated model names (default: minilm)")
     r.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
+    _model_naming(r)
     r.add_argument("--conditions", type=_csv, default=None,
                    help="comma-separated conditions (default: none, format, official and every set without "
                         "variants: blog, mismatched, placebo); a variant set's name (paraphrase) means all its "
@@ -80,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = add(sub, "try", help="the origin's experiment: pair cosines without and with each instruction")
     t.add_argument("--model", default="minilm", help="one model: bundled alias, Hub id or folder (default: minilm)")
+    _model_naming(t)
     t.add_argument("--words", type=_csv, default=None,
                    help="comma-separated words; the first is paired with every word (warm,hot,cold,philosophy)")
     t.add_argument("--pairs", type=Path, default=None,
@@ -195,7 +206,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                           cache_dir=args.cache_dir, use_cache=not args.no_cache, skip_invalid=args.skip_invalid,
                           all_cells=args.all_cells, verbose=args.verbose, executor=args.executor,
                           ray_address=args.ray_address, workers=args.workers,
-                          gpus_per_worker=args.gpus_per_worker)
+                          gpus_per_worker=args.gpus_per_worker, name=args.name,
+                          instructions_file=args.instructions_file)
         for label, why in summary.recomputed:
             print(f"  recomputed {label} ({why})", file=sys.stderr)
         print(summary.line())
@@ -210,7 +222,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         tried = api.try_instructions(args.model, instructions=args.instruction, words=args.words, pairs=args.pairs,
                                      side=args.side, batch_size=args.batch_size, threads=args.threads,
                                      cache_dir=args.cache_dir, use_cache=not args.no_cache, save=args.save,
-                                     task=args.task_name, set_name=args.set_name)
+                                     task=args.task_name, set_name=args.set_name, name=args.name,
+                                     instructions_file=args.instructions_file)
         print(tried.table())
         return 0
     if args.command == "cache":

@@ -249,8 +249,45 @@ def instruction_file(model_name: str) -> Path:
     return INSTRUCTIONS_DIR / f"{model_name.replace('/', '__')}.yaml"
 
 
+MODEL_FILES_ENV = "HARNESS_INSTRUCTION_FILES"  # model instruction files outside instructions/ (``--instructions``)
+_model_field: dict[tuple[str, float], str] = {}
+
+
+def extra_model_files() -> list[Path]:
+    """The files ``--instructions FILE`` named (kept in ``HARNESS_INSTRUCTION_FILES``, so workers see them)."""
+    return [Path(p) for p in os.environ.get(MODEL_FILES_ENV, "").split(os.pathsep) if p.strip()]
+
+
+def _model_of(path: Path) -> str:
+    key = (str(path), path.stat().st_mtime)
+    if key not in _model_field:
+        _model_field[key] = load_validated(path, ModelInstructions)[0].model
+    return _model_field[key]
+
+
+def add_model_file(path: Path) -> str:
+    """``--instructions FILE``: a model instruction file anywhere, used for the model its ``model:`` field names
+    (before ``instructions/<org>__<model>.yaml``). Checked in full now; returns that model name."""
+    if not Path(path).is_file():
+        raise HarnessError(f"--instructions {path}: no such file")
+    recipe = load_model_file(Path(path))
+    named = [str(Path(path).resolve())]
+    os.environ[MODEL_FILES_ENV] = os.pathsep.join(dict.fromkeys([*named, *map(str, extra_model_files())]))
+    return recipe.model
+
+
+def model_file(model_name: str) -> Path:
+    """The instruction file of ``model_name``: an ``--instructions`` file whose ``model:`` is that name, else
+    ``instructions/<org>__<model>.yaml`` (which may not exist)."""
+    for path in extra_model_files():
+        with contextlib.suppress(OSError, HarnessError):
+            if _model_of(path) == model_name:
+                return path
+    return instruction_file(model_name)
+
+
 def list_model_files() -> list[Path]:
-    return sorted(INSTRUCTIONS_DIR.glob("*.yaml"))
+    return [*sorted(INSTRUCTIONS_DIR.glob("*.yaml")), *(p for p in extra_model_files() if p.is_file())]
 
 
 def load_model_file(path: Path) -> ModelInstructions:
@@ -262,7 +299,7 @@ def load_model_file(path: Path) -> ModelInstructions:
 
 def model_instructions(model_name: str) -> ModelInstructions:
     """The model's recipe from its instruction file, or the harness default (no prefixes, no instructions)."""
-    path = instruction_file(model_name)
+    path = model_file(model_name)
     if not path.exists():
         return ModelInstructions(model=model_name)
     recipe = load_model_file(path)
@@ -273,7 +310,7 @@ def model_instructions(model_name: str) -> ModelInstructions:
 
 def recipe_summary(name: str) -> tuple[str, str]:
     """(format prefixes, official instructions) as the model's instruction file states them."""
-    path = instruction_file(name)
+    path = model_file(name)
     if not path.exists():
         return "none (no instruction file)", "none (no instruction file)"
     try:

@@ -167,7 +167,7 @@ class Tried:
             row = [f"{self.pairs.text1[i]} – {self.pairs.text2[i]}", f"{self.cosines['none'][i]:.3f}"]
             for cond in self.conditions[1:]:
                 c, d = self.cosines[cond][i], self.cosines[cond][i] - self.cosines["none"][i]
-                row += [f"{c:.3f}", f"{d:+.3f}"]
+                row += [f"{c:.3f}", f"{round(d, 3) + 0.0:+.3f}"]  # + 0.0: no "-0.000"
             rows.append(row)
         widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(header)]
         lines = [f"{self.model}: cosine of each pair without and with each instruction (side: {self.side})"]
