@@ -226,13 +226,16 @@ def merge(sources: list[Path], into: Path, *, prefer: str | None = None) -> Any:
 
 
 def compare(results_dir: Path = DEFAULT_RESULTS, *, tasks: list[str] | None = None,
-            models: list[str] | None = None, view: str = "deltas") -> str:
+            models: list[str] | None = None, view: str = "deltas", baseline: str | None = None,
+            conditions: list[str] | None = None) -> str:
     """``harness compare``: models × conditions side by side for the chosen tasks (main score), from the parquet
     files ``aggregate`` wrote. ``view``: ``deltas`` (each delta's 95% CI and Holm-adjusted p), ``decomposition``,
-    ``paraphrase`` or ``ranks`` (:mod:`harness.analysis.views`)."""
+    ``paraphrase`` or ``ranks`` (:mod:`harness.analysis.views`). ``baseline``: any condition as the baseline of
+    every delta shown, computed on demand with the same statistics and cache, Holm over the deltas shown
+    (:mod:`harness.analysis.baseline`); ``conditions``: only these (a variant set's name: all its variants)."""
     from harness.analysis import views
 
-    return views.render(results_dir, view, tasks=tasks, models=models)
+    return views.render(results_dir, view, tasks=tasks, models=models, baseline=baseline, conditions=conditions)
 
 
 def stale_lines(results_dir: Path = DEFAULT_RESULTS) -> list[str]:

@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--view", default="deltas", choices=["deltas", "decomposition", "paraphrase", "ranks", "family"],
                      help="deltas with CIs (default), the effect decomposition, paraphrase spreads, model ranks "
                           "per condition with Kendall τ, or task families (the Scale* tasks) summarised")
+    cmp.add_argument("--baseline", default=None,
+                     help="any condition as the baseline of every delta shown (e.g. blog), computed on demand "
+                          "with the same statistics; Holm over the deltas shown")
+    cmp.add_argument("--conditions", type=_csv, default=None,
+                     help="comma-separated conditions to show (a variant set's name means all its variants)")
 
     pub = sub.add_parser("publish", help="write a Hugging Face dataset folder (card, parquet, mteb results tree)")
     pub.add_argument("out", type=Path, metavar="OUT", help="the folder to write (new, empty, or an earlier publish)")
@@ -256,7 +261,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(api.merge(args.sources, args.into, prefer=args.prefer).line(len(args.sources), args.prefer))
         return 0
     if args.command == "compare":
-        print(api.compare(results_dir, tasks=args.tasks, models=args.models, view=args.view))
+        print(api.compare(results_dir, tasks=args.tasks, models=args.models, view=args.view,
+                          baseline=args.baseline, conditions=args.conditions))
         return 0
     if args.command == "data":
         for line in api.build_ding(deb=args.deb, source=args.source, tasks_dir=args.tasks_dir):
