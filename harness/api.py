@@ -19,9 +19,9 @@ from harness.taskspecs.local import TaskRegistry
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["aggregate", "build_ding", "cache_info", "clear_cache", "compare", "export_instructions",
+__all__ = ["add_search_dirs", "aggregate", "build_ding", "cache_info", "clear_cache", "compare", "export_instructions",
            "exported_models", "list_conditions", "list_instructions", "list_models", "list_plots", "list_tasks",
-           "merge", "publish", "run", "validate"]
+           "merge", "publish", "run", "try_instructions", "validate"]
 
 
 EXECUTORS = ("local", "ray")
@@ -45,6 +45,8 @@ def run(
     ray_address: str | None = None,
     workers: int | None = None,
     gpus_per_worker: float = 1.0,
+    name: str | None = None,
+    instructions_file: Path | None = None,
 ) -> RunSummary:
     """``conditions``: names (a variant set's plain name means all its variants); default: the built-in conditions
     and every set without variants (:func:`harness.prompts.files.default_conditions`). ``threads``: CPU threads for
@@ -55,7 +57,8 @@ def run(
     no instruction for the task; ``verbose`` leaves the libraries' output on the console instead of
     ``<results>/logs/``. ``executor="ray"`` runs the grid on Ray (``harness.run.ray_executor``): a local instance
     sized to this machine, or the cluster at ``ray_address``; ``workers``: worker slots (default: what the
-    cluster's resources allow), ``gpus_per_worker``: GPUs each worker asks for where the cluster has GPUs."""
+    cluster's resources allow), ``gpus_per_worker``: GPUs each worker asks for where the cluster has GPUs.
+    ``name`` / ``instructions_file``: see :func:`resolve_models`."""
     if executor not in EXECUTORS:
         raise HarnessError(f"--executor {executor}: unknown executor; expected one of {', '.join(EXECUTORS)}")
     if executor == "local" and (ray_address or workers is not None):
@@ -76,7 +79,7 @@ def run(
     _not_empty("--tasks", tasks, "a task, or leave --tasks out to run every task")
     _not_empty("--conditions", conditions, "a condition, or leave --conditions out for the default ones")
     # Resolve every model up front: an unknown or missing one fails before anything is written.
-    specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in items]
+    specs = resolve_models(items, name=name, instructions_file=instructions_file)
     cache: Path | bool = (cache_dir or True) if use_cache else False
     if executor == "ray":
         from harness.run import ray_executor
@@ -94,6 +97,89 @@ def _not_empty(option: str, values: list[Any] | None, what: str) -> None:
     """An empty list (``--tasks ""``, ``--conditions ","``: e.g. an unset shell variable) is an error, not "all"."""
     if values is not None and not values:
         raise HarnessError(f"{option}: empty list (nothing between the commas); name {what}")
+
+
+def resolve_models(models_: list[str | ModelSpec], *, name: str | None = None,
+                   instructions_file: Path | None = None) -> list[ModelSpec]:
+    """Resolve model names (bundled alias, Hub id, folder). ``name`` (``--name``): the name one local model folder
+    goes by instead of ``local/<folder name>``. ``instructions_file`` (``--instructions``): an instruction file
+    anywhere, used for the model its ``model:`` field names; given for one folder without ``name``, the folder
+    takes that name (so ``--model ./my-e5 --instructions e5.yaml`` gets e5's prefixes and instructions)."""
+    field = instructions.add_model_file(instructions_file) if instructions_file is not None else None
+    if name is not None and field is not None and field != name:
+        raise HarnessError(f"--instructions {instructions_file}: its model is '{field}', not --name '{name}'")
+    if name is None and field is not None and len(models_) == 1 and isinstance(models_[0], str) \
+            and Path(models_[0]).expanduser().is_dir():
+        name = field
+    if name is not None:
+        if len(models_) != 1 or isinstance(models_[0], ModelSpec):
+            raise HarnessError(f"--name {name}: give exactly one model folder")
+        return [resolve(models_[0], as_name=name)]
+    specs = [m if isinstance(m, ModelSpec) else resolve(m) for m in models_]
+    if field is not None and field not in {s.name for s in specs}:
+        raise HarnessError(f"--instructions {instructions_file}: its model '{field}' is none of "
+                           f"{', '.join(s.name for s in specs)}")
+    return specs
+
+
+def try_instructions(
+    model: str | ModelSpec = DEFAULT_MODEL,
+    *,
+    instructions: list[str],
+    words: list[str] | None = None,
+    pairs: Path | None = None,
+    side: str = "both",
+    batch_size: int = 32,
+    threads: int | None = None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    save: Path | None = None,
+    task: str | None = None,
+    set_name: str | None = None,
+    name: str | None = None,
+    instructions_file: Path | None = None,
+) -> Any:
+    """``harness try``: the cosine of each pair (the first word against every word, and/or the pairs of a CSV
+    with ``sentence1,sentence2[,score]``) without and with each instruction, through the exact-prefix planner and
+    the embedding cache of :func:`run`; with gold scores, each instruction's Spearman delta with its 95% CI
+    (:mod:`harness.analysis.pair_deltas`). ``save``: also write a task folder and a set file that :func:`run`
+    accepts (``save/tasks/<task>``, ``save/sets/<set_name>.yaml``). Returns a
+    :class:`~harness.run.tryout.Tried` (``table()`` prints it; ``saved`` holds the written paths)."""
+    from harness.analysis.pair_deltas import spearman_deltas
+    from harness.run import tryout
+
+    task, set_name = task or tryout.DEFAULT_TASK, set_name or tryout.DEFAULT_SET
+    if threads is not None:
+        if threads < 1:
+            raise HarnessError(f"--threads {threads}: must be at least 1")
+        import torch
+
+        torch.set_num_threads(threads)
+    chosen = tryout.make_pairs(words, pairs)
+    tryout.instruction_set(instructions, task=task, name=set_name)  # bad input fails before the model loads
+    if save is not None:
+        tryout.save_check(chosen, side, save, task=task, set_name=set_name)
+    spec = resolve_models([model], name=name, instructions_file=instructions_file)[0]
+    tried = tryout.embed(spec, chosen, instructions, side=side, batch_size=batch_size,  # type: ignore[arg-type]
+                         cache_dir=(cache_dir or True) if use_cache else False, task=task, set_name=set_name)
+    if chosen.gold is not None:
+        tried.deltas = spearman_deltas(chosen.text1, chosen.text2, chosen.gold, tried.cosines,
+                                       seed_parts=(spec.identity, task))
+    if save is not None:
+        tried.saved = tryout.save(tried, save, task=task, set_name=set_name)
+    return tried
+
+
+def add_search_dirs(*, tasks: list[Path] | None = None, sets: list[Path] | None = None) -> None:
+    """``--tasks-dir`` / ``--sets-dir``: task folders and instruction sets outside the checkout, searched after
+    ``tasks/`` and ``instructions/sets/`` by every later call in this process and by its workers (they are added to
+    ``HARNESS_TASKS_PATH`` / ``HARNESS_SETS_PATH``). A folder that does not exist is an error."""
+    from harness.taskspecs.local import add_task_dirs
+
+    if tasks:
+        add_task_dirs(tasks)
+    if sets:
+        instructions.add_set_dirs(sets)
 
 
 def cache_info(cache_dir: Path | None = None) -> tuple[Path, int, list[dict[str, Any]]]:
@@ -150,15 +236,19 @@ def merge(sources: list[Path], into: Path, *, prefer: str | None = None) -> Any:
 
 
 def compare(results_dir: Path = DEFAULT_RESULTS, *, tasks: list[str] | None = None,
-            models: list[str] | None = None, view: str = "deltas") -> str:
+            models: list[str] | None = None, view: str = "deltas", baseline: str | None = None,
+            conditions: list[str] | None = None) -> str:
     """``harness compare``: models × conditions side by side for the chosen tasks (main score), from the parquet
     files ``aggregate`` wrote. ``view``: ``deltas`` (each delta's 95% CI and Holm-adjusted p), ``decomposition``,
-    ``paraphrase`` or ``ranks`` (:mod:`harness.analysis.views`)."""
+    ``paraphrase`` or ``ranks`` (:mod:`harness.analysis.views`). ``baseline``: any condition as the baseline of
+    every delta shown, computed on demand with the same statistics and cache, Holm over the deltas shown
+    (:mod:`harness.analysis.baseline`); ``conditions``: only these (a variant set's name: all its variants)."""
     from harness.analysis import views
 
     _not_empty("--tasks", tasks, "a task, or leave --tasks out for every task")
     _not_empty("--models", models, "a model, or leave --models out for every model")
-    return views.render(results_dir, view, tasks=tasks, models=models)
+    _not_empty("--conditions", conditions, "a condition, or leave --conditions out for every condition")
+    return views.render(results_dir, view, tasks=tasks, models=models, baseline=baseline, conditions=conditions)
 
 
 def stale_lines(results_dir: Path = DEFAULT_RESULTS) -> list[str]:

@@ -30,6 +30,25 @@ def _global_options(parser: argparse.ArgumentParser, *, default: object) -> None
                         help="show the libraries' own output (progress bars, warnings) instead of logging it")
 
 
+def _search_dirs(parser: argparse.ArgumentParser) -> None:
+    """Task folders and sets outside the checkout (also $HARNESS_TASKS_PATH / $HARNESS_SETS_PATH)."""
+    parser.add_argument("--tasks-dir", dest="tasks_dirs", type=Path, action="append", default=None, metavar="DIR",
+                        help="more task folders (DIR/<Name>/task.yaml), searched after the checkout's tasks/; "
+                             "repeatable; also $HARNESS_TASKS_PATH (folders separated as in PATH)")
+    parser.add_argument("--sets-dir", dest="sets_dirs", type=Path, action="append", default=None, metavar="DIR",
+                        help="more instruction-set folders (DIR/<name>.yaml), searched after instructions/sets; "
+                             "repeatable; also $HARNESS_SETS_PATH")
+
+
+def _model_naming(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", default=None,
+                        help="the name a local model folder goes by (default: local/<folder name>); its "
+                             "instruction file is the one of that name")
+    parser.add_argument("--instructions", dest="instructions_file", type=Path, default=None, metavar="FILE",
+                        help="a model instruction file anywhere, used for the model its `model:` field names (a "
+                             "lone model folder takes that name)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harness", description="Do instructions change what embedding models do?")
     _global_options(p, default=False)
@@ -43,11 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     r = add(sub, "run", help="evaluate models × conditions × tasks (skips finished cells)")
     r.add_argument("--model", default="minilm", help="comma-separated model names (default: minilm)")
     r.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
+    _model_naming(r)
     r.add_argument("--conditions", type=_csv, default=None,
                    help="comma-separated conditions (default: none, format, official and every set without "
                         "variants: blog, mismatched, placebo); a variant set's name (paraphrase) means all its "
                         "variants (paraphrase#1 ...)")
-    r.add_argument("--results", type=Path, default=None, help="results folder (default: ./results)")
+    r.add_argument("--results", type=Path, default=None,
+                   help="results folder (default: ./results, relative to the current folder)")
+    _search_dirs(r)
     r.add_argument("--batch-size", type=int, default=32, help="texts per model forward pass (default: 32)")
     r.add_argument("--threads", type=int, default=None,
                    help="CPU threads for the model (default: torch's choice; with --executor ray: per worker, "
@@ -68,11 +90,35 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--gpus-per-worker", type=float, default=1.0,
                    help="with --executor ray on a cluster with GPUs: GPUs per worker (default: 1)")
 
+    t = add(sub, "try", help="the origin's experiment: pair cosines without and with each instruction")
+    t.add_argument("--model", default="minilm", help="one model: bundled alias, Hub id or folder (default: minilm)")
+    _model_naming(t)
+    t.add_argument("--words", type=_csv, default=None,
+                   help="comma-separated words; the first is paired with every word (warm,hot,cold,philosophy)")
+    t.add_argument("--pairs", type=Path, default=None,
+                   help="CSV with sentence1,sentence2[,score]: more pairs; with scores, the Spearman delta and CI")
+    t.add_argument("--instruction", action="append", default=[], required=True,
+                   help="an instruction (repeatable: each is a column)")
+    t.add_argument("--side", choices=["both", "query"], default="both",
+                   help="both texts of a pair get the instruction (default; what an STS task gets in `run`) or "
+                        "only the first")
+    t.add_argument("--save", type=Path, default=None, metavar="DIR",
+                   help="also write DIR/tasks/<task>/ and DIR/sets/<set>.yaml for `harness run` (needs scores)")
+    t.add_argument("--task-name", default=None, help="the saved task's name (default: MyPairs)")
+    t.add_argument("--set-name", default=None, help="the saved set's name (default: mine)")
+    t.add_argument("--batch-size", type=int, default=32, help="texts per model forward pass (default: 32)")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: torch's choice)")
+    t.add_argument("--cache-dir", type=Path, default=None,
+                   help="embedding cache folder (default: .cache/embeddings, or $HARNESS_EMBEDDING_CACHE)")
+    t.add_argument("--no-cache", action="store_true", help="encode every text; read and write no embedding cache")
+
     a = add(sub, "aggregate", help="rebuild leaderboard.parquet and deltas.parquet from results on disk")
-    a.add_argument("--results", type=Path, default=None)
+    a.add_argument("--results", type=Path, default=None,
+                   help="results folder (default: ./results, relative to the current folder)")
     a.add_argument("--multiplicity", choices=["holm", "bh"], default="holm",
                    help="adjustment within each model × kind of comparison: holm (family-wise error, default) or "
                         "bh (Benjamini–Hochberg false-discovery rate)")
+    _search_dirs(a)
 
     cmp = add(sub, "compare", help="models × conditions side by side, with deltas and 95%% CIs")
     cmp.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
@@ -81,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--view", default="deltas", choices=["deltas", "decomposition", "paraphrase", "ranks", "family"],
                      help="deltas with CIs (default), the effect decomposition, paraphrase spreads, model ranks "
                           "per condition with Kendall τ, or task families (the Scale* tasks) summarised")
+    cmp.add_argument("--baseline", default=None,
+                     help="any condition as the baseline of every delta shown (e.g. blog), computed on demand "
+                          "with the same statistics; Holm over the deltas shown")
+    cmp.add_argument("--conditions", type=_csv, default=None,
+                     help="comma-separated conditions to show (a variant set's name means all its variants)")
 
     pub = sub.add_parser("publish", help="write a Hugging Face dataset folder (card, parquet, mteb results tree)")
     pub.add_argument("out", type=Path, metavar="OUT", help="the folder to write (new, empty, or an earlier publish)")
@@ -99,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--conditions", type=_csv, default=None,
                     help="for 'instructions': comma-separated conditions (default: all)")
     ls.add_argument("--results", type=Path, default=None, help="results folder for 'plots' (default: ./results)")
+    _search_dirs(ls)
 
     data = add(sub, "data", help="build task data from public sources")
     data_sub = data.add_subparsers(dest="source", required=True)
@@ -115,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", type=Path, default=None, help="output file (one MODEL only)")
     exp.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file differs")
 
-    add(sub, "validate", help="validate every task spec, data file and instruction file")
+    val = add(sub, "validate", help="validate every task spec, data file and instruction file")
+    _search_dirs(val)
 
     cache = add(sub, "cache", help="the embedding cache: size per model, or clear it")
     cache_sub = cache.add_subparsers(dest="action", required=True)
@@ -159,13 +212,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     from harness.analysis.tables import delta_ci_table, delta_table, language_table, pair_table
 
     results_dir: Path = getattr(args, "results", None) or api.DEFAULT_RESULTS
+    api.add_search_dirs(tasks=getattr(args, "tasks_dirs", None), sets=getattr(args, "sets_dirs", None))
     if args.command == "run":
         summary = api.run(args.model, tasks=args.tasks, conditions=args.conditions,
                           results_dir=results_dir, batch_size=args.batch_size, threads=args.threads,
                           cache_dir=args.cache_dir, use_cache=not args.no_cache, skip_invalid=args.skip_invalid,
                           all_cells=args.all_cells, verbose=args.verbose, executor=args.executor,
                           ray_address=args.ray_address, workers=args.workers,
-                          gpus_per_worker=args.gpus_per_worker)
+                          gpus_per_worker=args.gpus_per_worker, name=args.name,
+                          instructions_file=args.instructions_file)
         for label, why in summary.recomputed:
             print(f"  recomputed {label} ({why})", file=sys.stderr)
         print(summary.line())
@@ -176,6 +231,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         if summary.log_file is not None:
             print(f"log (library output): {summary.log_file}", file=sys.stderr)
         return 1 if summary.failed else 0
+    if args.command == "try":
+        tried = api.try_instructions(args.model, instructions=args.instruction, words=args.words, pairs=args.pairs,
+                                     side=args.side, batch_size=args.batch_size, threads=args.threads,
+                                     cache_dir=args.cache_dir, use_cache=not args.no_cache, save=args.save,
+                                     task=args.task_name, set_name=args.set_name, name=args.name,
+                                     instructions_file=args.instructions_file)
+        print(tried.table())
+        return 0
     if args.command == "cache":
         return _cache(args)
     if args.command == "aggregate":
@@ -206,7 +269,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(api.merge(args.sources, args.into, prefer=args.prefer).line(len(args.sources), args.prefer))
         return 0
     if args.command == "compare":
-        print(api.compare(results_dir, tasks=args.tasks, models=args.models, view=args.view))
+        print(api.compare(results_dir, tasks=args.tasks, models=args.models, view=args.view,
+                          baseline=args.baseline, conditions=args.conditions))
         return 0
     if args.command == "data":
         for line in api.build_ding(deb=args.deb, source=args.source, tasks_dir=args.tasks_dir):

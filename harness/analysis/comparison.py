@@ -86,9 +86,11 @@ def _absent(condition: str, task: str) -> str:
     return NOT_IN_SET if lacks_entry(condition, task) else "—"
 
 
-def compare_table(board: pd.DataFrame, d: pd.DataFrame) -> str:
-    """One block per task: rows model × subset, a score column per condition, then each delta with its 95% CI
-    and Holm-adjusted p (``*`` below 0.05)."""
+def compare_table(board: pd.DataFrame, d: pd.DataFrame, *, baselines: tuple[str, ...] = (BASELINE, FORMAT_BASELINE),
+                  holm: str = "Holm-adjusted within each model's deltas against one baseline") -> str:
+    """One block per task: rows model × subset, a score column per condition, then each delta against each of
+    ``baselines`` with its 95% CI and Holm-adjusted p (``*`` below 0.05); ``holm`` says over what, in the
+    footnote."""
     if board.empty:
         return "(nothing to compare)"
     out = []
@@ -97,7 +99,7 @@ def compare_table(board: pd.DataFrame, d: pd.DataFrame) -> str:
         metric = g.metric.iloc[0]
         conds = _order(every)
         gd = d[d.task == task]
-        pairs = [(c, b) for b in (BASELINE, FORMAT_BASELINE) for c in conds
+        pairs = [(c, b) for b in baselines for c in conds
                  if ((gd.condition == c) & (gd.baseline == b)).any()]
         head = f"{'model':<16} {'subset':<10} " + " ".join(f"{c:>9}" for c in conds)
         head += "".join(f"  {'Δ ' + c + ' − ' + b + ' [95% CI] p Holm':<44}" for c, b in pairs)
@@ -120,7 +122,7 @@ def compare_table(board: pd.DataFrame, d: pd.DataFrame) -> str:
                 line += f"  {f'{x.delta:+.4f} {ci} {fmt_p(x.p_holm)}{star}':<44}"
             out.append(line.rstrip())
         out.append("")
-    out.append("95% CI: paired bootstrap over items; p Holm: paired permutation test, Holm-adjusted within each "
-               f"model's deltas against one baseline; * significant (p Holm < {ALPHA} beyond the Monte-Carlo error "
-               "of p); identical inputs: both conditions fed the model the same strings")
+    out.append(f"95% CI: paired bootstrap over items; p Holm: paired permutation test, {holm}; * significant "
+               f"(p Holm < {ALPHA} beyond the Monte-Carlo error of p); identical inputs: both conditions fed the "
+               "model the same strings")
     return "\n".join(out)

@@ -33,12 +33,23 @@ def _narrow(df: pd.DataFrame, c: comparison.Comparison) -> pd.DataFrame:
 
 
 def render(results_dir: Path, view: str = "deltas", *, tasks: list[str] | None = None,
-           models: list[str] | None = None) -> str:
-    """The text of one view (``tasks``/``models`` narrow it; unknown names fail with suggestions)."""
+           models: list[str] | None = None, baseline: str | None = None,
+           conditions: list[str] | None = None) -> str:
+    """The text of one view (``tasks``/``models`` narrow it; unknown names fail with suggestions). ``baseline``
+    (deltas view): every delta against that condition, computed on demand (:mod:`harness.analysis.baseline`);
+    ``conditions`` narrows the conditions shown."""
     if view not in VIEWS:
         from harness.core.errors import unknown
 
         raise unknown("view", view, VIEWS)
+    if baseline is not None or conditions:
+        from harness.analysis import baseline as on_demand
+        from harness.core.errors import HarnessError
+        from harness.prompts.conditions import BASELINE
+
+        if view != "deltas":
+            raise HarnessError(f"--baseline/--conditions apply to the deltas view, not --view {view}")
+        return on_demand.table(results_dir, baseline or BASELINE, conditions, tasks=tasks, models=models)
     c = comparison.load(results_dir, tasks=tasks, models=models)
     note = "note: some cells are newer than deltas.parquet; run `harness aggregate` to include them\n"
     note = (note if c.stale else "") + "".join(f"note: {line.strip()}\n" for line in c.notes)

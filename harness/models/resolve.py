@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -178,12 +179,18 @@ def _looks_like_hub_id(name: str) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------- resolve
-def resolve(name: str) -> ModelSpec:
-    """A model name → ModelSpec. Raises a one-line HarnessError for anything unavailable."""
+def resolve(name: str, *, as_name: str | None = None) -> ModelSpec:
+    """A model name → ModelSpec. Raises a one-line HarnessError for anything unavailable. ``as_name``
+    (``--name``): the name a local model folder goes by (default ``local/<folder name>``); its instruction file
+    is the one of that name."""
     name = name.strip()
+    path = Path(name).expanduser()
+    if as_name is not None:
+        if not path.is_dir():
+            raise HarnessError(f"--name {as_name}: applies to a local model folder; '{name}' is not one")
+        return _resolve_folder(path, as_name=as_name)
     if name in BUNDLED:
         return BUNDLED[name].spec()
-    path = Path(name).expanduser()
     if path.is_dir():
         return _resolve_folder(path)
     if name.startswith(("/", "./", "../", "~")):
@@ -209,12 +216,15 @@ def resolve(name: str) -> ModelSpec:
     raise HarnessError(_not_available(name, meta))
 
 
-def _resolve_folder(path: Path) -> ModelSpec:
+def _resolve_folder(path: Path, *, as_name: str | None = None) -> ModelSpec:
     folder = path.resolve()
     if not ((folder / "modules.json").exists() or (folder / "config.json").exists()):
         raise HarnessError(f"model folder {folder}: no modules.json or config.json; not a model folder")
-    name = f"local/{folder.name}"
-    return _spec_from_folder(folder, alias=folder.name, name=name, revision=folder_hash(folder), source="folder")
+    if as_name is not None and not re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", as_name):
+        raise HarnessError(f"--name {as_name!r}: expected a name like org/model or model (letters, digits, . _ -)")
+    name = as_name or f"local/{folder.name}"
+    alias = name.split("/")[-1] if as_name else folder.name
+    return _spec_from_folder(folder, alias=alias, name=name, revision=folder_hash(folder), source="folder")
 
 
 def _not_available(name: str, meta: Any) -> str:

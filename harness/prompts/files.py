@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -177,18 +178,46 @@ def check_set(s: InstructionSet, ctx: FileContext, known: dict[str, str] | None 
 # -- sets and conditions ------------------------------------------------------------------------------------
 
 
+SETS_PATH_ENV = "HARNESS_SETS_PATH"  # more folders of set files, os.pathsep-separated (``--sets-dir`` adds to it)
+
+
+def set_dirs() -> list[Path]:
+    """Where sets are found by name: ``instructions/sets/``, then every ``--sets-dir`` / ``HARNESS_SETS_PATH``."""
+    extra = [Path(p) for p in os.environ.get(SETS_PATH_ENV, "").split(os.pathsep) if p.strip()]
+    return list(dict.fromkeys([SETS_DIR, *extra]))
+
+
+def add_set_dirs(dirs: list[Path]) -> None:
+    """``--sets-dir DIR`` (repeatable): set files outside the checkout, found by name (``--conditions mine``)."""
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise HarnessError(f"--sets-dir {d}: no such folder")
+    named = [str(Path(d).resolve()) for d in dirs]
+    old = [str(p) for p in set_dirs()[1:]]
+    os.environ[SETS_PATH_ENV] = os.pathsep.join(dict.fromkeys([*named, *old]))
+
+
 def set_path(name_or_path: str) -> Path:
-    """A set's file: a path ending in .yaml/.yml as given, else ``instructions/sets/<name>.yaml``."""
+    """A set's file: a path ending in .yaml/.yml as given, else ``<dir>/<name>.yaml`` in the first of
+    :func:`set_dirs` that has it (``instructions/sets/<name>.yaml`` when none has)."""
     path = Path(name_or_path)
-    return path if path.suffix in (".yaml", ".yml") else SETS_DIR / f"{name_or_path}.yaml"
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    for d in set_dirs():
+        if (d / f"{name_or_path}.yaml").exists():
+            return d / f"{name_or_path}.yaml"
+    return SETS_DIR / f"{name_or_path}.yaml"
 
 
 def load_set(name_or_path: str) -> InstructionSet:
     path = set_path(name_or_path)
-    if path.parent == SETS_DIR and not path.exists():
-        raise unknown("condition", name_or_path, [*BUILTIN_CONDITIONS, *list_sets()], where=str(SETS_DIR))
+    if not path.exists():
+        if Path(name_or_path).suffix not in (".yaml", ".yml"):
+            raise unknown("condition", name_or_path, [*BUILTIN_CONDITIONS, *list_sets()],
+                          where=os.pathsep.join(map(str, set_dirs())))
+        raise HarnessError(f"condition '{name_or_path}': {path}: no such set file")
     s, ctx = load_validated(path, InstructionSet)
-    if path.parent == SETS_DIR and s.name != path.stem:
+    if path.parent in set_dirs() and s.name != path.stem:
         raise ctx.error(("name",), f"'{s.name}' must equal the file name '{path.stem}'")
     mixed = s.mixed_entry()
     if mixed:
@@ -206,7 +235,8 @@ def validate_set(name_or_path: str) -> Path:
 
 
 def list_sets() -> list[str]:
-    return sorted(p.stem for p in SETS_DIR.glob("*.yaml"))
+    """The sets found by name, in every folder of :func:`set_dirs` (a name in two folders: the first one's)."""
+    return sorted({p.stem for d in set_dirs() for p in d.glob("*.yaml")})
 
 
 def default_conditions() -> list[str]:
@@ -233,8 +263,45 @@ def instruction_file(model_name: str) -> Path:
     return INSTRUCTIONS_DIR / f"{model_name.replace('/', '__')}.yaml"
 
 
+MODEL_FILES_ENV = "HARNESS_INSTRUCTION_FILES"  # model instruction files outside instructions/ (``--instructions``)
+_model_field: dict[tuple[str, float], str] = {}
+
+
+def extra_model_files() -> list[Path]:
+    """The files ``--instructions FILE`` named (kept in ``HARNESS_INSTRUCTION_FILES``, so workers see them)."""
+    return [Path(p) for p in os.environ.get(MODEL_FILES_ENV, "").split(os.pathsep) if p.strip()]
+
+
+def _model_of(path: Path) -> str:
+    key = (str(path), path.stat().st_mtime)
+    if key not in _model_field:
+        _model_field[key] = load_validated(path, ModelInstructions)[0].model
+    return _model_field[key]
+
+
+def add_model_file(path: Path) -> str:
+    """``--instructions FILE``: a model instruction file anywhere, used for the model its ``model:`` field names
+    (before ``instructions/<org>__<model>.yaml``). Checked in full now; returns that model name."""
+    if not Path(path).is_file():
+        raise HarnessError(f"--instructions {path}: no such file")
+    recipe = load_model_file(Path(path))
+    named = [str(Path(path).resolve())]
+    os.environ[MODEL_FILES_ENV] = os.pathsep.join(dict.fromkeys([*named, *map(str, extra_model_files())]))
+    return recipe.model
+
+
+def model_file(model_name: str) -> Path:
+    """The instruction file of ``model_name``: an ``--instructions`` file whose ``model:`` is that name, else
+    ``instructions/<org>__<model>.yaml`` (which may not exist)."""
+    for path in extra_model_files():
+        with contextlib.suppress(OSError, HarnessError):
+            if _model_of(path) == model_name:
+                return path
+    return instruction_file(model_name)
+
+
 def list_model_files() -> list[Path]:
-    return sorted(INSTRUCTIONS_DIR.glob("*.yaml"))
+    return [*sorted(INSTRUCTIONS_DIR.glob("*.yaml")), *(p for p in extra_model_files() if p.is_file())]
 
 
 def load_model_file(path: Path) -> ModelInstructions:
@@ -246,7 +313,7 @@ def load_model_file(path: Path) -> ModelInstructions:
 
 def model_instructions(model_name: str) -> ModelInstructions:
     """The model's recipe from its instruction file, or the harness default (no prefixes, no instructions)."""
-    path = instruction_file(model_name)
+    path = model_file(model_name)
     if not path.exists():
         return ModelInstructions(model=model_name)
     recipe = load_model_file(path)
@@ -257,7 +324,7 @@ def model_instructions(model_name: str) -> ModelInstructions:
 
 def recipe_summary(name: str) -> tuple[str, str]:
     """(format prefixes, official instructions) as the model's instruction file states them."""
-    path = instruction_file(name)
+    path = model_file(name)
     if not path.exists():
         return "none (no instruction file)", "none (no instruction file)"
     try:

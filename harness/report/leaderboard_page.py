@@ -5,6 +5,8 @@ the URL hash so a link reproduces a view::
 
     leaderboard.html#sort=delta:blog&dir=desc&task=TemperatureBySensation&condition=blog
 
+``base=<b>`` switches the Δ columns to another baseline (each one ``aggregate`` computed deltas against: ``format``,
+``placebo`` …; their keys are ``delta@<b>:<c>``).
 ``sort`` is a column key (``model``, ``task``, ``subset``, ``score:<c>``, ``delta:<c>``, ``rank:<c>``); a bare
 ``score``/``delta``/``rank`` means the filtered condition's column (else ``none``'s score and rank, and the delta of
 the first condition that changed any input). Without JavaScript the
@@ -42,62 +44,92 @@ def table(board: pd.DataFrame, d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]
         # rank among the models on the same task, subset and split (1 = best; ties share the better rank)
         wide[f"rank:{c}"] = wide.groupby(["task", "subset", "split"])[f"score:{c}"].rank(ascending=False,
                                                                                         method="min")
-    md = d[(d.kind == "mteb") & d.is_main & (d.baseline == BASELINE)]
-    for c in conds:
-        if c == BASELINE:
-            continue
-        rows = md[md.condition == c]
-        part = rows[[*KEYS, "delta", "ci_low", "ci_high", "p_holm"]].assign(
-            identical=identical_inputs(rows).to_numpy(), significant=significant(rows).to_numpy())
-        part.columns = [*KEYS, *(f"{k}:{c}" for k in ("delta", "ci_low", "ci_high", "p_holm", "identical",
-                                                      "significant"))]
-        wide = wide.merge(part, on=KEYS, how="left")
+    for b in baselines(d):
+        md = d[(d.kind == "mteb") & d.is_main & (d.baseline == b)]
+        for c in conds:
+            if c == b or (not (md.condition == c).any() and b != BASELINE):
+                continue
+            rows = md[md.condition == c]
+            part = rows[[*KEYS, "delta", "ci_low", "ci_high", "p_holm"]].assign(
+                identical=identical_inputs(rows).to_numpy(), significant=significant(rows).to_numpy())
+            part.columns = [*KEYS, *(_key(k, c, b) for k in ("delta", "ci_low", "ci_high", "p_holm", "identical",
+                                                             "significant"))]
+            wide = wide.merge(part, on=KEYS, how="left")
     return wide.sort_values(["alias", "task", "subset", "split"], ignore_index=True), conds
+
+
+def baselines(d: pd.DataFrame) -> list[str]:
+    """The baselines the page can switch its Δ columns to: every baseline of a main-metric delta in
+    ``deltas.parquet`` (none first; format, placebo … where aggregate computed deltas against them)."""
+    main = d[(d.kind == "mteb") & d.is_main] if not d.empty else d
+    found = set(main.baseline) if not main.empty else set()
+    return [BASELINE, *(b for b in order_conditions(found) if b != BASELINE)]
+
+
+def _key(kind: str, c: str, b: str = BASELINE) -> str:
+    """A column key: ``delta:<c>`` against none (the keys links use), ``delta@<b>:<c>`` against another baseline."""
+    return f"{kind}:{c}" if b == BASELINE else f"{kind}@{b}:{c}"
+
+
+def _delta_columns(wide: pd.DataFrame, conds: list[str], b: str) -> list[str]:
+    """The conditions with a Δ column against ``b`` (against none: every other condition)."""
+    return [c for c in conds if c != b and (b == BASELINE or _key("delta", c, b) in wide.columns)]
 
 
 def _num(v: object) -> float | None:
     return None if v is None or pd.isna(v) else float(v)  # type: ignore[arg-type]
 
 
-def _td(key: str, value: str, sort_value: object, cond: str = "", cls: str = "") -> str:
+def _td(key: str, value: str, sort_value: object, cond: str = "", cls: str = "", base: str = "") -> str:
     attrs = f' data-key="{html.escape(key)}"'
     if cond:
         attrs += f' data-cond="{html.escape(cond)}"'
     v = _num(sort_value) if not isinstance(sort_value, str) else sort_value
     attrs += f' data-v="{html.escape(str(v if v is not None else ""))}"'
+    if base:
+        attrs += f' data-base="{html.escape(base)}"'
     if cls:
         attrs += f' class="{cls}"'
     return f"<td{attrs}>{value}</td>"
 
 
-def _delta_cell(r: pd.Series, c: str) -> str:
-    key = f"delta:{c}"
+def _delta_cell(r: pd.Series, c: str, b: str = BASELINE) -> str:
+    key = _key("delta", c, b)
+    base = "" if b == BASELINE else b
     delta = _num(r.get(key))
     if delta is None:
-        return _td(key, "—", None, c)
-    if bool(r.get(f"identical:{c}")):
-        return _td(key, f'<span class="same">= {BASELINE}</span>', 0.0, c, "same")
-    lo, hi = _num(r.get(f"ci_low:{c}")), _num(r.get(f"ci_high:{c}"))
-    sig = bool(r.get(f"significant:{c}"))
+        return _td(key, "—", None, c, base=base)
+    if bool(r.get(_key("identical", c, b))):
+        return _td(key, f'<span class="same">= {html.escape(b)}</span>', 0.0, c, "same", base=base)
+    lo, hi = (_num(r.get(_key(k, c, b))) for k in ("ci_low", "ci_high"))
+    sig = bool(r.get(_key("significant", c, b)))
     ci = f"<small>[{lo:+.3f}, {hi:+.3f}]</small>" if lo is not None and hi is not None else "<small>no CI</small>"
     cls = ("up" if delta > 0 else "down") if sig else ""
-    return _td(key, f"{delta:+.4f}{' *' if sig else ''}<br>{ci}", delta, c, cls)
+    return _td(key, f"{delta:+.4f}{' *' if sig else ''}<br>{ci}", delta, c, cls, base=base)
 
 
 def render(board: pd.DataFrame, d: pd.DataFrame, *, source: str = "") -> str:
     wide, conds = table(board, d)
     others = [c for c in conds if c != BASELINE]
+    # the Δ columns against each baseline the page can switch to (none's shown first; the select picks one)
+    bases = [b for b in baselines(d) if b in conds and (b == BASELINE or _delta_columns(wide, conds, b))]
+    if BASELINE not in conds:
+        bases = []
     heads = ['<th rowspan="2" data-key="model">model</th>', '<th rowspan="2" data-key="task">task</th>',
              '<th rowspan="2" data-key="subset">subset</th>',
              f'<th colspan="{len(conds)}" class="group" data-group="score">main score</th>']
-    if BASELINE in conds and others:
-        heads.append(f'<th colspan="{len(others)}" class="group" data-group="delta">Δ vs {BASELINE} '
-                     "[95% CI]</th>")
-    heads.append(f'<th colspan="{len(conds)}" class="group" data-group="rank">rank</th>')
     sub = [f'<th data-key="score:{html.escape(c)}" data-cond="{html.escape(c)}">{html.escape(c)}</th>' for c in conds]
-    if BASELINE in conds:
-        sub += [f'<th data-key="delta:{html.escape(c)}" data-cond="{html.escape(c)}">{html.escape(c)}</th>'
-                for c in others]
+    for b in bases:
+        cols = _delta_columns(wide, conds, b)
+        if not cols:
+            continue
+        group = "delta" if b == BASELINE else f"delta@{b}"
+        attr = "" if b == BASELINE else f' data-base="{html.escape(b)}"'
+        heads.append(f'<th colspan="{len(cols)}" class="group" data-group="{html.escape(group)}"{attr}>Δ vs '
+                     f"{html.escape(b)} [95% CI]</th>")
+        sub += [f'<th data-key="{html.escape(_key("delta", c, b))}" data-cond="{html.escape(c)}"{attr}>'
+                f"{html.escape(c)}</th>" for c in cols]
+    heads.append(f'<th colspan="{len(conds)}" class="group" data-group="rank">rank</th>')
     sub += [f'<th data-key="rank:{html.escape(c)}" data-cond="{html.escape(c)}">{html.escape(c)}</th>' for c in conds]
     rows = []
     for _, r in wide.iterrows():
@@ -108,8 +140,8 @@ def render(board: pd.DataFrame, d: pd.DataFrame, *, source: str = "") -> str:
         for c in conds:
             s = _num(r.get(f"score:{c}"))
             cells.append(_td(f"score:{c}", "—" if s is None else f"{s:.4f}", s, c))
-        if BASELINE in conds:
-            cells += [_delta_cell(r, c) for c in others]
+        for b in bases:
+            cells += [_delta_cell(r, c, b) for c in _delta_columns(wide, conds, b)]
         for c in conds:
             k = _num(r.get(f"rank:{c}"))
             cells.append(_td(f"rank:{c}", "—" if k is None else str(int(k)), k, c))
@@ -121,20 +153,23 @@ def render(board: pd.DataFrame, d: pd.DataFrame, *, source: str = "") -> str:
               and any(pd.notna(v) and not bool(same) for v, same in zip(wide[f"delta:{c}"], wide[f"identical:{c}"],
                                                                        strict=True))]
     meta = json.dumps({"conditions": conds, "tasks": sorted(set(wide.task)), "models": sorted(set(wide.alias)),
-                       "deltaDefault": (tested or others or conds)[0]})
+                       "deltaDefault": (tested or others or conds)[0], "baselines": bases or [BASELINE]})
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>Instruction harness leaderboard</title><style>{CSS}</style></head><body>"
         "<h1>Leaderboard: main scores per condition</h1>"
         f"<p class=\"muted\">{html.escape(source)} · generated {stamp} by <code>harness aggregate</code>. "
-        f"Δ: condition − {BASELINE} with its paired-bootstrap 95% CI; * and colour: significant (permutation p "
-        f"Holm-adjusted within the model's deltas vs {BASELINE} &lt; {ALPHA} beyond its Monte-Carlo error); "
-        f"<q>= {BASELINE}</q>: the condition fed exactly the strings of {BASELINE}. Rank: among the "
-        "models on the same task and subset (1 = best).</p>"
+        f"Δ: condition − {BASELINE} (or the baseline chosen above the table: each baseline aggregate computed "
+        f"deltas against) with its paired-bootstrap 95% CI; * and colour: significant (permutation p "
+        f"Holm-adjusted within the model's deltas against that baseline &lt; {ALPHA} beyond its Monte-Carlo "
+        f"error); <q>= {BASELINE}</q>: the condition fed exactly the strings of {BASELINE}. Rank: among the "
+        "models on the same task and subset (1 = best). Any other baseline: <code>harness compare --baseline "
+        "B</code>.</p>"
         "<form id=\"controls\" hidden><label>task <select name=\"task\"></select></label> "
         "<label>model <select name=\"model\"></select></label> "
         "<label>condition <select name=\"condition\"></select></label> "
+        "<label>Δ baseline <select name=\"base\"></select></label> "
         "<button type=\"button\" id=\"reset\">reset</button> <span id=\"count\" class=\"muted\"></span>"
         "<span class=\"muted\"> · click a column to sort; the address bar keeps the view</span></form>"
         "<noscript><p class=\"muted\">Sorting and filtering need JavaScript; this is the full table.</p></noscript>"
@@ -186,6 +221,8 @@ JS = r"""
     values.forEach(function (v) { sel.add(new Option(v, v)); });
   }
   fill("task", meta.tasks); fill("model", meta.models); fill("condition", meta.conditions);
+  meta.baselines.forEach(function (b) { form.elements.base.add(new Option(b, b)); });
+  function base(s) { return meta.baselines.indexOf(s.base) >= 0 ? s.base : meta.baselines[0]; }
   form.hidden = false;
   function parse() {
     var s = {}, h = location.hash.replace(/^#/, "");
@@ -200,7 +237,8 @@ JS = r"""
     var k = s.sort || "";
     if (/^(score|delta|rank)$/.test(k)) {
       var c = s.condition || (k === "delta" ? meta.deltaDefault : meta.conditions[0]);
-      k = k + ":" + c;
+      var b = base(s);
+      k = k + (k === "delta" && b !== meta.baselines[0] ? "@" + b : "") + ":" + c;
     }
     return k;
   }
@@ -217,6 +255,8 @@ JS = r"""
       sel.value = state[k] || "";
       if (sel.value !== (state[k] || "")) sel.value = "";
     });
+    var b = base(state);
+    form.elements.base.value = b;
     var shown = 0;
     rows.forEach(function (r) {
       var hide = (state.task && r.dataset.task !== state.task) || (state.model && r.dataset.model !== state.model);
@@ -227,6 +267,7 @@ JS = r"""
     table.querySelectorAll("[data-cond]").forEach(function (el) {
       var key = el.dataset.key || "", c = el.dataset.cond;
       var keep = !cond || c === cond || (c === meta.conditions[0] && key.indexOf("score:") === 0);
+      if (key.indexOf("delta") === 0) keep = keep && (el.dataset.base || meta.baselines[0]) === b;
       el.hidden = !keep;
     });
     table.querySelectorAll("th.group").forEach(function (th) {
@@ -252,7 +293,7 @@ JS = r"""
   }
   function go(s) {
     var parts = [];
-    ["sort", "dir", "task", "model", "condition"].forEach(function (k) {
+    ["sort", "dir", "task", "model", "condition", "base"].forEach(function (k) {
       if (s[k]) parts.push(k + "=" + encodeURIComponent(s[k]));
     });
     history.replaceState(null, "", parts.length ? "#" + parts.join("&") : location.pathname + location.search);

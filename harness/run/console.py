@@ -26,15 +26,52 @@ import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 LIBRARIES = ("mteb", "datasets", "transformers", "sentence_transformers", "torch", "huggingface_hub", "py.warnings",
-             "urllib3", "filelock")
+             "urllib3", "filelock", "absl", "tensorflow", "jax")
 LOGS_DIR = "logs"
 
 
 def log_path(results_dir: Path) -> Path:
     return results_dir / LOGS_DIR / f"run-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+
+
+def _console_handlers(streams: tuple[object, ...]) -> list[tuple[logging.Logger, logging.StreamHandler[Any]]]:
+    """The libraries' own console handlers: torch installs a ``StreamHandler`` on its loggers (``I1202 …
+    compile_threads set to 2``, glog-style) that writes to the terminal whatever the root logger does."""
+    out: list[tuple[logging.Logger, logging.StreamHandler[Any]]] = []
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if not isinstance(logger, logging.Logger) or name.split(".")[0] not in LIBRARIES:
+            continue
+        for h in logger.handlers:
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler) and any(
+                    h.stream is x for x in streams):
+                out.append((logger, h))
+    return out
+
+
+@contextlib.contextmanager
+def _fd_to(log_file: TextIO) -> Iterator[TextIO | None]:
+    """Point file descriptor 2 at the log file (what C/C++ libraries write there directly: absl/glog lines,
+    native warnings), yielding a stream on the terminal's descriptor for the harness's own display; yields None
+    (and changes nothing) when stderr is not the process's own descriptor 2 (tests capturing it, notebooks)."""
+    try:
+        own = sys.stderr is sys.__stderr__ and sys.stderr is not None and sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        own = False
+    if not own:
+        yield None
+        return
+    sys.stderr.flush()
+    with open(os.dup(2), "w", encoding=sys.stderr.encoding or "utf-8", errors="replace", buffering=1) as screen:
+        os.dup2(log_file.fileno(), 2)
+        try:
+            yield screen
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(screen.fileno(), 2)
 
 
 class _OnlyHarness(logging.Filter):
@@ -57,7 +94,14 @@ def library_output(path: Path | None, *, verbose: bool = False) -> Iterator[Text
     levels = {name: logging.getLogger(name).level for name in LIBRARIES}
     root_level = root.level
     handler_filter = _OnlyHarness()
-    with open(path, "a", encoding="utf-8", buffering=1) as log_file:
+    with open(path, "a", encoding="utf-8", buffering=1) as log_file, _fd_to(log_file) as screen:
+        terminals = (console, sys.__stderr__, sys.__stdout__, sys.stdout)
+        muted = _console_handlers(terminals)
+        propagate = {logger: logger.propagate for logger, _ in muted}
+        for logger, lh in muted:
+            logger.removeHandler(lh)
+            logger.propagate = True  # torch's loggers do not propagate: their records would be lost, not logged
+        console = screen or console
         file_handler = logging.StreamHandler(log_file)
         file_handler.setLevel(logging.INFO)
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -68,8 +112,12 @@ def library_output(path: Path | None, *, verbose: bool = False) -> Iterator[Text
             own_console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
             root.addHandler(own_console)
             console_handlers = [own_console]
+        moved = []  # root console handlers on descriptor 2, which now is the log file: onto the terminal's copy
         for h in console_handlers:
             h.addFilter(handler_filter)
+            if (screen is not None and isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+                    and any(h.stream is x for x in terminals)):
+                moved.append((h, h.setStream(screen)))
         root.addHandler(file_handler)
         root.setLevel(min(root_level or logging.WARNING, logging.INFO))
         for name in LIBRARIES:
@@ -85,6 +133,13 @@ def library_output(path: Path | None, *, verbose: bool = False) -> Iterator[Text
                 warnings.simplefilter("default")
                 yield console
         finally:
+            for logger, lh in muted:
+                logger.addHandler(lh)
+                logger.propagate = propagate[logger]
+            # handlers a library created inside the block (torch imported there) hold the log file as their
+            # stream: give them the console back before the file closes
+            for _, lh in _console_handlers((log_file,)):
+                lh.setStream(sys.__stderr__)
             logging.captureWarnings(False)
             root.removeHandler(file_handler)
             if own_console is not None:
@@ -92,5 +147,7 @@ def library_output(path: Path | None, *, verbose: bool = False) -> Iterator[Text
             root.setLevel(root_level)
             for h in console_handlers:
                 h.removeFilter(handler_filter)
+            for h, stream in moved:
+                h.setStream(stream)
             for name, level in levels.items():
                 logging.getLogger(name).setLevel(level)

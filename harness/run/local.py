@@ -20,7 +20,6 @@ from pathlib import Path
 
 from harness.core import atomic, signals
 from harness.core.errors import HarnessError, Interrupted
-from harness.core.offline import PROJECT_ROOT
 from harness.models.resolve import resolve
 from harness.models.spec import ModelSpec
 from harness.results import layout
@@ -32,7 +31,8 @@ from harness.run.progress import CellPlan, Progress, expected_new_strings
 from harness.taskspecs.local import TaskRegistry
 
 log = logging.getLogger(__name__)
-DEFAULT_RESULTS = PROJECT_ROOT / "results"
+# Relative to the current folder, as `--results` says (`make bench` runs from the checkout: <checkout>/results).
+DEFAULT_RESULTS = Path("results")
 
 
 @dataclass

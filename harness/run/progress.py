@@ -82,8 +82,19 @@ def _duration(seconds: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 class Progress:
-    """One line on the console (tqdm over cells); ``enabled=False`` shows nothing but still counts."""
+    """One line on the console (tqdm over cells); ``enabled=False`` shows nothing but still counts.
+
+    Where the display stream or stdout is not a terminal (CI, SLURM, ``| tee``), a redrawn line would fill the log
+    with carriage-return frames: there (``plain``) each finished cell is one plain line and :meth:`close` prints a
+    final summary line."""
 
     def __init__(self, *, total_cells: int, done_cells: int = 0, plans: Sequence[CellPlan] = (),
                  enabled: bool = True, stream: TextIO | None = None):
@@ -103,7 +114,9 @@ class Progress:
         self._cell_t0 = 0.0
         self._cell_encode = 0.0
         self._bar: Any = None
-        if enabled:
+        self._t0 = time.perf_counter()
+        self.plain = enabled and not (_is_terminal(self.stream) and _is_terminal(sys.stdout))
+        if enabled and not self.plain:
             from tqdm import tqdm
 
             # the whole line is ours (tqdm's own rate and estimate would be cells × mean); tqdm redraws it and
@@ -144,6 +157,10 @@ class Progress:
         if plan is not None:
             self.finished.append((plan.task, plan.texts, self._other_seconds()))
         self.done += 1
+        if self.plain:
+            spent = time.perf_counter() - self._cell_t0 if self.current else 0.0
+            print(f"cell {self.done}/{self.total} done: {label} in {_duration(spent)} · {self.postfix()}",
+                  file=self.stream, flush=True)
         self.current, self.state = "", ""
         if self._bar is not None:
             self._bar.update(1)
@@ -153,6 +170,11 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        if self.plain:
+            self.plain = False  # once
+            enc, reused = self.tally.n_encoded, self.tally.n_reused
+            print(f"run: {self.done}/{self.total} cells in {_duration(time.perf_counter() - self._t0)} · encoded "
+                  f"{enc:,} · {reused:,} from cache", file=self.stream, flush=True)
 
     # -- the estimate ----------------------------------------------------------------------------------------
     def _other_seconds(self) -> float:

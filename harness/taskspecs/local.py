@@ -9,6 +9,7 @@ so listing tasks or checking which cells are done never imports mteb.
 from __future__ import annotations
 
 import hashlib
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -97,6 +98,24 @@ class LocalTask:
         return task
 
 
+TASKS_PATH_ENV = "HARNESS_TASKS_PATH"  # more folders of task folders, os.pathsep-separated (like PATH)
+
+
+def extra_task_dirs() -> list[Path]:
+    """The folders named by ``HARNESS_TASKS_PATH`` (``--tasks-dir`` adds to it, so workers inherit it)."""
+    return [Path(p) for p in os.environ.get(TASKS_PATH_ENV, "").split(os.pathsep) if p.strip()]
+
+
+def add_task_dirs(dirs: list[Path]) -> None:
+    """``--tasks-dir DIR`` (repeatable): task folders outside the checkout. Each must be a folder; they are searched
+    after the checkout's ``tasks/`` and before the folders ``HARNESS_TASKS_PATH`` already names."""
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise HarnessError(f"--tasks-dir {d}: no such folder")
+    named = [str(Path(d).resolve()) for d in dirs]
+    os.environ[TASKS_PATH_ENV] = os.pathsep.join(dict.fromkeys([*named, *map(str, extra_task_dirs())]))
+
+
 class TaskRegistry:
     """All task folders under ``root``; unknown names suggest.
 
@@ -108,9 +127,12 @@ class TaskRegistry:
 
     def __init__(self, root: Path | None = None):
         self.root = root or self.default_root
+        # the checkout's tasks/ (or ``root``), then every --tasks-dir / HARNESS_TASKS_PATH folder
+        self.roots = [self.root] if root else list(dict.fromkeys([self.root, *extra_task_dirs()]))
         self._tasks: dict[str, LocalTask] = {}
         self.broken: dict[str, HarnessError] = {}  # folder name → its problems
-        for spec in sorted(self.root.glob(f"*/{SPEC_FILE}")):
+        specs = [p for r in self.roots for p in sorted(r.glob(f"*/{SPEC_FILE}"))]
+        for spec in specs:
             try:
                 task = LocalTask(spec.parent)
             except HarnessError as e:
@@ -121,6 +143,11 @@ class TaskRegistry:
                 continue
             self._tasks[task.name] = task
 
+    @property
+    def where(self) -> str:
+        """The folders searched, for messages."""
+        return os.pathsep.join(str(r) for r in self.roots)
+
     def names(self) -> list[str]:
         """The valid tasks' names (see :attr:`broken` for the others)."""
         return sorted(self._tasks)
@@ -129,7 +156,7 @@ class TaskRegistry:
         if name in self.broken and name not in self._tasks:
             raise self.broken[name]
         if name not in self._tasks:
-            raise unknown("task", name, [*self._tasks, *self.broken], where=str(self.root))
+            raise unknown("task", name, [*self._tasks, *self.broken], where=self.where)
         return self._tasks[name]
 
     def select(self, names: list[str] | None) -> list[LocalTask]:
