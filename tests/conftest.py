@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,3 +47,16 @@ def minilm_spec() -> ModelSpec:
     from harness.models.resolve import resolve
 
     return resolve("minilm")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives a real Chromium (tests/test_browser.py); skips without one")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One visible line when the browser tests could not run (pytest -q shows skips only as `s`)."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "browser" in getattr(r, "keywords", {})]
+    if skipped:
+        reason = str(skipped[0].longrepr[-1]) if isinstance(skipped[0].longrepr, tuple) else "see -rs"
+        terminalreporter.write_line(f"browser tests skipped ({len(skipped)}): {reason.removeprefix('Skipped: ')}; "
+                                    "`make test` as root installs Debian's chromium", yellow=True)
