@@ -10,6 +10,9 @@ RESULTS ?= results
 EXECUTOR ?=
 RAY_ADDRESS ?=
 WORKERS ?=
+# On a shared machine: make bench THREADS=1 (torch's CPU threads); BATCH_SIZE: texts per forward pass.
+THREADS ?=
+BATCH_SIZE ?=
 
 .PHONY: install install-mpnet install-embeddinggemma bench findings report-check test test-slow browser docs docs-serve check lint imports types perf clean
 
@@ -33,7 +36,7 @@ install-embeddinggemma: $(STAMP)
 	$(BIN)/python -m harness.models.embeddinggemma install
 
 bench: $(STAMP)
-	$(BIN)/harness run --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") --results "$(RESULTS)" $(if $(EXECUTOR),--executor "$(EXECUTOR)") $(if $(RAY_ADDRESS),--ray-address "$(RAY_ADDRESS)") $(if $(WORKERS),--workers "$(WORKERS)")
+	$(BIN)/harness run --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") --results "$(RESULTS)" $(if $(EXECUTOR),--executor "$(EXECUTOR)") $(if $(RAY_ADDRESS),--ray-address "$(RAY_ADDRESS)") $(if $(WORKERS),--workers "$(WORKERS)") $(if $(THREADS),--threads "$(THREADS)") $(if $(BATCH_SIZE),--batch-size "$(BATCH_SIZE)")
 	$(BIN)/harness aggregate --results "$(RESULTS)"
 
 # The README's *Findings*: the default grid (every task × none, format, official, blog) for embeddinggemma, minilm

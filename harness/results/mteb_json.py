@@ -58,8 +58,8 @@ def read_scores(path: Path) -> dict[str, list[dict[str, Any]]]:
     for split, entries in scores.items():
         if not isinstance(entries, list):
             raise _unreadable(path, f"scores[{split!r}] is not a list")
-        for e in entries:
-            if not isinstance(e, dict) or "main_score" not in e or not isinstance(e.get("hf_subset"), str) \
-                    or not isinstance(e.get("languages"), list):
+        for entry in entries:
+            if not isinstance(entry, dict) or "main_score" not in entry \
+                    or not isinstance(entry.get("hf_subset"), str) or not isinstance(entry.get("languages"), list):
                 raise _unreadable(path, f"scores[{split!r}]: an entry without main_score, hf_subset or languages")
     return scores
