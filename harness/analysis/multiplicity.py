@@ -191,7 +191,7 @@ def redraw(inputs: dict[int, tuple[object, ...]], tests: pd.Series) -> Rerun:
             hit = cache.get_permutation(k)
             if hit is not None:
                 return hit
-            out = stats.delta_p(str(task_type), str(metric), a, b, seed=int(seed),  # type: ignore[arg-type]
+            out = stats.delta_p(str(task_type), str(metric), a, b, seed=int(seed),  # type: ignore[arg-type,call-overload]
                                 n_permutations=n_permutations, unit=None if unit is None else str(unit))
             if out is not None:
                 cache.put_permutation(k, out)
