@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.analysis import aggregate, comparison
+from harness.analysis import aggregate, comparison, stats
 from harness.core.errors import HarnessError, unknown
 from harness.prompts.schema import split_variant
 from harness.results.schema import STATS_COLUMNS
@@ -54,6 +54,9 @@ def against(results_dir: Path, baseline: str, conditions: list[str] | None = Non
         d[col] = None
     if not d.empty:
         aggregate._add_stats(d, results_dir, n_bootstrap=None, n_permutations=None)
+        # Holm over exactly the deltas shown (not the stored per-model families: this view is its own family)
+        has_p = d.p_value.notna()
+        d.loc[has_p, "p_holm"] = stats.holm(d.loc[has_p, "p_value"].astype(float).to_numpy())
     shown = board[board.condition.isin([baseline, *conds])]
     return comparison.Comparison(shown, d, c.stale, c.notes), d
 
