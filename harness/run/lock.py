@@ -27,20 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.core import atomic
 from harness.core.errors import HarnessError
 
 log = logging.getLogger(__name__)
 LOCK_FILE = ".run.lock"
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _holder(path: Path) -> dict[str, Any]:
@@ -93,7 +85,7 @@ def hold(results_dir: Path) -> Iterator[Path]:
                 continue
         previous = _holder(path)
         if previous.get("pid") and previous.get("pid") != me["pid"]:
-            if fd < 0 and (previous.get("host") != me["host"] or _alive(int(previous["pid"]))):
+            if fd < 0 and (previous.get("host") != me["host"] or atomic.pid_alive(int(previous["pid"]))):
                 raise _refuse(path, previous)
             log.warning("took over the run lock of %s (that run is gone)", _describe(previous))
         break
