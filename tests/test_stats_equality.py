@@ -30,7 +30,7 @@ def data() -> dict[str, np.ndarray]:
 
 
 def _close(got: object, want: object, what: str) -> None:
-    if want is None or isinstance(want, (str, bool, int)) and not isinstance(want, float):
+    if want is None or (isinstance(want, (str, bool, int)) and not isinstance(want, float)):
         if isinstance(got, float) and np.isnan(got):
             got = None
         assert got == want, what

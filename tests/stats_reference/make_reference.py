@@ -40,7 +40,7 @@ def cases() -> dict[str, np.ndarray]:
     n = len(t1)
     effect = rng.normal(0, 1, 40)
     code = {f"w{k}": effect[k] for k in range(11)}
-    base = np.array([code.get(x, 0.0) + code.get(y, 0.0) for x, y in zip(t1, t2)])
+    base = np.array([code.get(x, 0.0) + code.get(y, 0.0) for x, y in zip(t1, t2, strict=True)])
     gold = np.round(base + rng.normal(0, 0.5, n), 2)
     out |= {"sts_text.gold": gold, "sts_text.pred.a": base + rng.normal(0, 0.6, n),
             "sts_text.pred.b": 0.5 * base + rng.normal(0, 0.6, n) + 1.0,
@@ -104,13 +104,10 @@ def run(data: dict[str, np.ndarray], name: str, case: str, task_type: str, metri
     n = len(next(iter(a.values())))
     opts = dict(options)
     unit = opts.pop("unit", None)
-    if unit == "text":
-        u = units.text_units(data[f"{case}.text1"], data[f"{case}.text2"])
-    else:
-        u = units.Units.items(n)
+    u = units.text_units(data[f"{case}.text1"], data[f"{case}.text2"]) if unit == "text" else units.Units.items(n)
     seed = stats.seed_for("reference", name)
     st = stats.paired_stats(m, a, b, seed=seed, units=u, n_bootstrap=N_BOOT, n_permutations=N_PERM, **opts)
-    boot_rng, perm_rng = stats._rngs(seed)
+    boot_rng, _perm_rng = stats._rngs(seed)
     boot = bootstrap.bootstrap_deltas(m, a, b, N_BOOT, boot_rng, units=u)
     w = units.resample_weights(u, 50, np.random.default_rng(7))
     score_w = m.weighted(a, w)
