@@ -134,7 +134,8 @@ from harness.analysis.units import UNITS, Units, infer_unit, n_rows, resample_un
 __all__ = [
     "ALPHA", "CONFIDENCE", "MAX_PERMUTATIONS", "N_BOOTSTRAP", "N_PERMUTATIONS", "SEED", "TEXT_COLUMNS", "UNITS",
     "Metric", "PairedStats", "PermutationResult", "Units", "_text_effects", "aligned_items", "aligned_texts",
-    "all_swaps", "bootstrap_deltas", "bootstrap_interval", "delta_p", "delta_stats", "delta_stats_many", "holm", "infer_unit",
+    "all_swaps", "bootstrap_deltas", "bootstrap_interval", "delta_p", "delta_stats", "delta_stats_many", "holm",
+    "infer_unit",
     "influence", "item_columns", "item_texts", "mc_interval", "metric_for", "midranks", "pair_items", "paired_p",
     "paired_stats", "permutation_p", "recompute", "resample_units", "resample_weights", "seed_for", "text_units",
     "text_variance", "weighted_ranks",
