@@ -22,6 +22,16 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _workers(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number ≥ 1")
+    return n
+
+
 def _global_options(parser: argparse.ArgumentParser, *, default: object) -> None:
     """--online and -v work before or after the command (``harness --online run`` = ``harness run --online``)."""
     parser.add_argument("--online", action="store_true", default=default,
@@ -118,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--multiplicity", choices=["holm", "bh"], default="holm",
                    help="adjustment within each model × kind of comparison: holm (family-wise error, default) or "
                         "bh (Benjamini–Hochberg false-discovery rate)")
+    a.add_argument("--stats-workers", type=_workers, default=None, metavar="N",
+                   help="processes for the deltas' statistics (default: the machine's cores, or "
+                        "$HARNESS_STATS_WORKERS; 1 = in this process); results do not depend on N")
     _search_dirs(a)
 
     cmp = add(sub, "compare", help="models × conditions side by side, with deltas and 95%% CIs")
@@ -242,6 +255,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "cache":
         return _cache(args)
     if args.command == "aggregate":
+        if args.stats_workers is not None:
+            os.environ["HARNESS_STATS_WORKERS"] = str(args.stats_workers)
         board, deltas = api.aggregate(results_dir, multiplicity=args.multiplicity)
         print(f"wrote {results_dir / 'leaderboard.parquet'} ({len(board)} rows), "
               f"{results_dir / 'deltas.parquet'} ({len(deltas)} rows)\n")

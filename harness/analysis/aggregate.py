@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import controls, currency, decomposition, family, multiplicity, stats, stats_cache
+from harness.analysis import controls, currency, decomposition, family, multiplicity, stats, stats_cache, timers
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
@@ -121,12 +121,14 @@ def _format_has_prefixes(board: pd.DataFrame) -> pd.DataFrame:
 
 
 def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap: int | None = None,
-           n_permutations: int | None = None, multiplicity_method: str = "holm") -> pd.DataFrame:
+           n_permutations: int | None = None, multiplicity_method: str = "holm",
+           stats_workers: int | None = None) -> pd.DataFrame:
     """Score under each condition minus the score under ``none`` (same keys), and, where a model's ``format``
     condition adds prefixes, minus the score under ``format`` (conditions other than none/format).
 
     With ``results_dir``, each main-metric delta gets paired statistics recomputed from the cells' item-level
-    predictions (:mod:`harness.stats`); p-values are adjusted within each model × kind of comparison
+    predictions (:mod:`harness.stats`; the deltas not in the statistics cache in ``stats_workers`` processes,
+    default :func:`harness.analysis.stats.stats_workers`); p-values are adjusted within each model × kind of comparison
     (:mod:`harness.analysis.multiplicity`: Holm, or ``bh``)."""
     frames = [_against(board, BASELINE, board[board.condition != BASELINE])]
     with_prefixes = _format_has_prefixes(board)
@@ -142,7 +144,8 @@ def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap:
     for col in STATS_COLUMNS:
         df[col] = None
     if results_dir is not None and not df.empty:
-        rerun = _add_stats(df, results_dir, n_bootstrap=n_bootstrap, n_permutations=n_permutations)
+        rerun = _add_stats(df, results_dir, n_bootstrap=n_bootstrap, n_permutations=n_permutations,
+                           workers=stats_workers)
         done = multiplicity.adjust(df, method=multiplicity_method, rerun=rerun)  # stage 2: families, redraws
         if done.tests:
             log.info("multiplicity: %d families, %d tests, %d redrawn, %d undetermined, %d swaps in all",
@@ -164,8 +167,8 @@ def _prediction_files(results_dir: Path) -> dict[tuple[str, str, str, str], Path
     return out
 
 
-def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, n_permutations: int | None
-               ) -> multiplicity.Rerun:
+def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, n_permutations: int | None,
+               workers: int | None = None) -> multiplicity.Rerun:
     """Stage 1: every delta's statistics (adaptive test against alpha alone); returns how stage 2 redraws one
     delta's test with more swaps (:mod:`harness.analysis.multiplicity`)."""
     files = _prediction_files(results_dir)
@@ -199,12 +202,15 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
     comparison = pd.util.hash_pandas_object(df[decomposition.SAME_TEST], index=False)
     done: dict[int, Any] = {}
     inputs: dict[int, tuple[Any, ...]] = {}  # test → what stage 2 needs to redraw it
+    pending: list[tuple[int, int, str, str, stats.DeltaJob]] = []  # not in the cache: computed after the loop
+    ready: list[tuple[int, int, stats.PairedStats, tuple[Any, ...]]] = []
+    copies: list[tuple[int, int]] = []  # (row, the row of the same test): filled once that one is
     for i, r in df[(df.kind == "mteb") & df.is_main].iterrows():
         if stats.metric_for(r.task_type, r.metric) is None:
             continue
         same = int(comparison[i])
         if same in done:
-            df.loc[i, [*STATS_COLUMNS, "n_items"]] = df.loc[done[same], [*STATS_COLUMNS, "n_items"]].to_numpy()
+            copies.append((i, done[same]))
             continue
         done[same] = i
         if r.identical_inputs:
@@ -230,23 +236,29 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
                             b_sha256=sha(files[(r.model, r.revision, r.baseline, r.task)]), subset=r.subset,
                             split=r.split, task_type=r.task_type, metric=r.metric, unit=unit, seed=seed, **settings)
         st = cache.get(k)
-        if st is None:
-            try:
-                st = stats.delta_stats(r.task_type, r.metric, a, b, seed=seed, unit=unit, **settings)
-            except ValueError as e:
-                log.warning("%s: %s; no interval", label, e)
-                continue
-            if st is not None:
-                cache.put(k, st)
-        if st is None:
+        if st is None:  # computed below, all at once (in a process pool)
+            pending.append((i, same, k, label, (r.task_type, r.metric, a, b, seed, unit, settings)))
             continue
-        inputs[same] = (r.task_type, r.metric, a, b, seed, unit, k)
+        ready.append((i, same, st, (r.task_type, r.metric, a, b, seed, unit, k)))
+    with timers.timed(stats.TIMER):
+        computed = stats.delta_stats_many([job for *_, job in pending], workers=workers)
+    for (i, same, k, label, job), got in zip(pending, computed, strict=True):
+        if isinstance(got, str):
+            log.warning("%s: %s; no interval", label, got)
+            continue
+        if got is not None:
+            cache.put(k, got)
+            ready.append((i, same, got, (*job[:6], k)))
+    for i, same, st, job_inputs in sorted(ready, key=lambda x: x[0]):
+        inputs[same] = job_inputs
         df.loc[i, ["ci_low", "ci_high", "p_value", "p_method", "n_bootstrap", "n_permutations", "n_items",
                    "resample_unit", "n_units", "ci_scale", "n_extreme", "p_mc_low", "p_mc_high", "p_tail",
                    "p_stop"]] = [
             st.ci_low, st.ci_high, st.p_value, st.p_method, st.n_bootstrap, st.n_permutations, st.n_items,
             st.resample_unit, st.n_units, st.ci_scale, st.n_extreme, st.p_mc_low, st.p_mc_high, st.p_tail,
             st.p_stop]
+    for i, src in copies:
+        df.loc[i, [*STATS_COLUMNS, "n_items"]] = df.loc[src, [*STATS_COLUMNS, "n_items"]].to_numpy()
     if cache.hits or cache.misses:
         log.info("statistics cache: %d deltas reused, %d computed", cache.hits, cache.misses)
     cache.close()
@@ -280,7 +292,8 @@ def disagreement_lines(d: pd.DataFrame) -> list[str]:
     return out
 
 
-def aggregate(results_dir: Path, *, multiplicity_method: str = "holm") -> tuple[pd.DataFrame, pd.DataFrame]:
+def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", stats_workers: int | None = None
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild ``leaderboard.parquet`` and ``deltas.parquet`` from the current cells on disk; stale cells (their
     inputs changed since they ran: :mod:`harness.analysis.currency`) are listed in ``stale-cells.json`` and left
     out. ``multiplicity_method``: ``holm`` or ``bh`` within each family (:mod:`harness.analysis.multiplicity`)."""
@@ -294,16 +307,20 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm") -> tuple[
     currency.write(results_dir, found)
     for line in found.lines(results_dir):
         log.info(line)
-    board = leaderboard(results_dir, leave_out=found.stale_sidecars)
+    with timers.timed("leaderboard (result files)"):
+        board = leaderboard(results_dir, leave_out=found.stale_sidecars)
     if board.empty:
         why = f" ({len(found.stale)} stale cell(s) left out; see {layout.STALE_CELLS})" if found.stale else ""
         raise HarnessError(f"{results_dir}: no results to aggregate{why}; run `harness run` first")
-    d = deltas(board, results_dir, multiplicity_method=multiplicity_method)
+    with timers.timed("deltas (with their statistics)"):
+        d = deltas(board, results_dir, multiplicity_method=multiplicity_method, stats_workers=stats_workers)
     write_parquet(board, LEADERBOARD_SCHEMA, results_dir / "leaderboard.parquet")
     faults.checkpoint("aggregate")
     write_parquet(d, DELTAS_SCHEMA, results_dir / "deltas.parquet")
-    write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, results_dir / FAMILY_FILE)
-    controls.write(results_dir, *controls.tables(board, results_dir))  # paraphrase spreads, ranks, Kendall τ
+    with timers.timed("family summary"):
+        write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, results_dir / FAMILY_FILE)
+    with timers.timed("controls (paraphrase, ranks)"):
+        controls.write(results_dir, *controls.tables(board, results_dir))  # paraphrase spreads, ranks, Kendall τ
     for line in disagreement_lines(d):
         log.warning("interval and test disagree: %s", line)
     return board, d
