@@ -207,11 +207,15 @@ def aggregate(results_dir: Path = DEFAULT_RESULTS, *, multiplicity: str = "holm"
     ``holm`` (default) or ``bh`` within each model × kind of comparison."""
     from harness.analysis.aggregate import aggregate as aggregate_files
     from harness.report import build, leaderboard_page, plots
+    from harness.results import staging
 
-    out = aggregate_files(results_dir, multiplicity_method=multiplicity)
-    plots.draw_language_plots(results_dir)
-    build.build(results_dir, *out)
-    leaderboard_page.write(results_dir, *out)
+    if not results_dir.is_dir():
+        raise HarnessError(f"{results_dir}: no such results folder; run `harness run` first")
+    with staging.staged(results_dir) as stage:  # all or nothing: swapped in only when every output is written
+        out = aggregate_files(results_dir, multiplicity_method=multiplicity, out=stage)
+        plots.draw_language_plots(results_dir, out=stage)
+        build.build(results_dir, *out, out=stage)
+        leaderboard_page.write(results_dir, *out, out=stage)
     return out
 
 
