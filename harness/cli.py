@@ -303,8 +303,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         if not results_dir.is_dir():
             raise HarnessError(f"{results_dir}: no such results folder; run `harness run` and `harness aggregate`, "
                                "or give --results")
-        for plot in api.list_plots(results_dir):
+        found = api.list_plots(results_dir)
+        for plot in found:
             print(plot)
+        if not found:  # say so, on stderr (stdout stays a list of paths); exit 0: no plots is a valid state
+            print(f"no plots in {results_dir / 'plots'}: `harness aggregate --results {results_dir}` draws them "
+                  "(language-split plots need a translation task's cells)", file=sys.stderr)
         return 0
     if args.command == "ls":
         if args.what == "conditions":

@@ -94,6 +94,12 @@ class Inputs:
         if self.fatal:
             also = f"; also invalid: {' and '.join(what)}" if what else ""
             return f"nothing was run: fix the instruction file(s) above{also}"
+        verb = "is" if len(self.bad_tasks) + len(self.bad_conditions) == 1 else "are"
+        empty = [k for k, bad, left in (("task", self.bad_tasks, self.tasks),
+                                        ("condition", self.bad_conditions, self.conditions)) if bad and not left]
+        if empty:  # --skip-invalid would leave nothing to run: do not offer it
+            return (f"nothing was run: {' and '.join(what)} {verb} invalid; fix them (no valid "
+                    f"{' and no valid '.join(empty)} is left to run)")
         rest = []
         if self.bad_tasks:
             rest.append(f"the other {len(self.tasks)} task(s)")
