@@ -167,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", type=Path, default=None, help="output file (one MODEL only)")
     exp.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file differs")
 
-    val = add(sub, "validate", help="validate every task spec, data file and instruction file")
+    val = add(sub, "validate", help="validate every task spec, data file and instruction file (or only PATHs)")
+    val.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                     help="task folders, set files, instruction files, or folders holding them (default: all)")
     _search_dirs(val)
 
     cache = add(sub, "cache", help="the embedding cache: size per model, or clear it")
@@ -327,7 +329,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print("  ".join(str(i[k]).ljust(widths[k]) for k in keys))
         return 0
     if args.command == "validate":
-        checked, problems = api.validate_report()
+        checked, problems = api.validate_report(args.paths or None)
         for name in checked:
             print(f"ok  {name}")
         for line in problems.lines:

@@ -30,6 +30,7 @@ from harness.prompts.files import (
     BUILTIN_CONDITIONS,
     SETS_DIR,
     check_set,
+    check_set_typos,
     list_sets,
     load_set,
     model_instructions,
@@ -149,6 +150,8 @@ def check_inputs(
             base = split_variant(name)[0]
             if set_task_names and base not in BUILTIN_CONDITIONS:
                 check_set(load_set(base), FileContext(set_path(base)))
+            elif condition_names and base not in BUILTIN_CONDITIONS:  # named (or a path) on the command line
+                check_set_typos(load_set(base), FileContext(set_path(base)))
             if not condition_names and base not in BUILTIN_CONDITIONS and load_set(base).n_variants:
                 continue  # the default leaves out variant sets (files.default_conditions), but checks them
             for cond in expand_conditions([name]):
