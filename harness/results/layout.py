@@ -102,7 +102,8 @@ def sidecar_problems(side: Any) -> list[str]:
     if isinstance(n_items, dict) and not all(
             isinstance(v, dict) and all(n is None or _typed(n, (int,)) for n in v.values()) for v in n_items.values()):
         out.append("field 'n_items' is not {subset: {split: count}}")
-    for i, p in enumerate(side.get("probes") or []):
+    probes = side.get("probes")
+    for i, p in enumerate(probes if isinstance(probes, list) else []):  # a non-list is reported above
         if not isinstance(p, dict) or any(k not in p or not _typed(p[k], t) for k, t in _PROBE_FIELDS.items()):
             out.append(f"field 'probes[{i}]' is not {{subset, split, metric, score}}")
             break
