@@ -98,6 +98,9 @@ def sidecar_problems(side: Any) -> list[str]:
     for k, types in [*SIDECAR_FIELDS.items(), *SIDECAR_OPTIONAL.items()]:
         if k in side and not (k in SIDECAR_OPTIONAL and side[k] is None) and not _typed(side[k], types):
             out.append(f"field '{k}' is {_kind(side[k])}, expected {_kind(types[0]())}")
+    empty = [k for k in ("model", "alias", "revision", "condition", "task") if side.get(k) == ""]
+    if empty:
+        out.append(f"empty field(s) {', '.join(empty)}")
     n_items = side.get("n_items")
     if isinstance(n_items, dict) and not all(
             isinstance(v, dict) and all(n is None or _typed(n, (int,)) for n in v.values()) for v in n_items.values()):
