@@ -293,3 +293,39 @@ def test_set_loader_never_leaks_an_exception(tmp_path: Path) -> None:
     path.write_text("name: x\ndescription: d\ntasks: [1, 2]\n")
     with pytest.raises(HarnessError):
         instructions.load_set(str(path))
+
+
+# -- every problem at once -----------------------------------------------------------------------------------
+def _task_copy(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    shutil.copytree(ROOT / "tasks" / TASK, folder)
+    spec = folder / "task.yaml"
+    spec.write_text(spec.read_text().replace(f"name: {TASK}", f"name: {name}"))
+    return folder
+
+
+def test_every_bad_row_of_a_data_file_is_listed_up_to_the_cap(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from harness.taskspecs.data import MAX_ROWS
+
+    folder = _task_copy(tmp_path, "ManyBadRows")
+    pairs = pd.read_csv(folder / "pairs.csv", dtype=str, keep_default_na=False)
+    pairs.loc[0:14, "score"] = "x"  # rows 2..16 of the file
+    pairs.loc[19:21, "sentence2"] = ""  # rows 21..23
+    pairs.to_csv(folder / "pairs.csv", index=False)
+    _, problems = api.validate_report([folder])
+    path = folder / "pairs.csv"
+    assert problems.lines == [*(f"{path}: row {r}: score 'x' is not a number" for r in range(2, 2 + MAX_ROWS)),
+                              f"{path}: and 8 more bad row(s)"]
+
+
+def test_an_invalid_type_does_not_hide_the_other_fields(tmp_path: Path) -> None:
+    folder = _task_copy(tmp_path, "BadType")
+    spec = folder / "task.yaml"
+    spec.write_text(spec.read_text().replace("type: STS", "type: STSS")
+                    .replace("license: cc-by-4.0", "license: 7\ncolour: red"))
+    _, problems = api.validate_report([folder])
+    assert problems.lines == [f"{spec}:4: field 'type': 'STSS' is not one of STS, Retrieval, BitextMining",
+                              f"{spec}:18: field 'colour': unknown key 'colour'",
+                              f"{spec}:17: field 'license': Input should be a valid string"]
