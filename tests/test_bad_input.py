@@ -329,3 +329,177 @@ def test_an_invalid_type_does_not_hide_the_other_fields(tmp_path: Path) -> None:
     assert problems.lines == [f"{spec}:4: field 'type': 'STSS' is not one of STS, Retrieval, BitextMining",
                               f"{spec}:18: field 'colour': unknown key 'colour'",
                               f"{spec}:17: field 'license': Input should be a valid string"]
+
+
+# -- property-based: task.yaml, data files, model instruction files ------------------------------------------
+SPEC = (ROOT / "tasks" / TASK / "task.yaml").read_text()
+ODD = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
+
+
+@st.composite
+def spec_texts(draw: Any) -> str:
+    """task.yaml with fields dropped, retyped, added, the type changed, cut short."""
+    import yaml
+
+    body = yaml.safe_load(SPEC)
+    for _ in range(draw(st.integers(1, 3))):
+        how = draw(st.sampled_from(["drop", "retype", "extra", "type", "odd"]))
+        key = draw(st.sampled_from(sorted(body) or ["name"]))
+        if how == "drop":
+            body.pop(key, None)
+        elif how == "retype":
+            body[key] = draw(JSON)
+        elif how == "extra":
+            body[draw(st.text(min_size=1, max_size=8))] = draw(JSON)
+        elif how == "type":
+            body["type"] = draw(st.sampled_from(["STS", "Retrieval", "BitextMining", "STSS", "", 3]))
+        else:
+            body[key] = draw(ODD)
+    text = yaml.safe_dump(body, allow_unicode=True)
+    return text[:draw(st.integers(0, len(text)))] if draw(st.booleans()) else text
+
+
+def _accepts_or_one_line(call: Any) -> bool:
+    try:
+        call()
+    except HarnessError as e:
+        assert e.lines() and all(line and "\n" not in line for line in e.lines()), e.lines()
+        return False
+    return True
+
+
+def test_fuzzed_task_specs_are_accepted_or_one_line(tmp_path: Path) -> None:
+    from harness.taskspecs.local import LocalTask
+
+    folder = _task_copy(tmp_path, TASK)
+    n = 0
+
+    @FAST
+    @given(spec_texts())
+    def prop(text: str) -> None:
+        nonlocal n
+        n += 1
+        (folder / "task.yaml").write_text(text, encoding="utf-8")
+        _accepts_or_one_line(lambda: LocalTask(folder).check_data())
+
+    prop()
+    RUNS["task.yaml"] = n
+    assert n >= 50
+
+
+CELL = st.one_of(ODD, st.none(), st.integers(-10**20, 10**20).map(str), st.floats().map(str),
+                 st.sampled_from(["", " ", "0.5", "-1", "nan", "1e308", "x" * 5000]))
+
+
+@st.composite
+def data_files(draw: Any) -> tuple[str, bytes]:
+    """pairs data as CSV, TSV, JSONL or parquet: odd cells, missing or extra columns, huge values, empty files,
+    truncations, bytes that are not UTF-8."""
+    import pandas as pd
+
+    from harness.results.schema import table_bytes
+
+    ext = draw(st.sampled_from([".csv", ".tsv", ".jsonl", ".parquet"]))
+    cols = draw(st.lists(st.sampled_from(["sentence1", "sentence2", "score", "subset", "split", "extra"]),
+                         unique=True, min_size=0, max_size=6))
+    n = draw(st.integers(0, 6))
+    df = pd.DataFrame({c: [draw(CELL) for _ in range(n)] for c in cols})
+    if ext == ".csv":
+        data = df.to_csv(index=False).encode()
+    elif ext == ".tsv":
+        data = df.to_csv(index=False, sep="\t").encode()
+    elif ext == ".jsonl":
+        data = df.to_json(orient="records", lines=True).encode() if cols else b""
+    else:
+        import pyarrow as pa
+
+        data = table_bytes(pa.Table.from_pandas(df.astype(str) if cols else df, preserve_index=False))
+    how = draw(st.sampled_from(["as is", "truncate", "garbage", "empty"]))
+    if how == "truncate":
+        data = data[:draw(st.integers(0, len(data)))]
+    elif how == "garbage":
+        data += draw(st.binary(min_size=1, max_size=8))
+    elif how == "empty":
+        data = b""
+    return ext, data
+
+
+def test_fuzzed_data_files_are_accepted_or_one_line(tmp_path: Path) -> None:
+    from harness.taskspecs.local import LocalTask
+
+    folder = _task_copy(tmp_path, TASK)
+    spec = (folder / "task.yaml").read_text()
+    n = 0
+
+    @FAST
+    @given(data_files())
+    def prop(case: tuple[str, bytes]) -> None:
+        nonlocal n
+        n += 1
+        ext, data = case
+        (folder / "task.yaml").write_text(spec.replace("data: pairs.csv", f"data: pairs{ext}"))
+        (folder / f"pairs{ext}").write_bytes(data)
+        _accepts_or_one_line(lambda: LocalTask(folder).check_data())
+
+    prop()
+    RUNS["data files"] = n
+    assert n >= 50
+
+
+@st.composite
+def model_files(draw: Any) -> str:
+    import yaml
+
+    body: dict[str, Any] = {"model": draw(st.sampled_from(["org/fuzz", "", "fuzz"]) | ODD)}
+    for key in draw(st.lists(st.sampled_from(["source", "template", "task_types", "tasks", "format_prefixes",
+                                              "instruct_documents", "colour"]), unique=True, max_size=4)):
+        body[key] = draw(JSON | st.dictionaries(st.sampled_from(["STS", TASK, "Nope", "query"]),
+                                                JSON | st.dictionaries(st.sampled_from(["query", "document"]),
+                                                                       ODD, max_size=2), max_size=2))
+    text = yaml.safe_dump(body, allow_unicode=True)
+    return text[:draw(st.integers(0, len(text)))] if draw(st.booleans()) else text
+
+
+def test_fuzzed_model_instruction_files_are_accepted_or_one_line(tmp_path: Path) -> None:
+    n = 0
+
+    @FAST
+    @given(model_files())
+    def prop(text: str) -> None:
+        nonlocal n
+        n += 1
+        path = tmp_path / "org__fuzz.yaml"
+        path.write_text(text, encoding="utf-8")
+        _accepts_or_one_line(lambda: instructions.load_model_file(path))
+
+    prop()
+    RUNS["instruction files"] = n
+    assert n >= 50
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["task.yaml", "data", "instructions"])
+def test_fuzzed_user_files_larger_budget(tmp_path: Path, kind: str) -> None:
+    from harness.taskspecs.local import LocalTask
+
+    folder = _task_copy(tmp_path, TASK)
+    spec = (folder / "task.yaml").read_text()
+
+    def task_yaml(text: str) -> None:
+        (folder / "task.yaml").write_text(text, encoding="utf-8")
+        _accepts_or_one_line(lambda: LocalTask(folder).check_data())
+
+    def data(case: tuple[str, bytes]) -> None:
+        ext, raw = case
+        (folder / "task.yaml").write_text(spec.replace("data: pairs.csv", f"data: pairs{ext}"))
+        (folder / f"pairs{ext}").write_bytes(raw)
+        _accepts_or_one_line(lambda: LocalTask(folder).check_data())
+
+    def model_file(text: str) -> None:
+        path = tmp_path / "org__fuzz.yaml"
+        path.write_text(text, encoding="utf-8")
+        _accepts_or_one_line(lambda: instructions.load_model_file(path))
+
+    strategy, check = {"task.yaml": (spec_texts(), task_yaml), "data": (data_files(), data),
+                       "instructions": (model_files(), model_file)}[kind]
+    SLOW(given(strategy)(check))()
