@@ -45,7 +45,7 @@ def _json(path: Path, kind: type = dict) -> Any:
     except (OSError, UnicodeDecodeError) as e:
         raise HarnessError(f"{path}: unreadable ({e.__class__.__name__}); fix or replace the model folder's file"
                            ) from None
-    if not isinstance(data, kind) or (kind is list and not all(isinstance(m, dict) for m in data)):
+    if not isinstance(data, kind) or (isinstance(data, list) and not all(isinstance(m, dict) for m in data)):
         raise HarnessError(f"{path}: holds {type(data).__name__}, expected a JSON "
                            f"{'object' if kind is dict else 'list of objects'}")
     return data
