@@ -180,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", type=Path, default=None, help="output file (one MODEL only)")
     exp.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file differs")
 
-    val = add(sub, "validate", help="validate every task spec, data file and instruction file")
+    val = add(sub, "validate", help="validate every task spec, data file and instruction file (or only PATHs)")
+    val.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                     help="task folders, set files, instruction files, or folders holding them (default: all)")
     _search_dirs(val)
 
     cache = add(sub, "cache", help="the embedding cache: size per model, or clear it")
@@ -318,8 +320,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         if not results_dir.is_dir():
             raise HarnessError(f"{results_dir}: no such results folder; run `harness run` and `harness aggregate`, "
                                "or give --results")
-        for plot in api.list_plots(results_dir):
+        found = api.list_plots(results_dir)
+        for plot in found:
             print(plot)
+        if not found:  # say so, on stderr (stdout stays a list of paths); exit 0: no plots is a valid state
+            print(f"no plots in {results_dir / 'plots'}: `harness aggregate --results {results_dir}` draws them "
+                  "(language-split plots need a translation task's cells)", file=sys.stderr)
         return 0
     if args.command == "ls":
         if args.what == "conditions":
@@ -338,7 +344,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print("  ".join(str(i[k]).ljust(widths[k]) for k in keys))
         return 0
     if args.command == "validate":
-        checked, problems = api.validate_report()
+        checked, problems = api.validate_report(args.paths or None)
         for name in checked:
             print(f"ok  {name}")
         for line in problems.lines:

@@ -8,7 +8,6 @@ from the two cells' predictions (:mod:`harness.stats`).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +30,7 @@ from harness.results.schema import (
     STATS_COLUMNS,
     write_parquet,
 )
+from harness.results.staging import NothingToWrite
 
 log = logging.getLogger(__name__)
 PAIRING = ["task_data_sha256", "model_identity"]  # a delta's two cells must agree on these (sidecar fields)
@@ -46,12 +46,11 @@ def _scalars(scores: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def _rows_for_cell(sidecar_path: Path, results_dir: Path) -> list[dict[str, Any]]:
-    side = json.loads(sidecar_path.read_text(encoding="utf-8"))
+def _rows_for_cell(side: dict[str, Any], results_dir: Path) -> list[dict[str, Any]]:
     result_path = results_dir / side["result_file"]
     scores = read_scores(result_path)  # plain JSON: no mteb import (mteb only for pre-1.12.48 files)
     base = {
-        **{k: side.get(k, "") for k in PAIRING},  # internal: cells pair only on the same data and model
+        **{k: side.get(k) or "" for k in PAIRING},  # internal: cells pair only on the same data and model
         "schema_version": SCHEMA_VERSION,
         "model": side["model"],
         "alias": side["alias"],
@@ -76,23 +75,37 @@ def _rows_for_cell(sidecar_path: Path, results_dir: Path) -> list[dict[str, Any]
                     base | {"subset": subset, "split": split, "kind": "mteb", "metric": metric,
                             "is_main": metric == side["main_score"], "score": value, "n_items": n}
                 )
-    for p in side.get("probes", []):
+    for p in side.get("probes") or []:
         rows.append(base | {"subset": p["subset"], "split": p["split"], "kind": "probe", "metric": p["metric"],
-                            "is_main": False, "score": p["score"], "n_items": p["n_items"]})
+                            "is_main": False, "score": float(p["score"]), "n_items": p.get("n_items")})
     return rows
 
 
-def leaderboard(results_dir: Path, *, leave_out: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
-    """One row per metric of every cell, except the sidecars in ``leave_out`` (relative paths: stale cells). The
-    frame also holds the :data:`PAIRING` columns (not written to the parquet file)."""
+def board_rows(results_dir: Path, sides: list[tuple[Path, dict[str, Any]]], leave_out: set[str] | frozenset[str]
+               ) -> tuple[pd.DataFrame, list[tuple[Path, str]]]:
+    """The leaderboard of the cells in ``sides`` except those in ``leave_out`` (relative sidecar paths), and
+    (sidecar, reason) of the cells whose files could not be read (left out too)."""
     rows: list[dict[str, Any]] = []
-    for sidecar in layout.sidecar_files(results_dir):
-        if str(sidecar.relative_to(results_dir)) not in leave_out:
-            rows += _rows_for_cell(sidecar, results_dir)
+    bad: list[tuple[Path, str]] = []
+    for sidecar, side in sides:
+        if str(sidecar.relative_to(results_dir)) in leave_out:
+            continue
+        try:
+            rows += _rows_for_cell(side, results_dir)
+        except HarnessError as e:
+            bad.append((sidecar, str(e)))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+            bad.append((sidecar, f"{side['result_file']}: unusable ({e.__class__.__name__}: {e})"))
     df = pd.DataFrame(rows, columns=[*LEADERBOARD_SCHEMA.names, *PAIRING])
     df = df.astype({"score": "float64", "is_main": "bool"})
-    return df.sort_values(["model", "revision", "task", "subset", "split", "metric", "condition"],
-                          ignore_index=True)
+    df = df.sort_values(["model", "revision", "task", "subset", "split", "metric", "condition"], ignore_index=True)
+    return df, bad
+
+
+def leaderboard(results_dir: Path, *, leave_out: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
+    """One row per metric of every usable cell, except the sidecars in ``leave_out`` (relative paths: stale
+    cells). The frame also holds the :data:`PAIRING` columns (not written to the parquet file)."""
+    return board_rows(results_dir, list(layout.sidecars(results_dir)), leave_out)[0]
 
 
 def _pair_keys(board: pd.DataFrame) -> list[str]:
@@ -292,35 +305,48 @@ def disagreement_lines(d: pd.DataFrame) -> list[str]:
     return out
 
 
-def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", stats_workers: int | None = None
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rebuild ``leaderboard.parquet`` and ``deltas.parquet`` from the current cells on disk; stale cells (their
-    inputs changed since they ran: :mod:`harness.analysis.currency`) are listed in ``stale-cells.json`` and left
-    out. ``multiplicity_method``: ``holm`` or ``bh`` within each family (:mod:`harness.analysis.multiplicity`)."""
+def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path | None = None,
+              stats_workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rebuild ``leaderboard.parquet``, ``deltas.parquet`` and the other tables from the usable, current cells on
+    disk, into ``out`` (default: the results folder; ``harness aggregate`` passes its staging folder,
+    :mod:`harness.results.staging`). Cells left out — stale ones (their inputs changed since they ran:
+    :mod:`harness.analysis.currency`) and unreadable ones (sidecar truncated, empty, not an object, missing
+    fields or wrong types; result file unreadable) — are listed in ``left-out-cells.json`` with the reason and the
+    command that recomputes them. Raises (writing nothing) only when no cell is left. ``multiplicity_method``:
+    ``holm`` or ``bh`` within each family (:mod:`harness.analysis.multiplicity`)."""
     if multiplicity_method not in multiplicity.METHODS:
         raise HarnessError(f"--multiplicity {multiplicity_method}: unknown method (choose "
                            f"{' or '.join(multiplicity.METHODS)})")
     if not results_dir.is_dir():
         raise HarnessError(f"{results_dir}: no such results folder; run `harness run` first")
+    out = out or results_dir
     atomic.remove_orphans(results_dir)
-    found = currency.check(results_dir)
-    currency.write(results_dir, found)
+    sides, bad = layout.read_sidecars(results_dir)
+    found = currency.check(results_dir, sides)
+    with timers.timed("leaderboard (result files)"):
+        board, unusable = board_rows(results_dir, sides, found.stale_sidecars)
+    found.unreadable = currency.unreadable_cells(results_dir, [*bad, *unusable], dict(sides))
+    if board.empty:
+        left = []
+        if found.stale:
+            left.append(f"{len(found.stale)} stale")
+        if found.unreadable:
+            left.append(f"{len(found.unreadable)} unreadable (e.g. {found.unreadable[0].sidecar}: "
+                        f"{found.unreadable[0].reason})")
+        why = f" ({' and '.join(left)} cell(s) left out)" if left else ""
+        raise NothingToWrite(f"{results_dir}: no results to aggregate{why}; run `harness run` first")
     for line in found.lines(results_dir):
         log.info(line)
-    with timers.timed("leaderboard (result files)"):
-        board = leaderboard(results_dir, leave_out=found.stale_sidecars)
-    if board.empty:
-        why = f" ({len(found.stale)} stale cell(s) left out; see {layout.STALE_CELLS})" if found.stale else ""
-        raise HarnessError(f"{results_dir}: no results to aggregate{why}; run `harness run` first")
+    currency.write(results_dir, found, out=out)
     with timers.timed("deltas (with their statistics)"):
         d = deltas(board, results_dir, multiplicity_method=multiplicity_method, stats_workers=stats_workers)
-    write_parquet(board, LEADERBOARD_SCHEMA, results_dir / "leaderboard.parquet")
+    write_parquet(board, LEADERBOARD_SCHEMA, out / "leaderboard.parquet")
     faults.checkpoint("aggregate")
-    write_parquet(d, DELTAS_SCHEMA, results_dir / "deltas.parquet")
+    write_parquet(d, DELTAS_SCHEMA, out / "deltas.parquet")
     with timers.timed("family summary"):
-        write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, results_dir / FAMILY_FILE)
+        write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, out / FAMILY_FILE)
     with timers.timed("controls (paraphrase, ranks)"):
-        controls.write(results_dir, *controls.tables(board, results_dir))  # paraphrase spreads, ranks, Kendall τ
+        controls.write(out, *controls.tables(board, results_dir))  # paraphrase spreads, ranks, Kendall τ
     for line in disagreement_lines(d):
         log.warning("interval and test disagree: %s", line)
     return board, d

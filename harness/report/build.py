@@ -18,7 +18,7 @@ instruction hash, e.g. ``none = format = official`` for MiniLM) are shown once, 
 7. task families (:mod:`harness.report.family`): the Scale* tasks summarised, with small multiples;
 8. the embedding shift (cosine distance of each text's embedding with and without the prefix);
 9. the exact instructions every cell used (from the sidecars' ``prompts``; collapsed by default);
-10. the cells left out as stale (``stale-cells.json``: their inputs changed since they ran), with the commands
+10. the cells left out (``left-out-cells.json``: stale — their inputs changed since they ran — or unreadable), with the commands
     that recompute them;
 11. versions, date and the statistics' settings.
 """
@@ -58,20 +58,23 @@ from harness.results import layout
 LANGUAGE_PLOT_SUFFIX = ".language_split.png"
 
 
-def _sidecars(results_dir: Path) -> list[dict[str, Any]]:
+def _sidecars(results_dir: Path, outputs: Path) -> list[dict[str, Any]]:
     out = []
-    for path, side in layout.current_sidecars(results_dir):  # stale cells (stale-cells.json) are left out
+    for path, side in layout.current_sidecars(results_dir, outputs):  # cells in left-out-cells.json are left out
         side["_path"] = path
         out.append(side)
     return out
 
 
-def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame | None = None
-          ) -> tuple[Path, Path]:
-    """Write ``report.html`` and ``report.md`` (+ ``report_files/*.png``) under ``results_dir``."""
-    board = board if board is not None else pd.read_parquet(results_dir / "leaderboard.parquet")
-    d = d if d is not None else pd.read_parquet(results_dir / "deltas.parquet")
-    sides = _sidecars(results_dir)
+def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame | None = None, *,
+          out: Path | None = None) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` (+ ``report_files/*.png``) under ``out``: the results folder unless
+    aggregate stages its outputs (:mod:`harness.results.staging`); the other tables aggregate wrote are read from
+    there too, the cells from ``results_dir``."""
+    out = out or results_dir
+    board = board if board is not None else pd.read_parquet(out / "leaderboard.parquet")
+    d = d if d is not None else pd.read_parquet(out / "deltas.parquet")
+    sides = _sidecars(results_dir, out)
     figures: list[Figure] = []
     sections: list[Section] = [headline_section(board, d)]
 
@@ -115,7 +118,7 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
             sec.figure(chart)
     sections.append(sec)
 
-    para, ranked, agree = controls.read(results_dir)  # the control conditions (report/controls.py)
+    para, ranked, agree = controls.read(out)  # the control conditions (report/controls.py)
     for sec, figs in (decomposition_section(d), paraphrase_section(board, para), rankings_section(ranked, agree)):
         sections.append(sec)
         figures += figs
@@ -141,7 +144,7 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     sections.append(sec)
 
     sec = Section("Language split")
-    plots = sorted((results_dir / "plots").glob(f"*{LANGUAGE_PLOT_SUFFIX}"))
+    plots = sorted((out / "plots").glob(f"*{LANGUAGE_PLOT_SUFFIX}"))
     if not plots:
         sec.para("No language-split plots under plots/.")
     else:
@@ -160,7 +163,7 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
         sec.pre(text)
     sections.append(sec)
 
-    fam_path = results_dir / FAMILY_FILE
+    fam_path = out / FAMILY_FILE
     fam = pd.read_parquet(fam_path) if fam_path.exists() else pd.DataFrame()
     if not fam.empty:
         sec = Section("Task families")
@@ -200,12 +203,17 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     sec.html.append("</details>")
     sections.append(sec)
 
-    stale = currency.read(results_dir)
-    if stale.stale or stale.unverified:
+    stale = currency.read(out)
+    if stale.stale or stale.unreadable or stale.unverified:
         sec = Section("Cells left out")
         sec.para("Cells whose inputs changed after they ran (task data, instructions, model settings or result "
                  "schema) are stale: they are in no table, delta or figure above. Rerunning the commands below "
-                 f"recomputes them (also listed in {layout.STALE_CELLS}).")
+                 f"recomputes them (also listed in {layout.LEFT_OUT_CELLS}).")
+        if stale.unreadable:
+            sec.para("Cells whose sidecar or result file could not be read (cut short, empty, not the expected "
+                     "fields) are left out too:")
+            sec.table(pd.DataFrame([(u.cell, u.reason) for u in stale.unreadable], columns=["cell", "why"]))
+            sec.pre("\n".join(sorted({u.command for u in stale.unreadable})))
         if stale.stale:
             sec.table(pd.DataFrame([(s.cell, s.reason) for s in stale.stale], columns=["cell", "why"]))
             sec.pre("\n".join(currency.recompute_commands(stale.stale, results_dir)))
@@ -217,8 +225,8 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     sec.table(versions(sides))
     sections.append(sec)
 
-    out_html, out_md = results_dir / HTML_NAME, results_dir / MD_NAME
-    files = results_dir / FILES_DIR
+    out_html, out_md = out / HTML_NAME, out / MD_NAME
+    files = out / FILES_DIR
     for fig in figures:
         atomic.write_bytes(files / fig.name, fig.png)
     keep = {fig.name for fig in figures}

@@ -185,8 +185,8 @@ def _script_json(text: str) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def write(results_dir: Path, board: pd.DataFrame, d: pd.DataFrame) -> Path:
-    path = results_dir / PAGE
+def write(results_dir: Path, board: pd.DataFrame, d: pd.DataFrame, *, out: Path | None = None) -> Path:
+    path = (out or results_dir) / PAGE
     atomic.write_text(path, render(board, d, source=f"Results of {results_dir}"))
     return path
 

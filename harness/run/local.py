@@ -75,6 +75,11 @@ def check_writable(results_dir: Path) -> None:
         results_dir.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
         probe.unlink()
+    except FileExistsError:  # a file (or a link to one) appeared where the folder should be
+        raise HarnessError(f"{results_dir}: is a file, not a folder; give --results a folder") from None
+    except NotADirectoryError:
+        raise HarnessError(f"{results_dir}: a part of this path is a file, not a folder; give --results a folder"
+                           ) from None
     except OSError as e:
         raise HarnessError(f"{results_dir}: results folder is not writable ({e.strerror or e})") from None
 

@@ -30,6 +30,7 @@ from harness.prompts.files import (
     BUILTIN_CONDITIONS,
     SETS_DIR,
     check_set,
+    check_set_typos,
     list_sets,
     load_set,
     model_instructions,
@@ -94,6 +95,12 @@ class Inputs:
         if self.fatal:
             also = f"; also invalid: {' and '.join(what)}" if what else ""
             return f"nothing was run: fix the instruction file(s) above{also}"
+        verb = "is" if len(self.bad_tasks) + len(self.bad_conditions) == 1 else "are"
+        empty = [k for k, bad, left in (("task", self.bad_tasks, self.tasks),
+                                        ("condition", self.bad_conditions, self.conditions)) if bad and not left]
+        if empty:  # --skip-invalid would leave nothing to run: do not offer it
+            return (f"nothing was run: {' and '.join(what)} {verb} invalid; fix them (no valid "
+                    f"{' and no valid '.join(empty)} is left to run)")
         rest = []
         if self.bad_tasks:
             rest.append(f"the other {len(self.tasks)} task(s)")
@@ -143,6 +150,8 @@ def check_inputs(
             base = split_variant(name)[0]
             if set_task_names and base not in BUILTIN_CONDITIONS:
                 check_set(load_set(base), FileContext(set_path(base)))
+            elif condition_names and base not in BUILTIN_CONDITIONS:  # named (or a path) on the command line
+                check_set_typos(load_set(base), FileContext(set_path(base)))
             if not condition_names and base not in BUILTIN_CONDITIONS and load_set(base).n_variants:
                 continue  # the default leaves out variant sets (files.default_conditions), but checks them
             for cond in expand_conditions([name]):
