@@ -20,7 +20,7 @@ from harness.analysis import controls, currency, decomposition, family, multipli
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
-from harness.results import layout
+from harness.results import layout, trust
 from harness.results.mteb_json import read_scores
 from harness.results.schema import (
     DELTA_KEYS,
@@ -48,7 +48,7 @@ def _scalars(scores: Mapping[str, Any]) -> dict[str, float]:
 
 def _rows_for_cell(sidecar_path: Path, results_dir: Path) -> list[dict[str, Any]]:
     side = json.loads(sidecar_path.read_text(encoding="utf-8"))
-    result_path = results_dir / side["result_file"]
+    result_path = trust.cell_path(results_dir, side, "result_file", where=sidecar_path)  # inside, no link
     scores = read_scores(result_path)  # plain JSON: no mteb import (mteb only for pre-1.12.48 files)
     base = {
         **{k: side.get(k, "") for k in PAIRING},  # internal: cells pair only on the same data and model
@@ -159,8 +159,8 @@ def _prediction_files(results_dir: Path) -> dict[tuple[str, str, str, str], Path
     out = {}
     for _, side in layout.sidecars(results_dir):
         if side.get("predictions_file"):
-            out[(side["model"], side["revision"], side["condition"], side["task"])] = (
-                results_dir / side["predictions_file"])
+            out[(side["model"], side["revision"], side["condition"], side["task"])] = trust.cell_path(
+                results_dir, side, "predictions_file")
     return out
 
 

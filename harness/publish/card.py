@@ -6,7 +6,6 @@ and their licenses, versions and how to reproduce and push.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ _ISO1 = {"eng": "en", "deu": "de", "fra": "fr", "spa": "es", "ita": "it", "nld":
 class Contents:
     """What the published folder holds (paths relative to it) and where it came from."""
 
-    results_dir: Path
+    results_dir: Path  # the folder being written (its files already checked against their pins)
     board: pd.DataFrame
     deltas: pd.DataFrame
     sidecars: list[dict[str, Any]]
@@ -77,13 +76,9 @@ def header(c: Contents) -> dict[str, Any]:
 
 
 def _prediction_rows(c: Contents) -> int:
-    total = 0
-    for s in c.sidecars:
-        if s.get("predictions_file"):
-            import pyarrow.parquet as pq
+    import pyarrow.parquet as pq
 
-            total += pq.read_metadata(c.results_dir / s["predictions_file"]).num_rows
-    return total
+    return sum(pq.read_metadata(c.results_dir / rel).num_rows for rel in c.predictions)
 
 
 def _esc(v: object) -> str:
@@ -239,16 +234,3 @@ def render(c: Contents) -> str:
         "## Reproduce", "", _reproduce(c),
     ]
     return "\n".join(parts)
-
-
-def read_model_meta(results_dir: Path, result_files: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for rel in result_files:
-        if not rel.endswith("model_meta.json"):
-            continue
-        try:
-            meta = json.loads((results_dir / rel).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        out.setdefault((str(meta.get("name")), str(meta.get("revision"))), meta)
-    return out

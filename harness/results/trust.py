@@ -259,9 +259,14 @@ def _file(folder: Path, path: Path, sidecar_rel: PurePosixPath, side: dict[str, 
 
 def cell_path(folder: Path, side: dict[str, Any], field: str, *, where: Path | None = None) -> Path:
     """The file a sidecar's path field (``result_file``, ``predictions_file``) names, :func:`checked`; for the
-    readers of cells (aggregate) that do not copy them."""
+    readers of cells (aggregate) that do not copy them. A missing file is returned as it is (those readers say
+    what is missing in their own words), after the path itself passed the checks."""
     where = where or folder / layout.CELLS_DIR
     rel = side.get(field)
+    if isinstance(rel, str) and rel and not os.path.lexists(folder / rel):
+        p = PurePosixPath(rel)
+        if not p.is_absolute() and ".." not in p.parts and "\x00" not in rel and "\\" not in rel:
+            return folder / rel
     return checked(folder, rel, where=where, field=field, kind=_kind(str(rel), side))
 
 
