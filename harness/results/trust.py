@@ -219,9 +219,10 @@ def cell_files(folder: Path, path: Path, side: dict[str, Any]) -> list[CellFile]
         for role, field_name in (("result", "result_file"), ("predictions", "predictions_file")):
             if role in roles and field_name in named and roles[role] != pins[named[field_name]]:
                 raise Refused(f"{path}: field 'files_sha256.{role}': disagrees with '{PINS_FIELD}'")
-        for rel, sha in sorted(pins.items()):
-            out.append(_file(folder, path, sidecar_rel, side, rel, f"{PINS_FIELD}[{rel!r}]", sha))
-        return out
+        fields = {rel: field_name for field_name, rel in named.items()}  # a named path is refused by its field
+        for rel, sha in sorted(pins.items(), key=lambda kv: (kv[0] not in fields, kv[0])):
+            out.append(_file(folder, path, sidecar_rel, side, rel, fields.get(rel, f"{PINS_FIELD}[{rel!r}]"), sha))
+        return sorted(out, key=lambda f: f.rel)
     wanted: list[tuple[str, str, str | None]] = [
         ("result_file", side["result_file"], roles.get("result"))]
     meta = str(PurePosixPath(side["result_file"]).parent / MODEL_META)
