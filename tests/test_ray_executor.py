@@ -22,6 +22,7 @@ from harness import api
 from harness.models.mock import mock_spec
 from harness.models.spec import Embedder, ModelSpec
 from harness.results import layout
+from harness.run.ray_executor import init_local
 from tests.conftest import ROOT, STORED_DIFF
 
 TASKS = ["TemperatureBySensation", "DeEnTranslationBitextMining"]  # STS (+ cosines artifact) and bitext mining
@@ -33,7 +34,7 @@ TIMESTAMPS = ["created_at"]
 def ray_address() -> Iterator[str]:
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    init_local(ray, num_cpus=2, log_to_driver=False, logging_level=logging.ERROR)  # 127.0.0.1 only
     try:
         yield ray.get_runtime_context().gcs_address
     finally:

@@ -19,7 +19,7 @@ from harness.analysis import controls, currency, decomposition, family, multipli
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
-from harness.results import layout
+from harness.results import layout, trust
 from harness.results.mteb_json import read_scores
 from harness.results.schema import (
     DELTA_KEYS,
@@ -46,8 +46,8 @@ def _scalars(scores: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def _rows_for_cell(side: dict[str, Any], results_dir: Path) -> list[dict[str, Any]]:
-    result_path = results_dir / side["result_file"]
+def _rows_for_cell(side: dict[str, Any], results_dir: Path, sidecar: Path | None = None) -> list[dict[str, Any]]:
+    result_path = trust.cell_path(results_dir, side, "result_file", where=sidecar)  # inside, no link
     scores = read_scores(result_path)  # plain JSON: no mteb import (mteb only for pre-1.12.48 files)
     base = {
         **{k: side.get(k) or "" for k in PAIRING},  # internal: cells pair only on the same data and model
@@ -91,7 +91,7 @@ def board_rows(results_dir: Path, sides: list[tuple[Path, dict[str, Any]]], leav
         if str(sidecar.relative_to(results_dir)) in leave_out:
             continue
         try:
-            rows += _rows_for_cell(side, results_dir)
+            rows += _rows_for_cell(side, results_dir, sidecar)
         except HarnessError as e:
             bad.append((sidecar, str(e)))
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
@@ -175,8 +175,8 @@ def _prediction_files(results_dir: Path) -> dict[tuple[str, str, str, str], Path
     out = {}
     for _, side in layout.sidecars(results_dir):
         if side.get("predictions_file"):
-            out[(side["model"], side["revision"], side["condition"], side["task"])] = (
-                results_dir / side["predictions_file"])
+            out[(side["model"], side["revision"], side["condition"], side["task"])] = trust.cell_path(
+                results_dir, side, "predictions_file")
     return out
 
 

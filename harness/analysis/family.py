@@ -37,7 +37,7 @@ from harness.analysis.metrics import multiplicities
 from harness.analysis.units import chunk_sizes, recurring_texts, resample_weights, shared_weights
 from harness.core.atomic import file_sha256
 from harness.prompts.conditions import BASELINE
-from harness.results import layout
+from harness.results import layout, trust
 from harness.results.schema import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def _cells(results_dir: Path, kept: set[tuple[str, str, str, str]] | None = None
             continue
         if kept is not None and (side["model"], side["revision"], side["condition"], side["task"]) not in kept:
             continue
-        path = results_dir / side["predictions_file"]
+        path = trust.cell_path(results_dir, side, "predictions_file")  # inside the folder, no link
         try:
             frame = pd.read_parquet(path)
             sha = file_sha256(path)  # the bytes read, as the deltas' cache keys them (not the sidecar's pin)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from harness.analysis import stats
 from harness.core.errors import HarnessError
-from harness.results import layout
+from harness.results import layout, trust
 from harness.results.schema import identical_inputs
 
 LEADERBOARD = "leaderboard.parquet"
@@ -29,6 +29,7 @@ class Checked:
     board: pd.DataFrame
     deltas: pd.DataFrame
     sidecars: list[tuple[Path, dict[str, Any]]]
+    files: dict[Path, list[trust.CellFile]]  # by sidecar: every file of the cell with its sha256 (pinned or computed)
 
 
 def _aggregate_hint(results_dir: Path) -> str:
@@ -55,7 +56,10 @@ def check(results_dir: Path) -> Checked:
     for p in (board_path, deltas_path):
         if not p.exists():
             raise HarnessError(f"{p}: missing; {_aggregate_hint(results_dir)} first")
-    sides = list(layout.sidecars(results_dir)) if (results_dir / layout.CELLS_DIR).exists() else []
+    try:
+        sides, files = _trusted_cells(results_dir)
+    except trust.Refused as e:
+        raise trust.Refused(f"{e}; nothing published") from None
     if not sides:
         raise HarnessError(f"{results_dir}: no cells to publish; run `harness run` first")
     for listing in (results_dir / layout.LEFT_OUT_CELLS, results_dir / STALE_CELLS):  # STALE_CELLS: older name
@@ -73,7 +77,21 @@ def check(results_dir: Path) -> Checked:
     board, d = pd.read_parquet(board_path), pd.read_parquet(deltas_path)
     _same_cells(results_dir, board, sides)
     _intervals(deltas_path, d)
-    return Checked(results_dir, board, d, sides)
+    return Checked(results_dir, board, d, sides, files)
+
+
+def _trusted_cells(results_dir: Path) -> tuple[list[tuple[Path, dict[str, Any]]], dict[Path, list[trust.CellFile]]]:
+    """Every sidecar and cell file, read through :mod:`harness.results.trust` (the folder may come from someone
+    else, e.g. a merge): no link anywhere, every path inside the folder, sizes bounded, pins well-formed."""
+    trust.refuse_symlinks(results_dir, "publish")
+    for name in (LEADERBOARD, DELTAS):
+        trust.checked(results_dir, name, where=results_dir, field=name, kind="artifact")
+    sides, files = [], {}
+    for path in layout.sidecar_files(results_dir) if (results_dir / layout.CELLS_DIR).is_dir() else []:
+        side = trust.sidecar(results_dir, path)
+        sides.append((path, side))
+        files[path] = trust.cell_files(results_dir, path, side)
+    return sides, files
 
 
 def _same_cells(results_dir: Path, board: pd.DataFrame, sides: list[tuple[Path, dict[str, Any]]]) -> None:

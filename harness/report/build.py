@@ -37,6 +37,7 @@ from harness.analysis.aggregate import FAMILY_FILE, disagreement_lines
 from harness.analysis.decomposition import plain_deltas
 from harness.analysis.tables import family_footnote, language_table
 from harness.core import atomic
+from harness.core import markdown as md
 from harness.prompts.conditions import order_conditions
 from harness.report.controls import decomposition_section, paraphrase_section, rankings_section
 from harness.report.family import family_rows, small_multiples
@@ -129,7 +130,7 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
         sec.para("No pair probes in these results.")
     for title, df in pairs:
         sec.html.append(f"<h3>{html.escape(title)}</h3>")
-        sec.md.append(f"### {title}\n")
+        sec.md.append(f"### {md.text(title)}\n")
         sec.table(df)
     sections.append(sec)
 

@@ -137,10 +137,45 @@ def check_address(address: str) -> None:
                            f"({e.strerror or e.__class__.__name__})") from None
 
 
+# Ray has no authentication: whoever reaches a node's ports can run code as its user
+# (https://docs.ray.io/en/latest/ray-security/index.html). Ray resolves ``_node_ip_address="127.0.0.1"`` to the
+# machine's network address and then binds its gRPC servers (GCS, raylet, object manager, workers, agents) on every
+# interface, unless its "no cluster" switch is off: then the node is 127.0.0.1 and every server binds loopback only
+# (measured with psutil.net_connections, NOTES.md issue 24). The switch is read from the environment when ray is
+# imported and by the daemons this starts, so both are set for the start only.
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+LOOPBACK = "127.0.0.1"
+
+
+def init_local(ray: Any, **kwargs: Any) -> None:
+    """``ray.init`` of a new local instance that listens on 127.0.0.1 only, without dashboard; refused (one line,
+    the instance stopped) if Ray still put the node on another address."""
+    from ray._private import ray_constants
+
+    old_env, old_flag = os.environ.get(LOCAL_ONLY_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[LOCAL_ONLY_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(_node_ip_address=LOOPBACK, include_dashboard=False, **kwargs)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = old_flag
+        if old_env is None:
+            os.environ.pop(LOCAL_ONLY_ENV, None)
+        else:
+            os.environ[LOCAL_ONLY_ENV] = old_env
+    node = ray.get_runtime_context().gcs_address.rsplit(":", 1)[0]
+    if node != LOOPBACK:
+        ray.shutdown()
+        raise HarnessError(f"a local Ray instance: Ray put the node on {node}, not {LOOPBACK}; not started, since "
+                           "Ray has no authentication (run with --executor local, or join a private cluster with "
+                           "--ray-address)")
+
+
 @contextlib.contextmanager
 def connect(address: str | None) -> Iterator[Any]:
     """Ray, connected: the instance this process already has (tests, notebooks), else a new local instance sized
-    to this machine (no dashboard) or the cluster at ``address``; disconnected (local: stopped) at the end.
+    to this machine (no dashboard, on 127.0.0.1 only: :func:`init_local`) or the cluster at ``address``;
+    disconnected (local: stopped) at the end.
     Workers' output stays in Ray's session logs (``/tmp/ray/session_latest/logs``), not on the console."""
     import ray
 
@@ -151,7 +186,9 @@ def connect(address: str | None) -> Iterator[Any]:
         if address:
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         else:
-            ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+            init_local(ray, log_to_driver=False, logging_level=logging.ERROR)
+    except HarnessError:
+        raise
     except Exception as e:
         where = f"--ray-address {address}" if address else "a local Ray instance"
         first = (str(e).strip().splitlines() or [""])[0]
