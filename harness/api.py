@@ -318,7 +318,7 @@ def list_tasks(*, mteb: bool = False, task_type: str | None = None, lang: str | 
     ]
 
 
-KIND_SHORT = {"task": "task", "task_type": "type", "model_default": "default", "none": "-"}
+KIND_SHORT = {"task": "task", "task_type": "type", "model_default": "default", "none": "-", None: "?"}
 
 
 def registry_tasks_rows(names: list[str], *, task_type: str | None = None, lang: str | None = None

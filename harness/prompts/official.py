@@ -23,6 +23,13 @@ from typing import Literal
 from harness.prompts.conditions import Condition, Prompter
 from harness.prompts.schema import ROLES, ModelInstructions
 
+# The task types the exporter (harness/prompts/export) probes mteb's wrappers for, so an instruction file states
+# what mteb feeds on them. The asymmetric types beyond Retrieval (Reranking, InstructionRetrieval,
+# InstructionReranking) are not yet: mteb's prompt lookup gives some models' documents there the query-side
+# prompt (EmbeddingGemma), which the file format cannot state without changing what documents get elsewhere.
+EXPORTED_TYPES = ("BitextMining", "Classification", "Clustering", "MultilabelClassification", "PairClassification",
+                  "Retrieval", "STS", "Summarization")
+
 OfficialKind = Literal["task", "task_type", "model_default", "none"]
 OFFICIAL_KINDS: tuple[OfficialKind, ...] = ("task", "task_type", "model_default", "none")
 
@@ -40,8 +47,11 @@ def _names_type(recipe: ModelInstructions, task_type: str) -> bool:
     return any(k == task_type or k.startswith(f"{task_type}-") for k in keys)
 
 
-def official_kind(recipe: ModelInstructions, task: str, task_type: str) -> OfficialKind:
-    """The kind of instruction ``official`` gives ``task`` (see the module's table)."""
+def official_kind(recipe: ModelInstructions, task: str, task_type: str) -> OfficialKind | None:
+    """The kind of instruction ``official`` gives ``task`` (see the module's table); None when the file cannot say
+    (an mteb recipe, and a task type the exporter does not probe: :data:`EXPORTED_TYPES`)."""
+    if recipe.source.kind == "mteb" and task_type not in EXPORTED_TYPES:
+        return None
     prompter = Prompter(recipe, Condition("official"))
     if not any(prompter.instruction(task, task_type, role) for role in ROLES):
         return "none"
