@@ -17,6 +17,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from harness import api
+from harness.analysis.tables import delta_table
 from harness.cli import main
 from harness.core.errors import HarnessError
 from harness.models.mock import MockEmbedder, mock_spec, mock_vector
@@ -112,6 +113,11 @@ def test_registry_task_runs_end_to_end_offline_from_the_local_cache(hf_home: Pat
     main = board[board.is_main].set_index("condition")
     assert main.loc["official", "official_kind"] == "task_type"
     assert main.loc["official", "dataset_revision"] == BIOSSES_REVISION
+    table = delta_table(board).splitlines()
+    assert table[0].endswith("  official") and table[1].endswith("  task_type")
+    report = (results / "report.md").read_text()
+    assert "What `official` fed" in report and f"| embeddinggemma-300m | BIOSSES | task_type | mteb | " \
+        f"{BIOSSES_REVISION[:12]} | `task: sentence similarity \\| query: ` |" in report
     # a rerun reuses both cells; nothing is stale
     again = api.run([spec], tasks=["BIOSSES"], conditions=["none", "official"], results_dir=results, progress=False)
     assert (len(again.ran), len(again.reused)) == (0, 2)
@@ -204,3 +210,16 @@ def test_ls_tasks_mteb(capsys: pytest.CaptureFixture[str]) -> None:
     assert (row["type"], row["dataset"], row["e5-mistral-7b-instruct"], row["embeddinggemma-300m"],
             row["all-MiniLM-L6-v2"]) == ("Retrieval", "mteb/scifact", "task", "type", "-")
     assert all(line.split()[1] == "Retrieval" for line in lines[1:])
+
+
+def test_a_set_may_name_registry_tasks(tmp_path: Path) -> None:
+    from harness.core.yamlfile import FileContext
+    from harness.prompts.conditions import Prompter
+    from harness.prompts.files import check_set
+    from harness.prompts.schema import InstructionSet, RolePrompts
+
+    s = InstructionSet(name="mine", description="d", tasks={"SciFact": RolePrompts(query="Find the evidence.")})
+    check_set(s, FileContext(tmp_path / "mine.yaml"))  # raises for an unknown name
+    recipe = model_instructions("intfloat/e5-mistral-7b-instruct")
+    assert Prompter(recipe, Condition("mine", s)).prompts_for("SciFact", "Retrieval") == {
+        "query": "Instruct: Find the evidence.\nQuery: ", "document": ""}
