@@ -40,12 +40,16 @@ ROWS = pd.DataFrame({
 
 @pytest.fixture
 def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private Hugging Face home (hub cache + datasets cache), empty."""
+    """A private Hugging Face home (hub cache + datasets cache), empty. ``datasets`` read its cache folder when it
+    was imported, so its module setting is pointed there too (mteb's retrieval loader passes no cache_dir)."""
+    import datasets
+
     home = tmp_path / "hf"
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", home / "datasets")
     return home
 
 
@@ -121,6 +125,60 @@ def test_registry_task_runs_end_to_end_offline_from_the_local_cache(hf_home: Pat
     # a rerun reuses both cells; nothing is stale
     again = api.run([spec], tasks=["BIOSSES"], conditions=["none", "official"], results_dir=results, progress=False)
     assert (len(again.ran), len(again.reused)) == (0, 2)
+
+
+SCIFACT_README = """---
+configs:
+- config_name: default
+  data_files:
+  - split: test
+    path: qrels/test-*.parquet
+- config_name: corpus
+  data_files:
+  - split: corpus
+    path: corpus/corpus-*.parquet
+- config_name: queries
+  data_files:
+  - split: queries
+    path: queries/queries-*.parquet
+---
+"""
+
+
+def test_registry_retrieval_task_with_its_task_instruction(hf_home: Path, tmp_path: Path) -> None:
+    """SciFact (mteb's retrieval loader: corpus / queries / qrels configs of the snapshot's README) under
+    e5-mistral's recipe: official is its SciFact instruction (kind task); ndcg@10 equals the value computed from
+    the mock vectors' ranking."""
+    entry = registry_tasks.catalogue()["SciFact"]
+    corpus = pd.DataFrame({"_id": ["d1", "d2", "d3"], "title": ["", "", ""],
+                           "text": ["Aspirin reduces fever.", "Ice is cold.", "The sun is hot."]})
+    queries = pd.DataFrame({"_id": ["q1", "q2"], "text": ["Does aspirin lower fever?", "Is ice warm?"]})
+    qrels = pd.DataFrame({"query-id": ["q1", "q2"], "corpus-id": ["d1", "d2"], "score": [1, 1]})
+    snap = write_snapshot(hf_home, entry["path"], entry["revision"], {
+        "corpus/corpus-00000.parquet": corpus, "queries/queries-00000.parquet": queries,
+        "qrels/test-00000.parquet": qrels})
+    (snap / "README.md").write_text(SCIFACT_README)
+    results = tmp_path / "results"
+    model = "intfloat/e5-mistral-7b-instruct"
+    summary = api.run([named(model)], tasks=["SciFact"], conditions=["official"], results_dir=results,
+                      progress=False)
+    assert (len(summary.ran), summary.failed) == (1, [])
+    side = json.loads((results / "cells" / "intfloat__e5-mistral-7b-instruct" / "test" / "official" /
+                       "SciFact.json").read_text())
+    prefix = "Instruct: Given a scientific claim, retrieve documents that support or refute the claim\nQuery: "
+    assert side["prompts"] == {"query": prefix, "document": ""} and side["official_kind"] == "task"
+    assert side["dataset"] == {"path": "mteb/scifact", "revision": entry["revision"]}
+
+    def unit(t: str) -> np.ndarray:
+        v = mock_vector(t).astype(np.float64)
+        return v / np.linalg.norm(v)
+    ndcg = []
+    for q, gold in (("Does aspirin lower fever?", 0), ("Is ice warm?", 1)):
+        cos = [float(unit(prefix + q) @ unit(d)) for d in corpus.text]
+        rank = 1 + sum(c > cos[gold] for c in cos)
+        ndcg.append(1 / np.log2(rank + 1))
+    result = json.loads((results / side["result_file"]).read_text())
+    assert result["scores"]["test"][0]["ndcg_at_10"] == round(float(np.mean(ndcg)), 5)
 
 
 def test_uncached_registry_task_fails_fast_in_one_line_and_writes_nothing(hf_home: Path, tmp_path: Path) -> None:
