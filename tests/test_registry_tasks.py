@@ -104,7 +104,8 @@ def test_registry_task_runs_end_to_end_offline_from_the_local_cache(hf_home: Pat
         assert side["prompts"] == {"query": prefix, "document": prefix}
         assert side["official_kind"] == kind
         assert side["task_source"] == "mteb"
-        assert side["dataset"] == {"path": "mteb/biosses-sts", "revision": BIOSSES_REVISION}
+        assert side["dataset"] == {"path": "mteb/biosses-sts", "revision": BIOSSES_REVISION,
+                                   "subsets": ["default"], "splits": ["test"]}
         assert side["task_dir"] == f"mteb:mteb/biosses-sts@{BIOSSES_REVISION}"
         assert side["n_items"] == {"default": {"test": 5}}
         result = json.loads((results / side["result_file"]).read_text())
@@ -167,7 +168,8 @@ def test_registry_retrieval_task_with_its_task_instruction(hf_home: Path, tmp_pa
                        "SciFact.json").read_text())
     prefix = "Instruct: Given a scientific claim, retrieve documents that support or refute the claim\nQuery: "
     assert side["prompts"] == {"query": prefix, "document": ""} and side["official_kind"] == "task"
-    assert side["dataset"] == {"path": "mteb/scifact", "revision": entry["revision"]}
+    assert side["dataset"] == {"path": "mteb/scifact", "revision": entry["revision"], "subsets": ["default"],
+                               "splits": ["test"]}
 
     def unit(t: str) -> np.ndarray:
         v = mock_vector(t).astype(np.float64)
@@ -281,3 +283,19 @@ def test_a_set_may_name_registry_tasks(tmp_path: Path) -> None:
     recipe = model_instructions("intfloat/e5-mistral-7b-instruct")
     assert Prompter(recipe, Condition("mine", s)).prompts_for("SciFact", "Retrieval") == {
         "query": "Instruct: Find the evidence.\nQuery: ", "document": ""}
+
+
+def test_benchmark_selects_its_text_tasks_with_their_subsets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MTEB(eng, v2)'s STS tasks, each with the benchmark's subsets (STS17: en-en only), which are in the key."""
+    monkeypatch.setattr(registry_tasks, "_selections", {})  # this process's benchmark selections: this test's only
+    assert api.select_tasks(None, benchmark="MTEB(eng, v2)", task_types=["STS"]) == [
+        "BIOSSES", "SICK-R", "STS12", "STS13", "STS14", "STS15", "STSBenchmark", "STS17", "STS22.v2"]
+    sts17 = TaskRegistry().get("STS17")
+    assert list(sts17.spec.subsets) == ["en-en"]
+    full = registry_tasks.RegistryTask("STS17", registry_tasks.catalogue()["STS17"])
+    assert len(full.spec.subsets) > 1 and full.data_hash != sts17.data_hash
+    assert api.select_tasks(["TemperatureBySensation", "SciFact"], task_types=["STS"]) == ["TemperatureBySensation"]
+    with pytest.raises(HarnessError, match=r"unknown benchmark 'MTEB\(eng, v9\)'; did you mean MTEB\(eng, v2\)"):
+        api.select_tasks(None, benchmark="MTEB(eng, v9)")
+    with pytest.raises(HarnessError, match="unknown task type 'Sts'"):
+        api.select_tasks(None, task_types=["Sts"])

@@ -114,7 +114,8 @@ class _Expected:
             where = str(folder)
             if where not in self._hashes:
                 try:
-                    found = lookup(side["task"])
+                    ds = side.get("dataset") or {}
+                    found = lookup(side["task"], subsets=ds.get("subsets"), splits=ds.get("splits"))
                     self._hashes[where] = found.data_hash if found is not None else None
                 except HarnessError:
                     self._hashes[where] = None

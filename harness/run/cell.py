@@ -140,7 +140,8 @@ def evaluate_cell(
         "task_data_sha256": cell.task.data_hash,
         "task_dir": cell.task.task_dir,  # where the task was read (a folder, or mteb:<dataset>@<revision>)
         "task_source": cell.task.source,  # local (a task folder) | mteb (mteb's registry)
-        "dataset": ({"path": cell.task.dataset_path, "revision": cell.task.dataset_revision}  # type: ignore[union-attr]
+        "dataset": ({"path": cell.task.dataset_path, "revision": cell.task.dataset_revision,  # type: ignore[union-attr]
+                     "subsets": sorted(cell.task.spec.subsets), "splits": list(cell.task.spec.splits)}
                     if cell.task.source == "mteb" else None),
         "official_kind": (official_kind(cell.prompter.model, cell.task.name, cell.task.type)
                           if cell.condition.name == "official" else None),

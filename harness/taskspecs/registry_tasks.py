@@ -101,14 +101,26 @@ def text_task_names() -> list[str]:
     return sorted(n for n, e in catalogue().items() if is_text(e))
 
 
-def lookup(name: str) -> RegistryTask | None:
-    """The registry task of that name (None if mteb has none); a non-text task raises."""
+# name → (subsets, splits) a benchmark selects (``MTEB(eng, v2)`` runs STS17 on en-en only); set by
+# :func:`benchmark_tasks` for this process (the local executor), recorded in each cell's sidecar
+_selections: dict[str, tuple[list[str], list[str]]] = {}
+
+
+def lookup(name: str, *, subsets: list[str] | None = None, splits: list[str] | None = None) -> RegistryTask | None:
+    """The registry task of that name (None if mteb has none); a non-text task raises. ``subsets`` / ``splits``:
+    only those of the task's (default: what a benchmark named in this process selects, else all)."""
     entry = catalogue().get(name)
     if entry is None:
         return None
     if not is_text(entry):
         raise HarnessError(f"task '{name}': mteb's task is {entry['type']} on {'+'.join(entry['modalities'])}; "
                            "the harness runs text tasks only")
+    chosen = _selections.get(name, (None, None))
+    subsets, splits = subsets or chosen[0], splits or chosen[1]
+    if subsets:
+        entry = {**entry, "subsets": {k: v for k, v in entry["subsets"].items() if k in subsets}}
+    if splits:
+        entry = {**entry, "splits": [s for s in entry["splits"] if s in splits]}
     return RegistryTask(name, entry)
 
 
@@ -129,9 +141,12 @@ def benchmark_tasks(benchmark: str, task_types: list[str] | None = None) -> list
             bench = mteb.get_benchmark(benchmark)
     except Exception:
         raise unknown("benchmark", benchmark, [b.name for b in mteb.get_benchmarks()]) from None
-    names = [t.metadata.name for t in bench.tasks
-             if list(t.metadata.modalities) == ["text"] and str(t.metadata.type) in TEXT_TYPES
-             and (not task_types or str(t.metadata.type) in task_types)]
+    chosen = [t for t in bench.tasks
+              if list(t.metadata.modalities) == ["text"] and str(t.metadata.type) in TEXT_TYPES
+              and (not task_types or str(t.metadata.type) in task_types)]
+    for t in chosen:  # the benchmark's subsets and splits of each task (mteb filters them per benchmark)
+        _selections[t.metadata.name] = (list(t.hf_subsets), list(t.eval_splits))
+    names = [t.metadata.name for t in chosen]
     if not names:
         raise HarnessError(f"--benchmark {benchmark}: no text task" + (
             f" of type {', '.join(task_types)}" if task_types else ""))
@@ -288,6 +303,8 @@ class RegistryTask:
         self.ensure_available()
         task = self.mteb_task_class()
         task.item_predictions = {}
+        task.hf_subsets = [s for s in task.hf_subsets if s in self.spec.subsets]  # a benchmark's selection
+        task.filter_eval_splits(list(self.spec.splits))
         task.load_data()
         if task.dataset is not None and "default" not in task.dataset and set(task.dataset) <= set(
                 self.spec.splits) | {"train", "validation", "dev", "test"}:
