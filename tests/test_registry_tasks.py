@@ -237,6 +237,10 @@ def test_dataset_revision_is_part_of_the_cell_key(tmp_path: Path) -> None:
      "Instruct: Retrieve semantically similar text.\nQuery: "),
     ("google/embeddinggemma-300m", "SciFact", "task_type", "task: search result | query: "),
     ("sentence-transformers/all-MiniLM-L6-v2", "SciFact", "none", ""),
+    ("intfloat/e5-mistral-7b-instruct", "Banking77Classification", "task",
+     "Instruct: Given a online banking query, find the corresponding intents\nQuery: "),
+    ("google/embeddinggemma-300m", "Banking77Classification", "task_type", "task: classification | query: "),
+    ("nomic-ai/nomic-embed-text-v1.5", "Banking77Classification", "none", "classification: "),
 ])
 def test_official_on_registry_tasks_is_mteb_string_and_kind(model: str, task: str, kind: str, query: str) -> None:
     """The exact prefix of the planned cell equals what mteb's own wrapper feeds for that task (golden against
@@ -299,3 +303,31 @@ def test_benchmark_selects_its_text_tasks_with_their_subsets(monkeypatch: pytest
         api.select_tasks(None, benchmark="MTEB(eng, v9)")
     with pytest.raises(HarnessError, match="unknown task type 'Sts'"):
         api.select_tasks(None, task_types=["Sts"])
+
+
+def test_types_without_predictions_or_recipes_are_refused_in_one_line(hf_home: Path, tmp_path: Path) -> None:
+    with pytest.raises(HarnessError) as e:
+        api.run([mock_spec()], tasks=["Banking77Classification"], conditions=["none"], results_dir=tmp_path / "r",
+                progress=False)
+    assert e.value.lines() == ["task 'Banking77Classification': mteb's Classification tasks cannot run yet "
+                               "(item-level predictions exist for STS, Retrieval, BitextMining)"]
+    recipe = model_instructions("intfloat/e5-mistral-7b-instruct")
+    assert official_kind(recipe, "AskUbuntuDupQuestions", "Reranking") is None  # the file does not cover it
+    with pytest.raises(HarnessError, match=r"mteb's task is .* the harness runs text tasks only"):
+        TaskRegistry().get(next(n for n, e in registry_tasks.catalogue().items() if e["modalities"] == ["image"]))
+
+
+def test_a_task_folder_named_like_a_registry_task_wins_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    folder = tmp_path / "BIOSSES"
+    shutil.copytree(ROOT / "tasks" / "TemperatureBySensation", folder)
+    spec = folder / "task.yaml"
+    spec.write_text(spec.read_text().replace("name: TemperatureBySensation", "name: BIOSSES", 1))
+    monkeypatch.setenv("HARNESS_TASKS_PATH", str(tmp_path))
+    monkeypatch.setattr(registry_tasks, "_said", set())
+    assert TaskRegistry().get("BIOSSES").source == "local"
+    assert TaskRegistry().get("BIOSSES").source == "local"
+    assert capsys.readouterr().err.splitlines() == [
+        "note: task 'BIOSSES' is the task folder of that name, not mteb's registry task"]

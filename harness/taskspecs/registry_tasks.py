@@ -144,9 +144,9 @@ def benchmark_tasks(benchmark: str, task_types: list[str] | None = None) -> list
     chosen = [t for t in bench.tasks
               if list(t.metadata.modalities) == ["text"] and str(t.metadata.type) in TEXT_TYPES
               and (not task_types or str(t.metadata.type) in task_types)]
-    for t in chosen:  # the benchmark's subsets and splits of each task (mteb filters them per benchmark)
-        _selections[t.metadata.name] = (list(t.hf_subsets), list(t.eval_splits))
-    names = [t.metadata.name for t in chosen]
+    for task in chosen:  # the benchmark's subsets and splits of each task (mteb filters them per benchmark)
+        _selections[task.metadata.name] = (list(task.hf_subsets), list(task.eval_splits))
+    names = [task.metadata.name for task in chosen]
     if not names:
         raise HarnessError(f"--benchmark {benchmark}: no text task" + (
             f" of type {', '.join(task_types)}" if task_types else ""))
