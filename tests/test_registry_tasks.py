@@ -120,6 +120,8 @@ def test_registry_task_runs_end_to_end_offline_from_the_local_cache(hf_home: Pat
     assert main.loc["official", "dataset_revision"] == BIOSSES_REVISION
     table = delta_table(board).splitlines()
     assert table[0].endswith("  official") and table[1].endswith("  task_type")
+    page = (results / "leaderboard.html").read_text()
+    assert "<small>task_type</small>" in page  # under the official score
     report = (results / "report.md").read_text()
     assert "What `official` fed" in report and f"| embeddinggemma-300m | BIOSSES | task_type | mteb | " \
         f"{BIOSSES_REVISION[:12]} | `task: sentence similarity \\| query: ` |" in report
