@@ -71,7 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = add(sub, "run", help="evaluate models × conditions × tasks (skips finished cells)")
     r.add_argument("--model", default="minilm", help="comma-separated model names (default: minilm)")
-    r.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
+    r.add_argument("--tasks", type=_csv, default=None,
+                   help="comma-separated task names (default: every task folder); a name that is no task folder is "
+                        "mteb's registry task of that name (text tasks: STSBenchmark, SciFact, ...)")
+    r.add_argument("--benchmark", default=None,
+                   help="also run the text tasks of an mteb benchmark, e.g. \"MTEB(eng, v2)\"")
+    r.add_argument("--task-types", type=_csv, default=None,
+                   help="comma-separated mteb task types: only the tasks of these types (e.g. STS,Retrieval)")
     _model_naming(r)
     r.add_argument("--conditions", type=_csv, default=None,
                    help="comma-separated conditions (default: none, format, official and every set without "
@@ -163,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--conditions", type=_csv, default=None,
                     help="for 'instructions': comma-separated conditions (default: all)")
     ls.add_argument("--results", type=Path, default=None, help="results folder for 'plots' (default: ./results)")
+    ls.add_argument("--mteb", action="store_true",
+                    help="for 'tasks': mteb's registry text tasks (cached offline or not; per instruction file the "
+                         "kind of official instruction: task, type, default, -)")
+    ls.add_argument("--type", dest="task_type", default=None, help="for 'tasks': only tasks of this mteb type")
+    ls.add_argument("--lang", default=None, help="for 'tasks --mteb': only tasks in this language (eng, deu-Latn)")
     _search_dirs(ls)
 
     data = add(sub, "data", help="build task data from public sources")
@@ -235,7 +246,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                           all_cells=args.all_cells, verbose=args.verbose, executor=args.executor,
                           ray_address=args.ray_address, workers=args.workers,
                           gpus_per_worker=args.gpus_per_worker, name=args.name,
-                          instructions_file=args.instructions_file)
+                          instructions_file=args.instructions_file, benchmark=args.benchmark,
+                          task_types=args.task_types)
         for label, why in summary.recomputed:
             print(f"  recomputed {label} ({why})", file=sys.stderr)
         print(summary.line())
@@ -332,8 +344,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             for c in api.list_conditions():
                 print(c)
             return 0
-        items = api.list_tasks() if args.what == "tasks" else api.list_models()
-        if args.what == "tasks":
+        items = (api.list_tasks(mteb=args.mteb, task_type=args.task_type, lang=args.lang) if args.what == "tasks"
+                 else api.list_models())
+        if args.what == "tasks" and not args.mteb:
             for line in api.broken_tasks():
                 print(f"invalid task: {line}", file=sys.stderr)
         if items:

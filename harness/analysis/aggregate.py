@@ -59,6 +59,8 @@ def _rows_for_cell(side: dict[str, Any], results_dir: Path, sidecar: Path | None
         "instruction_sha256": side["prompts_sha256"],
         "task": side["task"],
         "task_type": side["task_type"],
+        "dataset_revision": (side.get("dataset") or {}).get("revision") or str(side.get("task_data_sha256", ""))[:12],
+        "official_kind": side.get("official_kind"),
         "mteb_version": side["mteb_version"],
         "harness_version": side["harness_version"],
         "created_at": side["created_at"],

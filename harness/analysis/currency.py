@@ -137,6 +137,18 @@ class _Expected:
     def data_hash(self, side: dict[str, Any]) -> str | None:
         """The task's data hash now; None when the task is not here (or its folder is invalid now)."""
         folder = side.get("task_dir")
+        if side.get("task_source") == "mteb":  # mteb's registry task: its pinned dataset revision now
+            from harness.taskspecs.registry_tasks import lookup
+
+            where = str(folder)
+            if where not in self._hashes:
+                try:
+                    ds = side.get("dataset") or {}
+                    found = lookup(side["task"], subsets=ds.get("subsets"), splits=ds.get("splits"))
+                    self._hashes[where] = found.data_hash if found is not None else None
+                except HarnessError:
+                    self._hashes[where] = None
+            return self._hashes[where]
         if folder and (Path(folder) / SPEC_FILE).exists():
             if folder not in self._hashes:
                 try:

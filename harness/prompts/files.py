@@ -170,9 +170,9 @@ def check_model_file(recipe: ModelInstructions, ctx: FileContext) -> None:
 
 
 def check_set(s: InstructionSet, ctx: FileContext, known: dict[str, str] | None = None) -> None:
-    """An instruction set names harness tasks only (every unknown name is reported)."""
+    """An instruction set names task folders or mteb registry tasks (every unknown name is reported)."""
     problems = Problems()
-    _check_tasks(ctx, s.tasks, harness_task_types() if known is None else known, problems)
+    _check_tasks(ctx, s.tasks, {**mteb_task_types(), **harness_task_types()} if known is None else known, problems)
     problems.raise_if_any()
 
 

@@ -88,6 +88,15 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
         ("conditions", ", ".join(order_conditions({s["condition"] for s in sides}))),
         ("tasks", ", ".join(sorted({s["task"] for s in sides}))),
     ], columns=["what", "value"]))
+    official = sorted((s["alias"], s["task"], s.get("official_kind") or "—", s.get("task_source") or "local",
+                       (s.get("dataset") or {}).get("revision", "")[:12], s["prompts"].get("query", ""))
+                      for s in sides if s["condition"] == "official")
+    if official:
+        grid.para("What `official` fed (official_kind: task = the model's own instruction for this task, task_type "
+                  "= its own for the task's type, model_default = neither, a generic default; none = no "
+                  "instruction). Registry tasks (source mteb) ran at the dataset revision shown.")
+        grid.table(pd.DataFrame(official, columns=["model", "task", "official_kind", "source", "dataset revision",
+                                                   "query prefix"]), code_cols=("query prefix",))
     sections.append(grid)
 
     sec = Section("Deltas with 95% confidence intervals")

@@ -33,6 +33,13 @@ _SHARED = {
 
 DESCRIPTIONS: dict[str, dict[str, str]] = {
     "leaderboard": _SHARED | {
+        "dataset_revision": "The task data's revision: for an mteb registry task the dataset revision mteb pins "
+                            "(`TaskMetadata.dataset['revision']`, part of the cell key); for a task folder the first "
+                            "12 hex digits of its data hash.",
+        "official_kind": "On `official` rows, which instruction the model got: `task` (its own for this task), "
+                         "`task_type` (its own for the task's type, e.g. EmbeddingGemma's category prompts), "
+                         "`model_default` (neither: a per-role default or mteb's abstract-task default) or `none`; "
+                         "null on other conditions.",
         "score": "The metric's value under this condition (mteb stores 6 decimals; probes are unrounded).",
         "n_items": "Items the score is computed over: pairs (STS), queries (Retrieval), sentence pairs "
                    "(BitextMining), or texts (probes).",

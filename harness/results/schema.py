@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 #    multiplicity columns p_adjusted, adjust_method, family, family_size, verdict; p_holm is Holm within the row's
 #    family (one model × one kind of comparison: harness/analysis/multiplicity.py), not across the grid; p_method
 #    lost "permutation+tail" (a tail estimate is p_tail, never p).
-SCHEMA_VERSION = 4
+# 5: the leaderboard gained dataset_revision (mteb registry tasks run at their pinned revision) and official_kind
+#    (which kind of instruction `official` gave: harness/prompts/official.py).
+SCHEMA_VERSION = 5
 PREDICTIONS_SCHEMA_VERSION = 2  # the per-cell predictions parquet (written by the runner); 2: text1, text2
 
 LEADERBOARD_SCHEMA = pa.schema(
@@ -47,6 +49,8 @@ LEADERBOARD_SCHEMA = pa.schema(
         ("instruction_sha256", pa.string()),
         ("task", pa.string()),
         ("task_type", pa.string()),
+        ("dataset_revision", pa.string()),  # mteb's pinned dataset revision (registry) / data hash[:12] (folder)
+        ("official_kind", pa.string()),  # official cells: task | task_type | model_default | none; else null
         ("subset", pa.string()),
         ("split", pa.string()),
         ("kind", pa.string()),  # "mteb" (a score mteb computed) or "probe" (a harness probe value)

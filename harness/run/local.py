@@ -22,6 +22,7 @@ from harness.core import atomic, signals
 from harness.core.errors import HarnessError, Interrupted
 from harness.models.resolve import resolve
 from harness.models.spec import ModelSpec
+from harness.prompts.official import EXPORTED_TYPES, official_kind
 from harness.results import layout
 from harness.run import console, preflight
 from harness.run import lock as run_lock
@@ -123,6 +124,11 @@ def check(specs: list[ModelSpec], registry: TaskRegistry, tasks: list[str] | Non
         summary.skipped.append(inputs.skipped_line())
     valid = {t.name for t in inputs.tasks}
     cells = [c for c in planned if c.task.name in valid]
+    for c in cells:  # official on an mteb task type the instruction files do not cover: refuse, never guess
+        if c.condition.name == "official" and c.task.source == "mteb" and \
+                official_kind(c.prompter.model, c.task.name, c.task.type) is None:
+            raise HarnessError(f"task '{c.task.name}': the instruction file of {c.spec.name} does not cover mteb's "
+                               f"{c.task.type} tasks (exported: {', '.join(EXPORTED_TYPES)}); leave out official")
     redundant = [] if all_cells else [c for c in cells if preflight.redundant(c.prompter.model, c.condition, c.task)]
     if redundant:
         summary.skipped.append(_redundant_line(redundant))

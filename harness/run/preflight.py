@@ -37,14 +37,14 @@ from harness.prompts.files import (
     set_path,
 )
 from harness.prompts.schema import ModelInstructions, split_variant
-from harness.taskspecs.local import LocalTask, TaskRegistry
+from harness.taskspecs.local import Task, TaskRegistry
 
 
 @dataclass
 class Inputs:
     """The checked inputs of a run: what will run, what is invalid or skipped, each task's distinct texts."""
 
-    tasks: list[LocalTask]
+    tasks: list[Task]
     conditions: list[Condition]
     recipes: dict[str, ModelInstructions]  # model name → its checked instruction file (or the default)
     texts: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task → role → distinct texts
@@ -126,10 +126,9 @@ def check_inputs(
     ``set_task_names``: also require every task a set names to be in the task folder (``harness validate``); a
     run does not, since a set may name tasks this folder lacks (a set entry that matches no selected task is
     harmless, and a selected task the set says nothing about is named by the run's "skipped" line)."""
-    known_tasks = [*registry.names(), *registry.broken]
     for name in task_names or []:
-        if name not in known_tasks:
-            raise unknown("task", name, known_tasks, where=str(registry.root))
+        if not registry.knows(name):
+            registry.get(name)  # raises: unknown, with suggestions (task folders and mteb's registry)
     runnable = [*BUILTIN_CONDITIONS, *list_sets()]  # file names only: a broken set is reported below, not here
     for name in condition_names or []:
         base = split_variant(name)[0]
@@ -166,11 +165,18 @@ def check_inputs(
     return inputs
 
 
-def check_task_data(inputs: Inputs, tasks: Sequence[LocalTask]) -> None:
+def check_task_data(inputs: Inputs, tasks: Sequence[Task]) -> None:
     """Check the data files of ``tasks`` (pandas only; the language probe's columns too), recording each task's
     distinct texts per role in ``inputs.texts`` and every problem in ``inputs.bad_tasks``."""
     bad: dict[str, Problems] = {}
     for task in tasks:
+        if task.source == "mteb":  # a registry task: refused at once, in one line (never counted as "invalid")
+            from harness.run.predictions import supported_types
+
+            if task.type not in supported_types():
+                raise HarnessError(f"task '{task.name}': mteb's {task.type} tasks cannot run yet (item-level "
+                                   f"predictions exist for {', '.join(supported_types())})")
+            task.ensure_available()  # type: ignore[union-attr]  # uncached data: dataset, revision, how to get it
         problems = Problems()
         with problems.collect():
             inputs.texts[task.name] = task.check_data()
@@ -183,7 +189,7 @@ def check_task_data(inputs: Inputs, tasks: Sequence[LocalTask]) -> None:
     inputs.add_bad_tasks(bad)
 
 
-def check_tasks_for_mteb(tasks: Sequence[LocalTask]) -> dict[str, Problems]:
+def check_tasks_for_mteb(tasks: Sequence[Task]) -> dict[str, Problems]:
     """mteb's own validation of each task's metadata (imports mteb for a spec it has not accepted before): task
     name → its problems."""
     bad: dict[str, Problems] = {}
@@ -196,7 +202,7 @@ def check_tasks_for_mteb(tasks: Sequence[LocalTask]) -> dict[str, Problems]:
     return bad
 
 
-def redundant(recipe: ModelInstructions, condition: Condition, task: LocalTask) -> bool:
+def redundant(recipe: ModelInstructions, condition: Condition, task: Task) -> bool:
     """True for a cell of an instruction set whose exact prefixes are those of ``none`` or ``format`` for this
     model and task — the set has no instruction for the task (or the recipe withholds it), so the cell would only
     repeat a built-in condition's cell."""

@@ -45,7 +45,7 @@ from harness.run.grid import Cell, plan
 from harness.run.local import DEFAULT_RESULTS, RunStatus, RunSummary, check, check_writable, pending_cells
 from harness.run.ray_worker import CellFailure, CellJob, CellWorker, ModelHandle, TaskFiles, WorkerInfo
 from harness.run.schedule import cell_cost, longest_first, model_for_free_slot, workers_per_model
-from harness.taskspecs.local import LocalTask, TaskRegistry
+from harness.taskspecs.local import LocalTask, Task, TaskRegistry
 
 log = logging.getLogger(__name__)
 MAX_RESTARTS = 3  # a worker process that dies is restarted (and its cell retried) up to this many times
@@ -220,7 +220,7 @@ class _Model:
 class _Grid:
     """What is left to run, per model, and the bookkeeping every finished or failed cell goes through."""
 
-    def __init__(self, tasks: list[LocalTask], conds: list[Condition], results_dir: Path, summary: RunSummary,
+    def __init__(self, tasks: list[Task], conds: list[Condition], results_dir: Path, summary: RunSummary,
                  status: RunStatus, *, skip: set[str] | frozenset[str] = frozenset()):
         self.tasks, self.conds, self.results_dir = tasks, conds, results_dir
         self.skip = skip  # labels of cells not to run (sets without an entry for the task)
@@ -416,7 +416,9 @@ class _Driver:
         ref = worker.actor.evaluate.remote(job, self._task_ref(cell.task))
         self.pending[ref] = ("cell", worker, cell)
 
-    def _task_ref(self, task: LocalTask) -> Any:
+    def _task_ref(self, task: Task) -> Any:
+        if not isinstance(task, LocalTask):  # refused before the run (api.run): workers get task folders' files
+            raise HarnessError(f"task '{task.name}': --executor ray runs task folders only")
         if task.data_hash not in self.task_refs:
             self.task_refs[task.data_hash] = self.ray.put(TaskFiles.of(task))
         return self.task_refs[task.data_hash]
