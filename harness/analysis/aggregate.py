@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import controls, currency, decomposition, family, multiplicity, stats, stats_cache
+from harness.analysis import controls, currency, decomposition, family, geometry, multiplicity, stats, stats_cache
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
@@ -26,6 +26,7 @@ from harness.results.schema import (
     DELTA_KEYS,
     DELTAS_SCHEMA,
     FAMILY_SCHEMA,
+    GEOMETRY_SCHEMA,
     LEADERBOARD_SCHEMA,
     SCHEMA_VERSION,
     STATS_COLUMNS,
@@ -298,8 +299,12 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm") -> tuple[
     if board.empty:
         why = f" ({len(found.stale)} stale cell(s) left out; see {layout.STALE_CELLS})" if found.stale else ""
         raise HarnessError(f"{results_dir}: no results to aggregate{why}; run `harness run` first")
+    geo = geometry.table(results_dir, leave_out=found.stale_sidecars)  # kind "geometry": deltas like any metric
+    board = pd.concat([board, geometry.board_rows(geo, board)], ignore_index=True)
     d = deltas(board, results_dir, multiplicity_method=multiplicity_method)
+    geometry.fill_delta_intervals(d, geo)
     write_parquet(board, LEADERBOARD_SCHEMA, results_dir / "leaderboard.parquet")
+    write_parquet(geo.assign(schema_version=SCHEMA_VERSION), GEOMETRY_SCHEMA, results_dir / geometry.FILE)
     faults.checkpoint("aggregate")
     write_parquet(d, DELTAS_SCHEMA, results_dir / "deltas.parquet")
     write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, results_dir / FAMILY_FILE)

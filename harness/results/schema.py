@@ -49,7 +49,7 @@ LEADERBOARD_SCHEMA = pa.schema(
         ("task_type", pa.string()),
         ("subset", pa.string()),
         ("split", pa.string()),
-        ("kind", pa.string()),  # "mteb" (a score mteb computed) or "probe" (a harness probe value)
+        ("kind", pa.string()),  # "mteb" (a score mteb computed), "probe" (a harness probe value) or "geometry"
         ("metric", pa.string()),
         ("is_main", pa.bool_()),
         ("score", pa.float64()),
@@ -143,6 +143,24 @@ FAMILY_SCHEMA = pa.schema(
         ("n_claims", pa.int64()),
         ("claims_flipped", pa.int64()),  # tasks whose claim verdict differs from the baseline's
         ("resample_unit", pa.string()),
+        ("n_bootstrap", pa.int64()),
+    ]
+)
+# The geometry of each cell's embeddings (harness/analysis/geometry.py): one row per model × condition × task
+# subset × geometry metric; the same values are leaderboard rows of kind "geometry".
+GEOMETRY_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        *[LEADERBOARD_SCHEMA.field(k) for k in ("model", "alias", "revision", "task", "task_type", "subset",
+                                               "split", "condition", "metric", "score")],
+        ("ci_low", pa.float64()),  # 95% interval of the level (bias-shifted percentile; none for centred scores)
+        ("ci_high", pa.float64()),
+        ("delta", pa.float64()),  # condition − none, the same statistic (null for none and for shift_share)
+        ("delta_ci_low", pa.float64()),  # paired 95% interval (the same resamples for both conditions)
+        ("delta_ci_high", pa.float64()),
+        ("resample_unit", pa.string()),
+        ("n_units", pa.int64()),
+        ("n_texts", pa.int64()),  # distinct unit texts (pair texts, or queries)
         ("n_bootstrap", pa.int64()),
     ]
 )

@@ -1,0 +1,92 @@
+"""Geometry of the embeddings (harness/analysis/geometry.py): exact values on seeded mock encoders whose
+instruction adds one vector to every text (shift share 1, centred delta 0) or rotates them, and the weighted
+statistics against their direct definitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness import api
+from harness.analysis import geometry
+from harness.models.mock import MockEmbedder, mock_spec
+from harness.run import local as runner
+from harness.taskspecs.local import TaskRegistry
+from tests.control_grid import RET, STS, tiny_tasks
+
+SCALE_AGE = "Classify a given age by how old it is. "
+RETRIEVAL = "Retrieve semantically similar text. Between german and english translations. "
+
+
+def _grid(base: Path, effect: str) -> Path:
+    root = tiny_tasks(base / "tasks")
+    out = base / "results"
+    emb = MockEmbedder(effects={SCALE_AGE: effect, RETRIEVAL: effect})
+    s = runner.run([mock_spec(emb)], conditions=["none", "blog"], results_dir=out, registry=TaskRegistry(root),
+                   progress=False, cache=base / "cache")
+    assert len(s.ran) == 4 and not s.failed
+    return out
+
+
+@pytest.fixture(scope="module")
+def shifted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    base = tmp_path_factory.mktemp("geo-shift")
+    out = _grid(base, "shift")
+    return out, geometry.table(out, store=base / "cache", n_bootstrap=200)
+
+
+def test_shift_share_is_one_and_centring_removes_the_effect(shifted: tuple[Path, pd.DataFrame]) -> None:
+    _, geo = shifted
+    share = geo[(geo.metric == "shift_share")].set_index("task")
+    assert share.loc[STS, "score"] == pytest.approx(1.0, abs=1e-6)
+    assert share.loc[RET, "score"] == pytest.approx(1.0, abs=1e-6)
+    centred = geo[(geo.task == STS) & (geo.metric == "centred_cosine_spearman") & (geo.condition == "blog")]
+    assert len(centred) == 1 and centred.delta.iloc[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_rotation_of_centred_texts_has_shift_share_zero() -> None:
+    rng = np.random.default_rng(3)
+    half = rng.standard_normal((5, 8))
+    x = np.vstack([half, -half])  # mean exactly 0
+    q, _ = np.linalg.qr(rng.standard_normal((8, 8)))
+    ones = np.ones((1, 10))
+    assert geometry.shift_share(x @ q.T - x, ones)[0] == pytest.approx(0.0, abs=1e-15)
+    shift = np.tile(rng.standard_normal(8), (10, 1))
+    assert geometry.shift_share(shift, ones)[0] == pytest.approx(1.0, abs=1e-15)
+
+
+def test_weighted_statistics_equal_their_definitions_on_the_expanded_sample() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((7, 4))
+    w = np.array([[1.0, 2.0, 0.0, 1.0, 3.0, 1.0, 1.0], [1.0] * 7])
+    for row in w:
+        expanded = np.repeat(x, row.astype(int), axis=0)
+        cov = np.cov(expanded.T, bias=True)
+        lam = np.linalg.eigvalsh(cov)
+        assert geometry.participation_ratio(x, row[None, :])[0] == pytest.approx(lam.sum() ** 2 / (lam**2).sum(),
+                                                                                 rel=1e-12)
+        idx = np.repeat(np.arange(7), row.astype(int))
+        u = x / np.linalg.norm(x, axis=1, keepdims=True)
+        cos = [u[i] @ u[j] for a, i in enumerate(idx) for b, j in enumerate(idx) if a != b and i != j]
+        assert geometry.anisotropy(x, row[None, :])[0] == pytest.approx(np.mean(cos), rel=1e-12)
+    assert geometry.participation_ratio(np.eye(4), np.ones((1, 4)))[0] == pytest.approx(3.0)  # 4 corners: 3 dims
+
+
+def test_aggregate_writes_geometry_rows_and_their_deltas(shifted: tuple[Path, pd.DataFrame],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    out, _ = shifted
+    monkeypatch.setenv("HARNESS_EMBEDDING_CACHE", str(out.parent / "cache"))  # where the run stored its vectors
+    api.aggregate(out)
+    board = pd.read_parquet(out / "leaderboard.parquet")
+    geo = board[board.kind == "geometry"]
+    assert set(geo.metric) == {"anisotropy", "participation_ratio", "shift_share", "centred_cosine_spearman",
+                               "centred_pc1_cosine_spearman", "centred_ndcg_at_10", "centred_pc1_ndcg_at_10"}
+    d = pd.read_parquet(out / "deltas.parquet")
+    row = d[(d.kind == "geometry") & (d.metric == "centred_cosine_spearman") & (d.baseline == "none")]
+    assert len(row) == 1 and row.delta.iloc[0] == 0.0 and row.ci_low.iloc[0] == 0.0 == row.ci_high.iloc[0]
+    aniso = d[(d.kind == "geometry") & (d.metric == "anisotropy") & (d.baseline == "none") & (d.task == STS)]
+    assert aniso.ci_low.iloc[0] < aniso.delta.iloc[0] < aniso.ci_high.iloc[0]
+    assert pd.read_parquet(out / geometry.FILE).shape[0] == len(geo)
