@@ -13,6 +13,7 @@ import pytest
 from harness import api
 from harness.analysis import geometry
 from harness.models.mock import MockEmbedder, mock_spec
+from harness.results import layout
 from harness.run import local as runner
 from harness.taskspecs.local import TaskRegistry
 from tests.control_grid import RET, STS, tiny_tasks
@@ -90,3 +91,27 @@ def test_aggregate_writes_geometry_rows_and_their_deltas(shifted: tuple[Path, pd
     aniso = d[(d.kind == "geometry") & (d.metric == "anisotropy") & (d.baseline == "none") & (d.task == STS)]
     assert aniso.ci_low.iloc[0] < aniso.delta.iloc[0] < aniso.ci_high.iloc[0]
     assert pd.read_parquet(out / geometry.FILE).shape[0] == len(geo)
+
+
+# -- placement as a factor --------------------------------------------------------------------------------------
+def test_placement_conditions_put_the_instruction_on_one_or_both_sides(tmp_path: Path) -> None:
+    root = tiny_tasks(tmp_path / "tasks")
+    out = tmp_path / "results"
+    s = runner.run([mock_spec()], conditions=["none", "blog@query", "blog@both"], results_dir=out,
+                   registry=TaskRegistry(root), progress=False)
+    # ScaleAge (STS) has one side: its placement cells are not planned, and the run says so
+    assert sorted(s.ran) == sorted(["mock/none/ScaleAge", "mock/none/DeEnTranslationRetrieval",
+                                    "mock/blog@query/DeEnTranslationRetrieval",
+                                    "mock/blog@both/DeEnTranslationRetrieval"])
+    assert any("blog@query × ScaleAge" in line and "one side" in line for line in s.skipped)
+    prompts = {side["condition"]: side["prompts"] for _, side in layout.sidecars(out) if side["task"] == RET}
+    assert prompts["blog@query"] == {"query": RETRIEVAL, "document": ""}
+    assert prompts["blog@both"] == {"query": RETRIEVAL, "document": RETRIEVAL}
+    api.aggregate(out)
+    d = pd.read_parquet(out / "deltas.parquet")
+    row = d[(d.effect == "placement") & (d.kind == "mteb") & d.is_main]
+    assert list(zip(row.condition, row.baseline, strict=True)) == [("blog@both", "blog@query")]
+    both = d[(d.condition == "blog@both") & (d.baseline == "none") & (d.kind == "mteb") & d.is_main].delta.iloc[0]
+    query = d[(d.condition == "blog@query") & (d.baseline == "none") & (d.kind == "mteb") & d.is_main].delta.iloc[0]
+    assert row.delta.iloc[0] == pytest.approx(both - query, abs=1e-12)
+    assert row.ci_low.iloc[0] <= row.delta.iloc[0] <= row.ci_high.iloc[0]
