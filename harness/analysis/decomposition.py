@@ -20,9 +20,9 @@ effect             condition − baseline        question
 
 ``placement`` rows exist for every set X whose ``@query`` and ``@both`` cells both ran (asymmetric tasks only:
 a symmetric task has one side, :meth:`harness.prompts.conditions.Condition.applies`); ``language`` rows for every
-set ``X_deu`` whose English ``X`` ran on the same task (variants pair by number: ``blog_deu#2`` − ``paraphrase#2``
-is not a language contrast, so variants of ``X_deu`` pair with ``X_deu``'s English source named in
-:data:`LANGUAGE_PAIRS`).
+German set ``X_deu`` (:func:`english_of`: ``paraphrase_deu#k`` − ``paraphrase#k``; ``blog_deu#1``, the one variant
+of ``blog_deu``, − ``blog``) on the German texts only: the ``_deu`` subsets of STS tasks and retrieval tasks (whose
+German side the set instructs in German; instructions/sets/blog_deu.yaml).
 
 For an instructed condition X the parts add up exactly: X − none = prefix + any_instruction + content(X).
 ``content`` rows exist for every instructed condition (official, blog, each paraphrase variant, any other set;
@@ -36,6 +36,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE, placement_name, split_placement
+from harness.prompts.schema import split_variant, variant_name
 from harness.results.schema import row_identical, row_significant
 
 PLACEBO = "placebo"
@@ -46,8 +47,28 @@ PREFIX, ANY_INSTRUCTION, CONTENT, MISMATCH = "prefix", "any_instruction", "conte
 PLACEMENT, LANGUAGE = "placement", "language"
 PARTS = (PREFIX, ANY_INSTRUCTION, CONTENT)  # X − none = prefix + any_instruction + content(X)
 DECOMPOSITION = (*PARTS, MISMATCH, PLACEMENT, LANGUAGE)
-# German instruction sets and their English sources: (German condition, English condition) by exact name
-LANGUAGE_PAIRS: dict[str, str] = {"blog_deu": "blog", **{f"blog_deu#{k}": f"paraphrase#{k}" for k in range(1, 6)}}
+GERMAN_SUFFIX = "_deu"  # a German instruction set is named <English set>_deu
+
+
+def english_of(condition: str, present: set[str] | frozenset[str]) -> str | None:
+    """The English condition a German one (``<set>_deu[#k][@placement]``) is contrasted with, among ``present``:
+    the same variant of the English set, or the English plain set for variant 1 of a German set whose English
+    source has no variants (``blog_deu#1`` → ``blog``)."""
+    plain, where = split_placement(condition)
+    base, k = split_variant(plain)
+    if not base.endswith(GERMAN_SUFFIX) or len(base) == len(GERMAN_SUFFIX):
+        return None
+    english = base[: -len(GERMAN_SUFFIX)]
+    for name in ([variant_name(english, k)] if k else []) + ([english] if k in (None, 1) else []):
+        full = placement_name(name, where) if where else name
+        if full in present:
+            return full
+    return None
+
+
+def german_texts(board: pd.DataFrame) -> pd.Series:
+    """Rows whose texts are German (where a language contrast is read): ``_deu`` subsets, and retrieval tasks."""
+    return board.subset.astype(str).str.endswith(GERMAN_SUFFIX) | (board.task_type == "Retrieval")
 _CELL = ["model", "revision", "task"]
 # rows comparing the same two sets of inputs are one comparison (one test in a multiplicity family)
 SAME_TEST = ["model", "revision", "task", "subset", "split", "metric", "instruction_sha256", "baseline_sha256"]
@@ -58,7 +79,7 @@ def effect_of(condition: str, baseline: str) -> str:
     base, where = split_placement(condition)
     if where == "both" and baseline == placement_name(base, "query"):
         return PLACEMENT
-    if LANGUAGE_PAIRS.get(condition) == baseline:
+    if english_of(condition, {baseline}) == baseline:
         return LANGUAGE
     if baseline == PLACEBO:
         return CONTENT
@@ -107,9 +128,9 @@ def comparisons(board: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         base, where = split_placement(cond)
         if where == "both" and placement_name(base, "query") in present:
             out.append((placement_name(base, "query"), board[board.condition == cond]))
-        english = LANGUAGE_PAIRS.get(cond)
-        if english in present:
-            out.append((english, board[board.condition == cond]))
+        english = english_of(cond, present)
+        if english is not None:
+            out.append((english, board[(board.condition == cond) & german_texts(board)]))
     return out
 
 
