@@ -115,3 +115,24 @@ def test_placement_conditions_put_the_instruction_on_one_or_both_sides(tmp_path:
     query = d[(d.condition == "blog@query") & (d.baseline == "none") & (d.kind == "mteb") & d.is_main].delta.iloc[0]
     assert row.delta.iloc[0] == pytest.approx(both - query, abs=1e-12)
     assert row.ci_low.iloc[0] <= row.delta.iloc[0] <= row.ci_high.iloc[0]
+
+
+# -- the prompt-robust score ------------------------------------------------------------------------------------
+def test_robust_score_spread_percentiles_and_ranks() -> None:
+    from harness.analysis import robust_score
+
+    def rows(model: str, scores: dict[str, float]) -> list[dict[str, object]]:
+        return [{"model": model, "alias": model, "revision": "1", "task": "T", "task_type": "STS", "subset": "s",
+                 "split": "test", "metric": "cosine_spearman", "kind": "mteb", "is_main": True, "condition": c,
+                 "score": v} for c, v in scores.items()]
+
+    para = {f"paraphrase#{k}": v for k, v in enumerate([0.1, 0.2, 0.3, 0.4], start=1)}
+    board = pd.DataFrame(rows("a", {**para, "blog": 0.3, "official": 0.5})
+                         + rows("b", {**{c: v + 0.05 for c, v in para.items()}, "blog": 0.0}))
+    t = robust_score.table(board).set_index("model")
+    assert t.loc["a", "mean_score"] == pytest.approx(0.25) and t.loc["a", "worst_score"] == 0.1
+    assert t.loc["a", "blog_percentile"] == pytest.approx(62.5)  # 2 below, 1 equal of 4
+    assert t.loc["a", "official_percentile"] == 100.0 and np.isnan(t.loc["b", "official_percentile"])
+    assert t.loc["b", "blog_percentile"] == 0.0
+    assert (t.loc["a", "rank_by_mean"], t.loc["b", "rank_by_mean"]) == (2, 1)
+    assert (t.loc["a", "rank_by_blog"], t.loc["b", "rank_by_blog"]) == (1, 2)  # blog alone reverses the order

@@ -16,7 +16,17 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import controls, currency, decomposition, family, geometry, multiplicity, stats, stats_cache
+from harness.analysis import (
+    controls,
+    currency,
+    decomposition,
+    family,
+    geometry,
+    multiplicity,
+    robust_score,
+    stats,
+    stats_cache,
+)
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
@@ -28,6 +38,7 @@ from harness.results.schema import (
     FAMILY_SCHEMA,
     GEOMETRY_SCHEMA,
     LEADERBOARD_SCHEMA,
+    ROBUST_SCHEMA,
     SCHEMA_VERSION,
     STATS_COLUMNS,
     write_parquet,
@@ -305,6 +316,8 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm") -> tuple[
     geometry.fill_delta_intervals(d, geo)
     write_parquet(board, LEADERBOARD_SCHEMA, results_dir / "leaderboard.parquet")
     write_parquet(geo.assign(schema_version=SCHEMA_VERSION), GEOMETRY_SCHEMA, results_dir / geometry.FILE)
+    write_parquet(robust_score.table(board).assign(schema_version=SCHEMA_VERSION), ROBUST_SCHEMA,
+                  results_dir / robust_score.FILE)
     faults.checkpoint("aggregate")
     write_parquet(d, DELTAS_SCHEMA, results_dir / "deltas.parquet")
     write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, results_dir / FAMILY_FILE)

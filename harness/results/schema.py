@@ -164,6 +164,27 @@ GEOMETRY_SCHEMA = pa.schema(
         ("n_bootstrap", pa.int64()),
     ]
 )
+# robust_score.parquet (harness/analysis/robust_score.py): per model × task subset × variant set, the main score
+# over the variants (mean/worst/best) and blog's and official's mid-rank percentile within that spread.
+ROBUST_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        *[LEADERBOARD_SCHEMA.field(k) for k in ("model", "alias", "revision", "task", "task_type", "subset",
+                                               "split", "metric")],
+        ("variant_set", pa.string()),
+        ("n_variants", pa.int64()),
+        ("mean_score", pa.float64()),  # the prompt-robust score
+        ("worst_score", pa.float64()),
+        ("best_score", pa.float64()),
+        ("blog_score", pa.float64()),
+        ("blog_percentile", pa.float64()),  # 0: below every variant, 100: above every one
+        ("official_score", pa.float64()),
+        ("official_percentile", pa.float64()),
+        ("rank_by_mean", pa.int64()),  # rank among the models on the same subset (1 = best)
+        ("rank_by_blog", pa.int64()),
+        ("rank_by_worst", pa.int64()),
+    ]
+)
 # The control-condition tables written by aggregate (harness/analysis/controls.py); their own version.
 CONTROLS_SCHEMA_VERSION = 1
 _GROUP = [LEADERBOARD_SCHEMA.field(k) for k in ("task", "task_type", "subset", "split", "metric")]
