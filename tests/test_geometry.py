@@ -91,6 +91,10 @@ def test_aggregate_writes_geometry_rows_and_their_deltas(shifted: tuple[Path, pd
     aniso = d[(d.kind == "geometry") & (d.metric == "anisotropy") & (d.baseline == "none") & (d.task == STS)]
     assert aniso.ci_low.iloc[0] < aniso.delta.iloc[0] < aniso.ci_high.iloc[0]
     assert pd.read_parquet(out / geometry.FILE).shape[0] == len(geo)
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert "Geometry: shared shift, anisotropy and centred scores" in text
+    assert "mock blog: 0 of 2 raw deltas have a 95% CI off 0; 0 keep it after centring" in text
+    assert (out / "report_files" / "geometry__mock.svg").read_text().startswith("<svg")
 
 
 # -- placement as a factor --------------------------------------------------------------------------------------
