@@ -81,6 +81,8 @@ def side_by_side(geo: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame:
             else:
                 row |= {f"{name} Δ": np.nan, f"{name} lo": np.nan, f"{name} hi": np.nan}
         rows.append(row)
+    if not rows:
+        return pd.DataFrame()
     out = pd.DataFrame(rows)
     for name in ("raw", "centred", "centred−PC1"):
         out[f"{name} sign"] = [_excludes_zero(lo, hi) for lo, hi in zip(out[f"{name} lo"], out[f"{name} hi"],
