@@ -205,15 +205,17 @@ def prediction_frame(st: SubsetTexts, vecs: dict[str, np.ndarray]) -> pd.DataFra
     assert st.query_ids is not None and st.doc_ids is not None and st.qrels is not None
     scores = _cos_matrix(vecs["query"], vecs["document"])
     doc_ids = np.asarray(st.doc_ids, dtype=object)
+    id_rank = pd.Series(doc_ids).rank(method="dense").to_numpy()  # document ids' order (pytrec_eval's tie-break)
+    pos = {d: j for j, d in enumerate(st.doc_ids)}
     rows = []
     for i, qid in enumerate(st.query_ids):
         s = scores[i]
-        order = sorted(range(len(s)), key=lambda j: (s[j], doc_ids[j]), reverse=True)  # pytrec_eval's order
-        rank_of = {doc_ids[j]: r for r, j in enumerate(order, start=1)}
-        pos = {d: j for j, d in enumerate(doc_ids)}
         for did, rel in sorted(st.qrels.get(qid, {}).items()):
-            rows.append({"item": i, "query_id": qid, "doc_id": did, "gold": rel,
-                         "prediction": float(s[pos[did]]), "rank": rank_of[did]})
+            j = pos[did]
+            # pytrec_eval's order: score descending, then document id descending
+            rank = 1 + int((s > s[j]).sum()) + int(((s == s[j]) & (id_rank > id_rank[j])).sum())
+            rows.append({"item": i, "query_id": qid, "doc_id": did, "gold": rel, "prediction": float(s[j]),
+                         "rank": rank})
     return pd.DataFrame(rows, columns=["item", "query_id", "doc_id", "gold", "prediction", "rank"])
 
 
