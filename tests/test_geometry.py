@@ -140,3 +140,17 @@ def test_robust_score_spread_percentiles_and_ranks() -> None:
     assert t.loc["b", "blog_percentile"] == 0.0
     assert (t.loc["a", "rank_by_mean"], t.loc["b", "rank_by_mean"]) == (2, 1)
     assert (t.loc["a", "rank_by_blog"], t.loc["b", "rank_by_blog"]) == (1, 2)  # blog alone reverses the order
+
+
+def test_without_the_embedding_cache_unchanged_cells_keep_their_rows(shifted: tuple[Path, pd.DataFrame],
+                                                                      tmp_path: Path) -> None:
+    out, geo = shifted
+    from harness.results.schema import GEOMETRY_SCHEMA, SCHEMA_VERSION, write_parquet
+
+    write_parquet(geo.assign(schema_version=SCHEMA_VERSION), GEOMETRY_SCHEMA, out / geometry.FILE)
+    again = geometry.table(out, store=tmp_path / "empty", n_bootstrap=200)
+    pd.testing.assert_frame_equal(again[geometry.COLUMNS].reset_index(drop=True), geo.reset_index(drop=True),
+                                  check_dtype=False)
+    stale = geo.assign(cell_key="changed")  # a cell whose key changed since: its subset is not kept
+    write_parquet(stale.assign(schema_version=SCHEMA_VERSION), GEOMETRY_SCHEMA, out / geometry.FILE)
+    assert geometry.table(out, store=tmp_path / "empty", n_bootstrap=200).empty

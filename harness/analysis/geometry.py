@@ -55,7 +55,7 @@ SHAPE = ["anisotropy", "participation_ratio", "shift_share"]
 CENTRED = ("centred", "centred_pc1")
 COLUMNS = ["model", "alias", "revision", "task", "task_type", "subset", "split", "condition", "metric", "score",
            "ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high", "resample_unit", "n_units", "n_texts",
-           "n_bootstrap"]
+           "n_bootstrap", "cell_key", "baseline_key"]
 
 
 def centred_metric(view: str, main: str) -> str:
@@ -369,10 +369,34 @@ def _groups(results_dir: Path, leave_out: Iterable[str]) -> dict[tuple[str, ...]
     return out
 
 
+def _previous(results_dir: Path) -> pd.DataFrame:
+    path = results_dir / FILE
+    try:
+        return pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=COLUMNS)
+    except Exception as e:  # an unreadable old table is only a lost shortcut
+        log.warning("geometry: %s unreadable (%s); recomputing what the embedding cache allows", path, e)
+        return pd.DataFrame(columns=COLUMNS)
+
+
+def _kept(prev: pd.DataFrame, where: tuple[str, str, str, str, str], keys: dict[str, str]) -> list[dict[str, Any]]:
+    """The previous table's rows of one subset when every one of them belongs to a cell that is unchanged (its
+    key and its ``none`` cell's key as now): what a folder aggregated without its embedding cache keeps."""
+    model, revision, task, sub, split = where
+    old = prev[(prev.model == model) & (prev.revision == revision) & (prev.task == task) & (prev.subset == sub)
+               & (prev.split == split)]
+    none_key = keys.get(BASELINE, "")
+    ok = [keys.get(c) == k and b == none_key for c, k, b in zip(old.condition, old.cell_key, old.baseline_key,
+                                                                 strict=True)]
+    return [] if old.empty or not all(ok) else old.to_dict("records")
+
+
 def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | None = None,
           n_bootstrap: int = N_BOOTSTRAP) -> pd.DataFrame:
-    """Every geometry row of the results folder (:data:`COLUMNS`); cells whose task folder has changed or whose
-    vectors the embedding cache lacks are skipped with a log line."""
+    """Every geometry row of the results folder (:data:`COLUMNS`); cells whose task folder has changed are
+    skipped. Where the embedding cache lacks a cell's vectors (another machine, a cleared cache) the subset keeps
+    the rows of the previous ``geometry.parquet`` if all its cells are unchanged, else it is computed from the
+    cells that have vectors (logged)."""
+    prev = _previous(results_dir)
     rows: list[dict[str, Any]] = []
     for (model, revision, identity, task_name, data_sha), sides in sorted(_groups(results_dir, leave_out).items()):
         first = sides[0]
@@ -391,15 +415,20 @@ def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | Non
             pf = side.get("predictions_file")
             if pf and (results_dir / pf).is_file():
                 frames_by_cond[side["condition"]] = pd.read_parquet(results_dir / pf)
+        keys = {side["condition"]: side.get("key", "") for side in sides}
         for (sub, split), st in sorted(subsets.items()):
             vectors = {}
             for side in sides:
                 got = _side_vectors(st, side["prompts"], identity, store)
-                if got is None:
-                    log.info("geometry: %s/%s/%s under %s: vectors not in the embedding cache; skipped",
-                             first["alias"], task_name, sub, side["condition"])
+                if got is not None:
+                    vectors[side["condition"]] = got
+            if len(vectors) < len(sides):
+                kept = _kept(prev, (model, revision, task_name, sub, split), keys)
+                if kept:
+                    rows += kept
                     continue
-                vectors[side["condition"]] = got
+                log.info("geometry: %s/%s/%s: vectors of %s not in the embedding cache; left out",
+                         first["alias"], task_name, sub, ", ".join(sorted(set(keys) - set(vectors))))
             if not vectors:
                 continue
             frames = {c: f[(f.subset == sub) & (f.split == split)] for c, f in frames_by_cond.items()}
@@ -407,7 +436,8 @@ def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | Non
             for r in subset_rows(st, vectors, frames, main, seed=seed, stated=first.get("resample_unit"),
                                  n_bootstrap=n_bootstrap):
                 rows.append({"model": model, "alias": first["alias"], "revision": revision, "task": task_name,
-                             "task_type": first["task_type"], "subset": sub, "split": split, **r})
+                             "task_type": first["task_type"], "subset": sub, "split": split, **r,
+                             "cell_key": keys[r["condition"]], "baseline_key": keys.get(BASELINE, "")})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

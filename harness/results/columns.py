@@ -168,6 +168,9 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "n_units": "Independent units per resample.",
         "n_texts": "Distinct unit texts the statistic is computed over (both texts of a pair; queries).",
         "n_bootstrap": "Resamples drawn.",
+        "cell_key": "The cell's key: aggregate without the embedding cache keeps a row only while its cell is "
+                    "unchanged.",
+        "baseline_key": "The key of the `none` cell the row was compared with.",
     },
     "robust_score": {
         "schema_version": _SHARED["schema_version"], "model": _SHARED["model"], "alias": _SHARED["alias"],

@@ -162,6 +162,8 @@ GEOMETRY_SCHEMA = pa.schema(
         ("n_units", pa.int64()),
         ("n_texts", pa.int64()),  # distinct unit texts (pair texts, or queries)
         ("n_bootstrap", pa.int64()),
+        ("cell_key", pa.string()),  # the cell's key (its sidecar's): a row is reused only while it is unchanged
+        ("baseline_key", pa.string()),  # the key of the `none` cell it was compared with
     ]
 )
 # robust_score.parquet (harness/analysis/robust_score.py): per model × task subset × variant set, the main score
