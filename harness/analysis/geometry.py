@@ -143,6 +143,7 @@ class SubsetTexts:
     query_ids: list[str] | None = None
     doc_ids: list[str] | None = None
     qrels: dict[str, dict[str, float]] | None = None
+    ignore_identical_ids: bool = False  # a query's own id in the corpus is not ranked (mteb's option)
 
     @property
     def n_items(self) -> int:
@@ -185,7 +186,9 @@ def task_texts(folder: Path) -> tuple[LocalTask, dict[tuple[str, str], SubsetTex
             rel.setdefault(str(qid), {})[str(did)] = float(score)
         out[(str(sub), str(sp))] = SubsetTexts(task.type, {"query": list(q["text"]), "document": docs},
                                                query_ids=[str(i) for i in q["id"]],
-                                               doc_ids=[str(i) for i in c["id"]], qrels=rel)
+                                               doc_ids=[str(i) for i in c["id"]], qrels=rel,
+                                               ignore_identical_ids=bool(getattr(task.spec, "ignore_identical_ids",
+                                                                                 False)))
     return task, out
 
 
@@ -210,6 +213,9 @@ def prediction_frame(st: SubsetTexts, vecs: dict[str, np.ndarray]) -> pd.DataFra
     rows = []
     for i, qid in enumerate(st.query_ids):
         s = scores[i]
+        if st.ignore_identical_ids and qid in pos:
+            s = s.copy()
+            s[pos[qid]] = -np.inf  # the query itself is never a candidate
         for did, rel in sorted(st.qrels.get(qid, {}).items()):
             j = pos[did]
             # pytrec_eval's order: score descending, then document id descending
