@@ -66,6 +66,8 @@ def side_by_side(geo: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame:
         row["shift share"] = float(at.score.get("shift_share", np.nan))
         row["anisotropy none"] = float(none.score.get("anisotropy", np.nan))
         row["anisotropy"] = float(at.score.get("anisotropy", np.nan))
+        if len(raw) and bool(raw.iloc[0].identical_inputs):
+            continue  # the same strings as none (e.g. official of a model without one): no effect to centre
         if len(raw):
             r = raw.iloc[0]
             row |= {"raw Δ": float(r.delta), "raw lo": float(r.ci_low), "raw hi": float(r.ci_high)}
@@ -91,7 +93,8 @@ def side_by_side(geo: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame:
 
 
 def survival_line(sbs: pd.DataFrame) -> str:
-    """How many raw deltas with an interval off 0 keep it (same side) after centring, per model × condition."""
+    """How many raw deltas with an interval off 0 keep it (same side) after centring, per model × condition
+    (conditions that feed none's strings are left out by :func:`side_by_side`)."""
     parts = []
     for (alias, cond), g in sbs.groupby(["model", "condition"], sort=True):
         sig = g[g["raw sign"] != 0]
