@@ -155,3 +155,30 @@ def test_without_the_embedding_cache_unchanged_cells_keep_their_rows(shifted: tu
     stale = geo.assign(cell_key="changed")  # a cell whose key changed since: its subset is not kept
     write_parquet(stale.assign(schema_version=SCHEMA_VERSION), GEOMETRY_SCHEMA, out / geometry.FILE)
     assert geometry.table(out, store=tmp_path / "empty", n_bootstrap=200).empty
+
+
+# -- instruction language ---------------------------------------------------------------------------------------
+def test_german_sets_translate_their_english_sources_side_by_side() -> None:
+    import yaml
+
+    from harness.analysis import decomposition
+    from tests.conftest import ROOT
+
+    def tasks(name: str) -> dict[str, object]:
+        return yaml.safe_load((ROOT / "instructions" / "sets" / f"{name}.yaml").read_text(encoding="utf-8"))["tasks"]
+
+    blog, blog_deu, para, para_deu = tasks("blog"), tasks("blog_deu"), tasks("paraphrase"), tasks("paraphrase_deu")
+    german_tasks = {*(f"Scale{s}" for s in ("Age", "Brightness", "Loudness", "Size", "Speed", "Temperature",
+                                             "Weight")), "DeEnTranslationRetrieval", "EnDeTranslationRetrieval"}
+    assert set(blog_deu) == set(para_deu) == german_tasks
+    for t in german_tasks:
+        assert [set(e) for e in blog_deu[t]] == [set(blog[t])]  # same sides as the English entry
+        assert [set(e) for e in para_deu[t]] == [set(e) for e in para[t]] and len(para_deu[t]) == 5
+    # the English side of a translation task keeps the English instruction exactly
+    assert blog_deu["DeEnTranslationRetrieval"][0]["document"] == blog["DeEnTranslationRetrieval"]["document"]
+    assert blog_deu["EnDeTranslationRetrieval"][0]["query"] == blog["EnDeTranslationRetrieval"]["query"]
+    assert decomposition.english_of("blog_deu#1", {"blog"}) == "blog"
+    assert decomposition.english_of("paraphrase_deu#3", {"paraphrase#3", "blog"}) == "paraphrase#3"
+    assert decomposition.english_of("blog#1", {"blog"}) is None
+    assert decomposition.effect_of("blog_deu#1", "blog") == "language"
+    assert decomposition.effect_of("blog@both", "blog@query") == "placement"
