@@ -95,6 +95,7 @@ def test_aggregate_writes_geometry_rows_and_their_deltas(shifted: tuple[Path, pd
     assert "Geometry: shared shift, anisotropy and centred scores" in text
     assert "mock blog: 0 of 2 raw deltas have a 95% CI off 0; 0 keep it after centring" in text
     assert (out / "report_files" / "geometry__mock.svg").read_text().startswith("<svg")
+    assert "No variant set ran (e.g. --conditions paraphrase): no prompt-robust score." in text
 
 
 # -- placement as a factor --------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from harness.report.figures import (
     shift_table,
     versions,
 )
+from harness.report.geometry import robust_section
 from harness.report.geometry import section as geometry_section
 from harness.report.headline import section as headline_section
 from harness.report.heatmaps import heatmap
@@ -118,7 +119,7 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
 
     para, ranked, agree = controls.read(results_dir)  # the control conditions (report/controls.py)
     for sec, figs in (decomposition_section(d), paraphrase_section(board, para), rankings_section(ranked, agree),
-                      geometry_section(results_dir, d)):
+                      geometry_section(results_dir, d), (robust_section(results_dir), [])):
         sections.append(sec)
         figures += figs
 

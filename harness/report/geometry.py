@@ -218,3 +218,30 @@ def section(results_dir: Path, d: pd.DataFrame) -> tuple[Section, list[Figure]]:
             figs.append(fig)
             sec.figure(fig)
     return sec, figs
+
+
+def robust_section(results_dir: Path) -> Section:
+    """The prompt-robust score (``robust_score.parquet``): per model × subset, mean/worst/best over the paraphrase
+    variants, blog's and official's percentile among them, and the model's rank by mean and by blog."""
+    from harness.analysis import robust_score
+
+    sec = Section("Prompt-robust score (over the paraphrases)")
+    path = results_dir / robust_score.FILE
+    t = pd.read_parquet(path) if path.is_file() else pd.DataFrame()
+    if t.empty:
+        sec.para("No variant set ran (e.g. --conditions paraphrase): no prompt-robust score.")
+        return sec
+    sec.para("Mean, worst and best main score over the variants; blog's and official's mid-rank percentile among "
+             "them (0: below every variant, 100: above every one); the model's rank on the subset by the mean and "
+             "by blog alone (1 = best).")
+
+    def pct(v: float) -> str:
+        return "—" if pd.isna(v) else f"{v:.0f}"
+
+    sec.table(pd.DataFrame({
+        "model": t.alias, "task": t.task, "subset": t.subset, "variants": t.n_variants,
+        "mean": t.mean_score.map("{:.3f}".format), "worst": t.worst_score.map("{:.3f}".format),
+        "best": t.best_score.map("{:.3f}".format), "blog pct": t.blog_percentile.map(pct),
+        "official pct": t.official_percentile.map(pct), "rank by mean": t.rank_by_mean.astype("string"),
+        "rank by blog": t.rank_by_blog.astype("string")}))
+    return sec
