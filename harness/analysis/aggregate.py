@@ -15,7 +15,18 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import controls, currency, decomposition, family, multiplicity, stats, stats_cache, timers
+from harness.analysis import (
+    controls,
+    currency,
+    decomposition,
+    family,
+    geometry,
+    multiplicity,
+    robust_score,
+    stats,
+    stats_cache,
+    timers,
+)
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
@@ -25,7 +36,9 @@ from harness.results.schema import (
     DELTA_KEYS,
     DELTAS_SCHEMA,
     FAMILY_SCHEMA,
+    GEOMETRY_SCHEMA,
     LEADERBOARD_SCHEMA,
+    ROBUST_SCHEMA,
     SCHEMA_VERSION,
     STATS_COLUMNS,
     write_parquet,
@@ -340,9 +353,17 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path
     for line in found.lines(results_dir):
         log.info(line)
     currency.write(results_dir, found, out=out)
+    with timers.timed("geometry (shift, anisotropy, centred scores)"):
+        left_out = found.stale_sidecars | {u.sidecar for u in found.unreadable}
+        geo = geometry.table(results_dir, leave_out=left_out, sides=sides)
+        board = pd.concat([board, geometry.board_rows(geo, board)], ignore_index=True)  # kind "geometry"
     with timers.timed("deltas (with their statistics)"):
         d = deltas(board, results_dir, multiplicity_method=multiplicity_method, stats_workers=stats_workers)
+        geometry.fill_delta_intervals(d, geo)
     write_parquet(board, LEADERBOARD_SCHEMA, out / "leaderboard.parquet")
+    write_parquet(geo.assign(schema_version=SCHEMA_VERSION), GEOMETRY_SCHEMA, out / geometry.FILE)
+    write_parquet(robust_score.table(board).assign(schema_version=SCHEMA_VERSION), ROBUST_SCHEMA,
+                  out / robust_score.FILE)
     faults.checkpoint("aggregate")
     write_parquet(d, DELTAS_SCHEMA, out / "deltas.parquet")
     with timers.timed("family summary"):

@@ -32,7 +32,7 @@ from typing import Any
 
 from harness.core import atomic
 from harness.core.errors import HarnessError
-from harness.prompts.conditions import Condition, Prompter
+from harness.prompts.conditions import Condition, Prompter, split_placement
 from harness.prompts.files import load_set, model_instructions
 from harness.prompts.schema import ModelInstructions, split_variant
 from harness.results import layout
@@ -164,8 +164,9 @@ class _Expected:
         if key not in self._conditions:
             try:
                 if source and Path(source).exists():
-                    s, k = load_set(source), split_variant(name)[1]
-                    self._conditions[key] = Condition(name, s if k is None else s.variant(k), source)
+                    plain, where = split_placement(name)
+                    s, k = load_set(source), split_variant(plain)[1]
+                    self._conditions[key] = Condition(name, s if k is None else s.variant(k), source, where)
                 else:
                     self._conditions[key] = Condition.parse(name)
             except HarnessError:

@@ -51,6 +51,8 @@ from harness.report.figures import (
     shift_table,
     versions,
 )
+from harness.report.geometry import robust_section
+from harness.report.geometry import section as geometry_section
 from harness.report.headline import section as headline_section
 from harness.report.heatmaps import heatmap
 from harness.report.html import FILES_DIR, HTML_NAME, MD_NAME, Figure, Section, page_html, page_md
@@ -129,7 +131,8 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     sections.append(sec)
 
     para, ranked, agree = controls.read(out)  # the control conditions (report/controls.py)
-    for sec, figs in (decomposition_section(d), paraphrase_section(board, para), rankings_section(ranked, agree)):
+    for sec, figs in (decomposition_section(d), paraphrase_section(board, para), rankings_section(ranked, agree),
+                      geometry_section(out, d), (robust_section(out), [])):
         sections.append(sec)
         figures += figs
 

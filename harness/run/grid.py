@@ -146,7 +146,8 @@ def plan(
         recipe = recipes[spec.name] if recipes is not None else model_instructions(spec.name)
         for cond in conditions:
             prompter = Prompter(recipe, cond)
-            cells += [Cell(spec, prompter, task, results_dir) for task in tasks]
+            # placement conditions (`blog@query`) have no cells on symmetric tasks: one side only
+            cells += [Cell(spec, prompter, task, results_dir) for task in tasks if cond.applies(task.type)]
     return cells
 
 

@@ -122,6 +122,12 @@ def check(specs: list[ModelSpec], registry: TaskRegistry, tasks: list[str] | Non
     summary = RunSummary()
     if inputs.skipped_line():
         summary.skipped.append(inputs.skipped_line())
+    one_sided_c = [c.name for c in inputs.conditions if c.placement]
+    one_sided_t = [t.name for t in inputs.tasks if any(not c.applies(t.type) for c in inputs.conditions)]
+    if one_sided_c and one_sided_t:
+        summary.skipped.append(f"not planned: {', '.join(one_sided_c)} on {len(one_sided_t)} symmetric task(s) "
+                               f"(STS and bitext mining have one side, so @query and @both would repeat the plain "
+                               f"set): {', '.join(one_sided_t)}")
     valid = {t.name for t in inputs.tasks}
     cells = [c for c in planned if c.task.name in valid]
     for c in cells:  # official on an mteb task type the instruction files do not cover: refuse, never guess

@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from harness.core.errors import HarnessError, InputErrors, Problems, unknown
 from harness.core.yamlfile import FileContext
 from harness.models.spec import ModelSpec
-from harness.prompts.conditions import BASELINE, FORMAT_BASELINE, Condition, Prompter, expand_conditions
+from harness.prompts.conditions import (
+    BASELINE,
+    FORMAT_BASELINE,
+    Condition,
+    Prompter,
+    expand_conditions,
+    split_placement,
+)
 from harness.prompts.files import (
     BUILTIN_CONDITIONS,
     SETS_DIR,
@@ -131,7 +138,7 @@ def check_inputs(
             registry.get(name)  # raises: unknown, with suggestions (task folders and mteb's registry)
     runnable = [*BUILTIN_CONDITIONS, *list_sets()]  # file names only: a broken set is reported below, not here
     for name in condition_names or []:
-        base = split_variant(name)[0]
+        base = split_variant(split_placement(name)[0])[0]
         if not (name.endswith((".yaml", ".yml")) or base in runnable):
             raise unknown("condition", name, runnable, where=str(SETS_DIR))
 
@@ -146,7 +153,7 @@ def check_inputs(
     for name in condition_names or runnable:
         problems = Problems()
         with problems.collect():
-            base = split_variant(name)[0]
+            base = split_variant(split_placement(name)[0])[0]
             if set_task_names and base not in BUILTIN_CONDITIONS:
                 check_set(load_set(base), FileContext(set_path(base)))
             elif condition_names and base not in BUILTIN_CONDITIONS:  # named (or a path) on the command line
