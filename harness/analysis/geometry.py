@@ -407,7 +407,7 @@ def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | Non
     prev = _previous(results_dir)
     rows: list[dict[str, Any]] = []
     groups = _groups(results_dir, leave_out, sides)
-    for (model, revision, identity, task_name, data_sha), sides in sorted(groups.items()):  # noqa: B020
+    for (model, revision, identity, task_name, data_sha), sides in sorted(groups.items()):
         first = sides[0]
         folder = Path(first.get("task_dir", ""))
         try:
