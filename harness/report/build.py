@@ -18,8 +18,8 @@ instruction hash, e.g. ``none = format = official`` for MiniLM) are shown once, 
 7. task families (:mod:`harness.report.family`): the Scale* tasks summarised, with small multiples;
 8. the embedding shift (cosine distance of each text's embedding with and without the prefix);
 9. the exact instructions every cell used (from the sidecars' ``prompts``; collapsed by default);
-10. the cells left out (``left-out-cells.json``: stale — their inputs changed since they ran — or unreadable), with the commands
-    that recompute them;
+10. the cells left out (``left-out-cells.json``: stale — their inputs changed since they ran — or unreadable),
+    with the commands that recompute them;
 11. versions, date and the statistics' settings.
 """
 
