@@ -22,7 +22,7 @@ from harness import api
 from harness.models.mock import mock_spec
 from harness.models.spec import Embedder, ModelSpec
 from harness.results import layout
-from harness.run.ray_executor import init_local
+from harness.run.ray_local import init_local
 from tests.conftest import ROOT, STORED_DIFF
 
 TASKS = ["TemperatureBySensation", "DeEnTranslationBitextMining"]  # STS (+ cosines artifact) and bitext mining

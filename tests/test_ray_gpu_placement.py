@@ -15,7 +15,7 @@ import pytest
 from harness import api
 from harness.core.errors import HarnessError
 from harness.models.mock import mock_spec
-from harness.run.ray_executor import init_local
+from harness.run.ray_local import init_local
 
 TASKS = ["TemperatureBySensation"]
 CONDITIONS = ["none", "blog"]

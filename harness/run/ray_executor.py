@@ -43,6 +43,7 @@ from harness.run import lock as run_lock
 from harness.run.cache import EmbeddingCache
 from harness.run.grid import Cell, plan
 from harness.run.local import DEFAULT_RESULTS, RunStatus, RunSummary, check, check_writable, pending_cells
+from harness.run.ray_local import init_local
 from harness.run.ray_worker import CellFailure, CellJob, CellWorker, ModelHandle, TaskFiles, WorkerInfo
 from harness.run.schedule import cell_cost, longest_first, model_for_free_slot, workers_per_model
 from harness.taskspecs.local import LocalTask, Task, TaskRegistry
@@ -135,40 +136,6 @@ def check_address(address: str) -> None:
     except OSError as e:
         raise HarnessError(f"--ray-address {address}: no Ray cluster answers there "
                            f"({e.strerror or e.__class__.__name__})") from None
-
-
-# Ray has no authentication: whoever reaches a node's ports can run code as its user
-# (https://docs.ray.io/en/latest/ray-security/index.html). Ray resolves ``_node_ip_address="127.0.0.1"`` to the
-# machine's network address and then binds its gRPC servers (GCS, raylet, object manager, workers, agents) on every
-# interface, unless its "no cluster" switch is off: then the node is 127.0.0.1 and every server binds loopback only
-# (measured with psutil.net_connections, NOTES.md issue 24). The switch is read from the environment when ray is
-# imported and by the daemons this starts, so both are set for the start only.
-LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-LOOPBACK = "127.0.0.1"
-
-
-def init_local(ray: Any, **kwargs: Any) -> None:
-    """``ray.init`` of a new local instance that listens on 127.0.0.1 only, without dashboard; refused (one line,
-    the instance stopped) if Ray still put the node on another address."""
-    from ray._private import ray_constants
-
-    old_env, old_flag = os.environ.get(LOCAL_ONLY_ENV), ray_constants.ENABLE_RAY_CLUSTER
-    os.environ[LOCAL_ONLY_ENV] = "0"
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    try:
-        ray.init(_node_ip_address=LOOPBACK, include_dashboard=False, **kwargs)
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = old_flag
-        if old_env is None:
-            os.environ.pop(LOCAL_ONLY_ENV, None)
-        else:
-            os.environ[LOCAL_ONLY_ENV] = old_env
-    node = ray.get_runtime_context().gcs_address.rsplit(":", 1)[0]
-    if node != LOOPBACK:
-        ray.shutdown()
-        raise HarnessError(f"a local Ray instance: Ray put the node on {node}, not {LOOPBACK}; not started, since "
-                           "Ray has no authentication (run with --executor local, or join a private cluster with "
-                           "--ray-address)")
 
 
 @contextlib.contextmanager
