@@ -271,6 +271,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "aggregate":
         if args.stats_workers is not None:
             os.environ["HARNESS_STATS_WORKERS"] = str(args.stats_workers)
+        else:  # the command uses every core; the Python API stays in-process unless asked (stats.stats_workers)
+            os.environ.setdefault("HARNESS_STATS_WORKERS", str(os.cpu_count() or 1))
         board, deltas = api.aggregate(results_dir, multiplicity=args.multiplicity)
         print(f"wrote {results_dir / 'leaderboard.parquet'} ({len(board)} rows), "
               f"{results_dir / 'deltas.parquet'} ({len(deltas)} rows)\n")

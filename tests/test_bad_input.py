@@ -156,7 +156,7 @@ def test_set_by_path_is_checked_like_a_committed_one(tmp_path: Path) -> None:
     assert checked == [str(ROOT / "tasks" / TASK / "task.yaml")]
     assert problems.lines == [
         f"{typo}:4: field 'tasks.TemperatureBySensaton': unknown task 'TemperatureBySensaton'; did you mean "
-        "TemperatureBySensation, ScaleTemperature?",
+        "TemperatureBySensation, ScaleTemperature, TempReasonL1?",  # folders' and mteb registry names
         f"{other}:1: field 'name': 'othername' must equal the file name 'mine'",
     ]
     with pytest.raises(HarnessError, match="did you mean TemperatureBySensation"):

@@ -318,7 +318,10 @@ WORKERS_ENV = "HARNESS_STATS_WORKERS"  # `--stats-workers N` (aggregate, run) is
 
 
 def stats_workers() -> int:
-    """Processes for the deltas' statistics: $HARNESS_STATS_WORKERS, else the machine's cores (1 = in-process)."""
+    """Processes for the deltas' statistics: $HARNESS_STATS_WORKERS (``harness aggregate`` sets it to its
+    ``--stats-workers``, default the machine's cores), else 1 = in this process. A library caller gets no worker
+    processes unless it asks: a pool started by a fork server re-imports the caller's ``__main__``, which a script
+    without an ``if __name__ == "__main__":`` guard does not survive."""
     import os
 
     raw = os.environ.get(WORKERS_ENV, "").strip()
@@ -330,7 +333,7 @@ def stats_workers() -> int:
         if n < 1:
             raise ValueError(f"{WORKERS_ENV}={raw!r}: not a whole number ≥ 1")
         return n
-    return os.cpu_count() or 1
+    return 1
 
 
 DeltaJob = tuple[str, str, pd.DataFrame, pd.DataFrame, int, "str | None", dict[str, Any]]

@@ -30,8 +30,8 @@ STAGE = ".aggregate-staging"
 PREVIOUS = ".aggregate-previous"
 # Everything aggregate writes (files and folders), relative to the results folder: what a swap replaces.
 OUTPUTS = ("leaderboard.parquet", "deltas.parquet", "family.parquet", "paraphrase.parquet", "ranks.parquet",
-           "rank_agreement.parquet", layout.LEFT_OUT_CELLS, layout.STALE_CELLS, "plots", "report.html",
-           "report.md", "report_files", "leaderboard.html")
+           "rank_agreement.parquet", "geometry.parquet", "robust_score.parquet", layout.LEFT_OUT_CELLS,
+           layout.STALE_CELLS, "plots", "report.html", "report.md", "report_files", "leaderboard.html")
 
 
 def _remove(path: Path) -> None:
