@@ -124,7 +124,7 @@ def test_registry_task_runs_end_to_end_offline_from_the_local_cache(hf_home: Pat
     assert "<small>task_type</small>" in page  # under the official score
     report = (results / "report.md").read_text()
     assert "What `official` fed" in report and f"| embeddinggemma-300m | BIOSSES | task_type | mteb | " \
-        f"{BIOSSES_REVISION[:12]} | `task: sentence similarity \\| query: ` |" in report
+        f"{BIOSSES_REVISION[:12]} | <code>task: sentence similarity &#124; query: </code> |" in report
     # a rerun reuses both cells; nothing is stale
     again = api.run([spec], tasks=["BIOSSES"], conditions=["none", "official"], results_dir=results, progress=False)
     assert (len(again.ran), len(again.reused)) == (0, 2)

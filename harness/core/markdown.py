@@ -23,7 +23,7 @@ def text(v: object) -> Md:
     """``v`` as Markdown text: HTML-escaped, with ``|`` and line breaks escaped (safe in a table cell)."""
     if isinstance(v, Md):
         return v
-    return Md(html.escape(str(v), quote=True).replace("|", "\\|").replace("\r", " ").replace("\n", " "))
+    return Md(html.escape(str(v), quote=False).replace("|", "\\|").replace("\r", " ").replace("\n", " "))
 
 
 _PLAIN_CODE = re.compile(r"[^`<>&|\r\n]*")

@@ -43,7 +43,7 @@ from harness.run import lock as run_lock
 from harness.run.cache import EmbeddingCache
 from harness.run.grid import Cell, plan
 from harness.run.local import DEFAULT_RESULTS, RunStatus, RunSummary, check, check_writable, pending_cells
-from harness.run.ray_local import init_local
+from harness.run.ray_local import init_local, is_loopback, join_local
 from harness.run.ray_worker import CellFailure, CellJob, CellWorker, ModelHandle, TaskFiles, WorkerInfo
 from harness.run.schedule import cell_cost, longest_first, model_for_free_slot, workers_per_model
 from harness.taskspecs.local import LocalTask, Task, TaskRegistry
@@ -151,7 +151,10 @@ def connect(address: str | None) -> Iterator[Any]:
         return
     try:
         if address:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+            if is_loopback(address):  # another process's local instance (ray_local.init_local)
+                join_local(ray, address, log_to_driver=False, logging_level=logging.ERROR)
+            else:
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         else:
             init_local(ray, log_to_driver=False, logging_level=logging.ERROR)
     except HarnessError:
