@@ -303,7 +303,7 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm") -> tuple[
     faults.checkpoint("aggregate")
     write_parquet(d, DELTAS_SCHEMA, results_dir / "deltas.parquet")
     write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, results_dir / FAMILY_FILE)
-    controls.write(results_dir, *controls.tables(board, results_dir))  # paraphrase spreads, ranks, Kendall τ
+    controls.write(results_dir, *controls.tables(board, results_dir, deltas=d))  # paraphrase spreads, ranks, Kendall τ
     for line in disagreement_lines(d):
         log.warning("interval and test disagree: %s", line)
     return board, d

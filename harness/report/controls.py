@@ -135,14 +135,12 @@ def paraphrase_rows(para: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in para.sort_values(["alias", "task", "subset", "variant_set"]).itertuples():
         rows.append({"model": r.alias, "task": r.task, "subset": r.subset, "variants": r.n_variants,
-                     "mean": f"{r.mean_score:.4f}", "range": f"{r.range:.4f}",
-                     "range 95% CI": ci(r.range_ci_low, r.range_ci_high), "SD": f"{r.sd:.4f}",
-                     "SD 95% CI": ci(r.sd_ci_low, r.sd_ci_high),
+                     "mean": f"{r.mean_score:.4f}", "range": f"{r.range:.4f}", "SD": f"{r.sd:.4f}",
+                     "p (spread > 0)": "—" if pd.isna(r.spread_p_value) else f"{r.spread_p_value:.4f}",
                      "best": f"{r.best_variant} ({r.best_score:.4f})",
                      "worst": f"{r.worst_variant} ({r.worst_score:.4f})",
                      f"{REFERENCE} − none": "—" if pd.isna(r.reference_delta) else
                      f"{r.reference_delta:+.4f} {ci(r.reference_ci_low, r.reference_ci_high)}",
-                     "range vs it": r.range_vs_reference or "—",
                      "mean − placebo": "—" if pd.isna(r.content_mean) else
                      f"{r.content_mean:+.4f} {ci(r.content_mean_ci_low, r.content_mean_ci_high)}"})
     return pd.DataFrame(rows)
@@ -190,11 +188,11 @@ def paraphrase_charts(board: pd.DataFrame) -> list[Figure]:
 def paraphrase_section(board: pd.DataFrame, para: pd.DataFrame) -> tuple[Section, list[Figure]]:
     sec = Section("Paraphrase sensitivity")
     sec.para("The same instruction in other words: each paraphrase variant (paraphrase#1 …) is a condition of its "
-             "own. Range = best − worst variant and SD across variants, with 95% bias-corrected bootstrap intervals "
-             "over items (the same resampled items for every variant). 'range vs it' compares the range with the "
-             f"delta the paraphrased instruction produced in the first place (|{REFERENCE} − none|): larger or "
-             "smaller when the interval of their difference excludes 0, else unclear. Noise alone spreads several "
-             "scores, so read a range against that delta, not against 0.")
+             "own. Range = best − worst variant and SD across variants, shown without an interval: when the "
+             "variants are nearly equal the true spread is 0, where no bootstrap interval is valid. 'p (spread > 0)' "
+             "tests whether the variants differ more than permuting each item's predictions among them makes them "
+             f"differ (p ≥ 1/(1 + draws)). Compare the range with the delta the paraphrased instruction produced "
+             f"in the first place ({REFERENCE} − none, with the same 95% interval as in the deltas table).")
     if para.empty:
         sec.para("No paraphrase spreads: run at least two variants (e.g. --conditions none,blog,placebo,paraphrase).")
         return sec, []
