@@ -5,8 +5,9 @@ Per model × task × subset × split and variant set (``paraphrase``: conditions
 - the variants' scores: mean, best and worst variant, **range** (best − worst) and **SD** (ddof 1), as point
   values without an interval (see below);
 - a **test of "spread > 0"** (:func:`spread_test`): under the null the k variants are interchangeable on every
-  item, so each item's k predictions are permuted among the variants (independently per item and draw) and the
-  SD across the k recomputed scores is the statistic; p = (1 + #{SD* ≥ SD}) / (1 + R), never below 1/(R + 1)
+  item, so each item's k predictions (for correlations: the within-variant z-scores of the similarities) are
+  permuted among the variants (independently per item and draw) and the SD
+  across the k recomputed scores is the statistic; p = (1 + #{SD* ≥ SD}) / (1 + R), never below 1/(R + 1)
   (``spread_p_value``, ``spread_n_permutations``, ``spread_n_extreme``). Identical variants give p = 1;
 - the **reference**: the delta the paraphrased instruction produced in the first place, ``blog − none``: **the
   deltas' own value and interval** (``deltas.parquet``'s ``ci_low``/``ci_high`` for that model × task × subset ×
@@ -61,14 +62,26 @@ def cells_needed(conditions: set[str]) -> set[str]:
     return (variants | ({REFERENCE, BASELINE, PLACEBO} & conditions)) if variants else set()
 
 
+def _null_scale(metric: stats.Metric, pred: np.ndarray) -> np.ndarray:
+    """What the spread test permutes: for a correlation metric each variant's similarities as z-scores (a variant
+    that shifts or rescales every similarity leaves its score unchanged, and must not make the permuted scores
+    spread), else the values. Not ranks, as the deltas' test swaps: permuted ranks of nearly equal variants are
+    tied vectors, which made the test reject 25 % of true nulls at 0.05 (tests/test_spread_calibration.py)."""
+    if metric.family in ("spearman", "pearson"):
+        sd = pred.std()
+        return (pred - pred.mean()) / (sd if sd > 0 else 1.0)
+    return pred
+
+
 def spread_test(metric: stats.Metric, cells: list[stats.Columns], *, seed: int,
                 n_permutations: int = SPREAD_PERMUTATIONS) -> tuple[float, int, int]:
     """(p, draws, draws at least as extreme) of "the k variants' scores spread more than permuting each item's
-    k predictions among the variants does" (``cells``: the variants' item columns, aligned on the same items).
-    Statistic: SD (ddof 1) of the k scores; p = (1 + n_extreme) / (1 + n_permutations)."""
+    k predictions among the variants does" (``cells``: the variants' item columns, aligned on the same items;
+    correlations permute within-variant z-scores, :func:`_null_scale`). Statistic: SD (ddof 1) of the k
+    scores; p = (1 + n_extreme) / (1 + n_permutations)."""
     k, n = len(cells), len(cells[0][metric.paired[0]])
     obs = float(np.std([metric.score({c: v[None, :] for c, v in cell.items()})[0] for cell in cells], ddof=1))
-    stacked = {c: np.stack([cell[c] for cell in cells]) for c in metric.paired}  # (k, n)
+    stacked = {c: np.stack([_null_scale(metric, cell[c]) for cell in cells]) for c in metric.paired}  # (k, n)
     rng = np.random.default_rng(seed)
     tol = 1e-12 * max(1.0, abs(obs))  # an identical SD recomputed in another order counts as "as extreme"
     items, extreme, done = np.arange(n)[None, :], 0, 0
