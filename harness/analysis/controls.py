@@ -113,10 +113,13 @@ def write(results_dir: Path, para: pd.DataFrame, ranked: pd.DataFrame, agree: pd
 
 
 def read(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The three tables from a results folder (empty frames where a file is missing: an older aggregate)."""
+    """The three tables from a results folder (empty frames where a file is missing: an older aggregate), with this
+    version's columns."""
     out = []
     for name, schema in (("paraphrase", PARAPHRASE_SCHEMA), ("ranks", RANKS_SCHEMA),
                          ("rank_agreement", RANK_AGREEMENT_SCHEMA)):
         path = results_dir / FILES[name]
-        out.append(pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=schema.names))
+        # an older file (controls schema 1) lacks this version's columns: they read as empty
+        out.append(pd.read_parquet(path).reindex(columns=schema.names) if path.exists()
+                   else pd.DataFrame(columns=schema.names))
     return out[0], out[1], out[2]

@@ -239,8 +239,10 @@ def bump_charts(ranked: pd.DataFrame) -> list[Figure]:
 def rankings_section(ranked: pd.DataFrame, agree: pd.DataFrame) -> tuple[Section, list[Figure]]:
     sec = Section("Rankings across instruction sets")
     sec.para(f"For every task with at least {rankings.MIN_MODELS} models: each model's rank under each condition "
-             "(bump chart), Kendall τ-b between the ranking under none and under each other condition (95% CI: "
-             "bootstrap over items, resampled jointly across models and conditions), and each model's best and "
+             "(bump chart), Kendall τ-b between the ranking under none and under each other condition (95% CI from "
+             f"{rankings.MIN_MODELS_CI} models: bootstrap over items, resampled jointly across models and conditions; "
+             "with fewer models τ takes a few values, so the table lists how many resamples took each), and each "
+             "model's best and "
              "worst rank under a paraphrase choice: one variant for all models, chosen for or against this model "
              "('shared'), or each model's own variant ('own': this model at its best against every other at its "
              "worst, and the reverse).")
@@ -253,7 +255,8 @@ def rankings_section(ranked: pd.DataFrame, agree: pd.DataFrame) -> tuple[Section
     if not agree.empty:
         rows = [{"task": r.task, "subset": r.subset, "condition": r.condition, "models": r.n_models,
                  "Kendall τ vs none": f"{r.kendall_tau:+.3f}",
-                 "95% CI": f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if pd.notna(r.ci_low) else "—"}
+                 "95% CI (or resamples per value)": f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if pd.notna(r.ci_low)
+                 else (r.tau_values or "—")}
                 for r in sorted(agree.itertuples(), key=lambda r: (r.task, r.subset, condition_order(r.condition)))]
         sec.table(pd.DataFrame(rows))
     ranges = rankings.rank_range(ranked)
