@@ -5,6 +5,7 @@ the report's sections; and a control condition added to a finished grid encoding
 from __future__ import annotations
 
 import csv
+from collections.abc import Hashable
 from pathlib import Path
 
 import numpy as np
@@ -247,11 +248,12 @@ def test_kendall_tau_values_and_the_interval_from_four_models() -> None:
     taus = np.array([1.0, 1 / 3, 1 / 3, 1.0, -1 / 3, np.nan, 0.5, 1.0])
     assert rankings.tau_values(taus, 3) == "-1: 0; -1/3: 1; +1/3: 2; +1: 3; other (ties): 2"
     rng = np.random.default_rng(5)
-    keys = [(m, "r", c) for m in "abcd" for c in ("none", "x")]
+    cells = [(m, "r", c) for m in "abcd" for c in ("none", "x")]
+    keys: list[Hashable] = list(cells)
     base = rng.standard_normal(8)
     js = joint.JointScores(keys, base, base + 0.3 * rng.standard_normal((400, 8)), 10)
     group = pd.DataFrame({"task": "T", "task_type": "STS", "subset": "s", "split": "test", "metric": "m",
-                          "model": [k[0] for k in keys], "revision": "r", "condition": [k[2] for k in keys],
+                          "model": [k[0] for k in cells], "revision": "r", "condition": [k[2] for k in cells],
                           "score": base})
     for n in (3, 4):
         sub = group[group.model.isin(list("abcd"[:n]))]

@@ -9,14 +9,22 @@ shared by every variant; e_ij independent). Every variant then has the same true
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
 from harness.analysis import joint, paraphrase, stats
 
-STS = stats.metric_for("STS", "cosine_spearman")
-RET = stats.metric_for("Retrieval", "ndcg_at_10")
-assert STS is not None and RET is not None
+
+def _metric(task_type: str, name: str) -> stats.Metric:
+    m = stats.metric_for(task_type, name)
+    assert m is not None
+    return m
+
+
+STS = _metric("STS", "cosine_spearman")
+RET = _metric("Retrieval", "ndcg_at_10")
 
 
 def _sts_cells(rng: np.random.Generator, n: int, k: int, sigma: float, shift: float = 0.0) -> list[stats.Columns]:
@@ -27,10 +35,10 @@ def _sts_cells(rng: np.random.Generator, n: int, k: int, sigma: float, shift: fl
     return cells
 
 
-def _null_ps(metric: stats.Metric, make: object, sims: int, r: int) -> np.ndarray:
+def _null_ps(metric: stats.Metric, make: Callable[[np.random.Generator], list[stats.Columns]], sims: int,
+             r: int) -> np.ndarray:
     rng = np.random.default_rng(11)
-    return np.array([paraphrase.spread_test(metric, make(rng), seed=s, n_permutations=r)[0]  # type: ignore[operator]
-                     for s in range(sims)])
+    return np.array([paraphrase.spread_test(metric, make(rng), seed=s, n_permutations=r)[0] for s in range(sims)])
 
 
 @pytest.mark.parametrize("sigma", [0.5, 0.03])  # distinct and nearly equal variants: both exact nulls
