@@ -163,6 +163,8 @@ def attach_reference_ci(para: pd.DataFrame, deltas: pd.DataFrame) -> pd.DataFram
     if para.empty:
         return para
     ref = deltas[(deltas.condition == REFERENCE) & (deltas.baseline == BASELINE)]
+    if {"kind", "is_main"} <= set(ref.columns):  # the main metric's mteb row (not a probe's or geometry's)
+        ref = ref[(ref.kind == "mteb") & ref.is_main.astype(bool)]
     ref = ref.drop_duplicates(REFERENCE_KEY)[[*REFERENCE_KEY, "delta", "ci_low", "ci_high"]]
     out = para.drop(columns=["reference_ci_low", "reference_ci_high"]).merge(ref, on=REFERENCE_KEY, how="left")
     has = out.reference_delta.notna() & out.delta.notna()
