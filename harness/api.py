@@ -14,7 +14,7 @@ from harness.prompts.files import list_conditions
 from harness.prompts.schema import ASYMMETRIC_TYPES, ROLES, Role
 from harness.run import local as runner
 from harness.run.local import DEFAULT_RESULTS, RunSummary
-from harness.taskspecs.local import TaskRegistry
+from harness.taskspecs.local import LocalTask, TaskRegistry
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,6 +47,8 @@ def run(
     gpus_per_worker: float = 1.0,
     name: str | None = None,
     instructions_file: Path | None = None,
+    benchmark: str | None = None,
+    task_types: list[str] | None = None,
 ) -> RunSummary:
     """``conditions``: names (a variant set's plain name means all its variants); default: the built-in conditions
     and every set without variants (:func:`harness.prompts.files.default_conditions`). ``threads``: CPU threads for
@@ -58,7 +60,10 @@ def run(
     ``<results>/logs/``. ``executor="ray"`` runs the grid on Ray (``harness.run.ray_executor``): a local instance
     sized to this machine, or the cluster at ``ray_address``; ``workers``: worker slots (default: what the
     cluster's resources allow), ``gpus_per_worker``: GPUs each worker asks for where the cluster has GPUs.
-    ``name`` / ``instructions_file``: see :func:`resolve_models`."""
+    ``name`` / ``instructions_file``: see :func:`resolve_models`. A task name that is no task folder is mteb's
+    registry task of that name (text tasks; data from the local Hugging Face cache at its pinned revision, or
+    downloaded with ``--online``: :mod:`harness.taskspecs.registry_tasks`); ``benchmark`` adds an mteb benchmark's
+    text tasks (``MTEB(eng, v2)``), ``task_types`` keeps only the tasks of those types."""
     if executor not in EXECUTORS:
         raise HarnessError(f"--executor {executor}: unknown executor; expected one of {', '.join(EXECUTORS)}")
     if executor == "local" and (ray_address or workers is not None):
@@ -78,6 +83,10 @@ def run(
     _not_empty("--model", items, "a model (e.g. --model minilm)")
     _not_empty("--tasks", tasks, "a task, or leave --tasks out to run every task")
     _not_empty("--conditions", conditions, "a condition, or leave --conditions out for the default ones")
+    _not_empty("--task-types", task_types, "a task type, or leave --task-types out")
+    tasks = select_tasks(tasks, benchmark=benchmark, task_types=task_types)
+    if executor == "ray" and any(TaskRegistry().get(t).source != "local" for t in tasks or []):
+        raise HarnessError("--executor ray runs task folders only; run mteb's registry tasks with --executor local")
     # Resolve every model up front: an unknown or missing one fails before anything is written.
     specs = resolve_models(items, name=name, instructions_file=instructions_file)
     cache: Path | bool = (cache_dir or True) if use_cache else False
@@ -91,6 +100,26 @@ def run(
     return runner.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
                       batch_size=batch_size, registry=TaskRegistry(), progress=progress, cache=cache,
                       skip_invalid=skip_invalid, all_cells=all_cells, verbose=verbose)
+
+
+def select_tasks(tasks: list[str] | None, *, benchmark: str | None = None,
+                 task_types: list[str] | None = None) -> list[str] | None:
+    """The task names a run gets: ``tasks`` (None: every task folder), plus the text tasks of mteb benchmark
+    ``benchmark``; with ``task_types``, only the tasks of those types (an unknown type raises)."""
+    from harness.taskspecs.registry_tasks import TEXT_TYPES, benchmark_tasks
+
+    for t in task_types or []:
+        if t not in TEXT_TYPES:
+            raise unknown("task type", t, TEXT_TYPES)
+    if benchmark is not None:
+        tasks = list(dict.fromkeys([*(tasks or []), *benchmark_tasks(benchmark, task_types)]))
+    if task_types:
+        reg = TaskRegistry()
+        kept = [n for n in (tasks or reg.names()) if reg.get(n).type in task_types]
+        if not kept:
+            raise HarnessError(f"--task-types {','.join(task_types)}: none of the tasks is of that type")
+        tasks = kept
+    return tasks
 
 
 def _not_empty(option: str, values: list[Any] | None, what: str) -> None:
@@ -207,11 +236,15 @@ def aggregate(results_dir: Path = DEFAULT_RESULTS, *, multiplicity: str = "holm"
     ``holm`` (default) or ``bh`` within each model × kind of comparison."""
     from harness.analysis.aggregate import aggregate as aggregate_files
     from harness.report import build, leaderboard_page, plots
+    from harness.results import staging
 
-    out = aggregate_files(results_dir, multiplicity_method=multiplicity)
-    plots.draw_language_plots(results_dir)
-    build.build(results_dir, *out)
-    leaderboard_page.write(results_dir, *out)
+    if not results_dir.is_dir():
+        raise HarnessError(f"{results_dir}: no such results folder; run `harness run` first")
+    with staging.staged(results_dir) as stage:  # all or nothing: swapped in only when every output is written
+        out = aggregate_files(results_dir, multiplicity_method=multiplicity, out=stage)
+        plots.draw_language_plots(results_dir, out=stage)
+        build.build(results_dir, *out, out=stage)
+        leaderboard_page.write(results_dir, *out, out=stage)
     return out
 
 
@@ -274,12 +307,50 @@ def build_ding(*, deb: Path | None = None, source: Path | None = None, tasks_dir
     return ding.build(deb=deb, source=source, tasks_dir=tasks_dir).lines()
 
 
-def list_tasks() -> list[dict[str, str]]:
+def list_tasks(*, mteb: bool = False, task_type: str | None = None, lang: str | None = None) -> list[dict[str, str]]:
+    """The task folders; with ``mteb``, mteb's registry text tasks instead (``task_type``, ``lang``: only those of
+    that type / language, e.g. ``eng`` or ``eng-Latn``), each with whether it is cached offline and, per committed
+    instruction file, the kind of instruction ``official`` gives it (:mod:`harness.prompts.official`)."""
+    if mteb:
+        from harness.taskspecs import registry_tasks
+
+        return registry_tasks_rows(registry_tasks.text_task_names(), task_type=task_type, lang=lang)
     reg = TaskRegistry()
     return [
         {"name": t.name, "type": t.type, "subsets": ",".join(t.spec.subsets), "revision": t.data_hash[:12]}
-        for t in reg.select(None)
+        for t in reg.select(None) if (task_type is None or t.type == task_type)
     ]
+
+
+KIND_SHORT = {"task": "task", "task_type": "type", "model_default": "default", "none": "-", None: "?"}
+
+
+def registry_tasks_rows(names: list[str], *, task_type: str | None = None, lang: str | None = None
+                        ) -> list[dict[str, str]]:
+    from harness.prompts.official import official_kind
+    from harness.taskspecs import registry_tasks
+
+    if task_type is not None and task_type not in registry_tasks.TEXT_TYPES:
+        raise unknown("task type", task_type, registry_tasks.TEXT_TYPES)
+    cat = registry_tasks.catalogue()
+    recipes = [instructions.load_model_file(p) for p in sorted(instructions.INSTRUCTIONS_DIR.glob("*.yaml"))]
+    rows = []
+    for name in names:
+        e = cat[name]
+        if task_type is not None and e["type"] != task_type:
+            continue
+        if lang is not None and lang not in e["languages"] and not any(
+                lang in langs for langs in e["subsets"].values()):
+            continue
+        task = registry_tasks.RegistryTask(name, e)
+        row = {"name": name, "type": e["type"], "languages": ",".join(e["languages"][:3])
+               + (f",+{len(e['languages']) - 3}" if len(e["languages"]) > 3 else ""),
+               "dataset": e["path"], "revision": e["revision"][:12],
+               "cached": "yes" if task.local_copy() is not None else "no"}
+        for r in recipes:
+            row[r.model.split("/")[-1]] = KIND_SHORT[official_kind(r, name, e["type"])]
+        rows.append(row)
+    return rows
 
 
 def broken_tasks() -> list[str]:
@@ -301,18 +372,23 @@ def list_models() -> list[dict[str, str]]:
 
 
 def validate(paths: list[Path] | None = None) -> list[str]:
-    """Validate every task spec (+ data), instruction set and model instruction file. Returns what was checked;
-    raises :class:`~harness.core.errors.InputErrors` listing every problem of every file."""
-    checked, problems = validate_report()
+    """Validate every task spec (+ data), instruction set and model instruction file (or only ``paths``). Returns
+    what was checked; raises :class:`~harness.core.errors.InputErrors` listing every problem of every file."""
+    checked, problems = validate_report(paths)
     problems.raise_if_any()
     return checked
 
 
-def validate_report() -> tuple[list[str], Problems]:
-    """``harness validate``: (the files that passed, every problem found — one line each with file, line and
-    field). Nothing stops at the first problem."""
+def validate_report(paths: list[Path] | None = None) -> tuple[list[str], Problems]:
+    """``harness validate [PATH...]``: (the files that passed, every problem found — one line each with file,
+    line and field). Nothing stops at the first problem. Without paths: every task, set and instruction file of
+    the project."""
     from harness.run import preflight
 
+    if paths:
+        from harness.run.validation import validate_paths
+
+        return validate_paths(paths)
     registry = TaskRegistry()
     inputs = preflight.check_inputs(registry, None, None, [], set_task_names=True)
     preflight.check_task_data(inputs, list(inputs.tasks))
@@ -322,7 +398,7 @@ def validate_report() -> tuple[list[str], Problems]:
         problems.add_all(inputs.bad_tasks[name])
     for name in sorted(inputs.bad_conditions):
         problems.add_all(inputs.bad_conditions[name])
-    checked = [str(t.spec_path) for t in inputs.tasks]
+    checked = [str(t.spec_path) for t in inputs.tasks if isinstance(t, LocalTask)]
     checked += [str(instructions.set_path(c.name)) for c in inputs.conditions if c.instruction_set is not None]
     for path in instructions.list_model_files():
         with problems.collect():

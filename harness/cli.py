@@ -22,6 +22,16 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _workers(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number ≥ 1")
+    return n
+
+
 def _global_options(parser: argparse.ArgumentParser, *, default: object) -> None:
     """--online and -v work before or after the command (``harness --online run`` = ``harness run --online``)."""
     parser.add_argument("--online", action="store_true", default=default,
@@ -61,7 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = add(sub, "run", help="evaluate models × conditions × tasks (skips finished cells)")
     r.add_argument("--model", default="minilm", help="comma-separated model names (default: minilm)")
-    r.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
+    r.add_argument("--tasks", type=_csv, default=None,
+                   help="comma-separated task names (default: every task folder); a name that is no task folder is "
+                        "mteb's registry task of that name (text tasks: STSBenchmark, SciFact, ...)")
+    r.add_argument("--benchmark", default=None,
+                   help="also run the text tasks of an mteb benchmark, e.g. \"MTEB(eng, v2)\"")
+    r.add_argument("--task-types", type=_csv, default=None,
+                   help="comma-separated mteb task types: only the tasks of these types (e.g. STS,Retrieval)")
     _model_naming(r)
     r.add_argument("--conditions", type=_csv, default=None,
                    help="comma-separated conditions (default: none, format, official and every set without "
@@ -118,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--multiplicity", choices=["holm", "bh"], default="holm",
                    help="adjustment within each model × kind of comparison: holm (family-wise error, default) or "
                         "bh (Benjamini–Hochberg false-discovery rate)")
+    a.add_argument("--stats-workers", type=_workers, default=None, metavar="N",
+                   help="processes for the deltas' statistics (default: the machine's cores, or "
+                        "$HARNESS_STATS_WORKERS; 1 = in this process); results do not depend on N")
     _search_dirs(a)
 
     cmp = add(sub, "compare", help="models × conditions side by side, with deltas and 95%% CIs")
@@ -150,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--conditions", type=_csv, default=None,
                     help="for 'instructions': comma-separated conditions (default: all)")
     ls.add_argument("--results", type=Path, default=None, help="results folder for 'plots' (default: ./results)")
+    ls.add_argument("--mteb", action="store_true",
+                    help="for 'tasks': mteb's registry text tasks (cached offline or not; per instruction file the "
+                         "kind of official instruction: task, type, default, -)")
+    ls.add_argument("--type", dest="task_type", default=None, help="for 'tasks': only tasks of this mteb type")
+    ls.add_argument("--lang", default=None, help="for 'tasks --mteb': only tasks in this language (eng, deu-Latn)")
     _search_dirs(ls)
 
     data = add(sub, "data", help="build task data from public sources")
@@ -167,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", type=Path, default=None, help="output file (one MODEL only)")
     exp.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file differs")
 
-    val = add(sub, "validate", help="validate every task spec, data file and instruction file")
+    val = add(sub, "validate", help="validate every task spec, data file and instruction file (or only PATHs)")
+    val.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                     help="task folders, set files, instruction files, or folders holding them (default: all)")
     _search_dirs(val)
 
     cache = add(sub, "cache", help="the embedding cache: size per model, or clear it")
@@ -220,7 +246,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                           all_cells=args.all_cells, verbose=args.verbose, executor=args.executor,
                           ray_address=args.ray_address, workers=args.workers,
                           gpus_per_worker=args.gpus_per_worker, name=args.name,
-                          instructions_file=args.instructions_file)
+                          instructions_file=args.instructions_file, benchmark=args.benchmark,
+                          task_types=args.task_types)
         for label, why in summary.recomputed:
             print(f"  recomputed {label} ({why})", file=sys.stderr)
         print(summary.line())
@@ -242,6 +269,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "cache":
         return _cache(args)
     if args.command == "aggregate":
+        if args.stats_workers is not None:
+            os.environ["HARNESS_STATS_WORKERS"] = str(args.stats_workers)
+        else:  # the command uses every core; the Python API stays in-process unless asked (stats.stats_workers)
+            os.environ.setdefault("HARNESS_STATS_WORKERS", str(os.cpu_count() or 1))
         board, deltas = api.aggregate(results_dir, multiplicity=args.multiplicity)
         print(f"wrote {results_dir / 'leaderboard.parquet'} ({len(board)} rows), "
               f"{results_dir / 'deltas.parquet'} ({len(deltas)} rows)\n")
@@ -303,16 +334,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         if not results_dir.is_dir():
             raise HarnessError(f"{results_dir}: no such results folder; run `harness run` and `harness aggregate`, "
                                "or give --results")
-        for plot in api.list_plots(results_dir):
+        found = api.list_plots(results_dir)
+        for plot in found:
             print(plot)
+        if not found:  # say so, on stderr (stdout stays a list of paths); exit 0: no plots is a valid state
+            print(f"no plots in {results_dir / 'plots'}: `harness aggregate --results {results_dir}` draws them "
+                  "(language-split plots need a translation task's cells)", file=sys.stderr)
         return 0
     if args.command == "ls":
         if args.what == "conditions":
             for c in api.list_conditions():
                 print(c)
             return 0
-        items = api.list_tasks() if args.what == "tasks" else api.list_models()
-        if args.what == "tasks":
+        items = (api.list_tasks(mteb=args.mteb, task_type=args.task_type, lang=args.lang) if args.what == "tasks"
+                 else api.list_models())
+        if args.what == "tasks" and not args.mteb:
             for line in api.broken_tasks():
                 print(f"invalid task: {line}", file=sys.stderr)
         if items:
@@ -323,7 +359,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print("  ".join(str(i[k]).ljust(widths[k]) for k in keys))
         return 0
     if args.command == "validate":
-        checked, problems = api.validate_report()
+        checked, problems = api.validate_report(args.paths or None)
         for name in checked:
             print(f"ok  {name}")
         for line in problems.lines:

@@ -22,6 +22,19 @@ from harness.models.spec import ModelSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Tolerances right by construction for scores mteb stores rounded to 6 decimals (exact comparisons elsewhere):
+# a stored score is within half a unit (5e-7) of the exact value, so the difference of two stored scores is within
+# one unit (1e-6) of the exact difference — and two runs whose float noise flips a last digit differ by exactly
+# 1e-6, which in binary floating point can read 1.0000000000287557e-06 (FLOAT covers that noise).
+FLOAT = 1e-12
+STORED = 0.5e-6 + FLOAT  # |stored − exact|, and |mean of stored − mean of exact|
+STORED_DIFF = 1e-6 + FLOAT  # |(stored a − stored b) − (exact a − exact b)|, and two stored copies of one score
+
+
+def stored_sd(n: int) -> float:
+    """|sd of n differences of stored scores − sd of the exact ones| ≤ ‖e‖/√(n−1) with every |e_i| ≤ 1e-6."""
+    return STORED_DIFF * (n / (n - 1)) ** 0.5
+
 
 @pytest.fixture(autouse=True)
 def _own_embedding_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:

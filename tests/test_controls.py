@@ -40,8 +40,10 @@ def roles(entry: dict | list) -> list[set[str]]:
 
 # -- the committed sets -----------------------------------------------------------------------------------
 def test_conditions_list_every_variant_in_order() -> None:
-    assert list_conditions() == ["none", "format", "official", "blog", "mismatched", *PARAPHRASES, "placebo"]
-    for name in ("placebo", "mismatched", "paraphrase"):
+    german = [f"paraphrase_deu#{k}" for k in range(1, 6)]
+    assert list_conditions() == ["none", "format", "official", "blog", "blog_deu#1", "mismatched", *PARAPHRASES,
+                                 *german, "placebo"]
+    for name in ("placebo", "mismatched", "paraphrase", "blog_deu", "paraphrase_deu"):
         ins.validate_set(name)  # task names, symmetric tasks without documents
 
 

@@ -15,7 +15,7 @@ from harness.analysis.tables import family_table
 from harness.models.mock import mock_spec
 from harness.run import local as runner
 from harness.taskspecs.local import TaskRegistry
-from tests.conftest import ROOT
+from tests.conftest import ROOT, STORED, STORED_DIFF, stored_sd
 
 FAMILY = ["ScaleSize", "ScaleSpeed", "ScaleWeight"]
 
@@ -41,14 +41,14 @@ def test_family_mean_is_the_mean_of_the_tasks_main_scores(family_results) -> Non
     for r in fam.itertuples():
         scores = main[(main.task.isin(FAMILY)) & (main.subset == r.subset) & (main.condition == r.condition)]
         assert sorted(scores.task) == sorted(r.tasks.split(","))
-        assert r.mean_score == pytest.approx(scores.score.mean(), abs=1e-6)
+        assert r.mean_score == pytest.approx(scores.score.mean(), abs=STORED)
         base = main[(main.task.isin(FAMILY)) & (main.subset == r.subset) & (main.condition == "none")]
-        assert r.delta == pytest.approx(scores.score.mean() - base.score.mean(), abs=1e-6)
+        assert r.delta == pytest.approx(scores.score.mean() - base.score.mean(), abs=STORED_DIFF)
         assert r.score_ci_low < r.mean_score < r.score_ci_high
         if r.condition == "blog":
             assert r.delta_ci_low < r.delta < r.delta_ci_high
             assert r.delta_sd_tasks == pytest.approx(np.std(
-                scores.set_index("task").score - base.set_index("task").score, ddof=1), abs=1e-6)
+                scores.set_index("task").score - base.set_index("task").score, ddof=1), abs=stored_sd(len(scores)))
         assert "text" in r.resample_unit and r.n_bootstrap == 2000
 
 

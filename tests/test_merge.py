@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def grids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     api.aggregate(out["full"])
     api.run([mock_spec()], tasks=[TASK], conditions=["none"], results_dir=out["a"], progress=False)
     api.run([mock_spec()], tasks=[TASK], conditions=["blog"], results_dir=out["b"], progress=False)
+    out["embedding_cache"] = Path(os.environ["HARNESS_EMBEDDING_CACHE"])  # the geometry rows read the vectors there
     return out
 
 
@@ -36,7 +38,9 @@ def _cell_files(folder: Path) -> list[str]:
                   if p.is_file() and p.parts[len(folder.parts)] in ("cells", "results"))
 
 
-def test_two_half_grids_merged_equal_one_full_run(grids: dict[str, Path], tmp_path: Path) -> None:
+def test_two_half_grids_merged_equal_one_full_run(grids: dict[str, Path], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_EMBEDDING_CACHE", str(grids["embedding_cache"]))  # one machine: its vectors
     into = tmp_path / "merged"
     plan = api.merge([grids["a"], grids["b"]], into)
     assert len(plan.copy) == 2 and not plan.conflicts and plan.identical == 0

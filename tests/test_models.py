@@ -3,6 +3,7 @@ settings and identity, and the fast one-line failure for a model whose weights a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -141,6 +142,9 @@ def test_mpnet_parts_are_joined_in_order_and_unpacked_once(tmp_path: Path, monke
     target = tmp_path / "cache" / "mpnet"
     monkeypatch.setattr(bundled, "_mpnet_part_file", lambda dist: parts[dist])
     monkeypatch.setattr(bundled, "mpnet_dir", lambda: target)
+    pins = [bundled.Blob(hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_size) for p in parts.values()]
+    monkeypatch.setattr(bundled, "MPNET_PART_PINS", pins)  # the fake parts' own pins
+    monkeypatch.setattr(bundled, "MPNET_ZIP_PIN", bundled.Blob(hashlib.sha256(data).hexdigest(), len(data)))
     assert bundled.ensure_mpnet() == target
     assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == [
         "1_Pooling/config.json", "model.safetensors", "modules.json"]

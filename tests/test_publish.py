@@ -185,7 +185,7 @@ def test_refuses_a_main_delta_without_its_interval(results: Path, tmp_path: Path
 def test_refuses_stale_cells_listed_by_aggregate(results: Path, tmp_path: Path) -> None:
     copy = _copy(results, tmp_path)
     (copy / "stale-cells.json").write_text(json.dumps([f"mock/blog/{TASK}"]))
-    _refused(copy, tmp_path / "out", r"stale-cells\.json: 1 stale cell")
+    _refused(copy, tmp_path / "out", r"stale-cells\.json: 1 cell\(s\) left out, stale or unreadable")
 
 
 def test_refuses_an_unrelated_folder_and_the_results_folder_itself(results: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 from harness import api
 from harness.core.errors import HarnessError
 from harness.models.mock import mock_spec
+from harness.run.ray_local import init_local
 
 TASKS = ["TemperatureBySensation"]
 CONDITIONS = ["none", "blog"]
@@ -24,7 +25,7 @@ CONDITIONS = ["none", "blog"]
 def two_gpus() -> Iterator[None]:
     import ray
 
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    init_local(ray, num_cpus=2, num_gpus=2, log_to_driver=False, logging_level=logging.ERROR)  # 127.0.0.1 only
     try:
         yield
     finally:

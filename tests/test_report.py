@@ -86,7 +86,9 @@ def test_report_is_self_contained_and_has_every_section(results: Path) -> None:
     assert len(srcs) == 1  # the delta chart (no language plots in this grid); the heatmap is inline SVG
     hrefs = re.findall(r'<image [^>]*href="([^"]+)"', page)
     assert hrefs and all(h.startswith("data:image/png;base64,") for h in hrefs)
-    assert page.count('<svg width=') == 1 and page.count('<image class="matrix"') == 3  # one heatmap, 3 panels
+    # one heatmap (3 panels) and the model's geometry figure (report/geometry.py)
+    assert page.count('<svg width=') == 2 and page.count('<image class="matrix"') == 3
+    assert "Geometry: shared shift, anisotropy and centred scores" in page
     import mteb
 
     assert mteb.__version__ in page
@@ -95,10 +97,11 @@ def test_report_is_self_contained_and_has_every_section(results: Path) -> None:
 def test_markdown_report_links_existing_images(results: Path) -> None:
     md = (results / "report.md").read_text(encoding="utf-8")
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert len(links) == 2
+    assert len(links) == 3
     pngs = [link for link in links if link.endswith(".png")]
     svgs = [link for link in links if link.endswith(".cosines.svg")]
     assert len(pngs) == 1 and len(svgs) == 1
+    assert [link for link in links if "geometry__" in link] == ["report_files/geometry__mock.svg"]
     assert (results / pngs[0]).read_bytes().startswith(PNG_MAGIC)
     svg = (results / svgs[0]).read_text(encoding="utf-8")
     assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and ">warm</text>" in svg

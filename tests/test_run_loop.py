@@ -172,7 +172,7 @@ def test_a_cell_on_old_data_is_never_paired_with_one_on_new_data(tasks: Path, tm
                progress=False)
     board, d = api.aggregate(results)
     assert set(board.condition) == {"none"} and d.empty  # before: blog (old data) − none (new data) = a delta
-    stale = json.loads((results / "stale-cells.json").read_text())
+    stale = json.loads((results / "left-out-cells.json").read_text())
     assert [(s["cell"], s["reason"].split(" (")[0]) for s in stale["stale"]] == [
         (f"mock/blog/{TEMP}", "task data changed since it ran")]
     command = f"harness run --model mock --tasks {TEMP} --conditions blog --results {results}"
@@ -186,7 +186,7 @@ def test_a_cell_on_old_data_is_never_paired_with_one_on_new_data(tasks: Path, tm
     runner.run([mock_spec()], tasks=[TEMP], conditions=["none", "blog"], results_dir=results,
                registry=TaskRegistry(), progress=False)
     board, d = aggregate(results)
-    assert set(d.condition) == {"blog"} and json.loads((results / "stale-cells.json").read_text())["stale"] == []
+    assert set(d.condition) == {"blog"} and json.loads((results / "left-out-cells.json").read_text())["stale"] == []
 
 
 def test_changed_instructions_and_model_settings_make_cells_stale(tasks: Path, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from harness.analysis.aggregate import leaderboard
 from harness.cli import main
 from harness.models.mock import MockEmbedder, mock_spec
 from harness.run.cache import EmbeddingCache
+from tests.conftest import STORED
 
 BLOG = "Classify a given temperature by its sensation."
 WORDS = ["warm", "hot", "cold", "philosophy"]
@@ -117,8 +118,8 @@ def test_save_writes_a_task_and_set_that_run_accepts_with_the_same_strings(tmp_p
     board = leaderboard(results)
     main_rows = board[board.is_main].set_index("condition").score
     # mteb's cosine_spearman on the saved task = try's Spearman for each condition
-    assert main_rows["none"] == pytest.approx(tried.deltas[0]["baseline_score"], abs=1e-6)
-    assert main_rows["mine"] == pytest.approx(tried.deltas[0]["score"], abs=1e-6)
+    assert main_rows["none"] == pytest.approx(tried.deltas[0]["baseline_score"], abs=STORED)
+    assert main_rows["mine"] == pytest.approx(tried.deltas[0]["score"], abs=STORED)
 
 
 def test_save_refuses_without_gold_or_over_an_existing_folder_and_writes_nothing(

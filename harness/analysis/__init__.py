@@ -1,7 +1,7 @@
 """Deriving everything from the files a run wrote: leaderboard and deltas, paired statistics, comparisons.
 
 - ``currency``: which cells still match today's task data, instructions and model settings (stale ones are listed
-  in ``stale-cells.json`` and left out of everything);
+  in ``left-out-cells.json`` with unreadable cells, and left out of everything);
 - ``aggregate``: scan a results folder → ``leaderboard.parquet`` and ``deltas.parquet``;
 - ``stats``: paired bootstrap intervals, permutation tests and Holm, recomputed from item-level predictions;
 - ``comparison``: ``harness compare`` (models × conditions side by side); ``views``: its ``--view`` choices;

@@ -8,7 +8,6 @@ from the two cells' predictions (:mod:`harness.stats`).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,21 +15,35 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import controls, currency, decomposition, family, multiplicity, stats, stats_cache
+from harness.analysis import (
+    controls,
+    currency,
+    decomposition,
+    family,
+    geometry,
+    multiplicity,
+    robust_score,
+    stats,
+    stats_cache,
+    timers,
+)
 from harness.core import atomic, faults
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
-from harness.results import layout
+from harness.results import layout, trust
 from harness.results.mteb_json import read_scores
 from harness.results.schema import (
     DELTA_KEYS,
     DELTAS_SCHEMA,
     FAMILY_SCHEMA,
+    GEOMETRY_SCHEMA,
     LEADERBOARD_SCHEMA,
+    ROBUST_SCHEMA,
     SCHEMA_VERSION,
     STATS_COLUMNS,
     write_parquet,
 )
+from harness.results.staging import NothingToWrite
 
 log = logging.getLogger(__name__)
 PAIRING = ["task_data_sha256", "model_identity"]  # a delta's two cells must agree on these (sidecar fields)
@@ -46,12 +59,11 @@ def _scalars(scores: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def _rows_for_cell(sidecar_path: Path, results_dir: Path) -> list[dict[str, Any]]:
-    side = json.loads(sidecar_path.read_text(encoding="utf-8"))
-    result_path = results_dir / side["result_file"]
+def _rows_for_cell(side: dict[str, Any], results_dir: Path, sidecar: Path | None = None) -> list[dict[str, Any]]:
+    result_path = trust.cell_path(results_dir, side, "result_file", where=sidecar)  # inside, no link
     scores = read_scores(result_path)  # plain JSON: no mteb import (mteb only for pre-1.12.48 files)
     base = {
-        **{k: side.get(k, "") for k in PAIRING},  # internal: cells pair only on the same data and model
+        **{k: side.get(k) or "" for k in PAIRING},  # internal: cells pair only on the same data and model
         "schema_version": SCHEMA_VERSION,
         "model": side["model"],
         "alias": side["alias"],
@@ -60,6 +72,8 @@ def _rows_for_cell(sidecar_path: Path, results_dir: Path) -> list[dict[str, Any]
         "instruction_sha256": side["prompts_sha256"],
         "task": side["task"],
         "task_type": side["task_type"],
+        "dataset_revision": (side.get("dataset") or {}).get("revision") or str(side.get("task_data_sha256", ""))[:12],
+        "official_kind": side.get("official_kind"),
         "mteb_version": side["mteb_version"],
         "harness_version": side["harness_version"],
         "created_at": side["created_at"],
@@ -76,23 +90,37 @@ def _rows_for_cell(sidecar_path: Path, results_dir: Path) -> list[dict[str, Any]
                     base | {"subset": subset, "split": split, "kind": "mteb", "metric": metric,
                             "is_main": metric == side["main_score"], "score": value, "n_items": n}
                 )
-    for p in side.get("probes", []):
+    for p in side.get("probes") or []:
         rows.append(base | {"subset": p["subset"], "split": p["split"], "kind": "probe", "metric": p["metric"],
-                            "is_main": False, "score": p["score"], "n_items": p["n_items"]})
+                            "is_main": False, "score": float(p["score"]), "n_items": p.get("n_items")})
     return rows
 
 
-def leaderboard(results_dir: Path, *, leave_out: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
-    """One row per metric of every cell, except the sidecars in ``leave_out`` (relative paths: stale cells). The
-    frame also holds the :data:`PAIRING` columns (not written to the parquet file)."""
+def board_rows(results_dir: Path, sides: list[tuple[Path, dict[str, Any]]], leave_out: set[str] | frozenset[str]
+               ) -> tuple[pd.DataFrame, list[tuple[Path, str]]]:
+    """The leaderboard of the cells in ``sides`` except those in ``leave_out`` (relative sidecar paths), and
+    (sidecar, reason) of the cells whose files could not be read (left out too)."""
     rows: list[dict[str, Any]] = []
-    for sidecar in layout.sidecar_files(results_dir):
-        if str(sidecar.relative_to(results_dir)) not in leave_out:
-            rows += _rows_for_cell(sidecar, results_dir)
+    bad: list[tuple[Path, str]] = []
+    for sidecar, side in sides:
+        if str(sidecar.relative_to(results_dir)) in leave_out:
+            continue
+        try:
+            rows += _rows_for_cell(side, results_dir, sidecar)
+        except HarnessError as e:
+            bad.append((sidecar, str(e)))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+            bad.append((sidecar, f"{side['result_file']}: unusable ({e.__class__.__name__}: {e})"))
     df = pd.DataFrame(rows, columns=[*LEADERBOARD_SCHEMA.names, *PAIRING])
     df = df.astype({"score": "float64", "is_main": "bool"})
-    return df.sort_values(["model", "revision", "task", "subset", "split", "metric", "condition"],
-                          ignore_index=True)
+    df = df.sort_values(["model", "revision", "task", "subset", "split", "metric", "condition"], ignore_index=True)
+    return df, bad
+
+
+def leaderboard(results_dir: Path, *, leave_out: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
+    """One row per metric of every usable cell, except the sidecars in ``leave_out`` (relative paths: stale
+    cells). The frame also holds the :data:`PAIRING` columns (not written to the parquet file)."""
+    return board_rows(results_dir, list(layout.sidecars(results_dir)), leave_out)[0]
 
 
 def _pair_keys(board: pd.DataFrame) -> list[str]:
@@ -121,12 +149,14 @@ def _format_has_prefixes(board: pd.DataFrame) -> pd.DataFrame:
 
 
 def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap: int | None = None,
-           n_permutations: int | None = None, multiplicity_method: str = "holm") -> pd.DataFrame:
+           n_permutations: int | None = None, multiplicity_method: str = "holm",
+           stats_workers: int | None = None) -> pd.DataFrame:
     """Score under each condition minus the score under ``none`` (same keys), and, where a model's ``format``
     condition adds prefixes, minus the score under ``format`` (conditions other than none/format).
 
     With ``results_dir``, each main-metric delta gets paired statistics recomputed from the cells' item-level
-    predictions (:mod:`harness.stats`); p-values are adjusted within each model × kind of comparison
+    predictions (:mod:`harness.stats`; the deltas not in the statistics cache in ``stats_workers`` processes,
+    default :func:`harness.analysis.stats.stats_workers`); p-values are adjusted within each model × kind of comparison
     (:mod:`harness.analysis.multiplicity`: Holm, or ``bh``)."""
     frames = [_against(board, BASELINE, board[board.condition != BASELINE])]
     with_prefixes = _format_has_prefixes(board)
@@ -142,7 +172,8 @@ def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap:
     for col in STATS_COLUMNS:
         df[col] = None
     if results_dir is not None and not df.empty:
-        rerun = _add_stats(df, results_dir, n_bootstrap=n_bootstrap, n_permutations=n_permutations)
+        rerun = _add_stats(df, results_dir, n_bootstrap=n_bootstrap, n_permutations=n_permutations,
+                           workers=stats_workers)
         done = multiplicity.adjust(df, method=multiplicity_method, rerun=rerun)  # stage 2: families, redraws
         if done.tests:
             log.info("multiplicity: %d families, %d tests, %d redrawn, %d undetermined, %d swaps in all",
@@ -159,13 +190,13 @@ def _prediction_files(results_dir: Path) -> dict[tuple[str, str, str, str], Path
     out = {}
     for _, side in layout.sidecars(results_dir):
         if side.get("predictions_file"):
-            out[(side["model"], side["revision"], side["condition"], side["task"])] = (
-                results_dir / side["predictions_file"])
+            out[(side["model"], side["revision"], side["condition"], side["task"])] = trust.cell_path(
+                results_dir, side, "predictions_file")
     return out
 
 
-def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, n_permutations: int | None
-               ) -> multiplicity.Rerun:
+def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, n_permutations: int | None,
+               workers: int | None = None) -> multiplicity.Rerun:
     """Stage 1: every delta's statistics (adaptive test against alpha alone); returns how stage 2 redraws one
     delta's test with more swaps (:mod:`harness.analysis.multiplicity`)."""
     files = _prediction_files(results_dir)
@@ -199,12 +230,15 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
     comparison = pd.util.hash_pandas_object(df[decomposition.SAME_TEST], index=False)
     done: dict[int, Any] = {}
     inputs: dict[int, tuple[Any, ...]] = {}  # test → what stage 2 needs to redraw it
+    pending: list[tuple[int, int, str, str, stats.DeltaJob]] = []  # not in the cache: computed after the loop
+    ready: list[tuple[int, int, stats.PairedStats, tuple[Any, ...]]] = []
+    copies: list[tuple[int, int]] = []  # (row, the row of the same test): filled once that one is
     for i, r in df[(df.kind == "mteb") & df.is_main].iterrows():
         if stats.metric_for(r.task_type, r.metric) is None:
             continue
         same = int(comparison[i])
         if same in done:
-            df.loc[i, [*STATS_COLUMNS, "n_items"]] = df.loc[done[same], [*STATS_COLUMNS, "n_items"]].to_numpy()
+            copies.append((i, done[same]))
             continue
         done[same] = i
         if r.identical_inputs:
@@ -230,23 +264,29 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
                             b_sha256=sha(files[(r.model, r.revision, r.baseline, r.task)]), subset=r.subset,
                             split=r.split, task_type=r.task_type, metric=r.metric, unit=unit, seed=seed, **settings)
         st = cache.get(k)
-        if st is None:
-            try:
-                st = stats.delta_stats(r.task_type, r.metric, a, b, seed=seed, unit=unit, **settings)
-            except ValueError as e:
-                log.warning("%s: %s; no interval", label, e)
-                continue
-            if st is not None:
-                cache.put(k, st)
-        if st is None:
+        if st is None:  # computed below, all at once (in a process pool)
+            pending.append((i, same, k, label, (r.task_type, r.metric, a, b, seed, unit, settings)))
             continue
-        inputs[same] = (r.task_type, r.metric, a, b, seed, unit, k)
+        ready.append((i, same, st, (r.task_type, r.metric, a, b, seed, unit, k)))
+    with timers.timed(stats.TIMER):
+        computed = stats.delta_stats_many([job for *_, job in pending], workers=workers)
+    for (i, same, k, label, job), got in zip(pending, computed, strict=True):
+        if isinstance(got, str):
+            log.warning("%s: %s; no interval", label, got)
+            continue
+        if got is not None:
+            cache.put(k, got)
+            ready.append((i, same, got, (*job[:6], k)))
+    for i, same, st, job_inputs in sorted(ready, key=lambda x: x[0]):
+        inputs[same] = job_inputs
         df.loc[i, ["ci_low", "ci_high", "p_value", "p_method", "n_bootstrap", "n_permutations", "n_items",
                    "resample_unit", "n_units", "ci_scale", "n_extreme", "p_mc_low", "p_mc_high", "p_tail",
                    "p_stop"]] = [
             st.ci_low, st.ci_high, st.p_value, st.p_method, st.n_bootstrap, st.n_permutations, st.n_items,
             st.resample_unit, st.n_units, st.ci_scale, st.n_extreme, st.p_mc_low, st.p_mc_high, st.p_tail,
             st.p_stop]
+    for i, src in copies:
+        df.loc[i, [*STATS_COLUMNS, "n_items"]] = df.loc[src, [*STATS_COLUMNS, "n_items"]].to_numpy()
     if cache.hits or cache.misses:
         log.info("statistics cache: %d deltas reused, %d computed", cache.hits, cache.misses)
     cache.close()
@@ -280,30 +320,56 @@ def disagreement_lines(d: pd.DataFrame) -> list[str]:
     return out
 
 
-def aggregate(results_dir: Path, *, multiplicity_method: str = "holm") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rebuild ``leaderboard.parquet`` and ``deltas.parquet`` from the current cells on disk; stale cells (their
-    inputs changed since they ran: :mod:`harness.analysis.currency`) are listed in ``stale-cells.json`` and left
-    out. ``multiplicity_method``: ``holm`` or ``bh`` within each family (:mod:`harness.analysis.multiplicity`)."""
+def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path | None = None,
+              stats_workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rebuild ``leaderboard.parquet``, ``deltas.parquet`` and the other tables from the usable, current cells on
+    disk, into ``out`` (default: the results folder; ``harness aggregate`` passes its staging folder,
+    :mod:`harness.results.staging`). Cells left out — stale ones (their inputs changed since they ran:
+    :mod:`harness.analysis.currency`) and unreadable ones (sidecar truncated, empty, not an object, missing
+    fields or wrong types; result file unreadable) — are listed in ``left-out-cells.json`` with the reason and the
+    command that recomputes them. Raises (writing nothing) only when no cell is left. ``multiplicity_method``:
+    ``holm`` or ``bh`` within each family (:mod:`harness.analysis.multiplicity`)."""
     if multiplicity_method not in multiplicity.METHODS:
         raise HarnessError(f"--multiplicity {multiplicity_method}: unknown method (choose "
                            f"{' or '.join(multiplicity.METHODS)})")
     if not results_dir.is_dir():
         raise HarnessError(f"{results_dir}: no such results folder; run `harness run` first")
+    out = out or results_dir
     atomic.remove_orphans(results_dir)
-    found = currency.check(results_dir)
-    currency.write(results_dir, found)
+    sides, bad = layout.read_sidecars(results_dir)
+    found = currency.check(results_dir, sides)
+    with timers.timed("leaderboard (result files)"):
+        board, unusable = board_rows(results_dir, sides, found.stale_sidecars)
+    found.unreadable = currency.unreadable_cells(results_dir, [*bad, *unusable], dict(sides))
+    if board.empty:
+        left = []
+        if found.stale:
+            left.append(f"{len(found.stale)} stale")
+        if found.unreadable:
+            left.append(f"{len(found.unreadable)} unreadable (e.g. {found.unreadable[0].sidecar}: "
+                        f"{found.unreadable[0].reason})")
+        why = f" ({' and '.join(left)} cell(s) left out)" if left else ""
+        raise NothingToWrite(f"{results_dir}: no results to aggregate{why}; run `harness run` first")
     for line in found.lines(results_dir):
         log.info(line)
-    board = leaderboard(results_dir, leave_out=found.stale_sidecars)
-    if board.empty:
-        why = f" ({len(found.stale)} stale cell(s) left out; see {layout.STALE_CELLS})" if found.stale else ""
-        raise HarnessError(f"{results_dir}: no results to aggregate{why}; run `harness run` first")
-    d = deltas(board, results_dir, multiplicity_method=multiplicity_method)
-    write_parquet(board, LEADERBOARD_SCHEMA, results_dir / "leaderboard.parquet")
+    currency.write(results_dir, found, out=out)
+    with timers.timed("geometry (shift, anisotropy, centred scores)"):
+        left_out = found.stale_sidecars | {u.sidecar for u in found.unreadable}
+        geo = geometry.table(results_dir, leave_out=left_out, sides=sides)
+        board = pd.concat([board, geometry.board_rows(geo, board)], ignore_index=True)  # kind "geometry"
+    with timers.timed("deltas (with their statistics)"):
+        d = deltas(board, results_dir, multiplicity_method=multiplicity_method, stats_workers=stats_workers)
+        geometry.fill_delta_intervals(d, geo)
+    write_parquet(board, LEADERBOARD_SCHEMA, out / "leaderboard.parquet")
+    write_parquet(geo.assign(schema_version=SCHEMA_VERSION), GEOMETRY_SCHEMA, out / geometry.FILE)
+    write_parquet(robust_score.table(board).assign(schema_version=SCHEMA_VERSION), ROBUST_SCHEMA,
+                  out / robust_score.FILE)
     faults.checkpoint("aggregate")
-    write_parquet(d, DELTAS_SCHEMA, results_dir / "deltas.parquet")
-    write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, results_dir / FAMILY_FILE)
-    controls.write(results_dir, *controls.tables(board, results_dir, deltas=d))  # paraphrase spreads, ranks, Kendall τ
+    write_parquet(d, DELTAS_SCHEMA, out / "deltas.parquet")
+    with timers.timed("family summary"):
+        write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, out / FAMILY_FILE)
+    with timers.timed("controls (paraphrase, ranks)"):  # paraphrase spreads (blog − none: the deltas'), ranks, τ
+        controls.write(out, *controls.tables(board, results_dir, deltas=d))
     for line in disagreement_lines(d):
         log.warning("interval and test disagree: %s", line)
     return board, d

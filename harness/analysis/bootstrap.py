@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness.analysis.metrics import Columns, Metric, midranks, weighted_pearson, weighted_ranks
+from harness.analysis.metrics import Columns, Metric, _weighted_ranks_ties, midranks, spearman_from_ranks
 from harness.analysis.units import Units, chunk_sizes, n_rows, resample_weights
 
 CONFIDENCE = 0.95
@@ -15,9 +15,9 @@ CONFIDENCE = 0.95
 
 def _weighted_delta(metric: Metric, a: Columns, b: Columns, w: np.ndarray) -> np.ndarray:
     if metric.family == "spearman":  # the gold's ranks are shared by both conditions
-        rg = weighted_ranks(a["gold"], w)
-        return np.asarray(weighted_pearson(rg, weighted_ranks(a["pred"], w), w)
-                          - weighted_pearson(rg, weighted_ranks(b["pred"], w), w))
+        rg = _weighted_ranks_ties(a["gold"], w)
+        return np.asarray(spearman_from_ranks(rg, _weighted_ranks_ties(a["pred"], w), w)
+                          - spearman_from_ranks(rg, _weighted_ranks_ties(b["pred"], w), w))
     if metric.family == "mean":
         return np.asarray((w @ (a["value"] - b["value"])) / w.sum(axis=1))
     return np.asarray(metric.weighted(a, w) - metric.weighted(b, w))

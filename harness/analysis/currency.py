@@ -14,7 +14,9 @@ So before anything is aggregated, every cell is checked against the current inpu
 - it must be written with the current result schema.
 
 A cell failing any of these is *stale*: it is listed (with the reason and the exact ``harness run`` command that
-recomputes it), written to ``<results>/stale-cells.json`` and left out of every table, delta and the report. A cell
+recomputes it), written to ``<results>/left-out-cells.json`` (key ``stale``; the file was ``stale-cells.json``
+before cells could also be left out as unreadable, key ``unreadable``) and left out of every table, delta and the
+report. A cell
 whose task is not in the task folder (results copied from another machine), whose set file is not here, or whose
 model's instruction file cannot be read is kept, unverified for that part — and deltas pair two cells only when
 they share the data hash and the model identity, whatever their task.
@@ -24,13 +26,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.core import atomic
 from harness.core.errors import HarnessError
-from harness.prompts.conditions import Condition, Prompter
+from harness.prompts.conditions import Condition, Prompter, split_placement
 from harness.prompts.files import load_set, model_instructions
 from harness.prompts.schema import ModelInstructions, split_variant
 from harness.results import layout
@@ -52,30 +54,57 @@ class StaleCell:
     command: str  # recomputes it
 
 
+@dataclass(frozen=True)
+class UnreadableCell:
+    cell: str  # alias/condition/task (from the sidecar's path when the sidecar itself cannot be read)
+    sidecar: str  # relative to the results folder
+    reason: str
+    command: str  # recomputes it (a rerun finds the cell corrupt or stale and recomputes it)
+
+
 @dataclass
 class Currency:
     """The verdict on every cell of a results folder."""
 
     stale: list[StaleCell]
     unverified: list[str]  # lines: cells kept without a check of their data (task not here) or prompts
+    unreadable: list[UnreadableCell] = field(default_factory=list)  # sidecar or result file unusable: left out
 
     @property
     def stale_sidecars(self) -> set[str]:
         return {s.sidecar for s in self.stale}
 
     def lines(self, results_dir: Path) -> list[str]:
-        """The console's account: one line per stale cell, one command per model to recompute them, and what
-        could not be checked."""
-        if not self.stale and not self.unverified:
-            return []
+        """The console's account: one line per cell left out (stale or unreadable), the commands that recompute
+        them, and what could not be checked."""
         out = []
+        if self.unreadable:
+            out.append(f"left out {len(self.unreadable)} unreadable cell(s) (listed in "
+                       f"{results_dir / layout.LEFT_OUT_CELLS}):")
+            out += [f"  {u.sidecar}: {u.reason}" for u in self.unreadable]
+            out += [f"  recompute: {cmd}" for cmd in sorted({u.command for u in self.unreadable})]
         if self.stale:
             out.append(f"left out {len(self.stale)} stale cell(s) (their inputs changed since they ran; listed in "
-                       f"{results_dir / layout.STALE_CELLS}):")
+                       f"{results_dir / layout.LEFT_OUT_CELLS}):")
             out += [f"  {s.cell}: {s.reason}" for s in self.stale]
             out += [f"  recompute: {cmd}" for cmd in recompute_commands(self.stale, results_dir)]
         out += self.unverified
         return out
+
+
+def unreadable_cells(results_dir: Path, bad: list[tuple[Path, str]], sides: dict[Path, dict[str, Any]]
+                     ) -> list[UnreadableCell]:
+    """(sidecar, reason) → :class:`UnreadableCell`; names come from the sidecar when it parsed, else its path
+    (``cells/<org__model>/<revision>/<condition>/<Task>.json``)."""
+    out = []
+    for path, reason in sorted(bad):
+        side = sides.get(path)
+        parts = path.relative_to(results_dir / layout.CELLS_DIR).parts
+        model = side["alias"] if side else parts[0].replace("__", "/", 1)
+        condition, task = (side["condition"], side["task"]) if side else (parts[2], path.stem)
+        out.append(UnreadableCell(f"{model}/{condition}/{task}", str(path.relative_to(results_dir)), reason,
+                                  _command(model, [task], [condition], results_dir)))
+    return out
 
 
 def _command(alias: str, tasks: Iterable[str], conditions: Iterable[str], results_dir: Path) -> str:
@@ -108,6 +137,18 @@ class _Expected:
     def data_hash(self, side: dict[str, Any]) -> str | None:
         """The task's data hash now; None when the task is not here (or its folder is invalid now)."""
         folder = side.get("task_dir")
+        if side.get("task_source") == "mteb":  # mteb's registry task: its pinned dataset revision now
+            from harness.taskspecs.registry_tasks import lookup
+
+            where = str(folder)
+            if where not in self._hashes:
+                try:
+                    ds = side.get("dataset") or {}
+                    found = lookup(side["task"], subsets=ds.get("subsets"), splits=ds.get("splits"))
+                    self._hashes[where] = found.data_hash if found is not None else None
+                except HarnessError:
+                    self._hashes[where] = None
+            return self._hashes[where]
         if folder and (Path(folder) / SPEC_FILE).exists():
             if folder not in self._hashes:
                 try:
@@ -123,8 +164,9 @@ class _Expected:
         if key not in self._conditions:
             try:
                 if source and Path(source).exists():
-                    s, k = load_set(source), split_variant(name)[1]
-                    self._conditions[key] = Condition(name, s if k is None else s.variant(k), source)
+                    plain, where = split_placement(name)
+                    s, k = load_set(source), split_variant(plain)[1]
+                    self._conditions[key] = Condition(name, s if k is None else s.variant(k), source, where)
                 else:
                     self._conditions[key] = Condition.parse(name)
             except HarnessError:
@@ -190,20 +232,31 @@ def check(results_dir: Path, sides: list[tuple[Path, dict[str, Any]]] | None = N
     return Currency(stale, notes)
 
 
-def write(results_dir: Path, currency: Currency) -> Path:
-    """``<results>/stale-cells.json``: every stale cell with its reason and the command that recomputes it (an
-    empty list when every cell is current); report and readers leave these cells out."""
-    path = results_dir / layout.STALE_CELLS
-    body = {"stale": [asdict(s) for s in currency.stale], "unverified": currency.unverified,
-            "recompute": recompute_commands(currency.stale, results_dir)}
+def write(results_dir: Path, currency: Currency, out: Path | None = None) -> Path:
+    """``<out>/left-out-cells.json`` (``out``: the results folder unless aggregate stages its outputs): every cell
+    left out — ``stale`` and ``unreadable``, each with its reason and the command that recomputes it — and, under
+    ``cells``, all of them together (empty lists when every cell is current and readable); report and readers
+    leave these cells out."""
+    path = (out or results_dir) / layout.LEFT_OUT_CELLS
+    stale, unreadable = [asdict(s) for s in currency.stale], [asdict(u) for u in currency.unreadable]
+    commands = [*recompute_commands(currency.stale, results_dir), *sorted({u.command for u in currency.unreadable})]
+    body = {"cells": [*({"kind": "unreadable"} | u for u in unreadable), *({"kind": "stale"} | s for s in stale)],
+            "stale": stale, "unreadable": unreadable, "unverified": currency.unverified, "recompute": commands}
     atomic.write_text(path, json.dumps(body, indent=2, ensure_ascii=False))
     return path
 
 
 def read(results_dir: Path) -> Currency:
-    """What the last ``harness aggregate`` found (``stale-cells.json``); empty when there is no such file."""
-    try:
-        body = json.loads((results_dir / layout.STALE_CELLS).read_text(encoding="utf-8"))
-        return Currency([StaleCell(**s) for s in body.get("stale", [])], list(body.get("unverified", [])))
-    except (OSError, ValueError, TypeError):
-        return Currency([], [])
+    """What the last ``harness aggregate`` left out (``left-out-cells.json``, or an older harness's
+    ``stale-cells.json``); empty when there is no such file."""
+    for name in (layout.LEFT_OUT_CELLS, layout.STALE_CELLS):
+        try:
+            body = json.loads((results_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        try:
+            return Currency([StaleCell(**s) for s in body.get("stale", [])], list(body.get("unverified", [])),
+                            [UnreadableCell(**u) for u in body.get("unreadable", [])])
+        except (TypeError, AttributeError):
+            break
+    return Currency([], [])

@@ -13,7 +13,16 @@ effect             condition − baseline        question
 ``mismatch``       mismatched − none           does an instruction written for another task move it?
 ``total``          X − none (any other X)      everything X does
 ``over_format``    X − format (any other X)    everything X does beyond the format prefix
+``placement``      X@both − X@query            does putting X's instruction on the documents too matter?
+``language``       X_deu − X                   does writing the instruction in German (for German texts)
+                                               instead of English matter?
 =================  ==========================  ==========================================================
+
+``placement`` rows exist for every set X whose ``@query`` and ``@both`` cells both ran (asymmetric tasks only:
+a symmetric task has one side, :meth:`harness.prompts.conditions.Condition.applies`); ``language`` rows for every
+German set ``X_deu`` (:func:`english_of`: ``paraphrase_deu#k`` − ``paraphrase#k``; ``blog_deu#1``, the one variant
+of ``blog_deu``, − ``blog``) on the German texts only: the ``_deu`` subsets of STS tasks and retrieval tasks (whose
+German side the set instructs in German; instructions/sets/blog_deu.yaml).
 
 For an instructed condition X the parts add up exactly: X − none = prefix + any_instruction + content(X).
 ``content`` rows exist for every instructed condition (official, blog, each paraphrase variant, any other set;
@@ -26,7 +35,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
+from harness.prompts.conditions import BASELINE, FORMAT_BASELINE, placement_name, split_placement
+from harness.prompts.schema import split_variant, variant_name
 from harness.results.schema import row_identical, row_significant
 
 PLACEBO = "placebo"
@@ -34,8 +44,31 @@ MISMATCHED = "mismatched"
 CONTROLS = (BASELINE, FORMAT_BASELINE, PLACEBO, MISMATCHED)
 TOTAL, OVER_FORMAT = "total", "over_format"
 PREFIX, ANY_INSTRUCTION, CONTENT, MISMATCH = "prefix", "any_instruction", "content", "mismatch"
+PLACEMENT, LANGUAGE = "placement", "language"
 PARTS = (PREFIX, ANY_INSTRUCTION, CONTENT)  # X − none = prefix + any_instruction + content(X)
-DECOMPOSITION = (*PARTS, MISMATCH)
+DECOMPOSITION = (*PARTS, MISMATCH, PLACEMENT, LANGUAGE)
+GERMAN_SUFFIX = "_deu"  # a German instruction set is named <English set>_deu
+
+
+def english_of(condition: str, present: set[str] | frozenset[str]) -> str | None:
+    """The English condition a German one (``<set>_deu[#k][@placement]``) is contrasted with, among ``present``:
+    the same variant of the English set, or the English plain set for variant 1 of a German set whose English
+    source has no variants (``blog_deu#1`` → ``blog``)."""
+    plain, where = split_placement(condition)
+    base, k = split_variant(plain)
+    if not base.endswith(GERMAN_SUFFIX) or len(base) == len(GERMAN_SUFFIX):
+        return None
+    english = base[: -len(GERMAN_SUFFIX)]
+    for name in ([variant_name(english, k)] if k else []) + ([english] if k in (None, 1) else []):
+        full = placement_name(name, where) if where else name
+        if full in present:
+            return full
+    return None
+
+
+def german_texts(board: pd.DataFrame) -> pd.Series:
+    """Rows whose texts are German (where a language contrast is read): ``_deu`` subsets, and retrieval tasks."""
+    return board.subset.astype(str).str.endswith(GERMAN_SUFFIX) | (board.task_type == "Retrieval")
 _CELL = ["model", "revision", "task"]
 # rows comparing the same two sets of inputs are one comparison (one test in a multiplicity family)
 SAME_TEST = ["model", "revision", "task", "subset", "split", "metric", "instruction_sha256", "baseline_sha256"]
@@ -43,6 +76,11 @@ SAME_TEST = ["model", "revision", "task", "subset", "split", "metric", "instruct
 
 def effect_of(condition: str, baseline: str) -> str:
     """The ``effect`` label of a delta row (condition − baseline)."""
+    base, where = split_placement(condition)
+    if where == "both" and baseline == placement_name(base, "query"):
+        return PLACEMENT
+    if english_of(condition, {baseline}) == baseline:
+        return LANGUAGE
     if baseline == PLACEBO:
         return CONTENT
     if baseline == FORMAT_BASELINE:
@@ -85,6 +123,14 @@ def comparisons(board: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     placebo = board[board.condition == PLACEBO].merge(same, on=_CELL)
     if not placebo.empty:
         out.append((FORMAT_BASELINE, placebo))
+    present = set(board.condition)
+    for cond in sorted(present):
+        base, where = split_placement(cond)
+        if where == "both" and placement_name(base, "query") in present:
+            out.append((placement_name(base, "query"), board[board.condition == cond]))
+        english = english_of(cond, present)
+        if english is not None:
+            out.append((english, board[(board.condition == cond) & german_texts(board)]))
     return out
 
 
@@ -115,7 +161,11 @@ def columns_for(effects: pd.DataFrame, content_of: list[str]) -> list[tuple[str,
     cols: list[tuple[str, str, str | None]] = [("prefix", PREFIX, None), ("any instr.", ANY_INSTRUCTION, None)]
     present = set(effects[effects.effect == CONTENT].condition)
     cols += [(f"content {c}", CONTENT, c) for c in content_of if c in present]
-    return [*cols, ("mismatch", MISMATCH, None)]
+    cols.append(("mismatch", MISMATCH, None))
+    for effect, what in ((PLACEMENT, "placement"), (LANGUAGE, "language")):
+        for c in sorted(set(effects[effects.effect == effect].condition)):
+            cols.append((f"{what} {split_placement(c)[0]}", effect, c))
+    return cols
 
 
 def wide(d: pd.DataFrame, *, content_of: tuple[str, ...] = ("official", "blog"), alpha: float = 0.05

@@ -37,7 +37,7 @@ from harness.analysis.metrics import multiplicities
 from harness.analysis.units import chunk_sizes, recurring_texts, resample_weights, shared_weights
 from harness.core.atomic import file_sha256
 from harness.prompts.conditions import BASELINE
-from harness.results import layout
+from harness.results import layout, trust
 from harness.results.schema import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -54,14 +54,18 @@ class _Cell:
     sha256: str  # of the predictions file: what the statistics cache keys a task's contribution by
 
 
-def _cells(results_dir: Path) -> dict[tuple[str, str, str], dict[str, dict[str, _Cell]]]:
-    """(model, revision, family) → {condition: {task: cell}} for every cell whose sidecar names a family."""
+def _cells(results_dir: Path, kept: set[tuple[str, str, str, str]] | None = None
+           ) -> dict[tuple[str, str, str], dict[str, dict[str, _Cell]]]:
+    """(model, revision, family) → {condition: {task: cell}} for every cell whose sidecar names a family (and that
+    is in ``kept``, the leaderboard's cells, when given: stale and unreadable cells are left out)."""
     out: dict[tuple[str, str, str], dict[str, dict[str, _Cell]]] = {}
     for _, side in layout.sidecars(results_dir):
         family = side.get("family")
         if not family or not side.get("predictions_file"):
             continue
-        path = results_dir / side["predictions_file"]
+        if kept is not None and (side["model"], side["revision"], side["condition"], side["task"]) not in kept:
+            continue
+        path = trust.cell_path(results_dir, side, "predictions_file")  # inside the folder, no link
         try:
             frame = pd.read_parquet(path)
             sha = file_sha256(path)  # the bytes read, as the deltas' cache keys them (not the sidecar's pin)
@@ -172,8 +176,9 @@ def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None
     claims = _claims(board)
     meta = board.drop_duplicates(["model", "revision"]).set_index(["model", "revision"]).alias
     rows: list[dict[str, Any]] = []
+    kept = set(zip(board.model, board.revision, board.condition, board.task, strict=True))  # not left out
     with stats_cache.StatsCache() as cache:
-        for key, by_condition in sorted(_cells(results_dir).items()):
+        for key, by_condition in sorted(_cells(results_dir, kept).items()):
             rows += _family_rows(key, by_condition, claims, meta, cache, n_bootstrap, confidence, joint)
         if cache.hits or cache.misses:
             log.info("statistics cache (family): %d task contributions reused, %d computed", cache.hits, cache.misses)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from harness.analysis import folding
 from harness.analysis.decomposition import plain_deltas
+from harness.core import markdown as md
 from harness.prompts.conditions import BASELINE, order_conditions
 from harness.results.schema import SHIFT_PREFIX, identical_inputs, row_significant
 
@@ -173,8 +174,9 @@ def markdown(board: pd.DataFrame, d: pd.DataFrame) -> str:
     parts = []
     for h in headlines(board, d):
         lines = h.lines()
-        parts.append(f"**{lines[0]}**\n")
-        parts += [f"- {line.strip()}" if not line.startswith("    ") else f"  - {line.strip()}" for line in lines[1:]]
+        parts.append(f"**{md.text(lines[0])}**\n")  # names and conditions come from files: HTML-escaped
+        parts += [f"- {md.text(line.strip())}" if not line.startswith("    ") else f"  - {md.text(line.strip())}"
+                  for line in lines[1:]]
         parts.append("")
     parts.append(f"_{NOTE}_")
     return "\n".join(parts)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import stats
-from harness.results import layout
+from harness.results import layout, trust
 
 CHUNK_CELLS = 2_000_000  # resamples × items materialised at once
 
@@ -55,8 +55,8 @@ def prediction_files(results_dir: Path) -> dict[tuple[str, str, str, str], Path]
     out = {}
     for _, side in layout.sidecars(results_dir):
         if side.get("predictions_file"):
-            out[(side["model"], side["revision"], side["condition"], side["task"])] = (
-                results_dir / side["predictions_file"])
+            out[(side["model"], side["revision"], side["condition"], side["task"])] = trust.cell_path(
+                results_dir, side, "predictions_file")  # inside the folder, no link
     return out
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,12 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     An item of value v gets (weight of items < v) + (weight of items = v + 1) / 2: the average rank of its copies
     among the tie group of v, exactly ``rankdata`` on the expanded sample. No per-row sort: the order of ``x`` is
     fixed, only the weights vary."""
+    return _weighted_ranks_ties(x, w)[0]
+
+
+def _weighted_ranks_ties(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(:func:`weighted_ranks`, Σ over tie groups of c³ − c per row, c = a group's total weight): the second term
+    gives the mid-ranks' spread in closed form (:func:`_spearman_w`)."""
     order = np.argsort(x, kind="stable")
     xs = x[order]
     new = np.empty(len(xs), dtype=bool)
@@ -51,11 +57,12 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     if new.all():  # no ties: every item is its own tie group
         mid = np.cumsum(ws, axis=1)
         mid -= (ws - 1) / 2
-        return np.take(mid, back, axis=1)
+        return np.take(mid, back, axis=1), np.einsum("ij,ij,ij->i", ws, ws, ws) - ws.sum(axis=1)
     tied = np.add.reduceat(ws, np.flatnonzero(new), axis=1)  # weight of each tie group
     mid = np.cumsum(tied, axis=1)
     mid -= (tied - 1) / 2
-    return np.take(mid, (np.cumsum(new) - 1)[back], axis=1)
+    ties = np.einsum("ij,ij,ij->i", tied, tied, tied) - tied.sum(axis=1)
+    return np.take(mid, (np.cumsum(new) - 1)[back], axis=1), ties
 
 
 def midranks(x: np.ndarray) -> np.ndarray:
@@ -121,7 +128,24 @@ def _pearson(cols: Columns) -> np.ndarray:
 
 
 def _spearman_w(cols: Columns, w: np.ndarray) -> np.ndarray:
-    return weighted_pearson(weighted_ranks(cols["gold"], w), weighted_ranks(cols["pred"], w), w)
+    return spearman_from_ranks(_weighted_ranks_ties(cols["gold"], w), _weighted_ranks_ties(cols["pred"], w), w)
+
+
+def spearman_from_ranks(gold: tuple[np.ndarray, np.ndarray], pred: tuple[np.ndarray, np.ndarray],
+                        w: np.ndarray) -> np.ndarray:
+    """Weighted Pearson of two sets of weighted mid-ranks (each with its tie term from
+    :func:`_weighted_ranks_ties`) in closed form: in the expanded sample of size W the mid-ranks' mean is
+    (W + 1)/2 and their sum of squared deviations (W³ − W − Σ(c³ − c))/12, so only the cross product Σ w·rg·rp
+    needs a pass over the items (one einsum instead of centring both rank matrices)."""
+    (rg, tg), (rp, tp) = gold, pred
+    total = w.sum(axis=1)
+    mean = (total + 1) / 2
+    sxx = (total**3 - total - tg) / 12
+    syy = (total**3 - total - tp) / 12
+    sxy = np.einsum("ij,ij,ij->i", w, rg, rp) - total * mean * mean
+    den = np.sqrt(np.maximum(sxx, 0.0) * np.maximum(syy, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, sxy / np.where(den > 0, den, 1.0), np.nan)
 
 
 def _pearson_w(cols: Columns, w: np.ndarray) -> np.ndarray:
@@ -136,6 +160,20 @@ def _mean_value_w(cols: Columns, w: np.ndarray) -> np.ndarray:
     return np.asarray((w @ cols["value"]) / w.sum(axis=1), dtype=np.float64)
 
 
+def _incidence(labels: np.ndarray, m: int, values: np.ndarray | None = None) -> Any:
+    """(items × m) scipy.sparse one-hot of the items' labels (entries ``values``, default 1)."""
+    from scipy.sparse import csr_matrix
+
+    n = len(labels)
+    data = np.ones(n) if values is None else np.asarray(values, dtype=np.float64)
+    return csr_matrix((data, (np.arange(n), labels)), shape=(n, m))
+
+
+def _times(w: np.ndarray, incidence: Any) -> np.ndarray:
+    """Dense (rows × items) @ sparse (items × m) as a dense (rows × m) array."""
+    return np.ascontiguousarray((incidence.T @ w.T).T, dtype=np.float64)
+
+
 def _bitext_counts(gold: np.ndarray, pred: np.ndarray, w: np.ndarray | None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     g, p = gold.astype(np.int64), pred.astype(np.int64)
@@ -143,7 +181,34 @@ def _bitext_counts(gold: np.ndarray, pred: np.ndarray, w: np.ndarray | None
     hit = (g == p).astype(np.float64)
     if w is None:
         return _label_counts(g, m), _label_counts(p, m), _label_counts(g, m, weights=hit)
+    if g.ndim == 1:  # sparse incidence: the counts are integer-valued sums, exact in any order
+        return _times(w, _incidence(g, m)), _times(w, _incidence(p, m)), _times(w, _incidence(g, m, hit))
     return _label_counts(g, m, weights=w), _label_counts(p, m, weights=w), _label_counts(g, m, weights=w * hit)
+
+
+def bitext_swap_scores(kind: str, gold: np.ndarray, pa: np.ndarray, pb: np.ndarray, swap: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The two conditions' bitext scores (``kind``: accuracy | f1 | precision | recall) after each row of
+    ``swap`` (rows × items, True = the item's two predictions exchanged), from sparse label incidence: a swap
+    moves an item's predicted-label and true-positive counts by the difference of the two conditions' one-hot
+    rows, so every count is base + S @ (difference), integer-valued and exact (equal to counting the swapped
+    predictions)."""
+    g, a, b = gold.astype(np.int64), pa.astype(np.int64), pb.astype(np.int64)
+    s = swap.astype(np.float64)
+    hit_a, hit_b = (g == a).astype(np.float64), (g == b).astype(np.float64)
+    n = len(g)
+    if kind == "accuracy":
+        moved = s @ (hit_b - hit_a)
+        return (hit_a.sum() + moved) / n, (hit_b.sum() - moved) / n
+    m = int(max(g.max(), a.max(), b.max())) + 1
+    support = np.broadcast_to(_label_counts(g[None, :], m), (len(s), m))
+    pred_move = _times(s, _incidence(b, m) - _incidence(a, m))
+    tp_move = _times(s, _incidence(g, m, hit_b - hit_a))
+    base_pa, base_pb = _label_counts(a[None, :], m), _label_counts(b[None, :], m)
+    base_ta, base_tb = _label_counts(g[None, :], m, weights=hit_a[None, :]), _label_counts(
+        g[None, :], m, weights=hit_b[None, :])
+    return (_bitext_from_counts(kind, support, base_pa + pred_move, base_ta + tp_move),
+            _bitext_from_counts(kind, support, base_pb - pred_move, base_tb - tp_move))
 
 
 def _bitext_from_counts(kind: str, support: np.ndarray, predicted: np.ndarray, tp: np.ndarray) -> np.ndarray:

@@ -3,12 +3,14 @@ with text effects and pair residuals swapped separately for word pairs; see :mod
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from harness.analysis.bootstrap import standardised
-from harness.analysis.metrics import Columns, Metric, midranks
+from harness.analysis.metrics import Columns, Metric, bitext_swap_scores, midranks
 from harness.analysis.units import Units, chunk_sizes, n_rows
 
 _TOL = 1e-12  # |T*| ≥ |T| − tol: ties with the observed statistic count as extreme
@@ -57,9 +59,47 @@ class _Null:
     dr: np.ndarray | None = None
     du: np.ndarray | None = None  # text unit: ub − ua, padded with zeros for the non-text slots
 
+    @functools.cached_property
+    def incidence(self) -> _Incidence | None:
+        """The text unit's items × texts incidence and the products the swap statistic needs."""
+        if self.du is None:
+            return None
+        assert self.units.ends is not None and self.g is not None and self.za is not None and self.zb is not None
+        return _Incidence.of(self.units, self.g, self.za, self.zb)
+
     @property
     def n_swap_units(self) -> int:
         return self.units.n_items + (self.units.n_texts if self.du is not None else 0)
+
+
+@dataclass(frozen=True)
+class _Incidence:
+    """A (items × texts, sparse): 1 where the text is one of the item's ends. With D = S∘dr + (T∘du)·Aᵀ the swap
+    statistic's sums are v·D = (S∘dr)·v + (T∘du)·(Aᵀv), and ΣD² adds a pair × text term 2·((S∘dr)·A)·(T∘du)
+    and a text × text term (T∘du)·AᵀA·(T∘du) (S is 0/1, so (S∘dr)² = S·dr²)."""
+
+    matrix: Any
+    gram: np.ndarray  # AᵀA (texts × texts): on the diagonal a text's items, off it the items joining two texts
+    g: np.ndarray
+    za: np.ndarray
+    zb: np.ndarray
+    degree: np.ndarray
+
+    @classmethod
+    def of(cls, units: Units, g: np.ndarray, za: np.ndarray, zb: np.ndarray) -> _Incidence:
+        from scipy.sparse import csr_matrix
+
+        assert units.ends is not None
+        n, k = units.n_items, units.n_texts
+        rows, cols = [], []
+        for e in units.ends:
+            keep = e < k
+            rows.append(np.flatnonzero(keep))
+            cols.append(e[keep])
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        a = csr_matrix((np.ones(len(r)), (r, c)), shape=(n, k))
+        at = a.T.tocsr()
+        return cls(a, np.asarray((at @ a).toarray()), at @ g, at @ za, at @ zb, np.asarray(at.sum(axis=1)).ravel())
 
 
 def _prepare_null(metric: Metric, a: Columns, b: Columns, units: Units) -> _Null:
@@ -88,17 +128,17 @@ def _correlation_swap_stats(null: _Null, swap: np.ndarray) -> np.ndarray:
     s = swap[:, :n].astype(np.float64)
     lin = s @ np.column_stack([dr * g, dr * za, dr * zb, dr, dr * dr])  # S is 0/1: (S∘dr)² = S·dr²
     d_g, d_a, d_b, d_sum, d_sq = lin.T
-    if null.du is not None:
-        assert null.units.ends is not None
+    if null.du is not None:  # D_k = S_k·dr_k + Σ_{texts t of k} T_t·du_t, with no rows × items matrix of D
+        inc = null.incidence
+        assert inc is not None
         k = null.units.n_texts
-        shift = np.zeros((len(swap), len(null.du)))
-        shift[:, :k] = swap[:, n:n + k] * null.du[:k]
-        moved = shift[:, null.units.ends[0]] + shift[:, null.units.ends[1]]  # rows × items
-        d_g = d_g + moved @ g
-        d_a = d_a + moved @ za
-        d_b = d_b + moved @ zb
-        d_sum = d_sum + moved.sum(axis=1)
-        d_sq = d_sq + 2 * np.einsum("ij,ij->i", s, moved * dr) + np.einsum("ij,ij->i", moved, moved)
+        td = swap[:, n:n + k] * null.du[:k]  # rows × texts: T_t·du_t
+        d_g = d_g + td @ inc.g
+        d_a = d_a + td @ inc.za
+        d_b = d_b + td @ inc.zb
+        d_sum = d_sum + td @ inc.degree
+        cross = np.asarray((inc.matrix.T @ (s * dr).T).T)  # rows × texts: Σ_k S_k·dr_k·[t end of k]
+        d_sq = d_sq + 2 * np.einsum("ij,ij->i", cross, td) + np.einsum("ij,ij->i", td @ inc.gram, td)
     gg = float(g @ g)
     out = []
     for z, sign, d_z in ((za, 1.0, d_a), (zb, -1.0, d_b)):
@@ -121,6 +161,9 @@ def _swap_stats(null: _Null, swap: np.ndarray) -> np.ndarray:
     if metric.family == "mean":  # swapping an item's two values flips the sign of its difference
         diff = a["value"] - b["value"]
         return np.asarray((np.where(pair, -1.0, 1.0) @ diff) / n, dtype=np.float64)
+    if metric.family == "labels" and metric.paired == ("pred",):  # bitext: sparse label incidence
+        score_a, score_b = bitext_swap_scores(metric.name, a["gold"], a["pred"], b["pred"], pair)
+        return np.asarray(score_a - score_b)
     if metric.family == "labels":
         ra = {k: np.where(pair, b[k][None, :], a[k][None, :]) if k in metric.paired else
               np.broadcast_to(a[k], pair.shape) for k in a}

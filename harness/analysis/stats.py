@@ -134,7 +134,8 @@ from harness.analysis.units import UNITS, Units, infer_unit, n_rows, resample_un
 __all__ = [
     "ALPHA", "CONFIDENCE", "MAX_PERMUTATIONS", "N_BOOTSTRAP", "N_PERMUTATIONS", "SEED", "TEXT_COLUMNS", "UNITS",
     "Metric", "PairedStats", "PermutationResult", "Units", "_text_effects", "aligned_items", "aligned_texts",
-    "all_swaps", "bootstrap_deltas", "bootstrap_interval", "delta_p", "delta_stats", "holm", "infer_unit",
+    "all_swaps", "bootstrap_deltas", "bootstrap_interval", "delta_p", "delta_stats", "delta_stats_many", "holm",
+    "infer_unit",
     "influence", "item_columns", "item_texts", "mc_interval", "metric_for", "midranks", "pair_items", "paired_p",
     "paired_stats", "permutation_p", "recompute", "resample_units", "resample_weights", "seed_for", "text_units",
     "text_variance", "weighted_ranks",
@@ -311,6 +312,75 @@ def _delta_inputs(task_type: str, metric: str, a: pd.DataFrame, b: pd.DataFrame,
     units = resample_units(task_type, len(items), unit=unit, text1=None if texts is None else texts[0],
                            text2=None if texts is None else texts[1])
     return m, ca, cb, units
+
+
+WORKERS_ENV = "HARNESS_STATS_WORKERS"  # `--stats-workers N` (aggregate, run) is kept here for every caller
+
+
+def stats_workers() -> int:
+    """Processes for the deltas' statistics: $HARNESS_STATS_WORKERS (``harness aggregate`` sets it to its
+    ``--stats-workers``, default the machine's cores), else 1 = in this process. A library caller gets no worker
+    processes unless it asks: a pool started by a fork server re-imports the caller's ``__main__``, which a script
+    without an ``if __name__ == "__main__":`` guard does not survive."""
+    import os
+
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if raw:
+        try:
+            n = int(raw)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"{WORKERS_ENV}={raw!r}: not a whole number ≥ 1")
+        return n
+    return 1
+
+
+DeltaJob = tuple[str, str, pd.DataFrame, pd.DataFrame, int, "str | None", dict[str, Any]]
+
+
+def _delta_job(job: DeltaJob) -> tuple[PairedStats | str | None, float]:
+    """(one delta's :func:`delta_stats` with one BLAS thread, the CPU seconds it took): a worker function
+    (module-level, picklable); a ValueError comes back as its message."""
+    import time
+
+    from threadpoolctl import threadpool_limits
+
+    task_type, metric, a, b, seed, unit, settings = job
+    t0 = time.process_time()
+    with threadpool_limits(1):
+        try:
+            got: PairedStats | str | None = delta_stats(task_type, metric, a, b, seed=seed, unit=unit, **settings)
+        except ValueError as e:
+            got = str(e)
+    return got, time.process_time() - t0
+
+
+def delta_stats_many(jobs: list[DeltaJob], *, workers: int | None = None) -> list[PairedStats | str | None]:
+    """:func:`delta_stats` of every job, in order: in this process (``workers`` 1, or fewer than 2 jobs) or in a
+    ``ProcessPoolExecutor`` of up to ``workers`` processes (default :func:`stats_workers`), started by a fork
+    server that has imported this module (spawn where there is none). Each delta draws from its own seed, so the
+    results do not depend on the number of workers or on the order in which they finish."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from harness.analysis import timers
+
+    workers = stats_workers() if workers is None else workers
+    if workers <= 1 or len(jobs) < 2:
+        return [_delta_job(j)[0] for j in jobs]
+    try:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["harness.analysis.stats"])
+    except ValueError:
+        ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+        done = list(pool.map(_delta_job, jobs))
+    timers.add_worker_cpu(TIMER, sum(cpu for _, cpu in done))
+    return [got for got, _ in done]
+
+
+TIMER = "statistics: deltas"
 
 
 def holm(p_values: np.ndarray | list[float]) -> np.ndarray:

@@ -57,6 +57,9 @@ def delta_table(board: pd.DataFrame) -> str:
     header = f"{'model':<22} {'task':<30} {'subset':<10} " + " ".join(f"{names[c]:>{w}}" for c in conds)
     if BASELINE in conds:
         header += " " + " ".join(f"{'Δ ' + names[c]:>{w + 2}}" for c in conds if c != BASELINE)
+    kinds = _official_kinds(main)
+    if kinds:
+        header += "  official"
     lines.append(header)
     for (alias, task, subset), row in wide.iterrows():
         cells = [f"{row[c]:>{w}.4f}" if pd.notna(row[c]) else f"{_missing(c, str(task)):>{w}}" for c in conds]
@@ -65,8 +68,18 @@ def delta_table(board: pd.DataFrame) -> str:
             deltas = [f"{row[c] - row[BASELINE]:>+{w + 2}.4f}" if pd.notna(row[c]) and pd.notna(row[BASELINE])
                       else f"{_missing(c, str(task)):>{w + 2}}" for c in conds if c != BASELINE]
             line += " " + " ".join(deltas)
+        if kinds:
+            line += f"  {kinds.get((alias, task), '—')}"
         lines.append(line)
     return "\n".join(lines)
+
+
+def _official_kinds(main: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(alias, task) → the official cell's ``official_kind`` (empty when no row has one)."""
+    if "official_kind" not in main.columns:
+        return {}
+    rows = main[main.official_kind.notna()]
+    return {(str(a), str(t)): str(k) for a, t, k in zip(rows.alias, rows.task, rows.official_kind, strict=True)}
 
 
 def fmt_p(p: float | None) -> str:

@@ -14,11 +14,20 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 
+def one_line(text: str) -> str:
+    """``text`` with its line breaks shown as ``\\n`` (a key or value from a user's file may hold one)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\u2028", "\\u2028").replace(
+        "\u2029", "\\u2029")
+
+
 class HarnessError(Exception):
-    """A user-facing error. ``str(err)`` is one line."""
+    """A user-facing error. ``str(err)`` is one line (line breaks in the message are escaped)."""
 
     exit_code = 2
     prefix = "error: "  # what the CLI puts before each line
+
+    def __init__(self, *args: object):
+        super().__init__(*(one_line(a) if isinstance(a, str) else a for a in args))
 
     def lines(self) -> list[str]:
         """The problems, one line each."""
@@ -30,7 +39,7 @@ class InputErrors(HarnessError):
     ``hint`` is a last line saying what to do about them."""
 
     def __init__(self, problems: list[str], hint: str = ""):
-        self.problems = list(problems)
+        self.problems = [one_line(p) for p in problems]
         self.hint = hint
         super().__init__("; ".join(self.problems) + (f"; {hint}" if hint else ""))
 

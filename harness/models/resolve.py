@@ -35,18 +35,34 @@ DEFAULT_MODEL = "minilm"
 
 
 # -------------------------------------------------------------------------------------- folder settings
+def _json(path: Path, kind: type = dict) -> Any:
+    """A model folder's JSON file (``config.json``, ``modules.json``, ...) as ``kind``; one line when it is not."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise HarnessError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); fix or replace "
+                           "the model folder's file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise HarnessError(f"{path}: unreadable ({e.__class__.__name__}); fix or replace the model folder's file"
+                           ) from None
+    if not isinstance(data, kind) or (isinstance(data, list) and not all(isinstance(m, dict) for m in data)):
+        raise HarnessError(f"{path}: holds {type(data).__name__}, expected a JSON "
+                           f"{'object' if kind is dict else 'list of objects'}")
+    return data
+
+
 def folder_settings(folder: Path) -> dict[str, Any]:
     """Pooling, normalization and max sequence length as a sentence-transformers folder declares them."""
     out: dict[str, Any] = {"pooling": "mean (no sentence-transformers config; library default)",
                            "normalize": False}
     modules_file = folder / "modules.json"
     if modules_file.exists():
-        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+        modules = _json(modules_file, list)
         out["normalize"] = any(m.get("type", "").endswith("Normalize") for m in modules)
         out["pooling"] = "none"
         for m in modules:
             if m.get("type", "").endswith("Pooling"):
-                cfg = json.loads((folder / m.get("path", "") / "config.json").read_text(encoding="utf-8"))
+                cfg = _json(folder / str(m.get("path", "")) / "config.json")
                 modes = [k.removeprefix("pooling_mode_").removesuffix("_tokens").removesuffix("_token")
                          for k, v in cfg.items() if k.startswith("pooling_mode") and v is True]
                 out["pooling"] = "+".join(modes) or "none"
@@ -54,7 +70,7 @@ def folder_settings(folder: Path) -> dict[str, Any]:
                     out["pooling"] = cfg["pooling_mode"]
     st_cfg = folder / "sentence_bert_config.json"
     if st_cfg.exists():
-        msl = json.loads(st_cfg.read_text(encoding="utf-8")).get("max_seq_length")
+        msl = _json(st_cfg).get("max_seq_length")
         if msl:
             out["max_seq_length"] = int(msl)
     return out
@@ -71,7 +87,7 @@ def _half_dtype(name: str, folder: Path, meta: Any) -> str | None:
     declared = str(mteb_kwargs.get("dtype") or mteb_kwargs.get("torch_dtype") or "")
     cfg_file = folder / "config.json"
     if cfg_file.exists():
-        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+        cfg = _json(cfg_file)
         declared += " " + str(cfg.get("torch_dtype") or cfg.get("dtype") or "")
     if "float16" not in declared:  # also matches "bfloat16"
         return None
@@ -85,7 +101,7 @@ def _embed_dim(folder: Path) -> int | None:
     pooling = folder / "1_Pooling" / "config.json"
     for f, key in ((pooling, "word_embedding_dimension"), (folder / "config.json", "hidden_size")):
         if f.exists():
-            value = json.loads(f.read_text(encoding="utf-8")).get(key)
+            value = _json(f).get(key)
             if value:
                 return int(value)
     return None

@@ -10,6 +10,11 @@ symmetric task such as STS or bitext mining take the ``query`` side, because mte
                the set has no instruction for that task and side
 ``<set>#<k>``  the same with variant k (1-based) of a variant set (task entries are lists, e.g. paraphrases);
                the plain name ``<set>`` on the command line means all its variants (:func:`expand_conditions`)
+``<c>@query``  placement as a controlled factor (``<c>`` a set or a set's variant): the instruction on queries
+               only; documents keep their format prefix whatever the model's recipe says
+``<c>@both``   the instruction on both sides: documents get the set's document instruction (its query
+               instruction where it has none) in the model's document template (its query template where the
+               recipe has none). Symmetric tasks (STS, bitext) have one side: no cells (:meth:`Condition.applies`)
 =============  ==========================================================================================
 
 Control conditions are sets like any other (``instructions/sets/``): ``placebo`` (one instruction unrelated to
@@ -37,6 +42,7 @@ from pathlib import Path
 from harness.core.errors import HarnessError, unknown
 from harness.prompts.files import BUILTIN_CONDITIONS, SETS_DIR, list_conditions, list_sets, load_set, set_path
 from harness.prompts.schema import (
+    ASYMMETRIC_TYPES,
     ROLES,
     InstructionSet,
     ModelInstructions,
@@ -48,6 +54,20 @@ from harness.prompts.schema import (
 
 BASELINE = "none"
 FORMAT_BASELINE = "format"  # second baseline, for models whose `format` condition adds prefixes
+PLACEMENT_SEP = "@"
+PLACEMENTS = ("query", "both")  # `<set>@query`, `<set>@both`
+
+
+def split_placement(condition: str) -> tuple[str, str | None]:
+    """``"blog@both"`` → ``("blog", "both")``; a name without a placement → ``(name, None)``."""
+    base, sep, where = condition.rpartition(PLACEMENT_SEP)
+    if sep and base and where in PLACEMENTS:
+        return base, where
+    return condition, None
+
+
+def placement_name(condition: str, where: str) -> str:
+    return f"{condition}{PLACEMENT_SEP}{where}"
 
 
 def condition_order(condition: str) -> tuple[int, str, int]:
@@ -55,8 +75,9 @@ def condition_order(condition: str) -> tuple[int, str, int]:
     numeric order (``paraphrase#2`` before ``paraphrase#10``)."""
     if condition in BUILTIN_CONDITIONS:
         return BUILTIN_CONDITIONS.index(condition), "", 0
-    base, k = split_variant(condition)
-    return len(BUILTIN_CONDITIONS), base, k or 0
+    plain, where = split_placement(condition)
+    base, k = split_variant(plain)
+    return len(BUILTIN_CONDITIONS), base, (k or 0) * 3 + (PLACEMENTS.index(where) + 1 if where else 0)
 
 
 def order_conditions(conditions: set[str] | list[str]) -> list[str]:
@@ -71,10 +92,18 @@ class Condition:
     name: str
     instruction_set: InstructionSet | None = None
     source: str | None = field(default=None, compare=False)  # the set's file (absolute path), recorded with results
+    placement: str | None = None  # "query" | "both": the placement factor (`<set>@query`, `<set>@both`)
 
     @classmethod
     def parse(cls, name: str) -> Condition:
-        """A built-in condition, a plain set (name or path to a YAML file) or one variant ``<set>#<k>``."""
+        """A built-in condition, a plain set (name or path to a YAML file), one variant ``<set>#<k>``, or either
+        with a placement (``blog@query``, ``paraphrase#2@both``)."""
+        plain, where = split_placement(name)
+        if where is not None:
+            if plain in BUILTIN_CONDITIONS:
+                raise HarnessError(f"condition '{name}': placement applies to instruction sets, not '{plain}'")
+            inner = cls.parse(plain)
+            return cls(placement_name(inner.name, where), inner.instruction_set, inner.source, where)
         if name in BUILTIN_CONDITIONS:
             return cls(name)
         base, k = split_variant(name)
@@ -101,6 +130,11 @@ class Condition:
         variant) only for the tasks it names — for a variant, only where the task's list is long enough."""
         return self.instruction_set is None or self.instruction_set.entry(task) is not None
 
+    def applies(self, task_type: str) -> bool:
+        """Whether the condition has cells for a task of this type: a placement condition only for asymmetric
+        tasks (STS and bitext have one side, so ``@query`` and ``@both`` would repeat the plain set)."""
+        return self.placement is None or task_type in ASYMMETRIC_TYPES
+
 
 def _source(base: str) -> str:
     """The set file's absolute path, recorded with each cell (stale checks compare the cell with that file)."""
@@ -120,8 +154,12 @@ def expand_conditions(names: list[str]) -> list[Condition]:
     (``paraphrase`` → ``paraphrase#1`` … ``paraphrase#k``); each condition once, in the order given."""
     out: dict[str, Condition] = {}
     for name in names:
-        base, k = split_variant(name)
-        if name in BUILTIN_CONDITIONS or k is not None:
+        plain, where = split_placement(name)
+        base, k = split_variant(plain)
+        if where is not None:
+            parsed = [Condition(placement_name(c.name, where), c.instruction_set, c.source, where)
+                      for c in expand_conditions([plain])]
+        elif name in BUILTIN_CONDITIONS or k is not None:
             parsed = [Condition.parse(name)]
         else:
             s = _load(name, base)
@@ -147,11 +185,14 @@ class Prompter:
         if c.instruction_set is not None:
             rp = c.instruction_set.entry(task)
             instr = rp.get(side) if rp else None
+            if instr is None and rp is not None and side == "document" and c.placement == "both":
+                instr = rp.get("query")  # both sides: the query's instruction where the set has no document one
         elif c.name == "official":
             instr = self.model.official_instruction(task, task_type, side)
         else:
             return None
-        if side == "document" and not self.model.instruct_documents:
+        if side == "document" and (c.placement == "query" or (c.placement is None
+                                                              and not self.model.instruct_documents)):
             return None
         return instr
 
@@ -164,6 +205,8 @@ class Prompter:
         if instr is None:
             return fmt
         template = self.model.template.get(side)
+        if template is None and self.condition.placement == "both":  # a recipe without a document template
+            template = self.model.template.get("query")
         if template is None:  # unreachable for validated files: instruct_documents requires a template
             raise HarnessError(f"{self.model.model}: no {side} template for instruction {instr!r}")
         return fmt + template.format(instruction=instr)

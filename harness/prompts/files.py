@@ -9,6 +9,7 @@ by ``harness validate`` and the exporter, see :func:`load_model_file`).
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import hashlib
 import json
@@ -169,9 +170,22 @@ def check_model_file(recipe: ModelInstructions, ctx: FileContext) -> None:
 
 
 def check_set(s: InstructionSet, ctx: FileContext, known: dict[str, str] | None = None) -> None:
-    """An instruction set names harness tasks only (every unknown name is reported)."""
+    """An instruction set names task folders or mteb registry tasks (every unknown name is reported)."""
     problems = Problems()
-    _check_tasks(ctx, s.tasks, harness_task_types() if known is None else known, problems)
+    _check_tasks(ctx, s.tasks, {**mteb_task_types(), **harness_task_types()} if known is None else known, problems)
+    problems.raise_if_any()
+
+
+def check_set_typos(s: InstructionSet, ctx: FileContext, known: dict[str, str] | None = None) -> None:
+    """What a run checks of a set it was given: a task name that is not here but close to one that is (a typo:
+    ``Temprature…``) is an error with "did you mean"; a name like no task here is allowed (a set may name the
+    tasks of another task folder). ``harness validate`` checks every name (:func:`check_set`)."""
+    known = harness_task_types() if known is None else known
+    problems = Problems()
+    for task in s.tasks:
+        if task not in known and difflib.get_close_matches(task, list(known), n=1, cutoff=0.8):
+            with problems.collect():
+                _check_task_name(ctx, ("tasks", task), task, known)
     problems.raise_if_any()
 
 
@@ -217,7 +231,7 @@ def load_set(name_or_path: str) -> InstructionSet:
                           where=os.pathsep.join(map(str, set_dirs())))
         raise HarnessError(f"condition '{name_or_path}': {path}: no such set file")
     s, ctx = load_validated(path, InstructionSet)
-    if path.parent in set_dirs() and s.name != path.stem:
+    if s.name != path.stem:  # by name or by path alike: the condition's name is the file's
         raise ctx.error(("name",), f"'{s.name}' must equal the file name '{path.stem}'")
     mixed = s.mixed_entry()
     if mixed:

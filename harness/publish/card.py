@@ -6,7 +6,7 @@ and their licenses, versions and how to reproduce and push.
 
 from __future__ import annotations
 
-import json
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from harness.analysis import folding, headline, stats
+from harness.core import markdown as md
 from harness.prompts.conditions import condition_order, order_conditions
 from harness.results.columns import columns
 
@@ -39,7 +40,7 @@ _ISO1 = {"eng": "en", "deu": "de", "fra": "fr", "spa": "es", "ita": "it", "nld":
 class Contents:
     """What the published folder holds (paths relative to it) and where it came from."""
 
-    results_dir: Path
+    results_dir: Path  # the folder being written (its files already checked against their pins)
     board: pd.DataFrame
     deltas: pd.DataFrame
     sidecars: list[dict[str, Any]]
@@ -77,17 +78,13 @@ def header(c: Contents) -> dict[str, Any]:
 
 
 def _prediction_rows(c: Contents) -> int:
-    total = 0
-    for s in c.sidecars:
-        if s.get("predictions_file"):
-            import pyarrow.parquet as pq
+    import pyarrow.parquet as pq
 
-            total += pq.read_metadata(c.results_dir / s["predictions_file"]).num_rows
-    return total
+    return sum(pq.read_metadata(c.results_dir / rel).num_rows for rel in c.predictions)
 
 
 def _esc(v: object) -> str:
-    return str(v).replace("|", "\\|").replace("\n", " ")
+    return md.text(v)  # every cell comes from a file or is already md (Md): HTML-escaped, pipes escaped
 
 
 def _table(head: list[str], rows: Sequence[Sequence[object]]) -> str:
@@ -103,7 +100,7 @@ def _models(c: Contents) -> str:
                         (model, revision))
         lic = c.model_meta.get((model, revision), {}).get("license") or "not recorded: see the model's own card"
         shown = ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))
-        rows.append([f"`{alias}`", f"`{model}`", f"`{revision}`", shown, lic])
+        rows.append([md.code(alias), md.code(model), md.code(revision), shown, lic])
     return _table(["alias", "model", "revision", "settings", "weights license"], rows)
 
 
@@ -119,10 +116,10 @@ def _instructions(c: Contents) -> str:
                     continue  # symmetric tasks feed every text the query side
                 shown_role = role if s["task_type"] == "Retrieval" else "both"
                 by_prefix.setdefault((s["task"], shown_role, prefix), []).append(s["condition"])
-        rows = [[task, role, folding.label(order_conditions(conds)), f"`{prefix!r}`"]
+        rows = [[task, role, folding.label(order_conditions(conds)), md.code(repr(prefix))]
                 for (task, role, prefix), conds in sorted(by_prefix.items(), key=lambda kv: (
                     kv[0][0], kv[0][1], condition_order(order_conditions(kv[1])[0])))]
-        out.append(f"**{alias}** (`{model}` @ `{revision}`)\n\n"
+        out.append(f"**{md.text(alias)}** ({md.code(model)} @ {md.code(revision)})\n\n"
                    + _table(["task", "role", "conditions", "exact prefix (Python repr)"], rows))
     return "\n".join(out)
 
@@ -151,13 +148,13 @@ def _tasks(c: Contents) -> tuple[str, bool]:
         subsets = sorted(set(main[main.task == task].subset)) or ["default"]
         items = {sub: n for sub, splits in side.get("n_items", {}).items() for n in splits.values()}
         rows.append([task, side["task_type"], side["main_score"], ", ".join(subsets),
-                     ", ".join(f"{k}: {v}" for k, v in sorted(items.items())), f"`{side['task_data_sha256'][:12]}`",
-                     lic, ref])
+                     ", ".join(f"{k}: {v}" for k, v in sorted(items.items())),
+                     md.code(str(side["task_data_sha256"])[:12]), lic, ref])
     return _table(["task", "type", "main score", "subsets", "items", "data sha256", "license", "source"], rows), gpl
 
 
 def _columns(table: str) -> str:
-    return _table(["column", "type", "meaning"], [[f"`{n}`", t, d] for n, t, d in columns(table)])
+    return _table(["column", "type", "meaning"], [[md.code(n), t, d] for n, t, d in columns(table)])
 
 
 def _versions(c: Contents) -> str:
@@ -173,12 +170,15 @@ def _versions(c: Contents) -> str:
 
 
 def _reproduce(c: Contents) -> str:
-    aliases = ",".join(sorted({s["alias"] for s in c.sidecars}))
-    tasks = ",".join(sorted({s["task"] for s in c.sidecars}))
-    conds = ",".join(order_conditions({s["condition"] for s in c.sidecars}))
-    return (f"```bash\nharness run --model {aliases} --tasks {tasks} --conditions {conds} --results results\n"
-            "harness aggregate --results results\n"
-            f"harness publish OUT --results results{' --with-predictions' if c.predictions else ''}\n```\n\n"
+    """The commands, every name from a file quoted for the shell (``shlex.quote``) and fenced so nothing closes
+    the block."""
+    aliases = shlex.quote(",".join(sorted({s["alias"] for s in c.sidecars})))
+    tasks = shlex.quote(",".join(sorted({s["task"] for s in c.sidecars})))
+    conds = shlex.quote(",".join(order_conditions({s["condition"] for s in c.sidecars})))
+    commands = (f"harness run --model {aliases} --tasks {tasks} --conditions {conds} --results results\n"
+                "harness aggregate --results results\n"
+                f"harness publish OUT --results results{' --with-predictions' if c.predictions else ''}")
+    return (f"{md.fence(commands, 'bash')}\n\n"
             "Cells are identified by the model's name, revision and settings, the task data's sha256 and the exact "
             "prefixes, so a rerun with other data or instructions never mixes with these numbers.\n")
 
@@ -239,16 +239,3 @@ def render(c: Contents) -> str:
         "## Reproduce", "", _reproduce(c),
     ]
     return "\n".join(parts)
-
-
-def read_model_meta(results_dir: Path, result_files: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for rel in result_files:
-        if not rel.endswith("model_meta.json"):
-            continue
-        try:
-            meta = json.loads((results_dir / rel).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        out.setdefault((str(meta.get("name")), str(meta.get("revision"))), meta)
-    return out

@@ -17,17 +17,18 @@ are replaced.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from harness.core import atomic
 from harness.core.errors import HarnessError
 from harness.publish import card, preflight
-from harness.results import layout
+from harness.results import layout, trust
 
 MANAGED = ("README.md", "data", "results", "leaderboard.html")
 KEPT = {".git", ".gitattributes", ".gitignore", ".huggingface", ".cache"}
@@ -64,12 +65,14 @@ def _check_out(out: Path, results_dir: Path) -> None:
                                "not written by `harness publish`; choose a new or empty folder")
 
 
-def _copy(src: Path, dst: Path, sha: str | None = None) -> None:
-    if sha is not None and atomic.file_sha256(src) != sha:
-        raise HarnessError(f"{src}: changed since its cell was written (sha256 differs from the sidecar's); rerun "
-                           "the cell with `harness run`")
+def _copy(src: Path, dst: Path, data: bytes | None = None) -> int:
+    """Write ``data`` (already checked against its pin), or the bytes of ``src`` (a table the preflight
+    checked, opened without following links), to ``dst``; the number of bytes."""
+    if data is None:
+        data = trust.read(src, where=src, field="(the file itself)", kind="artifact")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dst)
+    dst.write_bytes(data)
+    return len(data)
 
 
 def prediction_target(predictions_file: str) -> str:
@@ -80,37 +83,62 @@ def prediction_target(predictions_file: str) -> str:
 
 
 def _stage(checked: preflight.Checked, staging: Path, with_predictions: bool) -> card.Contents:
+    """Copy into ``staging`` only the files the cells pin (or, for cells written before pins, that were hashed as
+    regular files inside the folder), each read without following links and checked against its sha256."""
     src = checked.results_dir
     _copy(src / preflight.LEADERBOARD, staging / "data" / "leaderboard.parquet")
     _copy(src / preflight.DELTAS, staging / "data" / "deltas.parquet")
     results, predictions, languages = [], [], set()
-    for _path, side in checked.sidecars:
-        hashes = side.get("files_sha256") or {}
+    meta: dict[tuple[str, str], dict[str, Any]] = {}
+    for path, side in checked.sidecars:
+        by_rel = {f.rel: f for f in checked.files[path]}
+
+        def pinned(rel: str, field: str, by_rel: dict[str, trust.CellFile] = by_rel, path: Path = path) -> bytes:
+            f = by_rel[rel]
+            return trust.read(src / rel, where=path, field=field, sha256=f.sha256, kind=f.kind)
+
         rel = side["result_file"]
-        _copy(src / rel, staging / rel, hashes.get("result"))
-        meta = str(Path(rel).parent / "model_meta.json")
-        if (src / meta).exists() and meta not in results:
-            _copy(src / meta, staging / meta)
-            results.append(meta)
+        data = pinned(rel, "result_file")
+        _copy(src / rel, staging / rel, data)
+        languages |= _languages(src / rel, data)
+        meta_rel = str(Path(rel).parent / trust.MODEL_META)
+        if meta_rel in by_rel and meta_rel not in results:
+            meta_bytes = pinned(meta_rel, "result_file (its model_meta.json)")
+            _copy(src / meta_rel, staging / meta_rel, meta_bytes)
+            results.append(meta_rel)
+            _model_meta(meta, meta_bytes)
         results.append(rel)
         if with_predictions and side.get("predictions_file"):
             target = prediction_target(side["predictions_file"])
-            _copy(src / side["predictions_file"], staging / target, hashes.get("predictions"))
+            _copy(src / side["predictions_file"], staging / target, pinned(side["predictions_file"],
+                                                                           "predictions_file"))
             predictions.append(target)
-        languages |= _languages(src / rel)
     if (src / LEADERBOARD_PAGE).exists():
+        trust.checked(src, LEADERBOARD_PAGE, where=src, field=LEADERBOARD_PAGE, kind="artifact")
         _copy(src / LEADERBOARD_PAGE, staging / LEADERBOARD_PAGE)
     sides = [s for _, s in checked.sidecars]
-    return card.Contents(src, checked.board, checked.deltas, sides, predictions, sorted(results),
-                         sorted(languages), card.read_model_meta(src, results))
+    return card.Contents(staging, checked.board, checked.deltas, sides, predictions, sorted(results),
+                         sorted(languages), meta)
 
 
-def _languages(result: Path) -> set[str]:
-    import json
+def _model_meta(out: dict[tuple[str, str], dict[str, Any]], data: bytes) -> None:
+    try:
+        meta = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return
+    if isinstance(meta, dict):
+        out.setdefault((str(meta.get("name")), str(meta.get("revision"))), meta)
 
-    data = json.loads(result.read_text(encoding="utf-8"))
-    return {card.iso_language(code) for entries in data.get("scores", {}).values() for e in entries
-            for code in e.get("languages", [])}
+
+def _languages(result: Path, data: bytes) -> set[str]:
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise HarnessError(f"{result}: unreadable mteb result; rerun the cell") from None
+    scores = body.get("scores") if isinstance(body, dict) else None
+    return {card.iso_language(code) for entries in (scores.values() if isinstance(scores, dict) else [])
+            if isinstance(entries, list) for e in entries if isinstance(e, dict)
+            for code in e.get("languages", []) if isinstance(code, str)}
 
 
 def _move_into_place(staging: Path, out: Path) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from harness.analysis import stats
 from harness.core.errors import HarnessError
-from harness.results import layout
+from harness.results import layout, trust
 from harness.results.schema import identical_inputs
 
 LEADERBOARD = "leaderboard.parquet"
@@ -29,6 +29,7 @@ class Checked:
     board: pd.DataFrame
     deltas: pd.DataFrame
     sidecars: list[tuple[Path, dict[str, Any]]]
+    files: dict[Path, list[trust.CellFile]]  # by sidecar: every file of the cell with its sha256 (pinned or computed)
 
 
 def _aggregate_hint(results_dir: Path) -> str:
@@ -55,13 +56,19 @@ def check(results_dir: Path) -> Checked:
     for p in (board_path, deltas_path):
         if not p.exists():
             raise HarnessError(f"{p}: missing; {_aggregate_hint(results_dir)} first")
-    sides = list(layout.sidecars(results_dir)) if (results_dir / layout.CELLS_DIR).exists() else []
+    try:
+        sides, files = _trusted_cells(results_dir)
+    except trust.Refused as e:
+        raise trust.Refused(f"{e}; nothing published") from None
     if not sides:
         raise HarnessError(f"{results_dir}: no cells to publish; run `harness run` first")
-    stale = _stale_entries(results_dir / STALE_CELLS)
-    if stale:
-        raise HarnessError(f"{results_dir / STALE_CELLS}: {len(stale)} stale cell(s) (e.g. {stale[0]}); rerun "
-                           f"them with `harness run` and {_aggregate_hint(results_dir)} before publishing")
+    for listing in (results_dir / layout.LEFT_OUT_CELLS, results_dir / STALE_CELLS):  # STALE_CELLS: older name
+        stale = _stale_entries(listing)
+        if not stale:
+            continue
+        first = stale[0].get("cell", stale[0]) if isinstance(stale[0], dict) else stale[0]
+        raise HarnessError(f"{listing}: {len(stale)} cell(s) left out, stale or unreadable (e.g. {first}); "
+                           f"rerun them with `harness run` and {_aggregate_hint(results_dir)} before publishing")
     written = min(board_path.stat().st_mtime, deltas_path.stat().st_mtime)
     newer = [p for p, _ in sides if p.stat().st_mtime > written]
     if newer:
@@ -70,7 +77,21 @@ def check(results_dir: Path) -> Checked:
     board, d = pd.read_parquet(board_path), pd.read_parquet(deltas_path)
     _same_cells(results_dir, board, sides)
     _intervals(deltas_path, d)
-    return Checked(results_dir, board, d, sides)
+    return Checked(results_dir, board, d, sides, files)
+
+
+def _trusted_cells(results_dir: Path) -> tuple[list[tuple[Path, dict[str, Any]]], dict[Path, list[trust.CellFile]]]:
+    """Every sidecar and cell file, read through :mod:`harness.results.trust` (the folder may come from someone
+    else, e.g. a merge): no link anywhere, every path inside the folder, sizes bounded, pins well-formed."""
+    trust.refuse_symlinks(results_dir, "publish")
+    for name in (LEADERBOARD, DELTAS):
+        trust.checked(results_dir, name, where=results_dir, field=name, kind="artifact")
+    sides, files = [], {}
+    for path in layout.sidecar_files(results_dir) if (results_dir / layout.CELLS_DIR).is_dir() else []:
+        side = trust.sidecar(results_dir, path)
+        sides.append((path, side))
+        files[path] = trust.cell_files(results_dir, path, side)
+    return sides, files
 
 
 def _same_cells(results_dir: Path, board: pd.DataFrame, sides: list[tuple[Path, dict[str, Any]]]) -> None:
@@ -92,7 +113,8 @@ def _same_cells(results_dir: Path, board: pd.DataFrame, sides: list[tuple[Path, 
 def missing_intervals(d: pd.DataFrame) -> pd.DataFrame:
     """Main-metric deltas that should have a 95% CI and do not (identical inputs need none)."""
     main = d[(d.kind == "mteb") & d.is_main & ~identical_inputs(d)]
-    should = main[[stats.metric_for(t, m) is not None for t, m in zip(main.task_type, main.metric, strict=True)]]
+    recomputable = [stats.metric_for(t, m) is not None for t, m in zip(main.task_type, main.metric, strict=True)]
+    should = main[pd.Series(recomputable, index=main.index, dtype=bool)]  # a plain [] would select no columns
     return should[should.ci_low.isna() | should.ci_high.isna()]
 
 
@@ -100,6 +122,11 @@ def _intervals(deltas_path: Path, d: pd.DataFrame) -> None:
     if "ci_low" not in d.columns:
         raise HarnessError(f"{deltas_path}: written by an older harness (no intervals); "
                            f"{_aggregate_hint(deltas_path.parent)}")
+    if d.empty:
+        conditions = sorted({s["condition"] for _, s in layout.sidecars(deltas_path.parent)})
+        raise HarnessError(f"{deltas_path}: no deltas to publish (the cells hold only condition(s) "
+                           f"{', '.join(conditions) or '(none)'}); run another condition with its baseline, e.g. "
+                           "`harness run --conditions none,blog`, then aggregate")
     bad = missing_intervals(d)
     if not bad.empty:
         r = bad.iloc[0]

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from harness.core.offline import configure
+from harness.results import trust
 
 IGNORED = ("created_at",)  # differs between a merged folder and one run: when each cell was evaluated
 
@@ -27,13 +28,15 @@ def round_trip(out: Path) -> list[tuple[bool, str]]:
     import datasets
     import yaml
 
-    front = (out / "README.md").read_text(encoding="utf-8").split("---\n", 2)[1]
+    trust.refuse_symlinks(out, "verify")  # the folder may come from someone else; nothing in it is executed
+    readme = trust.checked(out, "README.md", where=out, field="README.md", kind="artifact")
+    front = readme.read_text(encoding="utf-8").split("---\n", 2)[1]
     checks = []
     with tempfile.TemporaryDirectory(prefix="harness-verify-") as cache:
         for config in yaml.safe_load(front)["configs"]:
             name = config["config_name"]
+            files = _data_files(out, config["data_files"][0]["path"], name)
             ds = datasets.load_dataset(str(out), name, split="train", cache_dir=cache)
-            files = sorted(out.glob(config["data_files"][0]["path"]))
             want = pq.ParquetDataset(files).read() if len(files) > 1 else pq.read_table(files[0])
             got = ds.data.table
             same_types = got.schema.remove_metadata() == want.schema.remove_metadata()
@@ -54,11 +57,22 @@ def round_trip(out: Path) -> list[tuple[bool, str]]:
     return checks
 
 
+def _data_files(out: Path, pattern: object, name: str) -> list[Path]:
+    """The parquet files a config's ``data_files`` pattern names, each a regular file inside ``out``."""
+    field = f"configs[{name}].data_files"
+    if not isinstance(pattern, str) or not pattern or pattern.startswith("/") or ".." in pattern.split("/"):
+        raise trust.Refused(f"{out / 'README.md'}: field '{field}': {str(pattern)[:80]!r} is not a relative "
+                            "pattern inside the folder")
+    return [trust.checked(out, str(f.relative_to(out)), where=out / "README.md", field=field, kind="artifact")
+            for f in sorted(out.glob(pattern))]
+
+
 def same_tables(a: Path, b: Path) -> list[tuple[bool, str]]:
     """leaderboard.parquet and deltas.parquet of two results folders are equal, apart from ``created_at``."""
     checks = []
     for name in ("leaderboard", "deltas"):
-        x, y = pd.read_parquet(a / f"{name}.parquet"), pd.read_parquet(b / f"{name}.parquet")
+        x, y = (pd.read_parquet(trust.checked(f, f"{name}.parquet", where=f, field=f"{name}.parquet",
+                                              kind="artifact")) for f in (a, b))
         x, y = (df.drop(columns=[c for c in IGNORED if c in df.columns]) for df in (x, y))
         try:
             pd.testing.assert_frame_equal(x, y)
@@ -86,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(__doc__, file=sys.stderr)
             return 2
-    except FileNotFoundError as e:
+    except (FileNotFoundError, trust.Refused) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for ok, line in checks:

@@ -18,8 +18,8 @@ instruction hash, e.g. ``none = format = official`` for MiniLM) are shown once, 
 7. task families (:mod:`harness.report.family`): the Scale* tasks summarised, with small multiples;
 8. the embedding shift (cosine distance of each text's embedding with and without the prefix);
 9. the exact instructions every cell used (from the sidecars' ``prompts``; collapsed by default);
-10. the cells left out as stale (``stale-cells.json``: their inputs changed since they ran), with the commands
-    that recompute them;
+10. the cells left out (``left-out-cells.json``: stale — their inputs changed since they ran — or unreadable),
+    with the commands that recompute them;
 11. versions, date and the statistics' settings.
 """
 
@@ -37,6 +37,7 @@ from harness.analysis.aggregate import FAMILY_FILE, disagreement_lines
 from harness.analysis.decomposition import plain_deltas
 from harness.analysis.tables import family_footnote, language_table
 from harness.core import atomic
+from harness.core import markdown as md
 from harness.prompts.conditions import order_conditions
 from harness.report.controls import decomposition_section, paraphrase_section, rankings_section
 from harness.report.family import family_rows, small_multiples
@@ -50,6 +51,8 @@ from harness.report.figures import (
     shift_table,
     versions,
 )
+from harness.report.geometry import robust_section
+from harness.report.geometry import section as geometry_section
 from harness.report.headline import section as headline_section
 from harness.report.heatmaps import heatmap
 from harness.report.html import FILES_DIR, HTML_NAME, MD_NAME, Figure, Section, page_html, page_md
@@ -58,20 +61,23 @@ from harness.results import layout
 LANGUAGE_PLOT_SUFFIX = ".language_split.png"
 
 
-def _sidecars(results_dir: Path) -> list[dict[str, Any]]:
+def _sidecars(results_dir: Path, outputs: Path) -> list[dict[str, Any]]:
     out = []
-    for path, side in layout.current_sidecars(results_dir):  # stale cells (stale-cells.json) are left out
+    for path, side in layout.current_sidecars(results_dir, outputs):  # cells in left-out-cells.json are left out
         side["_path"] = path
         out.append(side)
     return out
 
 
-def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame | None = None
-          ) -> tuple[Path, Path]:
-    """Write ``report.html`` and ``report.md`` (+ ``report_files/*.png``) under ``results_dir``."""
-    board = board if board is not None else pd.read_parquet(results_dir / "leaderboard.parquet")
-    d = d if d is not None else pd.read_parquet(results_dir / "deltas.parquet")
-    sides = _sidecars(results_dir)
+def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame | None = None, *,
+          out: Path | None = None) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` (+ ``report_files/*.png``) under ``out``: the results folder unless
+    aggregate stages its outputs (:mod:`harness.results.staging`); the other tables aggregate wrote are read from
+    there too, the cells from ``results_dir``."""
+    out = out or results_dir
+    board = board if board is not None else pd.read_parquet(out / "leaderboard.parquet")
+    d = d if d is not None else pd.read_parquet(out / "deltas.parquet")
+    sides = _sidecars(results_dir, out)
     figures: list[Figure] = []
     sections: list[Section] = [headline_section(board, d)]
 
@@ -84,6 +90,15 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
         ("conditions", ", ".join(order_conditions({s["condition"] for s in sides}))),
         ("tasks", ", ".join(sorted({s["task"] for s in sides}))),
     ], columns=["what", "value"]))
+    official = sorted((s["alias"], s["task"], s.get("official_kind") or "—", s.get("task_source") or "local",
+                       (s.get("dataset") or {}).get("revision", "")[:12], s["prompts"].get("query", ""))
+                      for s in sides if s["condition"] == "official")
+    if official:
+        grid.para("What `official` fed (official_kind: task = the model's own instruction for this task, task_type "
+                  "= its own for the task's type, model_default = neither, a generic default; none = no "
+                  "instruction). Registry tasks (source mteb) ran at the dataset revision shown.")
+        grid.table(pd.DataFrame(official, columns=["model", "task", "official_kind", "source", "dataset revision",
+                                                   "query prefix"]), code_cols=("query prefix",))
     sections.append(grid)
 
     sec = Section("Deltas with 95% confidence intervals")
@@ -115,8 +130,9 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
             sec.figure(chart)
     sections.append(sec)
 
-    para, ranked, agree = controls.read(results_dir)  # the control conditions (report/controls.py)
-    for sec, figs in (decomposition_section(d), paraphrase_section(board, para), rankings_section(ranked, agree)):
+    para, ranked, agree = controls.read(out)  # the control conditions (report/controls.py)
+    for sec, figs in (decomposition_section(d), paraphrase_section(board, para), rankings_section(ranked, agree),
+                      geometry_section(out, d), (robust_section(out), [])):
         sections.append(sec)
         figures += figs
 
@@ -126,7 +142,7 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
         sec.para("No pair probes in these results.")
     for title, df in pairs:
         sec.html.append(f"<h3>{html.escape(title)}</h3>")
-        sec.md.append(f"### {title}\n")
+        sec.md.append(f"### {md.text(title)}\n")
         sec.table(df)
     sections.append(sec)
 
@@ -141,7 +157,7 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     sections.append(sec)
 
     sec = Section("Language split")
-    plots = sorted((results_dir / "plots").glob(f"*{LANGUAGE_PLOT_SUFFIX}"))
+    plots = sorted((out / "plots").glob(f"*{LANGUAGE_PLOT_SUFFIX}"))
     if not plots:
         sec.para("No language-split plots under plots/.")
     else:
@@ -160,7 +176,7 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
         sec.pre(text)
     sections.append(sec)
 
-    fam_path = results_dir / FAMILY_FILE
+    fam_path = out / FAMILY_FILE
     fam = pd.read_parquet(fam_path) if fam_path.exists() else pd.DataFrame()
     if not fam.empty:
         sec = Section("Task families")
@@ -200,12 +216,17 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     sec.html.append("</details>")
     sections.append(sec)
 
-    stale = currency.read(results_dir)
-    if stale.stale or stale.unverified:
+    stale = currency.read(out)
+    if stale.stale or stale.unreadable or stale.unverified:
         sec = Section("Cells left out")
         sec.para("Cells whose inputs changed after they ran (task data, instructions, model settings or result "
                  "schema) are stale: they are in no table, delta or figure above. Rerunning the commands below "
-                 f"recomputes them (also listed in {layout.STALE_CELLS}).")
+                 f"recomputes them (also listed in {layout.LEFT_OUT_CELLS}).")
+        if stale.unreadable:
+            sec.para("Cells whose sidecar or result file could not be read (cut short, empty, not the expected "
+                     "fields) are left out too:")
+            sec.table(pd.DataFrame([(u.cell, u.reason) for u in stale.unreadable], columns=["cell", "why"]))
+            sec.pre("\n".join(sorted({u.command for u in stale.unreadable})))
         if stale.stale:
             sec.table(pd.DataFrame([(s.cell, s.reason) for s in stale.stale], columns=["cell", "why"]))
             sec.pre("\n".join(currency.recompute_commands(stale.stale, results_dir)))
@@ -217,8 +238,8 @@ def build(results_dir: Path, board: pd.DataFrame | None = None, d: pd.DataFrame 
     sec.table(versions(sides))
     sections.append(sec)
 
-    out_html, out_md = results_dir / HTML_NAME, results_dir / MD_NAME
-    files = results_dir / FILES_DIR
+    out_html, out_md = out / HTML_NAME, out / MD_NAME
+    files = out / FILES_DIR
     for fig in figures:
         atomic.write_bytes(files / fig.name, fig.png)
     keep = {fig.name for fig in figures}

@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
+
+from harness.core import markdown as md
 
 HTML_NAME = "report.html"
 MD_NAME = "report.md"
@@ -37,22 +40,23 @@ class Section:
 
     def para(self, text: str) -> None:
         self.html.append(f"<p>{html.escape(text)}</p>")
-        self.md.append(text + "\n")
+        self.md.append(md.text(text) + "\n")  # the Markdown escapes HTML as the page does
 
     def table(self, df: pd.DataFrame, *, classes: list[str] | None = None, code_cols: tuple[str, ...] = (),
               nowrap: tuple[str, ...] = ()) -> None:
         self.html.append(_html_table(df, classes=classes, code_cols=code_cols, nowrap=nowrap))
-        self.md.append(_md_table(df, code_cols=code_cols) + "\n")
+        self.md.append(md_table(df, code_cols=code_cols) + "\n")
 
     def figure(self, fig: Figure) -> None:
         body = (_inline_svg(fig.png) if fig.name.endswith(".svg")  # inline: its text is the page's text
                 else f'<img alt="{html.escape(fig.title)}" src="{fig.data_uri()}">')
         self.html.append(f"<figure>{body}<figcaption>{html.escape(fig.title)}</figcaption></figure>")
-        self.md.append(f"![{fig.title}]({FILES_DIR}/{fig.name})\n")
+        alt = md.text(fig.title).replace("[", "\\[").replace("]", "\\]")
+        self.md.append(f"![{alt}]({FILES_DIR}/{quote(fig.name)})\n")
 
     def pre(self, text: str) -> None:
         self.html.append(f"<pre>{html.escape(text)}</pre>")
-        self.md.append("```\n" + text + "\n```\n")
+        self.md.append(md.fence(text) + "\n")
 
 
 SVG_NS = ' xmlns="http://www.w3.org/2000/svg"'
@@ -85,12 +89,13 @@ def _html_table(df: pd.DataFrame, *, classes: list[str] | None = None, code_cols
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
-def _md_table(df: pd.DataFrame, *, code_cols: tuple[str, ...] = ()) -> str:
+def md_table(df: pd.DataFrame, *, code_cols: tuple[str, ...] = ()) -> str:
+    """A Markdown table whose every cell and heading is HTML-escaped (:mod:`harness.core.markdown`)."""
     def esc(v: Any, col: str) -> str:
-        t = _cell_text(v).replace("|", "\\|").replace("\n", "\\n")
-        return f"`{t}`" if col in code_cols and t != "—" else t
+        t = _cell_text(v)
+        return md.code(t.replace("\n", "\\n")) if col in code_cols and t != "—" else md.text(t.replace("\n", "\\n"))
 
-    lines = ["| " + " | ".join(str(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines = ["| " + " | ".join(md.text(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(esc(row[c], c) for c in df.columns) + " |" for _, row in df.iterrows()]
     return "\n".join(lines)
 
@@ -166,6 +171,6 @@ def page_md(sections: list[Section]) -> str:
     parts = ["# Do instructions change what embedding models do?\n",
              f"Generated {stamp} by `harness aggregate`; the same report with embedded images: `{HTML_NAME}`.\n"]
     for s in sections:
-        parts.append(f"## {s.title}\n")
+        parts.append(f"## {md.text(s.title)}\n")
         parts += s.md
     return "\n".join(parts)

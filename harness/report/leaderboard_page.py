@@ -40,6 +40,9 @@ def table(board: pd.DataFrame, d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]
     wide = main.pivot_table(index=KEYS, columns="condition", values="score", aggfunc="first")
     wide.columns = [f"score:{c}" for c in wide.columns]
     wide = wide.reset_index()
+    if "official_kind" in main.columns:  # which instruction `official` gave (shown under its score)
+        kinds = main[main.condition == "official"][[*KEYS, "official_kind"]].drop_duplicates(KEYS)
+        wide = wide.merge(kinds, on=KEYS, how="left")
     for c in conds:
         # rank among the models on the same task, subset and split (1 = best; ties share the better rank)
         wide[f"rank:{c}"] = wide.groupby(["task", "subset", "split"])[f"score:{c}"].rank(ascending=False,
@@ -139,7 +142,9 @@ def render(board: pd.DataFrame, d: pd.DataFrame, *, source: str = "") -> str:
                  _td("subset", html.escape(r.subset if r.split == "test" else f"{r.subset}/{r.split}"), r.subset)]
         for c in conds:
             s = _num(r.get(f"score:{c}"))
-            cells.append(_td(f"score:{c}", "—" if s is None else f"{s:.4f}", s, c))
+            kind = r.get("official_kind") if c == "official" else None
+            note = f"<br><small>{html.escape(str(kind))}</small>" if isinstance(kind, str) else ""
+            cells.append(_td(f"score:{c}", ("—" if s is None else f"{s:.4f}") + note, s, c))
         for b in bases:
             cells += [_delta_cell(r, c, b) for c in _delta_columns(wide, conds, b)]
         for c in conds:
@@ -185,8 +190,8 @@ def _script_json(text: str) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def write(results_dir: Path, board: pd.DataFrame, d: pd.DataFrame) -> Path:
-    path = results_dir / PAGE
+def write(results_dir: Path, board: pd.DataFrame, d: pd.DataFrame, *, out: Path | None = None) -> Path:
+    path = (out or results_dir) / PAGE
     atomic.write_text(path, render(board, d, source=f"Results of {results_dir}"))
     return path
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from harness.results import layout
 from harness.results.layout import LANGUAGE_ARTIFACT as ARTIFACT
 from harness.results.layout import LANGUAGE_META_KEY as META_KEY
 
+log = logging.getLogger(__name__)
 PLOTS_DIR = "plots"
 SUFFIX = ".language_split.png"
 LINE_SAMPLE = 150
@@ -47,9 +49,9 @@ class Panel:
     prompts_sha256: str = ""
 
 
-def _panels(results_dir: Path) -> list[Panel]:
+def _panels(results_dir: Path, outputs: Path | None = None) -> list[Panel]:
     out = []
-    stale = layout.stale_sidecars(results_dir)
+    stale = layout.left_out_sidecars(outputs or results_dir)
     for path in sorted((results_dir / layout.CELLS_DIR).glob(f"*/*/*/*.{ARTIFACT}*.parquet")):
         task = path.name.split(".", 1)[0]
         sidecar = path.with_name(f"{task}.json")
@@ -57,10 +59,17 @@ def _panels(results_dir: Path) -> list[Panel]:
             continue
         if str(sidecar.relative_to(results_dir)) in stale:  # inputs changed since it ran: left out
             continue
-        side = json.loads(sidecar.read_text(encoding="utf-8"))
+        try:
+            side = layout.read_sidecar(sidecar)
+        except layout.BadCell:  # aggregate lists it as unreadable
+            continue
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except Exception as e:  # a cut-short artifact: no panel, the rest are drawn
+            log.warning("%s: unreadable language-probe artifact (%s); no panel", path, e.__class__.__name__)
+            continue
         meta = json.loads((table.schema.metadata or {}).get(META_KEY, b"{}"))
         sub, split = meta.get("subset", "default"), meta.get("split", "test")
         label = "" if (sub, split) == ("default", "test") else f" {sub}/{split}"
@@ -156,9 +165,11 @@ def _render(panels: list[Panel]) -> bytes:
     return buf.getvalue()
 
 
-def draw_language_plots(results_dir: Path) -> list[Path]:
-    """One PNG per model (alias; revision added when an alias has several) from the artifacts on disk."""
-    panels = _panels(results_dir)
+def draw_language_plots(results_dir: Path, out: Path | None = None) -> list[Path]:
+    """One PNG per model (alias; revision added when an alias has several) from the artifacts on disk, under
+    ``<out>/plots`` (``out``: the results folder unless aggregate stages its outputs)."""
+    out = out or results_dir
+    panels = _panels(results_dir, out)
     groups: dict[tuple[str, str], list[Panel]] = {}
     for p in panels:
         groups.setdefault((p.alias, p.revision), []).append(p)
@@ -168,7 +179,7 @@ def draw_language_plots(results_dir: Path) -> list[Path]:
     written = []
     for (alias, revision), group in sorted(groups.items()):
         name = alias if revisions[alias] == 1 else f"{alias}@{revision}"
-        path = results_dir / PLOTS_DIR / f"{name.replace('/', '__')}{SUFFIX}"
+        path = out / PLOTS_DIR / f"{name.replace('/', '__')}{SUFFIX}"
         _draw(group, path)
         written.append(path)
     return written

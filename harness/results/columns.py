@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from harness.results.schema import DELTAS_SCHEMA, FAMILY_SCHEMA, LEADERBOARD_SCHEMA, PREDICTIONS_SCHEMA
+from harness.results.schema import (
+    DELTAS_SCHEMA,
+    FAMILY_SCHEMA,
+    GEOMETRY_SCHEMA,
+    LEADERBOARD_SCHEMA,
+    PREDICTIONS_SCHEMA,
+    ROBUST_SCHEMA,
+)
 
 _SHARED = {
     "schema_version": "Version of this table's schema (bumped with any change of columns or meaning).",
@@ -25,7 +32,8 @@ _SHARED = {
     "subset": "The mteb subset (`hf_subset`) of the task; `default` when the task has one.",
     "split": "The evaluation split, e.g. `test`.",
     "kind": "`mteb` for a score mteb computed, `probe` for a value the harness measured on the embeddings "
-            "(pair cosines and claims, embedding shift, language split).",
+            "(pair cosines and claims, embedding shift, language split), `geometry` for a statistic of the cell's "
+            "cached embeddings (`geometry.parquet`).",
     "metric": "The metric's name as mteb writes it (e.g. `cosine_spearman`, `ndcg_at_10`) or the probe's name "
               "(e.g. `cosine:warm|cold`, `embedding_shift/query/mean`, `language_split/separation_accuracy@2`).",
     "is_main": "True for the task's main score (the number mteb's leaderboard reports).",
@@ -33,6 +41,13 @@ _SHARED = {
 
 DESCRIPTIONS: dict[str, dict[str, str]] = {
     "leaderboard": _SHARED | {
+        "dataset_revision": "The task data's revision: for an mteb registry task the dataset revision mteb pins "
+                            "(`TaskMetadata.dataset['revision']`, part of the cell key); for a task folder the first "
+                            "12 hex digits of its data hash.",
+        "official_kind": "On `official` rows, which instruction the model got: `task` (its own for this task), "
+                         "`task_type` (its own for the task's type, e.g. EmbeddingGemma's category prompts), "
+                         "`model_default` (neither: a per-role default or mteb's abstract-task default) or `none`; "
+                         "null on other conditions.",
         "score": "The metric's value under this condition (mteb stores 6 decimals; probes are unrounded).",
         "n_items": "Items the score is computed over: pairs (STS), queries (Retrieval), sentence pairs "
                    "(BitextMining), or texts (probes).",
@@ -141,10 +156,52 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "resample_unit": "What the intervals resampled.",
         "n_bootstrap": "Bootstrap resamples behind the intervals.",
     },
+    "geometry": {
+        "schema_version": _SHARED["schema_version"], "model": _SHARED["model"], "alias": _SHARED["alias"],
+        "revision": _SHARED["revision"], "task": _SHARED["task"], "task_type": _SHARED["task_type"],
+        "subset": _SHARED["subset"], "split": _SHARED["split"], "condition": _SHARED["condition"],
+        "metric": "`shift_share` (‖mean Δ‖² / mean ‖Δ‖² of the per-text change against none; not for none), "
+                  "`anisotropy` (mean cosine between distinct texts), `participation_ratio` ((Σλ)²/Σλ² of the "
+                  "texts' covariance), `centred_<main>` (the main metric after removing the condition's mean "
+                  "embedding) and `centred_pc1_<main>` (also its top principal direction).",
+        "score": "The statistic under this condition.",
+        "ci_low": "95% interval of the level over the task's resampling unit (percentile, shifted by the "
+                  "bootstrap's bias); null for the centred scores.",
+        "ci_high": "Upper end of that interval.",
+        "delta": "This condition's value minus none's (null for none and for shift_share, already a comparison).",
+        "delta_ci_low": "Paired 95% interval of the delta (the same resamples for both conditions).",
+        "delta_ci_high": "Upper end of that interval.",
+        "resample_unit": "What is resampled: item, text (recurring words of a word-pair task), query or sentence.",
+        "n_units": "Independent units per resample.",
+        "n_texts": "Distinct unit texts the statistic is computed over (both texts of a pair; queries).",
+        "n_bootstrap": "Resamples drawn.",
+        "cell_key": "The cell's key: aggregate without the embedding cache keeps a row only while its cell is "
+                    "unchanged.",
+        "baseline_key": "The key of the `none` cell the row was compared with.",
+    },
+    "robust_score": {
+        "schema_version": _SHARED["schema_version"], "model": _SHARED["model"], "alias": _SHARED["alias"],
+        "revision": _SHARED["revision"], "task": _SHARED["task"], "task_type": _SHARED["task_type"],
+        "subset": _SHARED["subset"], "split": _SHARED["split"],
+        "metric": "The task's main metric.",
+        "variant_set": "The variant set whose conditions are the spread (e.g. `paraphrase`).",
+        "n_variants": "Variants with a score.",
+        "mean_score": "Mean main score over the variants: the prompt-robust score.",
+        "worst_score": "The lowest variant's score.",
+        "best_score": "The highest variant's score.",
+        "blog_score": "The score under `blog` (null where it did not run).",
+        "blog_percentile": "Mid-rank percentile of `blog` among the variants: 100 × (below + ½ equal) / k.",
+        "official_score": "The score under `official` (null where it did not run).",
+        "official_percentile": "Mid-rank percentile of `official` among the variants.",
+        "rank_by_mean": "The model's rank on this subset by mean_score (1 + models strictly higher).",
+        "rank_by_blog": "Its rank by blog_score.",
+        "rank_by_worst": "Its rank by worst_score.",
+    },
 }
 
 SCHEMAS: dict[str, pa.Schema] = {"leaderboard": LEADERBOARD_SCHEMA, "deltas": DELTAS_SCHEMA,
-                                 "predictions": PREDICTIONS_SCHEMA, "family": FAMILY_SCHEMA}
+                                 "predictions": PREDICTIONS_SCHEMA, "family": FAMILY_SCHEMA,
+                                 "geometry": GEOMETRY_SCHEMA, "robust_score": ROBUST_SCHEMA}
 
 
 def columns(table: str) -> list[tuple[str, str, str]]:

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 #    multiplicity columns p_adjusted, adjust_method, family, family_size, verdict; p_holm is Holm within the row's
 #    family (one model × one kind of comparison: harness/analysis/multiplicity.py), not across the grid; p_method
 #    lost "permutation+tail" (a tail estimate is p_tail, never p).
-SCHEMA_VERSION = 4
+# 5: the leaderboard gained dataset_revision (mteb registry tasks run at their pinned revision) and official_kind
+#    (which kind of instruction `official` gave: harness/prompts/official.py).
+SCHEMA_VERSION = 5
 PREDICTIONS_SCHEMA_VERSION = 2  # the per-cell predictions parquet (written by the runner); 2: text1, text2
 
 LEADERBOARD_SCHEMA = pa.schema(
@@ -47,9 +49,11 @@ LEADERBOARD_SCHEMA = pa.schema(
         ("instruction_sha256", pa.string()),
         ("task", pa.string()),
         ("task_type", pa.string()),
+        ("dataset_revision", pa.string()),  # mteb's pinned dataset revision (registry) / data hash[:12] (folder)
+        ("official_kind", pa.string()),  # official cells: task | task_type | model_default | none; else null
         ("subset", pa.string()),
         ("split", pa.string()),
-        ("kind", pa.string()),  # "mteb" (a score mteb computed) or "probe" (a harness probe value)
+        ("kind", pa.string()),  # "mteb" (a score mteb computed), "probe" (a harness probe value) or "geometry"
         ("metric", pa.string()),
         ("is_main", pa.bool_()),
         ("score", pa.float64()),
@@ -144,6 +148,47 @@ FAMILY_SCHEMA = pa.schema(
         ("claims_flipped", pa.int64()),  # tasks whose claim verdict differs from the baseline's
         ("resample_unit", pa.string()),
         ("n_bootstrap", pa.int64()),
+    ]
+)
+# The geometry of each cell's embeddings (harness/analysis/geometry.py): one row per model × condition × task
+# subset × geometry metric; the same values are leaderboard rows of kind "geometry".
+GEOMETRY_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        *[LEADERBOARD_SCHEMA.field(k) for k in ("model", "alias", "revision", "task", "task_type", "subset",
+                                               "split", "condition", "metric", "score")],
+        ("ci_low", pa.float64()),  # 95% interval of the level (bias-shifted percentile; none for centred scores)
+        ("ci_high", pa.float64()),
+        ("delta", pa.float64()),  # condition − none, the same statistic (null for none and for shift_share)
+        ("delta_ci_low", pa.float64()),  # paired 95% interval (the same resamples for both conditions)
+        ("delta_ci_high", pa.float64()),
+        ("resample_unit", pa.string()),
+        ("n_units", pa.int64()),
+        ("n_texts", pa.int64()),  # distinct unit texts (pair texts, or queries)
+        ("n_bootstrap", pa.int64()),
+        ("cell_key", pa.string()),  # the cell's key (its sidecar's): a row is reused only while it is unchanged
+        ("baseline_key", pa.string()),  # the key of the `none` cell it was compared with
+    ]
+)
+# robust_score.parquet (harness/analysis/robust_score.py): per model × task subset × variant set, the main score
+# over the variants (mean/worst/best) and blog's and official's mid-rank percentile within that spread.
+ROBUST_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        *[LEADERBOARD_SCHEMA.field(k) for k in ("model", "alias", "revision", "task", "task_type", "subset",
+                                               "split", "metric")],
+        ("variant_set", pa.string()),
+        ("n_variants", pa.int64()),
+        ("mean_score", pa.float64()),  # the prompt-robust score
+        ("worst_score", pa.float64()),
+        ("best_score", pa.float64()),
+        ("blog_score", pa.float64()),
+        ("blog_percentile", pa.float64()),  # 0: below every variant, 100: above every one
+        ("official_score", pa.float64()),
+        ("official_percentile", pa.float64()),
+        ("rank_by_mean", pa.int64()),  # rank among the models on the same subset (1 = best)
+        ("rank_by_blog", pa.int64()),
+        ("rank_by_worst", pa.int64()),
     ]
 )
 # The control-condition tables written by aggregate (harness/analysis/controls.py); their own version.

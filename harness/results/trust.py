@@ -219,9 +219,10 @@ def cell_files(folder: Path, path: Path, side: dict[str, Any]) -> list[CellFile]
         for role, field_name in (("result", "result_file"), ("predictions", "predictions_file")):
             if role in roles and field_name in named and roles[role] != pins[named[field_name]]:
                 raise Refused(f"{path}: field 'files_sha256.{role}': disagrees with '{PINS_FIELD}'")
-        for rel, sha in sorted(pins.items()):
-            out.append(_file(folder, path, sidecar_rel, side, rel, f"{PINS_FIELD}[{rel!r}]", sha))
-        return out
+        fields = {rel: field_name for field_name, rel in named.items()}  # a named path is refused by its field
+        for rel, sha in sorted(pins.items(), key=lambda kv: (kv[0] not in fields, kv[0])):
+            out.append(_file(folder, path, sidecar_rel, side, rel, fields.get(rel, f"{PINS_FIELD}[{rel!r}]"), sha))
+        return sorted(out, key=lambda f: f.rel)
     wanted: list[tuple[str, str, str | None]] = [
         ("result_file", side["result_file"], roles.get("result"))]
     meta = str(PurePosixPath(side["result_file"]).parent / MODEL_META)
@@ -259,9 +260,14 @@ def _file(folder: Path, path: Path, sidecar_rel: PurePosixPath, side: dict[str, 
 
 def cell_path(folder: Path, side: dict[str, Any], field: str, *, where: Path | None = None) -> Path:
     """The file a sidecar's path field (``result_file``, ``predictions_file``) names, :func:`checked`; for the
-    readers of cells (aggregate) that do not copy them."""
+    readers of cells (aggregate) that do not copy them. A missing file is returned as it is (those readers say
+    what is missing in their own words), after the path itself passed the checks."""
     where = where or folder / layout.CELLS_DIR
     rel = side.get(field)
+    if isinstance(rel, str) and rel and not os.path.lexists(folder / rel):
+        p = PurePosixPath(rel)
+        if not p.is_absolute() and ".." not in p.parts and "\x00" not in rel and "\\" not in rel:
+            return folder / rel
     return checked(folder, rel, where=where, field=field, kind=_kind(str(rel), side))
 
 

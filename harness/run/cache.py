@@ -18,13 +18,10 @@ encodes instead.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
-import os
 import sqlite3
 import time
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +30,11 @@ from typing import Any
 import numpy as np
 
 from harness.core.errors import HarnessError
-from harness.core.offline import CACHE_DIR
 from harness.models.spec import ModelSpec
+from harness.results.embedding_store import DB_NAME, checksum, default_dir, text_key
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "embeddings.sqlite3"
 SCHEMA_VERSION = 1
 _CHUNK = 500  # keys per SELECT (SQLite's bound-parameter limit is far above this)
 
@@ -63,21 +59,6 @@ CREATE TABLE IF NOT EXISTS vectors (
     PRIMARY KEY (model, key)
 );
 """
-
-
-def default_dir() -> Path:
-    """``HARNESS_EMBEDDING_CACHE`` if set (tests point it at a temporary folder), else ``<CACHE_DIR>/embeddings``."""
-    return Path(os.environ.get("HARNESS_EMBEDDING_CACHE") or CACHE_DIR / "embeddings")
-
-
-def text_key(text: str) -> bytes:
-    """The content address of one exact input string (sha256 of its UTF-8 bytes)."""
-    return hashlib.sha256(text.encode("utf-8")).digest()
-
-
-def checksum(key: bytes, blob: bytes) -> int:
-    """CRC32 over key and vector bytes: a flipped byte or a row moved under another key both fail it."""
-    return zlib.crc32(blob, zlib.crc32(key))
 
 
 @dataclass

@@ -26,6 +26,7 @@ from harness.core.errors import HarnessError
 from harness.core.offline import configure
 from harness.models.spec import Embedder
 from harness.prompts.conditions import prompts_sha256
+from harness.prompts.official import official_kind
 from harness.results import trust
 from harness.results.schema import PREDICTIONS_SCHEMA, PREDICTIONS_SCHEMA_VERSION, parquet_bytes
 from harness.run import predictions
@@ -137,7 +138,13 @@ def evaluate_cell(
         "task": cell.task.name,
         "task_type": cell.task.type,
         "task_data_sha256": cell.task.data_hash,
-        "task_dir": str(cell.task.folder.resolve()),  # where the task was read: stale checks compare it there
+        "task_dir": cell.task.task_dir,  # where the task was read (a folder, or mteb:<dataset>@<revision>)
+        "task_source": cell.task.source,  # local (a task folder) | mteb (mteb's registry)
+        "dataset": ({"path": cell.task.dataset_path, "revision": cell.task.dataset_revision,  # type: ignore[union-attr]
+                     "subsets": sorted(cell.task.spec.subsets), "splits": list(cell.task.spec.splits)}
+                    if cell.task.source == "mteb" else None),
+        "official_kind": (official_kind(cell.prompter.model, cell.task.name, cell.task.type)
+                          if cell.condition.name == "official" else None),
         "condition_file": cell.condition.source,  # the set's file (None for none/format/official)
         "main_score": cell.task.spec.main_score,
         "family": cell.task.spec.family,  # tasks summarised together (analysis/family.py)

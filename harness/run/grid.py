@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,7 +22,7 @@ from harness.prompts.files import model_instructions
 from harness.prompts.schema import ModelInstructions
 from harness.results import layout
 from harness.results.layout import RESULT_SCHEMA_VERSION
-from harness.taskspecs.local import LocalTask
+from harness.taskspecs.local import Task
 
 
 def harness_version() -> str:
@@ -37,7 +38,7 @@ def harness_version() -> str:
 class Cell:
     spec: ModelSpec
     prompter: Prompter  # the model's recipe under one condition; planned once, used to run the cell
-    task: LocalTask
+    task: Task
     results_dir: Path
 
     @property
@@ -133,7 +134,7 @@ class Cell:
 
 
 def plan(
-    models: list[ModelSpec], tasks: list[LocalTask], conditions: list[Condition], results_dir: Path,
+    models: list[ModelSpec], tasks: Sequence[Task], conditions: list[Condition], results_dir: Path,
     *, recipes: dict[str, ModelInstructions] | None = None,
 ) -> list[Cell]:
     """Every cell, model by model (conditions × tasks). ``recipes``: the models' checked instruction files by
@@ -145,7 +146,8 @@ def plan(
         recipe = recipes[spec.name] if recipes is not None else model_instructions(spec.name)
         for cond in conditions:
             prompter = Prompter(recipe, cond)
-            cells += [Cell(spec, prompter, task, results_dir) for task in tasks]
+            # placement conditions (`blog@query`) have no cells on symmetric tasks: one side only
+            cells += [Cell(spec, prompter, task, results_dir) for task in tasks if cond.applies(task.type)]
     return cells
 
 

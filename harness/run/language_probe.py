@@ -39,7 +39,7 @@ from harness.results.schema import LANGUAGE_PREFIX as PREFIX
 from harness.results.schema import table_bytes
 from harness.run.probe_context import ProbeContext, ProbeValue
 from harness.taskspecs.data import read_table
-from harness.taskspecs.local import LocalTask
+from harness.taskspecs.local import LocalTask, Task
 from harness.taskspecs.spec import LanguageProbeSpec, RetrievalSpec
 
 KS = (2, 10)
@@ -178,11 +178,11 @@ def language_split(vectors: np.ndarray, is_first: np.ndarray, pairs: np.ndarray,
     )
 
 
-def probe_items(task: LocalTask) -> tuple[LanguageProbeSpec, pd.DataFrame]:
+def probe_items(task: Task) -> tuple[LanguageProbeSpec, pd.DataFrame]:
     """The task's probe settings and its queries table (id, text, language, pair, subset, split), checked."""
     spec = task.spec
-    if not isinstance(spec, RetrievalSpec) or spec.language_probe is None:
-        raise HarnessError(f"{task.spec_path}: no 'language_probe' in this task")
+    if not isinstance(task, LocalTask) or not isinstance(spec, RetrievalSpec) or spec.language_probe is None:
+        raise HarnessError(f"{task.task_dir}: no 'language_probe' in this task")
     path = task.folder / spec.data.queries
     cols = ["id", "text", "language", "pair"]
     df = read_table(path, cols, cols)

@@ -22,6 +22,7 @@ from harness.core import atomic, signals
 from harness.core.errors import HarnessError, Interrupted
 from harness.models.resolve import resolve
 from harness.models.spec import ModelSpec
+from harness.prompts.official import EXPORTED_TYPES, official_kind
 from harness.results import layout
 from harness.run import console, preflight
 from harness.run import lock as run_lock
@@ -75,6 +76,11 @@ def check_writable(results_dir: Path) -> None:
         results_dir.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
         probe.unlink()
+    except FileExistsError:  # a file (or a link to one) appeared where the folder should be
+        raise HarnessError(f"{results_dir}: is a file, not a folder; give --results a folder") from None
+    except NotADirectoryError:
+        raise HarnessError(f"{results_dir}: a part of this path is a file, not a folder; give --results a folder"
+                           ) from None
     except OSError as e:
         raise HarnessError(f"{results_dir}: results folder is not writable ({e.strerror or e})") from None
 
@@ -116,8 +122,19 @@ def check(specs: list[ModelSpec], registry: TaskRegistry, tasks: list[str] | Non
     summary = RunSummary()
     if inputs.skipped_line():
         summary.skipped.append(inputs.skipped_line())
+    one_sided_c = [c.name for c in inputs.conditions if c.placement]
+    one_sided_t = [t.name for t in inputs.tasks if any(not c.applies(t.type) for c in inputs.conditions)]
+    if one_sided_c and one_sided_t:
+        summary.skipped.append(f"not planned: {', '.join(one_sided_c)} on {len(one_sided_t)} symmetric task(s) "
+                               f"(STS and bitext mining have one side, so @query and @both would repeat the plain "
+                               f"set): {', '.join(one_sided_t)}")
     valid = {t.name for t in inputs.tasks}
     cells = [c for c in planned if c.task.name in valid]
+    for c in cells:  # official on an mteb task type the instruction files do not cover: refuse, never guess
+        if c.condition.name == "official" and c.task.source == "mteb" and \
+                official_kind(c.prompter.model, c.task.name, c.task.type) is None:
+            raise HarnessError(f"task '{c.task.name}': the instruction file of {c.spec.name} does not cover mteb's "
+                               f"{c.task.type} tasks (exported: {', '.join(EXPORTED_TYPES)}); leave out official")
     redundant = [] if all_cells else [c for c in cells if preflight.redundant(c.prompter.model, c.condition, c.task)]
     if redundant:
         summary.skipped.append(_redundant_line(redundant))

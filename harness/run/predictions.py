@@ -61,6 +61,12 @@ def _bitext_rows(sub: str, split: str, pred: dict[str, list[dict[str, Any]]], da
 _BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bitext_rows}
 
 
+def supported_types() -> tuple[str, ...]:
+    """The task types whose item-level predictions this module turns into rows (a cell of any other type
+    cannot be written, so a run refuses it before its first cell)."""
+    return tuple(_BY_TYPE)
+
+
 def to_frame(task_type: str, raw: dict[str, dict[str, Any]], dataset: dict[str, dict[str, Any]], *,
              ignore_identical_ids: bool = False) -> pd.DataFrame:
     """``raw``: mteb's predictions as ``{subset: {split: predictions}}`` (what it would write to its JSON file)."""

@@ -25,25 +25,33 @@ from dataclasses import dataclass, field
 from harness.core.errors import HarnessError, InputErrors, Problems, unknown
 from harness.core.yamlfile import FileContext
 from harness.models.spec import ModelSpec
-from harness.prompts.conditions import BASELINE, FORMAT_BASELINE, Condition, Prompter, expand_conditions
+from harness.prompts.conditions import (
+    BASELINE,
+    FORMAT_BASELINE,
+    Condition,
+    Prompter,
+    expand_conditions,
+    split_placement,
+)
 from harness.prompts.files import (
     BUILTIN_CONDITIONS,
     SETS_DIR,
     check_set,
+    check_set_typos,
     list_sets,
     load_set,
     model_instructions,
     set_path,
 )
 from harness.prompts.schema import ModelInstructions, split_variant
-from harness.taskspecs.local import LocalTask, TaskRegistry
+from harness.taskspecs.local import Task, TaskRegistry
 
 
 @dataclass
 class Inputs:
     """The checked inputs of a run: what will run, what is invalid or skipped, each task's distinct texts."""
 
-    tasks: list[LocalTask]
+    tasks: list[Task]
     conditions: list[Condition]
     recipes: dict[str, ModelInstructions]  # model name → its checked instruction file (or the default)
     texts: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task → role → distinct texts
@@ -94,6 +102,12 @@ class Inputs:
         if self.fatal:
             also = f"; also invalid: {' and '.join(what)}" if what else ""
             return f"nothing was run: fix the instruction file(s) above{also}"
+        verb = "is" if len(self.bad_tasks) + len(self.bad_conditions) == 1 else "are"
+        empty = [k for k, bad, left in (("task", self.bad_tasks, self.tasks),
+                                        ("condition", self.bad_conditions, self.conditions)) if bad and not left]
+        if empty:  # --skip-invalid would leave nothing to run: do not offer it
+            return (f"nothing was run: {' and '.join(what)} {verb} invalid; fix them (no valid "
+                    f"{' and no valid '.join(empty)} is left to run)")
         rest = []
         if self.bad_tasks:
             rest.append(f"the other {len(self.tasks)} task(s)")
@@ -119,13 +133,12 @@ def check_inputs(
     ``set_task_names``: also require every task a set names to be in the task folder (``harness validate``); a
     run does not, since a set may name tasks this folder lacks (a set entry that matches no selected task is
     harmless, and a selected task the set says nothing about is named by the run's "skipped" line)."""
-    known_tasks = [*registry.names(), *registry.broken]
     for name in task_names or []:
-        if name not in known_tasks:
-            raise unknown("task", name, known_tasks, where=str(registry.root))
+        if not registry.knows(name):
+            registry.get(name)  # raises: unknown, with suggestions (task folders and mteb's registry)
     runnable = [*BUILTIN_CONDITIONS, *list_sets()]  # file names only: a broken set is reported below, not here
     for name in condition_names or []:
-        base = split_variant(name)[0]
+        base = split_variant(split_placement(name)[0])[0]
         if not (name.endswith((".yaml", ".yml")) or base in runnable):
             raise unknown("condition", name, runnable, where=str(SETS_DIR))
 
@@ -140,9 +153,11 @@ def check_inputs(
     for name in condition_names or runnable:
         problems = Problems()
         with problems.collect():
-            base = split_variant(name)[0]
+            base = split_variant(split_placement(name)[0])[0]
             if set_task_names and base not in BUILTIN_CONDITIONS:
                 check_set(load_set(base), FileContext(set_path(base)))
+            elif condition_names and base not in BUILTIN_CONDITIONS:  # named (or a path) on the command line
+                check_set_typos(load_set(base), FileContext(set_path(base)))
             if not condition_names and base not in BUILTIN_CONDITIONS and load_set(base).n_variants:
                 continue  # the default leaves out variant sets (files.default_conditions), but checks them
             for cond in expand_conditions([name]):
@@ -157,11 +172,18 @@ def check_inputs(
     return inputs
 
 
-def check_task_data(inputs: Inputs, tasks: Sequence[LocalTask]) -> None:
+def check_task_data(inputs: Inputs, tasks: Sequence[Task]) -> None:
     """Check the data files of ``tasks`` (pandas only; the language probe's columns too), recording each task's
     distinct texts per role in ``inputs.texts`` and every problem in ``inputs.bad_tasks``."""
     bad: dict[str, Problems] = {}
     for task in tasks:
+        if task.source == "mteb":  # a registry task: refused at once, in one line (never counted as "invalid")
+            from harness.run.predictions import supported_types
+
+            if task.type not in supported_types():
+                raise HarnessError(f"task '{task.name}': mteb's {task.type} tasks cannot run yet (item-level "
+                                   f"predictions exist for {', '.join(supported_types())})")
+            task.ensure_available()  # type: ignore[union-attr]  # uncached data: dataset, revision, how to get it
         problems = Problems()
         with problems.collect():
             inputs.texts[task.name] = task.check_data()
@@ -174,7 +196,7 @@ def check_task_data(inputs: Inputs, tasks: Sequence[LocalTask]) -> None:
     inputs.add_bad_tasks(bad)
 
 
-def check_tasks_for_mteb(tasks: Sequence[LocalTask]) -> dict[str, Problems]:
+def check_tasks_for_mteb(tasks: Sequence[Task]) -> dict[str, Problems]:
     """mteb's own validation of each task's metadata (imports mteb for a spec it has not accepted before): task
     name → its problems."""
     bad: dict[str, Problems] = {}
@@ -187,7 +209,7 @@ def check_tasks_for_mteb(tasks: Sequence[LocalTask]) -> dict[str, Problems]:
     return bad
 
 
-def redundant(recipe: ModelInstructions, condition: Condition, task: LocalTask) -> bool:
+def redundant(recipe: ModelInstructions, condition: Condition, task: Task) -> bool:
     """True for a cell of an instruction set whose exact prefixes are those of ``none`` or ``format`` for this
     model and task — the set has no instruction for the task (or the recipe withholds it), so the cell would only
     repeat a built-in condition's cell."""

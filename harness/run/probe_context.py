@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.results import layout
-from harness.taskspecs.local import LocalTask
+from harness.taskspecs.local import Task
 
 if TYPE_CHECKING:
     from harness.run.encoder import PromptedEncoder
@@ -35,7 +35,7 @@ class ProbeContext:
     """What a probe may use: the task, the cell's encoder (prefixes applied by the caller), the exact prefixes
     per role, the loaded mteb dataset ({subset: {split: data}}) and where the cell keeps its files."""
 
-    task: LocalTask
+    task: Task
     encoder: PromptedEncoder
     prompts: dict[str, str]
     dataset: Any

@@ -17,7 +17,7 @@ from harness.results.layout import COSINES_ARTIFACT
 from harness.results.schema import SHIFT_PREFIX, table_bytes
 from harness.run.language_probe import language_probe
 from harness.run.probe_context import ProbeContext, ProbeValue
-from harness.taskspecs.local import LocalTask
+from harness.taskspecs.local import Task
 from harness.taskspecs.spec import STSSpec
 
 
@@ -51,7 +51,7 @@ def pair_probe(ctx: ProbeContext) -> list[ProbeValue]:
 MAX_COSINE_TEXTS = 200  # the word × word matrix is kept for small STS vocabularies only
 
 
-def cell_texts(task: LocalTask, dataset: Any) -> dict[tuple[str, str], dict[str, list[str]]]:
+def cell_texts(task: Task, dataset: Any) -> dict[tuple[str, str], dict[str, list[str]]]:
     """The distinct texts a cell feeds the model, per (subset, split) and role, in order of first appearance.
 
     Symmetric tasks (STS, bitext mining) give every text the query side; retrieval queries are ``query``, corpus

@@ -43,9 +43,10 @@ from harness.run import lock as run_lock
 from harness.run.cache import EmbeddingCache
 from harness.run.grid import Cell, plan
 from harness.run.local import DEFAULT_RESULTS, RunStatus, RunSummary, check, check_writable, pending_cells
+from harness.run.ray_local import init_local
 from harness.run.ray_worker import CellFailure, CellJob, CellWorker, ModelHandle, TaskFiles, WorkerInfo
 from harness.run.schedule import cell_cost, longest_first, model_for_free_slot, workers_per_model
-from harness.taskspecs.local import LocalTask, TaskRegistry
+from harness.taskspecs.local import LocalTask, Task, TaskRegistry
 
 log = logging.getLogger(__name__)
 MAX_RESTARTS = 3  # a worker process that dies is restarted (and its cell retried) up to this many times
@@ -140,7 +141,8 @@ def check_address(address: str) -> None:
 @contextlib.contextmanager
 def connect(address: str | None) -> Iterator[Any]:
     """Ray, connected: the instance this process already has (tests, notebooks), else a new local instance sized
-    to this machine (no dashboard) or the cluster at ``address``; disconnected (local: stopped) at the end.
+    to this machine (no dashboard, on 127.0.0.1 only: :func:`init_local`) or the cluster at ``address``;
+    disconnected (local: stopped) at the end.
     Workers' output stays in Ray's session logs (``/tmp/ray/session_latest/logs``), not on the console."""
     import ray
 
@@ -151,7 +153,9 @@ def connect(address: str | None) -> Iterator[Any]:
         if address:
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         else:
-            ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+            init_local(ray, log_to_driver=False, logging_level=logging.ERROR)
+    except HarnessError:
+        raise
     except Exception as e:
         where = f"--ray-address {address}" if address else "a local Ray instance"
         first = (str(e).strip().splitlines() or [""])[0]
@@ -183,7 +187,7 @@ class _Model:
 class _Grid:
     """What is left to run, per model, and the bookkeeping every finished or failed cell goes through."""
 
-    def __init__(self, tasks: list[LocalTask], conds: list[Condition], results_dir: Path, summary: RunSummary,
+    def __init__(self, tasks: list[Task], conds: list[Condition], results_dir: Path, summary: RunSummary,
                  status: RunStatus, *, skip: set[str] | frozenset[str] = frozenset()):
         self.tasks, self.conds, self.results_dir = tasks, conds, results_dir
         self.skip = skip  # labels of cells not to run (sets without an entry for the task)
@@ -379,7 +383,9 @@ class _Driver:
         ref = worker.actor.evaluate.remote(job, self._task_ref(cell.task))
         self.pending[ref] = ("cell", worker, cell)
 
-    def _task_ref(self, task: LocalTask) -> Any:
+    def _task_ref(self, task: Task) -> Any:
+        if not isinstance(task, LocalTask):  # refused before the run (api.run): workers get task folders' files
+            raise HarnessError(f"task '{task.name}': --executor ray runs task folders only")
         if task.data_hash not in self.task_refs:
             self.task_refs[task.data_hash] = self.ray.put(TaskFiles.of(task))
         return self.task_refs[task.data_hash]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from harness.run.grid import Cell
-from harness.taskspecs.local import LocalTask
+from harness.taskspecs.local import Task
 
 MIN_QUEUED_FOR_EXTRA = 2
 
@@ -27,7 +27,7 @@ MIN_QUEUED_FOR_EXTRA = 2
 _stats: dict[str, dict[str, tuple[int, int]]] = {}
 
 
-def text_stats(task: LocalTask) -> dict[str, tuple[int, int]]:
+def text_stats(task: Task) -> dict[str, tuple[int, int]]:
     """Per role: (number of distinct texts, their total characters) over every subset and split of the task."""
     if task.data_hash not in _stats:
         from harness.run.probes import cell_texts

@@ -27,8 +27,24 @@ _READERS = {
 }
 
 
-def read_table(path: Path, required: list[str], text_columns: list[str]) -> pd.DataFrame:
-    """Read one data file; check columns, empty text and add default subset/split columns."""
+MAX_ROWS = 10  # bad rows listed per file and check; the rest are counted ("and N more")
+
+
+def bad_rows(path: Path, rows: list[tuple[int, str]]) -> HarnessError:
+    """Every bad row of one file (``(row index, what is wrong)``, row numbers as in the file: header = 1), one
+    line each up to :data:`MAX_ROWS`, then one line counting the rest."""
+    problems = Problems()
+    for i, what in rows[:MAX_ROWS]:
+        problems.add(f"{path}: row {i + 2}: {what}")
+    if len(rows) > MAX_ROWS:
+        problems.add(f"{path}: and {len(rows) - MAX_ROWS} more bad row(s)")
+    return problems.error()
+
+
+def read_table(path: Path, required: list[str], text_columns: list[str],
+               bad: list[tuple[int, str]] | None = None) -> pd.DataFrame:
+    """Read one data file; check columns, empty text and add default subset/split columns. ``bad``: collect the
+    rows with empty text there (the caller adds its own checks and raises all together) instead of raising."""
     reader = _READERS.get(path.suffix)
     if reader is None:
         raise HarnessError(f"{path}: unsupported data file type '{path.suffix}' (use {', '.join(_READERS)})")
@@ -47,12 +63,15 @@ def read_table(path: Path, required: list[str], text_columns: list[str]) -> pd.D
         raise HarnessError(f"{path}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, df.columns))}")
     if df.empty:
         raise HarnessError(f"{path}: no rows")
+    empty: list[tuple[int, str]] = []
     for col in text_columns:
-        bad = df[col].isna() | (df[col].astype(str).str.strip() == "")
-        if bad.any():
-            row = int(bad.to_numpy().nonzero()[0][0])
-            raise HarnessError(f"{path}: row {row + 2}: empty '{col}'")
+        blank = df[col].isna() | (df[col].astype(str).str.strip() == "")
+        empty += [(int(row), f"empty '{col}'") for row in blank.to_numpy().nonzero()[0]]
         df[col] = df[col].astype(str)
+    if empty and bad is None:
+        raise bad_rows(path, sorted(empty))
+    if bad is not None:
+        bad += empty
     for col, default in (("subset", "default"), ("split", "test")):
         df[col] = df[col].astype(str) if col in df.columns else default
     return df
@@ -135,13 +154,16 @@ def load_dataset(folder: Path, spec: TaskSpec) -> dict[str, dict[str, Any]]:
 
 def _sts_table(folder: Path, s: STSSpec) -> pd.DataFrame:
     path = folder / s.data
-    df = read_table(path, ["sentence1", "sentence2", "score"], ["sentence1", "sentence2"])
+    wrong: list[tuple[int, str]] = []  # every bad row: empty text and bad scores together
+    df = read_table(path, ["sentence1", "sentence2", "score"], ["sentence1", "sentence2"], wrong)
     scores = pd.to_numeric(df["score"], errors="coerce")
     for i, (raw, val) in enumerate(zip(df["score"], scores, strict=True)):
         if val is None or math.isnan(val):
-            raise HarnessError(f"{path}: row {i + 2}: score '{raw}' is not a number")
-        if not s.min_score <= val <= s.max_score:
-            raise HarnessError(f"{path}: row {i + 2}: score {val} outside [{s.min_score}, {s.max_score}]")
+            wrong.append((i, f"score '{raw}' is not a number"))
+        elif not s.min_score <= val <= s.max_score:
+            wrong.append((i, f"score {val} outside [{s.min_score}, {s.max_score}]"))
+    if wrong:
+        raise bad_rows(path, sorted(wrong))
     df["score"] = scores.astype(float)
     _check_subsets(s, path, df)
     return df
@@ -159,13 +181,13 @@ def _retrieval_tables(folder: Path, s: RetrievalSpec) -> dict[str, pd.DataFrame]
                 _check_subsets(s, files[key], df)
                 dup = df.duplicated(["subset", "split", "id"])
                 if dup.any():
-                    row = int(dup.to_numpy().nonzero()[0][0])
-                    raise HarnessError(f"{files[key]}: row {row + 2}: duplicate id '{df['id'].iloc[row]}'")
+                    raise bad_rows(files[key], [(int(row), f"duplicate id '{df['id'].iloc[row]}'")
+                                                for row in dup.to_numpy().nonzero()[0]])
             else:
                 df["score"] = pd.to_numeric(df["score"], errors="coerce")
                 if df["score"].isna().any():
-                    row = int(df["score"].isna().to_numpy().nonzero()[0][0])
-                    raise HarnessError(f"{files['qrels']}: row {row + 2}: score is not a number")
+                    raise bad_rows(files["qrels"], [(int(row), "score is not a number")
+                                                    for row in df["score"].isna().to_numpy().nonzero()[0]])
             tables[key] = df
     problems.raise_if_any()
     corpus, queries, qrels = tables["corpus"], tables["queries"], tables["qrels"]

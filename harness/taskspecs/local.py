@@ -8,6 +8,7 @@ so listing tasks or checking which cells are done never imports mteb.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 from functools import cached_property
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 
 from harness.core import mteb_memo
 from harness.core.errors import HarnessError, Problems, unknown
+from harness.taskspecs.registry_tasks import RegistryTask, lookup, say_clash, text_task_names
 from harness.taskspecs.spec import SPEC_FILE, TASKS_DIR, TaskSpec, data_files, read_spec
 
 METADATA_MEMO = "task-metadata-accepted"  # spec + mapping hash → True: mteb's TaskMetadata accepted it
@@ -23,6 +25,8 @@ METADATA_MEMO = "task-metadata-accepted"  # spec + mapping hash → True: mteb's
 
 class LocalTask:
     """One task folder: its validated spec, data, content hash and the mteb task built from them."""
+
+    source = "local"
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -36,6 +40,11 @@ class LocalTask:
     @property
     def type(self) -> str:
         return self.spec.type
+
+    @property
+    def task_dir(self) -> str:
+        """Where the task was read (recorded in the sidecar; stale checks compare the folder there)."""
+        return str(self.folder.resolve())
 
     def data_files(self) -> list[Path]:
         return data_files(self.folder, self.spec)
@@ -98,6 +107,8 @@ class LocalTask:
         return task
 
 
+Task = LocalTask | RegistryTask  # what a cell runs: a task folder or an mteb registry task
+
 TASKS_PATH_ENV = "HARNESS_TASKS_PATH"  # more folders of task folders, os.pathsep-separated (like PATH)
 
 
@@ -125,8 +136,9 @@ class TaskRegistry:
 
     default_root: ClassVar[Path] = TASKS_DIR
 
-    def __init__(self, root: Path | None = None):
+    def __init__(self, root: Path | None = None, *, registry_lookup: bool = True):
         self.root = root or self.default_root
+        self.registry_lookup = registry_lookup  # names no folder has are looked up in mteb's registry
         # the checkout's tasks/ (or ``root``), then every --tasks-dir / HARNESS_TASKS_PATH folder
         self.roots = [self.root] if root else list(dict.fromkeys([self.root, *extra_task_dirs()]))
         self._tasks: dict[str, LocalTask] = {}
@@ -152,18 +164,36 @@ class TaskRegistry:
         """The valid tasks' names (see :attr:`broken` for the others)."""
         return sorted(self._tasks)
 
-    def get(self, name: str) -> LocalTask:
+    def get(self, name: str) -> Task:
+        """The task folder of that name; else mteb's registry task of that name (text tasks only,
+        :mod:`harness.taskspecs.registry_tasks`); else an unknown-task error with suggestions. A folder named like a
+        registry task wins (said once)."""
         if name in self.broken and name not in self._tasks:
             raise self.broken[name]
-        if name not in self._tasks:
-            raise unknown("task", name, [*self._tasks, *self.broken], where=self.where)
-        return self._tasks[name]
+        if name in self._tasks:
+            if self.registry_lookup:
+                say_clash(name)
+            return self._tasks[name]
+        found = lookup(name) if self.registry_lookup else None
+        if found is None:
+            local = [*self._tasks, *self.broken]
+            extra = text_task_names() if self.registry_lookup else []
+            close = difflib.get_close_matches(name, [*local, *extra], n=3, cutoff=0.5)
+            raise unknown("task", name, close or local,
+                          where=self.where + (" or mteb's registry (text tasks)" if self.registry_lookup else ""))
+        return found
 
-    def select(self, names: list[str] | None) -> list[LocalTask]:
-        """The named tasks (all valid ones for None); an unknown or broken name raises."""
+    def knows(self, name: str) -> bool:
+        """A task folder (valid or not) or, with registry lookup, an mteb registry task of that name."""
+        if name in self._tasks or name in self.broken:
+            return True
+        return self.registry_lookup and lookup(name) is not None
+
+    def select(self, names: list[str] | None) -> list[Task]:
+        """The named tasks (all valid task folders for None); an unknown or broken name raises."""
         return [self.get(n) for n in names] if names else [self._tasks[n] for n in self.names()]
 
-    def select_checked(self, names: list[str] | None, problems: Problems) -> list[LocalTask]:
+    def select_checked(self, names: list[str] | None, problems: Problems) -> list[Task]:
         """Like :meth:`select`, but every unknown or broken task's problems go to ``problems`` (for None: every
         broken folder's) and the rest are returned."""
         wanted = names or [*self.names(), *sorted(set(self.broken) - set(self._tasks))]

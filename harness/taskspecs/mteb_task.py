@@ -64,6 +64,13 @@ def metadata(spec: TaskSpec, data_hash: str, spec_path: Path) -> TaskMetadata:
         raise FileContext(spec_path).validation_error(e, rename=rename) from None
 
 
+def keep_predictions(task: AbsTask, predictions: Any, model: Any, prediction_folder: Any,
+                     hf_split: str, hf_subset: str) -> None:
+    """Stands in for mteb's ``_save_task_predictions``: mteb would dump them as JSON (top-1000 documents per
+    retrieval query: ~100 MB); keep them in ``task.item_predictions`` ({subset: {split: predictions}})."""
+    task.item_predictions.setdefault(hf_subset, {})[hf_split] = predictions  # type: ignore[attr-defined]
+
+
 def task_class(spec: TaskSpec, meta: TaskMetadata, load: Callable[[], dict[str, dict[str, Any]]]
                ) -> builtins.type[AbsTask]:
     """A subclass of the spec's mteb abstract task whose ``load_data`` calls ``load`` and which keeps mteb's
@@ -74,11 +81,6 @@ def task_class(spec: TaskSpec, meta: TaskMetadata, load: Callable[[], dict[str, 
             return
         task.dataset = load()
         task.data_loaded = True
-
-    def keep_predictions(task: AbsTask, predictions: Any, model: Any, prediction_folder: Any,
-                         hf_split: str, hf_subset: str) -> None:
-        # mteb would dump them as JSON (top-1000 documents per retrieval query: ~100 MB); keep them in memory
-        task.item_predictions.setdefault(hf_subset, {})[hf_split] = predictions  # type: ignore[attr-defined]
 
     attrs: dict[str, Any] = {"metadata": meta, "load_data": load_data, "__module__": __name__,
                              "_save_task_predictions": keep_predictions}

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness.core.errors import Problems
 from harness.core.offline import PROJECT_ROOT
 from harness.core.yamlfile import FileContext, load
 
@@ -117,20 +118,36 @@ def read_spec(folder: Path) -> TaskSpec:
     path = folder / SPEC_FILE
     raw: dict[str, Any] = load(path, dict)
     ctx = FileContext(path)
+    problems = Problems()
+    if "name" in raw and raw.get("name") != folder.name:
+        problems.add(ctx.error(("name",), f"'{raw.get('name')}' must equal its folder name '{folder.name}'"))
     kind = KINDS.get(str(raw.get("type")))
-    if kind is None:
-        raise ctx.error(("type",), f"{raw.get('type')!r} is not one of {', '.join(KINDS)}")
+    if kind is None:  # an invalid type must not hide the other fields' problems: check them against the closest
+        problems.add(ctx.error(("type",), f"{raw.get('type')!r} is not one of {', '.join(KINDS)}"))
+        rest = min((_problems(ctx, k, {**raw, "type": t}) for t, k in KINDS.items()), key=len)
+        for line in rest:
+            problems.add(line)
+        raise problems.error()
     try:
         spec: TaskSpec = kind.model_validate(raw)
     except ValidationError as e:
-        raise ctx.validation_error(e, kind) from None
-    if spec.name != folder.name:
-        raise ctx.error(("name",), f"'{spec.name}' must equal its folder name '{folder.name}'")
+        problems.add(ctx.validation_error(e, kind))
+        raise problems.error() from None
     allowed = RESAMPLE_UNITS[spec.type]
     if spec.resample_unit is not None and spec.resample_unit not in allowed:
-        raise ctx.error(("resample_unit",), f"'{spec.resample_unit}' is not one of {', '.join(allowed)} for a "
-                                            f"{spec.type} task")
+        problems.add(ctx.error(("resample_unit",), f"'{spec.resample_unit}' is not one of {', '.join(allowed)} "
+                                                   f"for a {spec.type} task"))
+    problems.raise_if_any()
     return spec
+
+
+def _problems(ctx: FileContext, kind: Any, raw: dict[str, Any]) -> list[str]:
+    """The lines validating ``raw`` against ``kind`` gives (none when it is valid)."""
+    try:
+        kind.model_validate(raw)
+    except ValidationError as e:
+        return ctx.validation_error(e, kind).lines()
+    return []
 
 
 def data_files(folder: Path, spec: TaskSpec) -> list[Path]:

@@ -178,10 +178,15 @@ class _Probes:
             for side, pt in prompt_types(t):
                 self.unseen[(t, side)], self.adapters[(t, side)] = mteb_prefix(wrapper, md, pt)
         self._by_name = {md.name: md for md in mteb_text_tasks(tuple(type_names))}
+        self.failed: dict[str, str] = {}  # mteb tasks on which mteb's own wrapper fails → why
         for md in self._by_name.values():
+            try:
+                got = {side: mteb_prefix(wrapper, md, pt)[0] for side, pt in prompt_types(str(md.type))}
+            except TypeError as e:  # e.g. a dict prompt handed to the model as is (TERRa.V2 with stella)
+                self.failed[md.name] = f"{e.__class__.__name__}: {e}"
+                continue
             self.task_types[md.name] = str(md.type)
-            for side, pt in prompt_types(str(md.type)):
-                self.tasks[(md.name, side)], _ = mteb_prefix(wrapper, md, pt)
+            self.tasks.update({(md.name, side): p for side, p in got.items()})
 
     def metadata(self, task: str) -> TaskMetadata:
         return self._by_name[task]
@@ -208,7 +213,13 @@ def _from_instruct_wrapper(model: str, wrapper: Any, probes: _Probes) -> dict[st
         if side == "document" and not instruct_documents:
             return None
         with quiet():
-            return wrapper.get_instruction(md, pt) or None
+            got = wrapper.get_instruction(md, pt) or None
+        if got is None or isinstance(got, str):
+            return got
+        # a dict prompt on a symmetric task (TERRa.V2): some templates render its repr, others its query entry;
+        # keep what mteb feeds (the probed prefix shows which)
+        fed = probes.tasks.get((md.name, side), "")
+        return str(got) if str(got) in fed else got.get("query") or None
 
     def resolve(md: TaskMetadata, task_type: str) -> dict[Role, str | None]:
         return {side: instruction(md, side, pt) for side, pt in prompt_types(task_type)}
@@ -381,6 +392,10 @@ def _export_recipe(model: str) -> ModelInstructions:
             f"mteb's wrapper also selects a task adapter per task type ({listed}); the harness feeds text "
             "only and does not select adapters"
         )
+    if probes.failed:
+        limitations.append(
+            f"mteb's own wrapper fails on {', '.join(sorted(probes.failed))} "
+            f"({'; '.join(sorted(set(probes.failed.values())))}); the harness gives them the task-type entry")
     task_types = {t: rp for t, v in parts["task_types"].items() if (rp := _roles(v)) is not None}
     # a task entry replaces the task-type entry, so an entry without instructions is kept (it withholds them)
     tasks = {n: _roles(v) or RolePrompts() for n, v in sorted(parts["tasks"].items())}

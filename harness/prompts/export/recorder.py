@@ -21,6 +21,7 @@ import numpy as np
 
 from harness.core.errors import HarnessError
 from harness.core.offline import configure
+from harness.prompts.official import EXPORTED_TYPES
 from harness.prompts.schema import (
     ASYMMETRIC_TYPES,
     Role,
@@ -31,7 +32,16 @@ configure()
 
 import mteb  # noqa: E402
 import sentence_transformers  # noqa: E402
-from mteb.abstasks import AbsTask, AbsTaskRetrieval, AbsTaskSTS  # noqa: E402
+from mteb.abstasks import (  # noqa: E402
+    AbsTask,
+    AbsTaskClassification,
+    AbsTaskClustering,
+    AbsTaskMultilabelClassification,
+    AbsTaskPairClassification,
+    AbsTaskRetrieval,
+    AbsTaskSTS,
+    AbsTaskSummarization,
+)
 from mteb.abstasks.task_metadata import TaskMetadata  # noqa: E402
 from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining  # noqa: E402
 from mteb.types import PromptType  # noqa: E402
@@ -41,12 +51,26 @@ from sentence_transformers.base.model import BaseModel as STBaseModel  # noqa: E
 log = logging.getLogger(__name__)
 
 SENTINEL = "\ue000harness-probe\ue000"
+# Every mteb text task type (registry tasks of any of them can run: harness/taskspecs/registry_tasks.py), with the
+# abstract task mteb's own tasks of that type derive from (Reranking and the instruction types: AbsTaskRetrieval)
+# and its usual main score.
 ABSTASKS: dict[str, type[AbsTask]] = {
     "STS": AbsTaskSTS,
     "Retrieval": AbsTaskRetrieval,
     "BitextMining": AbsTaskBitextMining,
+    "Classification": AbsTaskClassification,
+    "MultilabelClassification": AbsTaskMultilabelClassification,
+    "Clustering": AbsTaskClustering,
+    "PairClassification": AbsTaskPairClassification,
+    "Reranking": AbsTaskRetrieval,
+    "InstructionRetrieval": AbsTaskRetrieval,
+    "InstructionReranking": AbsTaskRetrieval,
+    "Summarization": AbsTaskSummarization,
 }
-MAIN_SCORES = {"STS": "cosine_spearman", "Retrieval": "ndcg_at_10", "BitextMining": "f1"}
+MAIN_SCORES = {"STS": "cosine_spearman", "Retrieval": "ndcg_at_10", "BitextMining": "f1",
+               "Classification": "accuracy", "MultilabelClassification": "accuracy", "Clustering": "v_measure",
+               "PairClassification": "max_ap", "Reranking": "map_at_1000", "InstructionRetrieval": "ndcg_at_20",
+               "InstructionReranking": "p-MRR", "Summarization": "cosine_spearman"}
 
 # Models whose mteb registry entry has another name: (entry, why, whether the entry's revision is this model's).
 REGISTRY_ALIASES: dict[str, tuple[str, str, bool]] = {
@@ -280,8 +304,9 @@ def mteb_prefix(wrapper: Any, metadata: TaskMetadata, prompt_type: PromptType | 
 
 
 def supported_types() -> list[str]:
-    """The task types harness task specs can have: the ``type`` literals of the spec classes (taskspecs.spec)."""
-    names: set[str] = set()
+    """The task types a recipe covers (:data:`harness.prompts.official.EXPORTED_TYPES`: the task-folder types and
+    mteb's symmetric text types), which must include the ``type`` literals of the spec classes (taskspecs.spec)."""
+    names: set[str] = set(EXPORTED_TYPES)
     for kind in KINDS.values():
         names.update(a for a in get_args(kind.model_fields["type"].annotation) if isinstance(a, str))
     missing = sorted(n for n in names if n not in ABSTASKS)

@@ -1,0 +1,481 @@
+"""What an instruction does to the space: shared shift, anisotropy, effective dimensionality and centred scores
+per model × condition × task subset, from the embeddings the cells already computed (read from the embedding
+cache by the model's identity and the cell's exact input strings; nothing is encoded here).
+
+For each subset the *unit texts* are the texts tied to the task's resampling unit: both texts of an STS pair or a
+bitext pair, the queries of a retrieval task (its documents are held fixed, as in the deltas' statistics). Their
+distinct vectors X (one row per distinct raw text; the same raw text has the same exact input under one
+condition) give:
+
+- ``shift_share`` (not for ``none``): with Δ_j = x_j(condition) − x_j(none), ‖mean Δ‖² / mean ‖Δ‖² — 1 when the
+  instruction adds one vector to every text, 0 when the changes cancel on average (e.g. a rotation of centred
+  texts);
+- ``anisotropy``: the mean cosine over pairs of distinct texts;
+- ``participation_ratio``: (Σλ)² / Σλ² of the eigenvalues of the texts' covariance (effective dimensionality);
+- ``centred_<main>``: the task's main metric recomputed after removing the condition's own mean embedding (the
+  mean of the distinct vectors of every text the subset encodes under it, documents included) from every vector;
+  ``centred_pc1_<main>``: the same after also removing the top principal direction of the centred vectors.
+
+Intervals: the task's resampling unit (:func:`harness.analysis.units.resample_units`) is drawn with replacement;
+a distinct text's weight is the mean multiplicity of the items it occurs in (1 in the observed sample), so every
+statistic above is a weighted statistic and each resample is one weight vector (as in :mod:`.joint`). Deltas
+against ``none`` are paired (the same draws for both conditions). The centred scores' deltas use the deltas'
+own machinery on centred predictions (:func:`harness.analysis.bootstrap.bootstrap_interval`). A cell whose raw
+vectors do not reproduce mteb's score (a cache that lost rows, another model) gets no geometry: it is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis import stats
+from harness.analysis.bootstrap import CONFIDENCE, bootstrap_interval
+from harness.analysis.metrics import item_columns, metric_for
+from harness.analysis.units import Units, chunk_sizes, resample_units, resample_weights
+from harness.prompts.conditions import BASELINE
+from harness.results import layout, trust
+from harness.results.embedding_store import read_vectors
+from harness.taskspecs.data import checked_tables
+from harness.taskspecs.local import LocalTask
+
+log = logging.getLogger(__name__)
+
+KIND = "geometry"
+FILE = "geometry.parquet"
+N_BOOTSTRAP = 1000
+SCORE_TOLERANCE = 1e-4  # raw vectors vs mteb's score (float32 cosines; mteb rounds retrieval to 5 decimals)
+SHAPE = ["anisotropy", "participation_ratio", "shift_share"]
+CENTRED = ("centred", "centred_pc1")
+COLUMNS = ["model", "alias", "revision", "task", "task_type", "subset", "split", "condition", "metric", "score",
+           "ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high", "resample_unit", "n_units", "n_texts",
+           "n_bootstrap", "cell_key", "baseline_key"]
+
+
+def centred_metric(view: str, main: str) -> str:
+    return f"{view}_{main}"
+
+
+# ---------------------------------------------------------------------------------------------- the statistics
+def text_weights(w: np.ndarray, membership: np.ndarray) -> np.ndarray:
+    """(rows, texts) weights from (rows, items) multiplicities: each text's mean multiplicity over its items
+    (``membership``: texts × items occurrence counts)."""
+    return np.asarray((w @ membership.T) / membership.sum(axis=1))
+
+
+def anisotropy(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Weighted mean cosine over pairs of distinct texts, per row of weights ``v`` (rows × texts)."""
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    s = v @ u
+    num = (s * s).sum(axis=1) - (v * v).sum(axis=1)  # drop each text's pair with itself (cosine 1)
+    den = v.sum(axis=1) ** 2 - (v * v).sum(axis=1)
+    return np.asarray(num / den)
+
+
+def shift_share(delta: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """‖weighted mean Δ‖² / weighted mean ‖Δ‖², per row of ``v``; NaN where nothing moved."""
+    total = v.sum(axis=1)
+    mean = (v @ delta) / total[:, None]
+    per = (v @ (delta * delta).sum(axis=1)) / total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.where(per > 0, (mean * mean).sum(axis=1) / np.where(per > 0, per, 1.0), np.nan))
+
+
+def participation_ratio(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(tr C)² / tr C² of the weighted covariance C of ``x``'s rows, per row of ``v``, from the Gram matrix
+    (O(texts²) per resample: tr C = (Σ v_i G_ii − V c)/V, tr C² = (v(G∘G)vᵀ − 2V Σ v_i a_i² + V²c²)/V² with
+    a = Gv/V, c = vᵀGv/V²)."""
+    x = x.astype(np.float64)
+    g = x @ x.T
+    g2 = g * g
+    total = v.sum(axis=1)
+    gv = v @ g
+    a = gv / total[:, None]
+    c = (gv * v).sum(axis=1) / total**2
+    tr = ((v * np.diag(g)).sum(axis=1) - total * c) / total
+    tr2 = (((v @ g2) * v).sum(axis=1) - 2 * total * (v * a * a).sum(axis=1) + total**2 * c**2) / total**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.where(tr2 > 0, tr * tr / np.where(tr2 > 0, tr2, 1.0), np.nan))
+
+
+def remove_mean(x: np.ndarray, pc1: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of ``x``'s distinct rows (and, with ``pc1``, their top principal direction) as the function that
+    removes them from any vectors: returns (mean, direction or empty)."""
+    uniq = np.unique(x.astype(np.float64), axis=0)
+    mu = uniq.mean(axis=0)
+    if not pc1:
+        return mu, np.empty(0)
+    _, _, vt = np.linalg.svd(uniq - mu, full_matrices=False)
+    return mu, vt[0]
+
+
+def centre(x: np.ndarray, mu: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    y = x.astype(np.float64) - mu
+    if direction.size:
+        y = y - np.outer(y @ direction, direction)
+    return y
+
+
+def _cos_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.asarray((a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
+
+
+def _cos_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    an = a / np.linalg.norm(a, axis=1, keepdims=True)
+    bn = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return np.asarray(an @ bn.T)
+
+
+# ---------------------------------------------------------------------------------------------- task texts
+@dataclass
+class SubsetTexts:
+    """One subset × split of a task: the raw texts per side and what the main metric needs."""
+
+    task_type: str
+    sides: dict[str, list[str]]  # "text1"/"text2" (pairs) or "query"/"document" (retrieval), in item order
+    gold: np.ndarray | None = None  # STS gold scores
+    query_ids: list[str] | None = None
+    doc_ids: list[str] | None = None
+    qrels: dict[str, dict[str, float]] | None = None
+    ignore_identical_ids: bool = False  # a query's own id in the corpus is not ranked (mteb's option)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.sides["text1"] if "text1" in self.sides else self.sides["query"])
+
+    def unit_texts(self) -> tuple[list[str], np.ndarray]:
+        """Distinct unit texts and their (texts × items) occurrence counts."""
+        if "text1" in self.sides:
+            occurrences = [*enumerate(self.sides["text1"]), *enumerate(self.sides["text2"])]
+        else:
+            occurrences = list(enumerate(self.sides["query"]))
+        index: dict[str, int] = {}
+        for _, t in occurrences:
+            index.setdefault(t, len(index))
+        m = np.zeros((len(index), self.n_items))
+        for i, t in occurrences:
+            m[index[t], i] += 1
+        return list(index), m
+
+
+def task_texts(folder: Path) -> tuple[LocalTask, dict[tuple[str, str], SubsetTexts]]:
+    """A task folder's subsets as :class:`SubsetTexts` (pandas only), in the order mteb sees the items."""
+    task = LocalTask(folder)
+    tables = checked_tables(folder, task.spec)
+    out: dict[tuple[str, str], SubsetTexts] = {}
+    if "pairs" in tables:
+        for (sub, sp), g in tables["pairs"].groupby(["subset", "split"], sort=True):
+            out[(str(sub), str(sp))] = SubsetTexts(
+                task.type, {"text1": list(g["sentence1"]), "text2": list(g["sentence2"])},
+                gold=g["score"].to_numpy(np.float64) if "score" in g else None)
+        return task, out
+    corpus, queries, qrels = tables["corpus"], tables["queries"], tables["qrels"]
+    for (sub, sp), q in queries.groupby(["subset", "split"], sort=True):
+        c = corpus[(corpus.subset == sub) & (corpus.split == sp)]
+        r = qrels[(qrels.subset == sub) & (qrels.split == sp)]
+        titles = c["title"].fillna("").astype(str) if "title" in c.columns else [""] * len(c)
+        docs = [f"{t} {x}".strip() if t else x for t, x in zip(titles, c["text"], strict=True)]
+        rel: dict[str, dict[str, float]] = {}
+        for qid, did, score in zip(r.query_id, r.doc_id, r.score, strict=True):
+            rel.setdefault(str(qid), {})[str(did)] = float(score)
+        out[(str(sub), str(sp))] = SubsetTexts(task.type, {"query": list(q["text"]), "document": docs},
+                                               query_ids=[str(i) for i in q["id"]],
+                                               doc_ids=[str(i) for i in c["id"]], qrels=rel,
+                                               ignore_identical_ids=bool(getattr(task.spec, "ignore_identical_ids",
+                                                                                 False)))
+    return task, out
+
+
+# ---------------------------------------------------------------------------------------------- predictions
+def prediction_frame(st: SubsetTexts, vecs: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The item-level predictions (the columns of :mod:`harness.run.predictions`) that the vectors ``vecs`` (per
+    side, rows in item order) give: what mteb would have predicted from these embeddings."""
+    if st.task_type == "STS":
+        assert st.gold is not None
+        return pd.DataFrame({"item": np.arange(st.n_items), "gold": st.gold,
+                             "prediction": _cos_rows(vecs["text1"], vecs["text2"]),
+                             "text1": st.sides["text1"], "text2": st.sides["text2"]})
+    if st.task_type == "BitextMining":
+        match = _cos_matrix(vecs["text1"], vecs["text2"]).argmax(axis=1)
+        return pd.DataFrame({"item": np.arange(st.n_items), "gold": np.arange(st.n_items, dtype=np.float64),
+                             "prediction": match.astype(np.float64)})
+    assert st.query_ids is not None and st.doc_ids is not None and st.qrels is not None
+    scores = _cos_matrix(vecs["query"], vecs["document"])
+    doc_ids = np.asarray(st.doc_ids, dtype=object)
+    id_rank = pd.Series(doc_ids).rank(method="dense").to_numpy()  # document ids' order (pytrec_eval's tie-break)
+    pos = {d: j for j, d in enumerate(st.doc_ids)}
+    rows = []
+    for i, qid in enumerate(st.query_ids):
+        s = scores[i]
+        if st.ignore_identical_ids and qid in pos:
+            s = s.copy()
+            s[pos[qid]] = -np.inf  # the query itself is never a candidate
+        for did, rel in sorted(st.qrels.get(qid, {}).items()):
+            j = pos[did]
+            # pytrec_eval's order: score descending, then document id descending
+            rank = 1 + int((s > s[j]).sum()) + int(((s == s[j]) & (id_rank > id_rank[j])).sum())
+            rows.append({"item": i, "query_id": qid, "doc_id": did, "gold": rel, "prediction": float(s[j]),
+                         "rank": rank})
+    return pd.DataFrame(rows, columns=["item", "query_id", "doc_id", "gold", "prediction", "rank"])
+
+
+def _score(task_type: str, metric: str, frame: pd.DataFrame) -> float | None:
+    return stats.recompute(task_type, metric, frame)
+
+
+# ---------------------------------------------------------------------------------------------- one group
+@dataclass
+class Cell:
+    """What geometry needs of one cell's sidecar."""
+
+    condition: str
+    prompts: dict[str, str]
+    side: dict[str, Any]
+    predictions: Path | None
+
+
+def _side_vectors(st: SubsetTexts, prompts: dict[str, str], identity: str, store: Path | None
+                  ) -> dict[str, np.ndarray] | None:
+    out = {}
+    for side, texts in st.sides.items():
+        prefix = prompts["document" if side == "document" else "query"]  # pairs: both texts take the query side
+        v = read_vectors(identity, [prefix + t for t in texts], store)
+        if v is None:
+            return None
+        out[side] = v
+    return out
+
+
+def _unit_vectors(st: SubsetTexts, vecs: dict[str, np.ndarray], texts: list[str]) -> np.ndarray:
+    first: dict[str, np.ndarray] = {}
+    for side in ("text1", "text2", "query"):
+        for t, v in zip(st.sides.get(side, []), vecs.get(side, []), strict=False):
+            first.setdefault(t, v)
+    return np.stack([first[t] for t in texts]).astype(np.float64)
+
+
+def _all_vectors(vecs: dict[str, np.ndarray]) -> np.ndarray:
+    return np.concatenate(list(vecs.values()))
+
+
+def _interval(boot: np.ndarray, observed: float | None = None) -> tuple[float, float]:
+    """The percentile interval; with ``observed`` (a level, not a paired delta) shifted by the bootstrap's bias
+    (median of the resamples − observed): a resample repeats texts, which lowers a participation ratio and
+    raises a mean cosine on a few dozen texts, so the plain interval can miss the observation altogether."""
+    boot = boot[~np.isnan(boot)]
+    if not len(boot):
+        return np.nan, np.nan
+    alpha = (1 - CONFIDENCE) / 2
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha])
+    shift = float(np.median(boot)) - observed if observed is not None else 0.0
+    return float(lo) - shift, float(hi) - shift
+
+
+def _units(st: SubsetTexts, stated: str | None) -> Units:
+    t1, t2 = (st.sides["text1"], st.sides["text2"]) if st.task_type == "STS" else (None, None)
+    return resample_units(st.task_type, st.n_items, unit=stated, text1=t1, text2=t2)
+
+
+def subset_rows(st: SubsetTexts, vectors: dict[str, dict[str, np.ndarray]], frames: dict[str, pd.DataFrame],
+                main: str, *, seed: int, stated: str | None = None, n_bootstrap: int = N_BOOTSTRAP
+                ) -> list[dict[str, Any]]:
+    """Every geometry row of one subset: ``vectors`` per condition (per side, in item order); ``frames`` the
+    conditions' raw item predictions (for the check that the vectors reproduce the cells). Rows carry condition,
+    metric, score, its interval, and the delta against ``none`` with its paired interval."""
+    units = _units(st, stated)
+    texts, membership = st.unit_texts()
+    conditions = sorted(vectors)
+    x = {c: _unit_vectors(st, vectors[c], texts) for c in conditions}
+    rng = np.random.default_rng(seed)
+    draws = [text_weights(resample_weights(units, rows, rng), membership)
+             for rows in chunk_sizes(n_bootstrap, st.n_items)]
+    v = np.concatenate(draws) if draws else np.empty((0, len(texts)))
+    ones = np.ones((1, len(texts)))
+    base = BASELINE if BASELINE in x else None
+    rows: list[dict[str, Any]] = []
+
+    def add(cond: str, metric: str, obs: float, boot: np.ndarray, d_obs: float = np.nan,
+            d_boot: np.ndarray | None = None, d_ci: tuple[float, float] | None = None) -> None:
+        lo, hi = _interval(boot, obs) if len(boot) else (np.nan, np.nan)
+        dlo, dhi = d_ci if d_ci is not None else (_interval(d_boot) if d_boot is not None else (np.nan, np.nan))
+        rows.append({"condition": cond, "metric": metric, "score": obs, "ci_low": lo, "ci_high": hi,
+                     "delta": d_obs, "delta_ci_low": dlo, "delta_ci_high": dhi, "resample_unit": units.kind,
+                     "n_units": units.n_units, "n_texts": len(texts), "n_bootstrap": n_bootstrap})
+
+    shape: dict[str, dict[str, tuple[float, np.ndarray]]] = {}
+    for c in conditions:
+        shape[c] = {"anisotropy": (float(anisotropy(x[c], ones)[0]), anisotropy(x[c], v)),
+                    "participation_ratio": (float(participation_ratio(x[c], ones)[0]),
+                                            participation_ratio(x[c], v))}
+        if base is not None and c != base:
+            delta = x[c] - x[base]
+            shape[c]["shift_share"] = (float(shift_share(delta, ones)[0]), shift_share(delta, v))
+    for c in conditions:
+        for metric, (obs, boot) in shape[c].items():
+            if metric != "shift_share" and base is not None and c != base:
+                b_obs, b_boot = shape[base][metric]
+                add(c, metric, obs, boot, obs - b_obs, boot - b_boot)
+            else:
+                add(c, metric, obs, boot)
+    m = metric_for(st.task_type, main)
+    if m is None:
+        return rows
+    usable = []
+    for c in conditions:  # the vectors must reproduce the cell's own score before anything is recomputed
+        raw = _score(st.task_type, main, prediction_frame(st, vectors[c]))
+        want = _score(st.task_type, main, frames[c]) if c in frames else None
+        if raw is None or want is None or abs(raw - want) > SCORE_TOLERANCE:
+            log.warning("geometry: %s under %s: the cached vectors give %s, the cell %s; no centred score",
+                        main, c, raw, want)
+        else:
+            usable.append(c)
+    for view in CENTRED:
+        centred: dict[str, pd.DataFrame] = {}
+        for c in usable:
+            mu, direction = remove_mean(_all_vectors(vectors[c]), pc1=view == "centred_pc1")
+            centred[c] = prediction_frame(st, {s: centre(vv, mu, direction) for s, vv in vectors[c].items()})
+        name = centred_metric(view, main)
+        for c, frame in centred.items():
+            got = _score(st.task_type, main, frame)
+            if got is None:
+                continue
+            if base is None or base not in centred or c == base:
+                add(c, name, got, np.empty(0))
+                continue
+            b_got = _score(st.task_type, main, centred[base])
+            assert b_got is not None
+            ca, cb = _columns(st, main, frame), _columns(st, main, centred[base])
+            lo, hi, _ = bootstrap_interval(m, ca, cb, got - b_got, n_bootstrap,
+                                           np.random.default_rng(stats.seed_for(seed, c, name)), units=units)
+            add(c, name, got, np.empty(0), got - b_got, d_ci=(lo, hi))
+    return rows
+
+
+def _columns(st: SubsetTexts, main: str, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    _, cols = item_columns(st.task_type, main, frame)
+    return cols
+
+
+# ---------------------------------------------------------------------------------------------- the results folder
+def _groups(results_dir: Path, leave_out: Iterable[str], sides: Iterable[tuple[Path, dict[str, Any]]] | None = None
+            ) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    skip = set(leave_out)
+    out: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for path, side in (layout.read_sidecars(results_dir)[0] if sides is None else sides):
+        if str(path.relative_to(results_dir)) in skip:
+            continue
+        key = (side["model"], side["revision"], side.get("model_identity", ""), side["task"],
+               side.get("task_data_sha256", ""))
+        out.setdefault(key, []).append(side)
+    return out
+
+
+def _previous(results_dir: Path) -> pd.DataFrame:
+    path = results_dir / FILE
+    try:
+        return pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=COLUMNS)
+    except Exception as e:  # an unreadable old table is only a lost shortcut
+        log.warning("geometry: %s unreadable (%s); recomputing what the embedding cache allows", path, e)
+        return pd.DataFrame(columns=COLUMNS)
+
+
+def _kept(prev: pd.DataFrame, where: tuple[str, str, str, str, str], keys: dict[str, str]) -> list[dict[str, Any]]:
+    """The previous table's rows of one subset when every one of them belongs to a cell that is unchanged (its
+    key and its ``none`` cell's key as now): what a folder aggregated without its embedding cache keeps."""
+    model, revision, task, sub, split = where
+    old = prev[(prev.model == model) & (prev.revision == revision) & (prev.task == task) & (prev.subset == sub)
+               & (prev.split == split)]
+    none_key = keys.get(BASELINE, "")
+    ok = [keys.get(c) == k and b == none_key for c, k, b in zip(old.condition, old.cell_key, old.baseline_key,
+                                                                 strict=True)]
+    return [] if old.empty or not all(ok) else old.to_dict("records")
+
+
+def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | None = None,
+          n_bootstrap: int = N_BOOTSTRAP, sides: Iterable[tuple[Path, dict[str, Any]]] | None = None
+          ) -> pd.DataFrame:
+    """Every geometry row of the results folder (:data:`COLUMNS`); cells whose task folder has changed are
+    skipped. Where the embedding cache lacks a cell's vectors (another machine, a cleared cache) the subset keeps
+    the rows of the previous ``geometry.parquet`` if all its cells are unchanged, else it is computed from the
+    cells that have vectors (logged)."""
+    prev = _previous(results_dir)
+    rows: list[dict[str, Any]] = []
+    groups = _groups(results_dir, leave_out, sides)
+    for (model, revision, identity, task_name, data_sha), sides in sorted(groups.items()):
+        first = sides[0]
+        folder = Path(first.get("task_dir", ""))
+        try:
+            task, subsets = task_texts(folder)
+            if task.data_hash != data_sha:
+                log.info("geometry: %s: task data changed since its cells ran; skipped", folder)
+                continue
+        except Exception as e:  # a task folder that moved or broke: its cells simply get no geometry
+            log.info("geometry: %s/%s: task folder unreadable (%s); skipped", model, task_name, e)
+            continue
+        main = first["main_score"]
+        frames_by_cond: dict[str, pd.DataFrame] = {}
+        for side in sides:
+            if not side.get("predictions_file"):
+                continue
+            pf = trust.cell_path(results_dir, side, "predictions_file")  # inside the folder, no link
+            if pf.is_file():
+                frames_by_cond[side["condition"]] = pd.read_parquet(pf)
+        keys = {side["condition"]: side.get("key", "") for side in sides}
+        for (sub, split), st in sorted(subsets.items()):
+            vectors = {}
+            for side in sides:
+                got = _side_vectors(st, side["prompts"], identity, store)
+                if got is not None:
+                    vectors[side["condition"]] = got
+            if len(vectors) < len(sides):
+                kept = _kept(prev, (model, revision, task_name, sub, split), keys)
+                if kept:
+                    rows += kept
+                    continue
+                log.info("geometry: %s/%s/%s: vectors of %s not in the embedding cache; left out",
+                         first["alias"], task_name, sub, ", ".join(sorted(set(keys) - set(vectors))))
+            if not vectors:
+                continue
+            frames = {c: f[(f.subset == sub) & (f.split == split)] for c, f in frames_by_cond.items()}
+            seed = stats.seed_for(model, revision, task_name, sub, split, KIND)
+            for r in subset_rows(st, vectors, frames, main, seed=seed, stated=first.get("resample_unit"),
+                                 n_bootstrap=n_bootstrap):
+                rows.append({"model": model, "alias": first["alias"], "revision": revision, "task": task_name,
+                             "task_type": first["task_type"], "subset": sub, "split": split, **r,
+                             "cell_key": keys[r["condition"]], "baseline_key": keys.get(BASELINE, "")})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def board_rows(geo: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
+    """The geometry rows as leaderboard rows (``kind: geometry``), with the identity columns of their cells."""
+    if geo.empty:
+        return board.iloc[0:0]
+    keys = ["model", "revision", "task", "subset", "split", "condition"]
+    cells = board[board.kind == "mteb"].drop_duplicates(keys)
+    ident = [c for c in board.columns if c not in ("kind", "metric", "is_main", "score", "n_items", "task_type",
+                                                  "alias")]
+    merged = geo.merge(cells[ident], on=keys, how="inner")
+    merged = merged.assign(kind=KIND, is_main=False, n_items=merged["n_units"].astype("int64"))
+    return merged[board.columns]
+
+
+def fill_delta_intervals(d: pd.DataFrame, geo: pd.DataFrame) -> None:
+    """The paired intervals of the geometry deltas against ``none`` (in place; other baselines keep none)."""
+    if geo.empty or d.empty:
+        return
+    keys = ["model", "revision", "task", "subset", "split", "condition", "metric"]
+    g = geo.dropna(subset=["delta_ci_low"]).set_index(keys)
+    rows = d[(d.kind == KIND) & (d.baseline == BASELINE)]
+    for i, r in rows.iterrows():
+        k = tuple(getattr(r, c) for c in keys)
+        if k in g.index:
+            hit = g.loc[k]
+            hit = hit.iloc[0] if isinstance(hit, pd.DataFrame) else hit
+            d.loc[i, ["ci_low", "ci_high", "n_bootstrap", "resample_unit", "n_units"]] = [
+                hit.delta_ci_low, hit.delta_ci_high, hit.n_bootstrap, hit.resample_unit, hit.n_units]

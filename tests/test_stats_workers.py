@@ -1,0 +1,69 @@
+"""Issue 23 item 2: the deltas' statistics in a process pool give bit-for-bit the numbers of one process."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.analysis import stats, timers
+
+
+def _frames(rng: np.random.Generator, n_words: int, shift: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    i, j = np.triu_indices(n_words, 1)
+    eff = rng.normal(0, 1, n_words)
+    base = eff[i] + eff[j]
+    gold = np.round(base + rng.normal(0, 0.5, len(i)), 2)
+    common = {"item": np.arange(len(i)), "gold": gold, "subset": "default", "split": "test",
+              "text1": [f"w{k}" for k in i], "text2": [f"w{k}" for k in j]}
+    a = pd.DataFrame(common | {"prediction": base + rng.normal(0, 0.6, len(i))})
+    b = pd.DataFrame(common | {"prediction": shift * base + rng.normal(0, 0.6, len(i))})
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def jobs() -> list[stats.DeltaJob]:
+    rng = np.random.default_rng(3)
+    out: list[stats.DeltaJob] = []
+    for k, shift in enumerate((1.0, 0.6, 0.3)):
+        a, b = _frames(rng, 9, shift)
+        for metric in ("cosine_spearman", "cosine_pearson"):
+            out.append(("STS", metric, a, b, stats.seed_for("workers", k, metric), None,
+                        {"n_bootstrap": 200, "n_permutations": 300}))
+    out.append(("STS", "cosine_spearman", out[0][2], out[0][3], 1, "nonsense", {}))  # a ValueError comes back
+    return out
+
+
+def test_two_workers_equal_one_bit_for_bit(jobs: list[stats.DeltaJob]) -> None:
+    timers.reset()
+    one = stats.delta_stats_many(jobs, workers=1)
+    two = stats.delta_stats_many(jobs, workers=2)
+    assert one == two  # dataclass equality: every float compared with ==
+    assert isinstance(one[-1], str) and "unit 'nonsense'" in one[-1]
+    for got in one[:-1]:
+        assert isinstance(got, stats.PairedStats) and got.resample_unit == "text"
+    assert timers.TIMERS[stats.TIMER].worker_cpu_s > 0  # the workers report their CPU seconds
+
+
+def test_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(stats.WORKERS_ENV, "3")
+    assert stats.stats_workers() == 3
+    monkeypatch.setenv(stats.WORKERS_ENV, "0")
+    with pytest.raises(ValueError, match="HARNESS_STATS_WORKERS='0'"):
+        stats.stats_workers()
+
+
+def test_aggregate_with_two_workers_writes_the_same_deltas(tmp_path_factory: pytest.TempPathFactory,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import api
+    from harness.analysis.aggregate import aggregate
+    from harness.models.mock import mock_spec
+
+    out = tmp_path_factory.mktemp("workers-run")
+    api.run([mock_spec()], tasks=["TemperatureBySensation"], conditions=["none", "blog", "format"],
+            results_dir=out, progress=False)
+    monkeypatch.setenv("HARNESS_STATS_CACHE", "off")
+    one = aggregate(out, stats_workers=1)[1]
+    two = aggregate(out, stats_workers=2)[1]
+    assert one.p_value.notna().sum() > 0
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
