@@ -5,6 +5,7 @@ the report's sections; and a control condition added to a finished grid encoding
 from __future__ import annotations
 
 import csv
+from collections.abc import Hashable
 from pathlib import Path
 
 import numpy as np
@@ -188,9 +189,21 @@ def test_paraphrase_spread_is_exact_and_compared_with_blog_minus_none(grid: tupl
         assert r.reference_delta == pytest.approx(blog - expected_spearman(salt, "", pairs), abs=STORED_DIFF)
         placebo = expected_spearman(salt, instruction("placebo", STS) + " ", pairs)
         assert r.content_mean == pytest.approx(scores.mean() - placebo, abs=STORED_DIFF)
-        assert 0 <= r.range_ci_low <= r.range_ci_high and 0 <= r.sd_ci_low <= r.sd_ci_high
-        verdict = ("larger" if r.excess_ci_low > 0 else "smaller" if r.excess_ci_high < 0 else "unclear")
-        assert r.range_vs_reference == verdict
+        assert r.spread_n_permutations == paraphrase.SPREAD_PERMUTATIONS
+        assert r.spread_p_value == (1 + r.spread_n_extreme) / (1 + r.spread_n_permutations)
+        assert 1 / (1 + paraphrase.SPREAD_PERMUTATIONS) <= r.spread_p_value <= 1
+
+
+def test_paraphrase_reference_shows_the_deltas_own_interval(grid: tuple[Path, Path]) -> None:
+    out = grid[1]
+    para = pd.read_parquet(out / "paraphrase.parquet")
+    d = main_deltas(out)
+    ref = d[(d.condition == "blog") & (d.baseline == "none")].set_index(paraphrase.REFERENCE_KEY)
+    assert para.reference_ci_low.notna().all()
+    for r in para.itertuples():
+        want = ref.loc[tuple(getattr(r, k) for k in paraphrase.REFERENCE_KEY)]
+        got = (r.reference_delta, r.reference_ci_low, r.reference_ci_high)
+        assert got == (want.delta, want.ci_low, want.ci_high)  # the very same floats
 
 
 def test_variant_sets_need_two_variants() -> None:
@@ -215,14 +228,41 @@ def test_kendall_tau_against_none_with_a_joint_bootstrap_interval(grid: tuple[Pa
     ranked = pd.read_parquet(out / "ranks.parquet")
     agree = pd.read_parquet(out / "rank_agreement.parquet")
     assert len(agree) == 2 * 10 and (agree.baseline == "none").all() and (agree.n_models == 3).all()
+    assert agree.ci_low.isna().all() and agree.ci_high.isna().all()  # 3 models: no percentile interval
     for r in agree.itertuples():
         g = ranked[(ranked.task == r.task) & (ranked.subset == r.subset)]
         a = g[g.condition == "none"].set_index("model").score
         b = g[g.condition == r.condition].set_index("model").score[a.index]
         assert r.kendall_tau == pytest.approx(kendalltau(a, b).statistic)
-        assert -1 <= r.ci_low <= r.ci_high <= 1
-        if r.condition in ("format", "official"):  # the same inputs as none for the mock: τ = 1 in every resample
-            assert (r.kendall_tau, r.ci_low, r.ci_high) == (1.0, 1.0, 1.0)
+        shares = dict(part.rsplit(": ", 1) for part in r.tau_values.split("; "))
+        assert list(shares)[:4] == ["-1", "-1/3", "+1/3", "+1"]
+        assert sum(int(x) for x in shares.values()) == r.n_bootstrap
+        if r.condition in ("format", "official"):  # the same inputs as none for the mock: τ = 1 unless tied
+            assert r.kendall_tau == 1.0 and shares["-1"] == shares["-1/3"] == shares["+1/3"] == "0"
+            assert int(shares["+1"]) + int(shares.get("other (ties)", 0)) == r.n_bootstrap
+
+
+def test_kendall_tau_values_and_the_interval_from_four_models() -> None:
+    assert [str(v) for v in rankings.possible_taus(3)] == ["-1", "-1/3", "1/3", "1"]
+    assert [str(v) for v in rankings.possible_taus(4)] == ["-1", "-2/3", "-1/3", "0", "1/3", "2/3", "1"]
+    taus = np.array([1.0, 1 / 3, 1 / 3, 1.0, -1 / 3, np.nan, 0.5, 1.0])
+    assert rankings.tau_values(taus, 3) == "-1: 0; -1/3: 1; +1/3: 2; +1: 3; other (ties): 2"
+    rng = np.random.default_rng(5)
+    cells = [(m, "r", c) for m in "abcd" for c in ("none", "x")]
+    keys: list[Hashable] = list(cells)
+    base = rng.standard_normal(8)
+    js = joint.JointScores(keys, base, base + 0.3 * rng.standard_normal((400, 8)), 10)
+    group = pd.DataFrame({"task": "T", "task_type": "STS", "subset": "s", "split": "test", "metric": "m",
+                          "model": [k[0] for k in cells], "revision": "r", "condition": [k[2] for k in cells],
+                          "score": base})
+    for n in (3, 4):
+        sub = group[group.model.isin(list("abcd"[:n]))]
+        (row,) = rankings.agreement(js, sub)
+        assert row["n_models"] == n
+        if n == 4:
+            assert row["tau_values"] is None and -1 <= row["ci_low"] <= row["kendall_tau"] <= row["ci_high"] <= 1
+        else:
+            assert row["ci_low"] is None and row["tau_values"].startswith("-1: ")
 
 
 def test_kendall_rows_equal_scipy() -> None:
@@ -255,7 +295,7 @@ def test_best_and_worst_rank_under_a_paraphrase_choice() -> None:
 
 # -- reading it back ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("view", "expected"), [
-    ("decomposition", "content blog"), ("paraphrase", "range vs it"), ("ranks", "Kendall τ vs none: format"),
+    ("decomposition", "content blog"), ("paraphrase", "p(spread>0)"), ("ranks", "Kendall τ vs none: format"),
     ("deltas", "Δ blog − none")])
 def test_compare_views(grid: tuple[Path, Path], view: str, expected: str,
                        capsys: pytest.CaptureFixture[str]) -> None:

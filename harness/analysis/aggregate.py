@@ -368,8 +368,8 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path
     write_parquet(d, DELTAS_SCHEMA, out / "deltas.parquet")
     with timers.timed("family summary"):
         write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, out / FAMILY_FILE)
-    with timers.timed("controls (paraphrase, ranks)"):
-        controls.write(out, *controls.tables(board, results_dir))  # paraphrase spreads, ranks, Kendall τ
+    with timers.timed("controls (paraphrase, ranks)"):  # paraphrase spreads (blog − none: the deltas'), ranks, τ
+        controls.write(out, *controls.tables(board, results_dir, deltas=d))
     for line in disagreement_lines(d):
         log.warning("interval and test disagree: %s", line)
     return board, d

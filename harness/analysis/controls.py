@@ -2,7 +2,7 @@
 subset × split (:mod:`harness.analysis.joint`):
 
 - ``paraphrase.parquet``: the spread of each model's score across paraphrase variants
-  (:mod:`harness.analysis.paraphrase`);
+  (:mod:`harness.analysis.paraphrase`), its blog − none interval taken from the deltas;
 - ``ranks.parquet`` and ``rank_agreement.parquet``: the models' ranks per condition and Kendall τ against
   ``none`` (:mod:`harness.analysis.rankings`).
 
@@ -41,9 +41,10 @@ def _frame(rows: list[dict] | pd.DataFrame, schema: object) -> pd.DataFrame:
     return df[names]
 
 
-def tables(board: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None = None
-           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(paraphrase spreads, ranks, rank agreement) of the main metrics of a leaderboard."""
+def tables(board: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None = None,
+           deltas: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(paraphrase spreads, ranks, rank agreement) of the main metrics of a leaderboard. ``deltas``: the
+    ``deltas.parquet`` rows whose interval the paraphrase table shows for blog − none (else none is shown)."""
     main = board[(board.kind == "mteb") & board.is_main]
     files = joint.prediction_files(results_dir)
     para_rows: list[dict] = []
@@ -98,7 +99,10 @@ def tables(board: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None = 
                 js.boot[:, j] = np.nan
         para_rows += paraphrase.rows(js, g)
         agree_rows += rankings.agreement(js, g)
-    return (_frame(para_rows, PARAPHRASE_SCHEMA), _frame(rankings.ranks(main), RANKS_SCHEMA),
+    para = pd.DataFrame(para_rows)
+    if deltas is not None and not para.empty:
+        para = paraphrase.attach_reference_ci(para, deltas)
+    return (_frame(para, PARAPHRASE_SCHEMA), _frame(rankings.ranks(main), RANKS_SCHEMA),
             _frame(agree_rows, RANK_AGREEMENT_SCHEMA))
 
 
@@ -109,10 +113,13 @@ def write(results_dir: Path, para: pd.DataFrame, ranked: pd.DataFrame, agree: pd
 
 
 def read(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The three tables from a results folder (empty frames where a file is missing: an older aggregate)."""
+    """The three tables from a results folder (empty frames where a file is missing: an older aggregate), with this
+    version's columns."""
     out = []
     for name, schema in (("paraphrase", PARAPHRASE_SCHEMA), ("ranks", RANKS_SCHEMA),
                          ("rank_agreement", RANK_AGREEMENT_SCHEMA)):
         path = results_dir / FILES[name]
-        out.append(pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=schema.names))
+        # an older file (controls schema 1) lacks this version's columns: they read as empty
+        out.append(pd.read_parquet(path).reindex(columns=schema.names) if path.exists()
+                   else pd.DataFrame(columns=schema.names))
     return out[0], out[1], out[2]

@@ -39,6 +39,8 @@ class JointScores:
     observed: np.ndarray  # (cells,)
     boot: np.ndarray  # (n_bootstrap, cells): the same resample in every row across cells
     n_items: int
+    items: list[stats.Columns] | None = None  # each cell's item columns, aligned on the shared items
+    metric: stats.Metric | None = None  # the metric that scored them (for tests that permute items' predictions)
 
     @property
     def n_bootstrap(self) -> int:
@@ -98,7 +100,7 @@ def joint_scores(task_type: str, metric: str, frames: Mapping[Hashable, pd.DataF
         for j, a in enumerate(aligned):
             boot[done:done + rows, j] = m.weighted(a, w)
         done += rows
-    return JointScores(keys, observed, boot, n)
+    return JointScores(keys, observed, boot, n, aligned, m)
 
 
 def percentile_ci(values: np.ndarray, confidence: float = stats.CONFIDENCE) -> tuple[float, float]:

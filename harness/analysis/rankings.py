@@ -5,7 +5,9 @@ Per task × subset × split with at least :data:`MIN_MODELS` models:
 - each model's **rank** under each condition by the main score (1 = best; tied models share the better rank);
 - **Kendall τ-b** between the ranking under ``none`` and under each other condition (scipy's ``kendalltau`` on the
   scores), with a 95% percentile interval from a bootstrap over items resampled jointly across every model and
-  both conditions (:mod:`harness.analysis.joint`);
+  both conditions (:mod:`harness.analysis.joint`) — only with at least :data:`MIN_MODELS_CI` models. With fewer,
+  τ takes a handful of values (3 models: −1, −1/3, +1/3, +1), so a percentile interval says little; the row shows
+  instead every possible value and how many resamples took it (``tau_values``, :func:`tau_values`);
 - each model's **best and worst possible rank** under a variant set (paraphrases), two ways: *shared* — one
   variant for every model, picked to help (hurt) this model: the best (worst) of its ranks across the variants;
   *own* — each model's own variant picked independently: this model at its best variant against every other
@@ -14,6 +16,7 @@ Per task × subset × split with at least :data:`MIN_MODELS` models:
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -24,6 +27,7 @@ from harness.analysis.paraphrase import variant_sets
 from harness.prompts.conditions import BASELINE, condition_order
 
 MIN_MODELS = 3
+MIN_MODELS_CI = 4  # fewer models: the possible τ values and their shares instead of a percentile interval
 _GROUP = ["task", "task_type", "subset", "split", "metric"]
 _MODEL = ["model", "revision"]
 
@@ -62,6 +66,29 @@ def kendall_tau_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (sx * sy).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
 
 
+def possible_taus(n_models: int) -> list[Fraction]:
+    """Every value τ takes between two rankings of ``n_models`` without ties: 1 − 4d / (n(n − 1)), d discordant
+    pairs (0 … n(n − 1)/2), from −1 to +1."""
+    pairs = n_models * (n_models - 1) // 2
+    return [Fraction(pairs - 2 * d, pairs) for d in range(pairs, -1, -1)]
+
+
+def tau_values(taus: np.ndarray, n_models: int) -> str:
+    """``"-1: 0; -1/3: 24; …"``: each possible τ and how many of ``taus`` (the resamples) took it; resamples with
+    tied scores (another value) or an undefined τ (all scores tied) are counted as ``other (ties)``."""
+    n = len(taus)
+    if not n:
+        return ""
+    parts, matched = [], np.zeros(n, dtype=bool)
+    for v in possible_taus(n_models):
+        hit = np.isclose(taus, float(v), rtol=0, atol=1e-9)
+        matched |= hit
+        parts.append(f"{'+' if v > 0 else ''}{v}: {int(hit.sum())}")
+    if (~matched).any():
+        parts.append(f"other (ties): {int((~matched).sum())}")
+    return "; ".join(parts)
+
+
 def agreement(js: JointScores, group: pd.DataFrame) -> list[dict[str, Any]]:
     """Kendall τ between the ranking under ``none`` and under every other condition of one task × subset × split
     group (``js`` keyed by (model, revision, condition); ``group``: its main-metric leaderboard rows)."""
@@ -82,10 +109,12 @@ def agreement(js: JointScores, group: pd.DataFrame) -> list[dict[str, Any]]:
         tau = kendalltau(a, b).statistic
         boot_a = js.boot[:, [js.column((*k, BASELINE)) for k in models]]
         boot_b = js.boot[:, [js.column((*k, cond)) for k in models]]
-        lo, hi = percentile_ci(kendall_tau_rows(boot_a, boot_b))
+        taus = kendall_tau_rows(boot_a, boot_b)
+        lo, hi = percentile_ci(taus) if len(models) >= MIN_MODELS_CI else (None, None)
+        values = None if len(models) >= MIN_MODELS_CI else tau_values(taus, len(models))
         out.append({"task": first.task, "task_type": first.task_type, "subset": first.subset, "split": first.split,
                     "metric": first.metric, "condition": cond, "baseline": BASELINE, "n_models": len(models),
-                    "kendall_tau": float(tau), "ci_low": lo, "ci_high": hi, "n_items": js.n_items,
+                    "kendall_tau": float(tau), "ci_low": lo, "ci_high": hi, "tau_values": values, "n_items": js.n_items,
                     "n_bootstrap": js.n_bootstrap})
     return out
 
@@ -138,7 +167,8 @@ def table(ranked: pd.DataFrame, agree: pd.DataFrame) -> str:
             else agree
         if not a.empty:
             out.append(f"  Kendall τ vs {BASELINE}: " + "; ".join(
-                f"{r.condition} {r.kendall_tau:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+                f"{r.condition} {r.kendall_tau:+.2f} " + (f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if pd.notna(
+                    r.ci_low) else f"(resamples: {r.tau_values})")
                 for r in sorted(a.itertuples(), key=lambda r: condition_order(r.condition))))
         rr = ranges[(ranges.task == task) & (ranges.subset == subset) & (ranges.split == split)] if not \
             ranges.empty else ranges
@@ -147,8 +177,10 @@ def table(ranked: pd.DataFrame, agree: pd.DataFrame) -> str:
             out.append(f"  {r.alias}: {r.variant_set} rank, one variant for all {r.best_shared}–{r.worst_shared}, "
                        f"each model its own {r.best_own}–{r.worst_own} (none: {r.rank_none}){first}")
         out.append("")
-    out.append("(Kendall τ-b between the models' scores under none and under the condition; 95% CI: bootstrap "
-               "over items, resampled jointly across models and conditions. Rank ranges over the paraphrase "
-               "variants: 'one variant for all' = the same variant for every model, chosen for/against this "
-               "model; 'its own' = this model at its best (worst) variant against every other at its worst (best))")
+    out.append(f"(Kendall τ-b between the models' scores under none and under the condition; 95% CI (with ≥ "
+               f"{MIN_MODELS_CI} models): bootstrap over items, resampled jointly across models and conditions; "
+               "with fewer models each possible τ and how many resamples took it. Rank ranges over "
+               "the paraphrase variants: 'one variant for all' = the same variant for every model, chosen "
+               "for/against this model; 'its own' = this model at its best (worst) variant against every other "
+               "at its worst (best))")
     return "\n".join(out)

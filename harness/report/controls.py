@@ -135,14 +135,12 @@ def paraphrase_rows(para: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in para.sort_values(["alias", "task", "subset", "variant_set"]).itertuples():
         rows.append({"model": r.alias, "task": r.task, "subset": r.subset, "variants": r.n_variants,
-                     "mean": f"{r.mean_score:.4f}", "range": f"{r.range:.4f}",
-                     "range 95% CI": ci(r.range_ci_low, r.range_ci_high), "SD": f"{r.sd:.4f}",
-                     "SD 95% CI": ci(r.sd_ci_low, r.sd_ci_high),
+                     "mean": f"{r.mean_score:.4f}", "range": f"{r.range:.4f}", "SD": f"{r.sd:.4f}",
+                     "p (spread > 0)": "—" if pd.isna(r.spread_p_value) else f"{r.spread_p_value:.4f}",
                      "best": f"{r.best_variant} ({r.best_score:.4f})",
                      "worst": f"{r.worst_variant} ({r.worst_score:.4f})",
                      f"{REFERENCE} − none": "—" if pd.isna(r.reference_delta) else
                      f"{r.reference_delta:+.4f} {ci(r.reference_ci_low, r.reference_ci_high)}",
-                     "range vs it": r.range_vs_reference or "—",
                      "mean − placebo": "—" if pd.isna(r.content_mean) else
                      f"{r.content_mean:+.4f} {ci(r.content_mean_ci_low, r.content_mean_ci_high)}"})
     return pd.DataFrame(rows)
@@ -190,11 +188,11 @@ def paraphrase_charts(board: pd.DataFrame) -> list[Figure]:
 def paraphrase_section(board: pd.DataFrame, para: pd.DataFrame) -> tuple[Section, list[Figure]]:
     sec = Section("Paraphrase sensitivity")
     sec.para("The same instruction in other words: each paraphrase variant (paraphrase#1 …) is a condition of its "
-             "own. Range = best − worst variant and SD across variants, with 95% bias-corrected bootstrap intervals "
-             "over items (the same resampled items for every variant). 'range vs it' compares the range with the "
-             f"delta the paraphrased instruction produced in the first place (|{REFERENCE} − none|): larger or "
-             "smaller when the interval of their difference excludes 0, else unclear. Noise alone spreads several "
-             "scores, so read a range against that delta, not against 0.")
+             "own. Range = best − worst variant and SD across variants, shown without an interval: when the "
+             "variants are nearly equal the true spread is 0, where no bootstrap interval is valid. 'p (spread > 0)' "
+             "tests whether the variants differ more than permuting each item's predictions among them makes them "
+             f"differ (p ≥ 1/(1 + draws)). Compare the range with the delta the paraphrased instruction produced "
+             f"in the first place ({REFERENCE} − none, with the same 95% interval as in the deltas table).")
     if para.empty:
         sec.para("No paraphrase spreads: run at least two variants (e.g. --conditions none,blog,placebo,paraphrase).")
         return sec, []
@@ -241,8 +239,10 @@ def bump_charts(ranked: pd.DataFrame) -> list[Figure]:
 def rankings_section(ranked: pd.DataFrame, agree: pd.DataFrame) -> tuple[Section, list[Figure]]:
     sec = Section("Rankings across instruction sets")
     sec.para(f"For every task with at least {rankings.MIN_MODELS} models: each model's rank under each condition "
-             "(bump chart), Kendall τ-b between the ranking under none and under each other condition (95% CI: "
-             "bootstrap over items, resampled jointly across models and conditions), and each model's best and "
+             "(bump chart), Kendall τ-b between the ranking under none and under each other condition (95% CI from "
+             f"{rankings.MIN_MODELS_CI} models: bootstrap over items, resampled jointly across models and conditions; "
+             "with fewer models τ takes a few values, so the table lists how many resamples took each), and each "
+             "model's best and "
              "worst rank under a paraphrase choice: one variant for all models, chosen for or against this model "
              "('shared'), or each model's own variant ('own': this model at its best against every other at its "
              "worst, and the reverse).")
@@ -255,7 +255,8 @@ def rankings_section(ranked: pd.DataFrame, agree: pd.DataFrame) -> tuple[Section
     if not agree.empty:
         rows = [{"task": r.task, "subset": r.subset, "condition": r.condition, "models": r.n_models,
                  "Kendall τ vs none": f"{r.kendall_tau:+.3f}",
-                 "95% CI": f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if pd.notna(r.ci_low) else "—"}
+                 "95% CI (or resamples per value)": f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if pd.notna(r.ci_low)
+                 else (r.tau_values or "—")}
                 for r in sorted(agree.itertuples(), key=lambda r: (r.task, r.subset, condition_order(r.condition)))]
         sec.table(pd.DataFrame(rows))
     ranges = rankings.rank_range(ranked)

@@ -192,7 +192,7 @@ ROBUST_SCHEMA = pa.schema(
     ]
 )
 # The control-condition tables written by aggregate (harness/analysis/controls.py); their own version.
-CONTROLS_SCHEMA_VERSION = 1
+CONTROLS_SCHEMA_VERSION = 2  # 2: spread test, the deltas' reference interval, no range/SD intervals; τ values
 _GROUP = [LEADERBOARD_SCHEMA.field(k) for k in ("task", "task_type", "subset", "split", "metric")]
 _MODEL = [LEADERBOARD_SCHEMA.field(k) for k in ("model", "alias", "revision")]
 # paraphrase.parquet: per model × task × subset × split, the main score's spread across a variant set's variants
@@ -208,19 +208,15 @@ PARAPHRASE_SCHEMA = pa.schema(
         ("best_score", pa.float64()),
         ("worst_variant", pa.string()),
         ("worst_score", pa.float64()),
-        ("range", pa.float64()),  # best − worst, with a 95% bootstrap interval over items (joint across variants)
-        ("range_ci_low", pa.float64()),
-        ("range_ci_high", pa.float64()),
-        ("sd", pa.float64()),  # standard deviation across variants (ddof 1), with its interval
-        ("sd_ci_low", pa.float64()),
-        ("sd_ci_high", pa.float64()),
+        ("range", pa.float64()),  # best − worst (no interval: a zero spread is on the boundary, see paraphrase.py)
+        ("sd", pa.float64()),  # standard deviation across variants (ddof 1)
+        ("spread_p_value", pa.float64()),  # test of spread > 0: items' predictions permuted among the variants
+        ("spread_n_permutations", pa.int64()),  # R: p = (1 + spread_n_extreme) / (1 + R), never below 1/(R + 1)
+        ("spread_n_extreme", pa.int64()),
         ("reference", pa.string()),  # "blog − none": the delta of the instruction the variants rewrite
         ("reference_delta", pa.float64()),
-        ("reference_ci_low", pa.float64()),
+        ("reference_ci_low", pa.float64()),  # the deltas' own interval (deltas.parquet ci_low/ci_high of blog − none)
         ("reference_ci_high", pa.float64()),
-        ("excess_ci_low", pa.float64()),  # interval of range − |reference_delta| on the same resamples
-        ("excess_ci_high", pa.float64()),
-        ("range_vs_reference", pa.string()),  # "larger" | "smaller" | "unclear" (interval of the excess vs 0)
         ("content_mean", pa.float64()),  # mean over variants − placebo, with its interval
         ("content_mean_ci_low", pa.float64()),
         ("content_mean_ci_high", pa.float64()),
@@ -249,8 +245,9 @@ RANK_AGREEMENT_SCHEMA = pa.schema(
         ("baseline", pa.string()),
         ("n_models", pa.int64()),
         ("kendall_tau", pa.float64()),
-        ("ci_low", pa.float64()),  # 95% bootstrap interval, items resampled jointly across models and conditions
+        ("ci_low", pa.float64()),  # 95% bootstrap interval (joint over items), only with n_models >= 4
         ("ci_high", pa.float64()),
+        ("tau_values", pa.string()),  # fewer models: "value: count; ..." every possible τ, resamples that took it
         ("n_items", pa.int64()),
         ("n_bootstrap", pa.int64()),
     ]
