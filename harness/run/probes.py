@@ -54,7 +54,7 @@ MAX_COSINE_TEXTS = 200  # the word × word matrix is kept for small STS vocabula
 def cell_texts(task: LocalTask, dataset: Any) -> dict[tuple[str, str], dict[str, list[str]]]:
     """The distinct texts a cell feeds the model, per (subset, split) and role, in order of first appearance.
 
-    Symmetric tasks (STS, bitext mining) give every text the query side; retrieval queries are ``query``, corpus
+    Symmetric tasks (STS, bitext mining, classification) give every text the query side; retrieval queries are ``query``, corpus
     documents ``document`` (``title text`` when a title exists, as mteb joins them)."""
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
     for sub, splits in dataset.items():
@@ -64,6 +64,8 @@ def cell_texts(task: LocalTask, dataset: Any) -> dict[tuple[str, str], dict[str,
                 titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
                 docs = [f"{t} {x}".strip() if t else x for t, x in zip(titles, corpus["text"], strict=True)]
                 roles = {"query": list(data["queries"]["text"]), "document": docs}
+            elif task.type == "Classification":  # train and test texts alike (both are encoded)
+                roles = {"query": list(data["text"])}
             else:
                 roles = {"query": [t for a, b in zip(data["sentence1"], data["sentence2"], strict=True)
                                    for t in (a, b)]}
