@@ -54,8 +54,9 @@ MAX_COSINE_TEXTS = 200  # the word × word matrix is kept for small STS vocabula
 def cell_texts(task: LocalTask, dataset: Any) -> dict[tuple[str, str], dict[str, list[str]]]:
     """The distinct texts a cell feeds the model, per (subset, split) and role, in order of first appearance.
 
-    Symmetric tasks (STS, bitext mining, classification) give every text the query side; retrieval queries are ``query``, corpus
-    documents ``document`` (``title text`` when a title exists, as mteb joins them)."""
+    Symmetric tasks (STS, bitext mining, classification: train and test texts) give every text the query side;
+    retrieval queries are ``query``, corpus documents ``document`` (``title text`` when a title exists, as mteb
+    joins them)."""
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
     for sub, splits in dataset.items():
         for split, data in splits.items():

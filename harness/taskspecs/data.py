@@ -17,8 +17,15 @@ import pandas as pd
 
 from harness.core.errors import HarnessError, Problems
 from harness.core.offline import configure
-from harness.taskspecs.spec import (SPEC_FILE, TRAIN_SPLIT, BitextSpec, ClassificationSpec, RetrievalSpec, STSSpec,
-                                   TaskSpec)
+from harness.taskspecs.spec import (
+    SPEC_FILE,
+    TRAIN_SPLIT,
+    BitextSpec,
+    ClassificationSpec,
+    RetrievalSpec,
+    STSSpec,
+    TaskSpec,
+)
 
 _READERS = {
     ".csv": lambda p: pd.read_csv(p, keep_default_na=False, na_values=[""], dtype=str),
