@@ -32,6 +32,7 @@ configure()
 import mteb  # noqa: E402
 import sentence_transformers  # noqa: E402
 from mteb.abstasks import AbsTask, AbsTaskRetrieval, AbsTaskSTS  # noqa: E402
+from mteb.abstasks.classification import AbsTaskClassification  # noqa: E402
 from mteb.abstasks.task_metadata import TaskMetadata  # noqa: E402
 from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining  # noqa: E402
 from mteb.types import PromptType  # noqa: E402
@@ -45,8 +46,9 @@ ABSTASKS: dict[str, type[AbsTask]] = {
     "STS": AbsTaskSTS,
     "Retrieval": AbsTaskRetrieval,
     "BitextMining": AbsTaskBitextMining,
+    "Classification": AbsTaskClassification,
 }
-MAIN_SCORES = {"STS": "cosine_spearman", "Retrieval": "ndcg_at_10", "BitextMining": "f1"}
+MAIN_SCORES = {"STS": "cosine_spearman", "Retrieval": "ndcg_at_10", "BitextMining": "f1", "Classification": "accuracy"}
 
 # Models whose mteb registry entry has another name: (entry, why, whether the entry's revision is this model's).
 REGISTRY_ALIASES: dict[str, tuple[str, str, bool]] = {
