@@ -16,6 +16,8 @@ delta (the *true delta*) that the interval should cover.
 - BitextMining F1: sentence i matched to its translation with probability p_c, else to a uniform random other
   sentence; the true delta is the n → ∞ value, E[2·1{correct} / (2 + Poisson(1 − p))] per condition (a label's
   predicted count is its own correct match plus the wrong matches that land on it).
+- Classification accuracy: each test item correct with probability p_c + (a difficulty shared by both
+  conditions), else another label; the true delta is p_a − p_b exactly.
 
 Under the null both conditions have the same parameters (exchangeable), under the alternative condition b is
 noisier. The OLD methods (raw-cosine swaps; pair-level resampling of shared-word data) are kept here, vectorised,
@@ -143,8 +145,36 @@ class Bitext:
                        {"gold": gold, "pred": self._pred(rng, self.p_b)})
 
 
-Generator = STS | Retrieval | Bitext
-TASK_TYPE = {STS: "STS", Retrieval: "Retrieval", Bitext: "BitextMining"}
+@dataclass(frozen=True)
+class Classification:
+    """Accuracy of one fitted classifier per condition: test item i (gold label in 0..2) is predicted correctly
+    with probability p_c + d_i (d_i ~ U(−0.25, 0.25): an item difficulty shared by both conditions), else as one
+    of the two other labels. The true delta is exactly p_a − p_b (E[d_i] = 0, no clipping)."""
+
+    n_items: int = 150
+    p_a: float = 0.7
+    p_b: float = 0.7
+
+    metric: str = "accuracy"
+
+    def true_delta(self) -> float:
+        return self.p_a - self.p_b
+
+    def draw(self, rng: np.random.Generator) -> Dataset:
+        n = self.n_items
+        gold = rng.integers(0, 3, n)
+        difficulty = rng.uniform(-0.25, 0.25, n)
+
+        def pred(p: float) -> np.ndarray:
+            wrong = (gold + rng.integers(1, 3, n)) % 3
+            return np.where(rng.random(n) < p + difficulty, gold, wrong).astype(np.float64)
+
+        g = gold.astype(np.float64)
+        return Dataset({"gold": g, "pred": pred(self.p_a)}, {"gold": g, "pred": pred(self.p_b)})
+
+
+Generator = STS | Retrieval | Bitext | Classification
+TASK_TYPE = {STS: "STS", Retrieval: "Retrieval", Bitext: "BitextMining", Classification: "Classification"}
 
 
 def _metric(gen: Generator) -> stats.Metric:
@@ -252,6 +282,9 @@ NULLS: dict[str, Generator] = {
     "retrieval/query": Retrieval(),
     "bitext/sentence": Bitext(),
 }
+# Nulls of a discrete statistic (accuracy: Δ takes multiples of 1/n and many swaps tie): the permutation p is valid
+# but conservative (ties count as extreme), so it is checked as P(p ≤ α) ≤ α, not as uniform.
+DISCRETE_NULLS: dict[str, Generator] = {"classification/item": Classification()}
 EFFECTS: dict[str, Generator] = {
     "spearman/item": STS(words=False, extra_noise=0.6),
     "spearman/text": STS(words=True, extra_noise=0.6),
@@ -259,6 +292,7 @@ EFFECTS: dict[str, Generator] = {
     "pearson/text": STS("cosine_pearson", words=True, extra_noise=0.6),
     "retrieval/query": Retrieval(p_b=0.35),
     "bitext/sentence": Bitext(p_b=0.6),
+    "classification/item": Classification(p_b=0.6),
 }
 
 
@@ -273,7 +307,7 @@ def report(datasets: int = 1000, n_perm: int = 199, n_boot: int = 1000, n_words:
     print(f"null: {datasets} datasets × {n_perm} permutations (old methods: {old_datasets}); coverage: {datasets} "
           f"datasets × {n_boot} resamples (old: {old_datasets}); shared-word STS: all pairs of {n_words} words",
           flush=True)
-    for name, gen in NULLS.items():
+    for name, gen in {**NULLS, **DISCRETE_NULLS}.items():
         t0 = time.time()
         r = null_run(sized(gen), datasets=datasets, n_perm=n_perm, seed=1)
         line = f"null     {name:16s} new: rejection@0.05 {r.rejection:.3f}, KS p {r.ks_p:.3g}"

@@ -252,7 +252,7 @@ def metric_for(task_type: str, metric: str) -> Metric | None:
         return Metric(metric, _pearson, _pearson_w, ("gold",), ("pred",), "pearson")
     if task_type == "Retrieval" and (metric == "accuracy" or _AT_K.match(metric)):
         return Metric(metric, _mean_value, _mean_value_w, (), ("value",), "mean")
-    if task_type == "BitextMining" and metric == "accuracy":
+    if task_type in ("BitextMining", "Classification") and metric == "accuracy":
         return Metric(metric, _bitext_accuracy, _bitext_accuracy_w, ("gold",), ("pred",), "labels")
     if task_type == "BitextMining" and metric in ("f1", "precision", "recall"):
         score, weighted = _bitext(metric)

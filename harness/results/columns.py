@@ -28,7 +28,7 @@ _SHARED = {
     "instruction_sha256": "sha256 of the exact prefixes this cell put before every text (per role, JSON); two "
                           "conditions with the same hash fed the model exactly the same strings.",
     "task": "The mteb task name.",
-    "task_type": "The mteb task type: `STS`, `Retrieval` or `BitextMining`.",
+    "task_type": "The mteb task type: `STS`, `Retrieval`, `BitextMining` or `Classification`.",
     "subset": "The mteb subset (`hf_subset`) of the task; `default` when the task has one.",
     "split": "The evaluation split, e.g. `test`.",
     "kind": "`mteb` for a score mteb computed, `probe` for a value the harness measured on the embeddings "
@@ -50,7 +50,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
                          "null on other conditions.",
         "score": "The metric's value under this condition (mteb stores 6 decimals; probes are unrounded).",
         "n_items": "Items the score is computed over: pairs (STS), queries (Retrieval), sentence pairs "
-                   "(BitextMining), or texts (probes).",
+                   "(BitextMining), test texts (Classification), or texts (probes).",
         "mteb_version": "The mteb version that evaluated the cell.",
         "harness_version": "The harness version that ran the cell.",
         "created_at": "When the cell was evaluated (UTC, ISO 8601).",
@@ -119,14 +119,15 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "task_type": _SHARED["task_type"],
         "subset": _SHARED["subset"],
         "split": _SHARED["split"],
-        "item": "0-based index of the item: the pair (STS), the query (Retrieval) or the sentence (BitextMining) "
-                "in the task's data order.",
+        "item": "0-based index of the item: the pair (STS), the query (Retrieval), the sentence (BitextMining) "
+                "or the test text (Classification) in the task's data order.",
         "query_id": "Retrieval only: the query's id in the task data (null otherwise).",
         "doc_id": "Retrieval only: the id of one relevant document of the query (null otherwise).",
         "gold": "STS: the gold similarity score; Retrieval: the document's gold relevance; BitextMining: the index "
-                "of the true translation.",
+                "of the true translation; Classification: the index of the gold label (labels sorted).",
         "prediction": "STS: the cosine of the pair's embeddings; Retrieval: the retrieval score of `doc_id`; "
-                      "BitextMining: the index of the sentence the model matched.",
+                      "BitextMining: the index of the sentence the model matched; Classification: the index of the "
+                      "label the cell's one fitted classifier predicted.",
         "rank": "Retrieval only: the 1-based rank of `doc_id` among the retrieved documents; null when it was not "
                 "retrieved.",
         "text1": "STS only: the pair's first text as the task gives it (no prefix): pairs sharing a text are "

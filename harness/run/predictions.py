@@ -6,7 +6,9 @@ harness's task classes keep them in memory instead of writing JSON); this module
 - STS: one row per pair — ``gold`` = gold score, ``prediction`` = cosine similarity;
 - Retrieval: one row per (query, relevant document) — ``gold`` = relevance, ``rank`` = 1-based rank of that
   document among the retrieved ones (null when not retrieved), ``prediction`` = its score;
-- BitextMining: one row per sentence — ``gold`` = index of its translation, ``prediction`` = matched index.
+- BitextMining: one row per sentence — ``gold`` = index of its translation, ``prediction`` = matched index;
+- Classification: one row per test item — ``gold`` = its label's index (labels sorted), ``prediction`` = the
+  label index the cell's one fitted classifier predicted (correct = ``gold == prediction``).
 
 From these rows the main metric can be recomputed on any resample of items (see ``harness.stats``).
 """
@@ -58,7 +60,17 @@ def _bitext_rows(sub: str, split: str, pred: dict[str, list[dict[str, Any]]], da
     ]
 
 
-_BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bitext_rows}
+def _classification_rows(sub: str, split: str, pred: list[Any], data: Any) -> list[dict[str, Any]]:
+    (predicted,) = pred  # one experiment: the harness fits mteb's classifier once per cell
+    return [
+        {"subset": sub, "split": split, "item": i, "query_id": None, "doc_id": None, "gold": float(g),
+         "prediction": float(p), "rank": None, "text1": t, "text2": None}
+        for i, (g, p, t) in enumerate(zip(data["label"], predicted, data["text"], strict=True))
+    ]
+
+
+_BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bitext_rows,
+            "Classification": _classification_rows}
 
 
 def supported_types() -> tuple[str, ...]:

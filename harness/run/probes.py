@@ -54,8 +54,9 @@ MAX_COSINE_TEXTS = 200  # the word × word matrix is kept for small STS vocabula
 def cell_texts(task: Task, dataset: Any) -> dict[tuple[str, str], dict[str, list[str]]]:
     """The distinct texts a cell feeds the model, per (subset, split) and role, in order of first appearance.
 
-    Symmetric tasks (STS, bitext mining) give every text the query side; retrieval queries are ``query``, corpus
-    documents ``document`` (``title text`` when a title exists, as mteb joins them)."""
+    Symmetric tasks (STS, bitext mining, classification: train and test texts) give every text the query side;
+    retrieval queries are ``query``, corpus documents ``document`` (``title text`` when a title exists, as mteb
+    joins them)."""
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
     for sub, splits in dataset.items():
         for split, data in splits.items():
@@ -64,6 +65,8 @@ def cell_texts(task: Task, dataset: Any) -> dict[tuple[str, str], dict[str, list
                 titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
                 docs = [f"{t} {x}".strip() if t else x for t, x in zip(titles, corpus["text"], strict=True)]
                 roles = {"query": list(data["queries"]["text"]), "document": docs}
+            elif task.type == "Classification":  # train and test texts alike (both are encoded)
+                roles = {"query": list(data["text"])}
             else:
                 roles = {"query": [t for a, b in zip(data["sentence1"], data["sentence2"], strict=True)
                                    for t in (a, b)]}

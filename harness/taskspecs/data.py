@@ -17,7 +17,15 @@ import pandas as pd
 
 from harness.core.errors import HarnessError, Problems
 from harness.core.offline import configure
-from harness.taskspecs.spec import SPEC_FILE, BitextSpec, RetrievalSpec, STSSpec, TaskSpec
+from harness.taskspecs.spec import (
+    SPEC_FILE,
+    TRAIN_SPLIT,
+    BitextSpec,
+    ClassificationSpec,
+    RetrievalSpec,
+    STSSpec,
+    TaskSpec,
+)
 
 _READERS = {
     ".csv": lambda p: pd.read_csv(p, keep_default_na=False, na_values=[""], dtype=str),
@@ -111,6 +119,8 @@ def checked_tables(folder: Path, spec: TaskSpec) -> dict[str, pd.DataFrame]:
     (retrieval). Every file is checked; all their problems are raised together."""
     if isinstance(spec, STSSpec):
         return {"pairs": _sts_table(folder, spec)}
+    if isinstance(spec, ClassificationSpec):
+        return {"pairs": _classification_table(folder, spec)}
     if isinstance(spec, BitextSpec):
         path = folder / spec.data
         df = read_table(path, ["sentence1", "sentence2"], ["sentence1", "sentence2"])
@@ -124,6 +134,8 @@ def check_data(folder: Path, spec: TaskSpec) -> dict[str, list[str]]:
     the distinct texts it feeds per role (``query``; retrieval also ``document``, ``title text`` as mteb joins
     them) — what a run of the task will ask a model to encode."""
     tables = checked_tables(folder, spec)
+    if isinstance(spec, ClassificationSpec):
+        return {"query": list(dict.fromkeys(tables["pairs"]["text"]))}
     if "pairs" in tables:
         df = tables["pairs"]
         return {"query": list(dict.fromkeys([*df["sentence1"], *df["sentence2"]]))}
@@ -143,6 +155,8 @@ def load_dataset(folder: Path, spec: TaskSpec) -> dict[str, dict[str, Any]]:
     if isinstance(spec, RetrievalSpec):
         return _retrieval_dataset(tables)
     df = tables["pairs"]
+    if isinstance(spec, ClassificationSpec):
+        return _classification_dataset(df)
     cols = ["sentence1", "sentence2", *(["score"] if isinstance(spec, STSSpec) else [])]
     out: dict[str, dict[str, Any]] = {}
     for (sub, sp), g in df.groupby(["subset", "split"], sort=True):
@@ -222,3 +236,49 @@ def _retrieval_dataset(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, A
             top_ranked=None,
         )
     return out
+
+
+def label_names(df: pd.DataFrame) -> list[str]:
+    """A classification task's labels, sorted: label ``i`` is fed to mteb as the integer ``i``."""
+    return sorted(set(df["label"]))
+
+
+def _classification_table(folder: Path, s: ClassificationSpec) -> pd.DataFrame:
+    """``text, label`` rows; every (subset, evaluation split) needs rows, every subset a ``train`` split with at
+    least two labels, and every evaluation label must occur in its subset's train split. All problems at once."""
+    path = folder / s.data
+    df = read_table(path, ["text", "label"], ["text", "label"])
+    problems = Problems()
+    splits = [TRAIN_SPLIT, *s.splits]
+    for col, allowed in (("subset", list(s.subsets)), ("split", splits)):
+        for extra in sorted(set(df[col]) - set(allowed)):
+            problems.add(f"{path}: {col} '{extra}' is not declared in {SPEC_FILE}"
+                         + (f" (splits: {', '.join(splits)})" if col == "split" else ""))
+    for sub in s.subsets:
+        rows = df[df.subset == sub]
+        for sp in splits:
+            if not (rows.split == sp).any():
+                problems.add(f"{path}: no rows for subset '{sub}' split '{sp}'")
+        train = set(rows.label[rows.split == TRAIN_SPLIT])
+        if train and len(train) < 2:
+            problems.add(f"{path}: subset '{sub}': the train split has only one label ('{sorted(train)[0]}')")
+        for sp in s.splits:
+            unseen = sorted(set(rows.label[rows.split == sp]) - train) if train else []
+            if unseen:
+                problems.add(f"{path}: subset '{sub}' split '{sp}': label '{unseen[0]}' never occurs in train")
+    dup = df.duplicated(["subset", "split", "text"])
+    for row in dup.to_numpy().nonzero()[0][:5]:
+        problems.add(f"{path}: row {int(row) + 2}: duplicate text '{df['text'].iloc[row]}' in its subset and split")
+    problems.raise_if_any()
+    return df
+
+
+def _classification_dataset(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    from datasets import Dataset, DatasetDict
+
+    index = {name: i for i, name in enumerate(label_names(df))}
+    out: dict[str, dict[str, Any]] = {}
+    for (sub, sp), g in df.groupby(["subset", "split"], sort=True):
+        data = pd.DataFrame({"text": g["text"].tolist(), "label": [index[x] for x in g["label"]]})
+        out.setdefault(sub, {})[sp] = Dataset.from_pandas(data, preserve_index=False)
+    return {k: DatasetDict(v) for k, v in out.items()}

@@ -1,4 +1,5 @@
-"""A validated task spec → a real mteb task class (``AbsTaskSTS`` / ``AbsTaskRetrieval`` / ``AbsTaskBitextMining``).
+"""A validated task spec → a real mteb task class (``AbsTaskSTS`` / ``AbsTaskRetrieval`` / ``AbsTaskBitextMining`` /
+``AbsTaskClassification``).
 
 The spec's metadata fields go unchanged into mteb's ``TaskMetadata`` (mteb validates them); the dataset revision
 is the first 12 hex digits of the task's data hash. This module imports mteb: :class:`harness.taskspecs.local.
@@ -16,11 +17,11 @@ from pydantic import ValidationError
 
 from harness.core.offline import configure
 from harness.core.yamlfile import FileContext
-from harness.taskspecs.spec import RetrievalSpec, STSSpec, TaskSpec
+from harness.taskspecs.spec import ClassificationSpec, RetrievalSpec, STSSpec, TaskSpec
 
 configure()
 
-from mteb.abstasks import AbsTask, AbsTaskRetrieval, AbsTaskSTS  # noqa: E402
+from mteb.abstasks import AbsTask, AbsTaskClassification, AbsTaskRetrieval, AbsTaskSTS  # noqa: E402
 from mteb.abstasks.task_metadata import TaskMetadata  # noqa: E402
 from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining  # noqa: E402
 
@@ -28,6 +29,7 @@ BASES: dict[str, builtins.type[AbsTask]] = {
     "STS": AbsTaskSTS,
     "Retrieval": AbsTaskRetrieval,
     "BitextMining": AbsTaskBitextMining,
+    "Classification": AbsTaskClassification,
 }
 
 
@@ -88,4 +90,6 @@ def task_class(spec: TaskSpec, meta: TaskMetadata, load: Callable[[], dict[str, 
         attrs |= {"min_score": spec.min_score, "max_score": spec.max_score}
     if isinstance(spec, RetrievalSpec):
         attrs["ignore_identical_ids"] = spec.ignore_identical_ids
+    if isinstance(spec, ClassificationSpec):  # one fitted classifier per cell: one prediction per test item
+        attrs |= {"n_experiments": 1, "samples_per_label": spec.samples_per_label}
     return builtins.type(spec.name, (BASES[spec.type],), attrs)

@@ -103,12 +103,25 @@ class BitextSpec(_Metadata):
     data: str = Field(description="file with columns sentence1, sentence2 [, subset, split]")
 
 
-TaskSpec = STSSpec | RetrievalSpec | BitextSpec
+class ClassificationSpec(_Metadata):
+    """mteb's own classifier (logistic regression) fitted on the train split's embeddings, scored on the test
+    split. The harness fits it once per cell (``n_experiments`` = 1), so every test item has one prediction."""
+
+    type: Literal["Classification"]
+    data: str = Field(description="file with columns text, label [, subset, split]; splits train and test")
+    splits: list[str] = ["test"]
+    samples_per_label: int = Field(default=8, ge=1, description="training texts drawn per label (mteb's "
+                                                                "undersampling, seeded)")
+
+
+TaskSpec = STSSpec | RetrievalSpec | BitextSpec | ClassificationSpec
+TRAIN_SPLIT = "train"  # a classification task's training split (not an evaluation split)
 # The units a task type may state (the first is the default when a task states none; STS infers text or item).
 RESAMPLE_UNITS: dict[str, tuple[str, ...]] = {"STS": ("text", "item"), "Retrieval": ("query", "item"),
-                                              "BitextMining": ("sentence", "item")}
-KINDS: dict[str, type[STSSpec | RetrievalSpec | BitextSpec]] = {
-    "STS": STSSpec, "Retrieval": RetrievalSpec, "BitextMining": BitextSpec
+                                              "BitextMining": ("sentence", "item"),
+                                              "Classification": ("item",)}
+KINDS: dict[str, type[STSSpec | RetrievalSpec | BitextSpec | ClassificationSpec]] = {
+    "STS": STSSpec, "Retrieval": RetrievalSpec, "BitextMining": BitextSpec, "Classification": ClassificationSpec
 }
 
 
@@ -133,6 +146,8 @@ def read_spec(folder: Path) -> TaskSpec:
     except ValidationError as e:
         problems.add(ctx.validation_error(e, kind))
         raise problems.error() from None
+    if isinstance(spec, ClassificationSpec) and TRAIN_SPLIT in spec.splits:
+        problems.add(ctx.error(("splits",), f"'{TRAIN_SPLIT}' is the training split; list only evaluation splits"))
     allowed = RESAMPLE_UNITS[spec.type]
     if spec.resample_unit is not None and spec.resample_unit not in allowed:
         problems.add(ctx.error(("resample_unit",), f"'{spec.resample_unit}' is not one of {', '.join(allowed)} "

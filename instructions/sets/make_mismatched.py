@@ -6,7 +6,8 @@ The rule:
 
 - the translation tasks (three retrieval tasks and bitext mining) get the temperature instruction
   (``TemperatureBySensation``'s);
-- ``TemperatureBySensation`` gets the translation instruction (``DeEnTranslationRetrieval``'s query);
+- ``TemperatureBySensation`` and ``TemperatureSensationClassification`` get the translation instruction
+  (``DeEnTranslationRetrieval``'s query);
 - each ``Scale*`` task gets the instruction of the scale before it in the cycle Temperature → Size → Speed →
   Brightness → Loudness → Age → Weight → Temperature, so ``ScaleSize`` gets the temperature instruction (the
   natural mismatch of issue 18) and ``ScaleTemperature`` gets the weight instruction: the same wording pattern,
@@ -37,6 +38,7 @@ SCALE_CYCLE = ["ScaleTemperature", "ScaleSize", "ScaleSpeed", "ScaleBrightness",
 # recipient task -> donor task (whose blog query instruction the recipient gets)
 DONORS: dict[str, str] = {
     TEMPERATURE: TRANSLATION,
+    "TemperatureSensationClassification": TRANSLATION,
     "DeEnTranslationRetrieval": TEMPERATURE,
     "EnDeTranslationRetrieval": TEMPERATURE,
     "MixedPoolTranslationRetrieval": TEMPERATURE,
@@ -66,7 +68,7 @@ def build(blog_text: str) -> str:
     lines = [HEADER.rstrip("\n"), "name: mismatched",
              "description: >-",
              "  Each task gets the blog instruction written for a different kind of task (translation tasks: the",
-             "  temperature instruction; TemperatureBySensation: the translation instruction; each Scale* task: the",
+             "  temperature instruction; the two temperature tasks: the translation instruction; each Scale* task: the",
              "  previous scale's instruction in a fixed cycle), on the sides where blog instructs the task itself.",
              "source: generated from instructions/sets/blog.yaml by instructions/sets/make_mismatched.py",
              "tasks:"]
