@@ -156,7 +156,7 @@ def test_set_by_path_is_checked_like_a_committed_one(tmp_path: Path) -> None:
     assert checked == [str(ROOT / "tasks" / TASK / "task.yaml")]
     assert problems.lines == [
         f"{typo}:4: field 'tasks.TemperatureBySensaton': unknown task 'TemperatureBySensaton'; did you mean "
-        "TemperatureBySensation, ScaleTemperature, TempReasonL1?",  # folders' and mteb registry names
+        "TemperatureBySensation, TemperatureSensationClassification, ScaleTemperature?",
         f"{other}:1: field 'name': 'othername' must equal the file name 'mine'",
     ]
     with pytest.raises(HarnessError, match="did you mean TemperatureBySensation"):
@@ -326,7 +326,8 @@ def test_an_invalid_type_does_not_hide_the_other_fields(tmp_path: Path) -> None:
     spec.write_text(spec.read_text().replace("type: STS", "type: STSS")
                     .replace("license: cc-by-4.0", "license: 7\ncolour: red"))
     _, problems = api.validate_report([folder])
-    assert problems.lines == [f"{spec}:4: field 'type': 'STSS' is not one of STS, Retrieval, BitextMining",
+    assert problems.lines == [f"{spec}:4: field 'type': 'STSS' is not one of STS, Retrieval, BitextMining, "
+                              "Classification",
                               f"{spec}:18: field 'colour': unknown key 'colour'",
                               f"{spec}:17: field 'license': Input should be a valid string"]
 
