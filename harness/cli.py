@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--stats-workers", type=_workers, default=None, metavar="N",
                    help="processes for the deltas' statistics (default: the machine's cores, or "
                         "$HARNESS_STATS_WORKERS; 1 = in this process); results do not depend on N")
+    a.add_argument("--timings", action="store_true",
+                   help="print CPU and wall seconds per component (tables, statistics, figures, report) on stderr; "
+                        "always in the log with --verbose")
     _search_dirs(a)
 
     cmp = add(sub, "compare", help="models × conditions side by side, with deltas and 95%% CIs")
@@ -272,6 +275,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.stats_workers is not None:
             os.environ["HARNESS_STATS_WORKERS"] = str(args.stats_workers)
         board, deltas = api.aggregate(results_dir, multiplicity=args.multiplicity)
+        _timings(args.timings)
         print(f"wrote {results_dir / 'leaderboard.parquet'} ({len(board)} rows), "
               f"{results_dir / 'deltas.parquet'} ({len(deltas)} rows)\n")
         for line in api.stale_lines(results_dir):
@@ -366,6 +370,25 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{len(problems.lines)} problem(s); {len(checked)} file(s) valid")
         return 2 if problems else 0
     raise AssertionError(args.command)
+
+
+def _timings(show: bool) -> None:
+    """``--timings``: the per-component table and one summary line on stderr. ``$HARNESS_TIMINGS_JSON``: the same
+    figures as JSON at that path (what ``make perf PERF_MODE=aggregate`` reads, :mod:`harness.perf.aggregate_bench`)."""
+    import time
+
+    from harness.analysis import timers
+
+    whole = timers.TIMERS.get(timers.AGGREGATE)
+    process_cpu = time.process_time()
+    if show and whole is not None:
+        for line in timers.lines():
+            print(line, file=sys.stderr)
+        print(f"timings: aggregate {whole.total_cpu_s:.2f} CPU s ({whole.worker_cpu_s:.2f} in statistics workers), "
+              f"{whole.wall_s:.2f} s wall; this process {process_cpu:.2f} CPU s in all (imports and console "
+              f"included)", file=sys.stderr)
+    if where := os.environ.get("HARNESS_TIMINGS_JSON"):
+        timers.write_json(Path(where), process_cpu_s=round(process_cpu, 3))
 
 
 def _cache(args: argparse.Namespace) -> int:
