@@ -236,9 +236,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from harness import api
-    from harness.analysis.decomposition import plain_deltas
-    from harness.analysis.headline import text as headline_text
-    from harness.analysis.tables import delta_ci_table, delta_table, language_table, pair_table
 
     results_dir: Path = getattr(args, "results", None) or api.DEFAULT_RESULTS
     api.add_search_dirs(tasks=getattr(args, "tasks_dirs", None), sets=getattr(args, "sets_dirs", None))
@@ -272,6 +269,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "cache":
         return _cache(args)
     if args.command == "aggregate":
+        from harness.analysis.decomposition import plain_deltas  # pandas: only where tables are printed
+        from harness.analysis.headline import text as headline_text
+        from harness.analysis.tables import delta_ci_table, delta_table, language_table, pair_table
+
         if args.stats_workers is not None:
             os.environ["HARNESS_STATS_WORKERS"] = str(args.stats_workers)
         board, deltas = api.aggregate(results_dir, multiplicity=args.multiplicity)
