@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "bh (Benjamini–Hochberg false-discovery rate)")
     a.add_argument("--stats-workers", type=_workers, default=None, metavar="N",
                    help="processes for the deltas' statistics (default: the machine's cores, or "
-                        "$HARNESS_STATS_WORKERS; 1 = in this process); results do not depend on N")
+                        "$HARNESS_STATS_WORKERS; 1 = in this process; fewer than 16 new deltas "
+                        "always run in this process); results do not depend on N")
     a.add_argument("--timings", action="store_true",
                    help="print CPU and wall seconds per component (tables, statistics, figures, report) on stderr; "
                         "always in the log with --verbose")
