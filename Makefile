@@ -79,10 +79,13 @@ report-check:
 # memory; figures to results/perf.json (+ .md). On a shared machine pin threads: make perf PERF_ARGS="--threads 1".
 # The Ray executor against the local one (speedup, Ray's start-up and per-cell overhead; results/perf-ray.json):
 # make perf PERF_MODE=ray [PERF_ARGS="--tasks T"]  (= python -m harness.perf ray; --help lists its options)
+# harness aggregate cold / warm / +1 condition with its per-component CPU seconds, on a 72-cell minilm grid built
+# once in results/perf-grid (results/perf-aggregate.json + .md; docs/performance.md):
+# make perf PERF_MODE=aggregate [PERF_ARGS="--threads 1"]  (= python -m harness.perf aggregate; --help)
 PERF_MODE ?=
 PERF_ARGS ?=
 perf: $(STAMP)
-	$(if $(filter ray,$(PERF_MODE)),$(BIN)/python -m harness.perf ray $(PERF_ARGS),$(BIN)/python -m harness.perf --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") $(PERF_ARGS))
+	$(if $(filter aggregate,$(PERF_MODE)),$(BIN)/python -m harness.perf aggregate $(PERF_ARGS),$(if $(filter ray,$(PERF_MODE)),$(BIN)/python -m harness.perf ray $(PERF_ARGS),$(BIN)/python -m harness.perf --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") $(PERF_ARGS)))
 
 # The browser tests (tests/test_browser.py) drive leaderboard.html and report.html in Debian's Chromium through the
 # playwright package (never a downloaded browser). Where chromium is missing and root + apt-get are available

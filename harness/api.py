@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,8 @@ from harness.taskspecs.local import LocalTask, TaskRegistry
 
 if TYPE_CHECKING:
     import pandas as pd
+
+log = logging.getLogger(__name__)
 
 __all__ = ["add_search_dirs", "aggregate", "build_ding", "cache_info", "clear_cache", "compare", "export_instructions",
            "exported_models", "list_conditions", "list_instructions", "list_models", "list_plots", "list_tasks",
@@ -234,17 +237,25 @@ def aggregate(results_dir: Path = DEFAULT_RESULTS, *, multiplicity: str = "holm"
     """Rebuild the parquet files, then redraw the figures (plots.py) from the artifacts on disk, then the
     report (``report.html`` + ``report.md``, report.py) and the sortable ``leaderboard.html``. ``multiplicity``:
     ``holm`` (default) or ``bh`` within each model × kind of comparison."""
+    from harness.analysis import timers
     from harness.analysis.aggregate import aggregate as aggregate_files
     from harness.report import build, leaderboard_page, plots
     from harness.results import staging
 
     if not results_dir.is_dir():
         raise HarnessError(f"{results_dir}: no such results folder; run `harness run` first")
-    with staging.staged(results_dir) as stage:  # all or nothing: swapped in only when every output is written
-        out = aggregate_files(results_dir, multiplicity_method=multiplicity, out=stage)
-        plots.draw_language_plots(results_dir, out=stage)
-        build.build(results_dir, *out, out=stage)
-        leaderboard_page.write(results_dir, *out, out=stage)
+    timers.reset()  # per-component CPU and wall seconds: `harness aggregate --timings`, make perf PERF_MODE=aggregate
+    with timers.timed(timers.AGGREGATE), staging.staged(results_dir) as stage:  # all or nothing: swapped in only
+        with timers.timed("tables (parquet)"):  # when every output is written
+            out = aggregate_files(results_dir, multiplicity_method=multiplicity, out=stage)
+        with timers.timed("figures: language plots"):
+            plots.draw_language_plots(results_dir, out=stage)
+        with timers.timed("report (report.html, report.md, its figures)"):
+            build.build(results_dir, *out, out=stage)
+        with timers.timed("leaderboard.html"):
+            leaderboard_page.write(results_dir, *out, out=stage)
+    for line in timers.lines():
+        log.info("timing: %s", line)
     return out
 
 

@@ -136,7 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "bh (Benjamini–Hochberg false-discovery rate)")
     a.add_argument("--stats-workers", type=_workers, default=None, metavar="N",
                    help="processes for the deltas' statistics (default: the machine's cores, or "
-                        "$HARNESS_STATS_WORKERS; 1 = in this process); results do not depend on N")
+                        "$HARNESS_STATS_WORKERS; 1 = in this process; fewer than 16 new deltas "
+                        "always run in this process); results do not depend on N")
+    a.add_argument("--timings", action="store_true",
+                   help="print CPU and wall seconds per component (tables, statistics, figures, report) on stderr; "
+                        "always in the log with --verbose")
     _search_dirs(a)
 
     cmp = add(sub, "compare", help="models × conditions side by side, with deltas and 95%% CIs")
@@ -233,9 +237,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from harness import api
-    from harness.analysis.decomposition import plain_deltas
-    from harness.analysis.headline import text as headline_text
-    from harness.analysis.tables import delta_ci_table, delta_table, language_table, pair_table
 
     results_dir: Path = getattr(args, "results", None) or api.DEFAULT_RESULTS
     api.add_search_dirs(tasks=getattr(args, "tasks_dirs", None), sets=getattr(args, "sets_dirs", None))
@@ -269,11 +270,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "cache":
         return _cache(args)
     if args.command == "aggregate":
+        from harness.analysis.decomposition import plain_deltas  # pandas: only where tables are printed
+        from harness.analysis.headline import text as headline_text
+        from harness.analysis.tables import delta_ci_table, delta_table, language_table, pair_table
+
         if args.stats_workers is not None:
             os.environ["HARNESS_STATS_WORKERS"] = str(args.stats_workers)
         else:  # the command uses every core; the Python API stays in-process unless asked (stats.stats_workers)
             os.environ.setdefault("HARNESS_STATS_WORKERS", str(os.cpu_count() or 1))
         board, deltas = api.aggregate(results_dir, multiplicity=args.multiplicity)
+        _timings(args.timings)
         print(f"wrote {results_dir / 'leaderboard.parquet'} ({len(board)} rows), "
               f"{results_dir / 'deltas.parquet'} ({len(deltas)} rows)\n")
         for line in api.stale_lines(results_dir):
@@ -368,6 +374,25 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{len(problems.lines)} problem(s); {len(checked)} file(s) valid")
         return 2 if problems else 0
     raise AssertionError(args.command)
+
+
+def _timings(show: bool) -> None:
+    """``--timings``: the per-component table and one summary line on stderr. ``$HARNESS_TIMINGS_JSON``: the same
+    figures as JSON at that path (what ``make perf PERF_MODE=aggregate`` reads, :mod:`harness.perf.aggregate_bench`)."""
+    import time
+
+    from harness.analysis import timers
+
+    whole = timers.TIMERS.get(timers.AGGREGATE)
+    process_cpu = time.process_time()
+    if show and whole is not None:
+        for line in timers.lines():
+            print(line, file=sys.stderr)
+        print(f"timings: aggregate {whole.total_cpu_s:.2f} CPU s ({whole.worker_cpu_s:.2f} in statistics workers), "
+              f"{whole.wall_s:.2f} s wall; this process {process_cpu:.2f} CPU s in all (imports and console "
+              f"included)", file=sys.stderr)
+    if where := os.environ.get("HARNESS_TIMINGS_JSON"):
+        timers.write_json(Path(where), process_cpu_s=round(process_cpu, 3))
 
 
 def _cache(args: argparse.Namespace) -> int:

@@ -117,4 +117,6 @@ def test_quick_commands_import_no_model_library_nor_matplotlib(args: list[str], 
     first, _ = _cli_run(args, tmp_path)
     text, mods = _cli_run(args, tmp_path)
     assert not NOT_FOR_LIGHT_COMMANDS & mods, sorted(NOT_FOR_LIGHT_COMMANDS & mods)
+    if args[0] in ("--help", "ls"):  # listing reads YAML; pandas only where tables or task data are read
+        assert "pandas" not in mods
     assert text == first and text.strip()

@@ -172,9 +172,11 @@ def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap:
     for col in STATS_COLUMNS:
         df[col] = None
     if results_dir is not None and not df.empty:
-        rerun = _add_stats(df, results_dir, n_bootstrap=n_bootstrap, n_permutations=n_permutations,
-                           workers=stats_workers)
-        done = multiplicity.adjust(df, method=multiplicity_method, rerun=rerun)  # stage 2: families, redraws
+        with timers.timed("stage 1: predictions, score checks, cache"):  # stats.TIMER inside: the pool's part
+            rerun = _add_stats(df, results_dir, n_bootstrap=n_bootstrap, n_permutations=n_permutations,
+                               workers=stats_workers)
+        with timers.timed("stage 2: multiplicity, redraws (in process)"):
+            done = multiplicity.adjust(df, method=multiplicity_method, rerun=rerun)  # families, redraws
         if done.tests:
             log.info("multiplicity: %d families, %d tests, %d redrawn, %d undetermined, %d swaps in all",
                      done.families, done.tests, done.redrawn, done.undetermined, done.permutations)

@@ -357,7 +357,8 @@ def _delta_job(job: DeltaJob) -> tuple[PairedStats | str | None, float]:
 
 
 def delta_stats_many(jobs: list[DeltaJob], *, workers: int | None = None) -> list[PairedStats | str | None]:
-    """:func:`delta_stats` of every job, in order: in this process (``workers`` 1, or fewer than 2 jobs) or in a
+    """:func:`delta_stats` of every job, in order: in this process (``workers`` 1, fewer than 2 jobs, or ``workers``
+    not given and fewer than :data:`MIN_POOL_JOBS`) or in a
     ``ProcessPoolExecutor`` of up to ``workers`` processes (default :func:`stats_workers`), started by a fork
     server that has imported this module (spawn where there is none). Each delta draws from its own seed, so the
     results do not depend on the number of workers or on the order in which they finish."""
@@ -366,7 +367,8 @@ def delta_stats_many(jobs: list[DeltaJob], *, workers: int | None = None) -> lis
 
     from harness.analysis import timers
 
-    workers = stats_workers() if workers is None else workers
+    if workers is None:  # by default, a pool only where it pays for its start (seconds on a loaded 2-core box)
+        workers = stats_workers() if len(jobs) >= MIN_POOL_JOBS else 1
     if workers <= 1 or len(jobs) < 2:
         return [_delta_job(j)[0] for j in jobs]
     try:
@@ -381,6 +383,10 @@ def delta_stats_many(jobs: list[DeltaJob], *, workers: int | None = None) -> lis
 
 
 TIMER = "statistics: deltas"
+# Fewer deltas than this to compute, and no worker count given: in this process. Measured on a 2-core box at load
+# ≈ 4: the pool's start (fork server, imports) cost ≈ 3 s wall for 3 deltas that take 2.3 CPU s in all; one
+# delta ≈ 0.2–0.5 CPU s, so two workers win from about 15 deltas.
+MIN_POOL_JOBS = 16
 
 
 def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
