@@ -52,3 +52,25 @@ def memo(name: str, key: str, compute: Callable[[], Any]) -> Any:
     value = compute()
     write(name, {**read(name), key: value})
     return value
+
+
+def every_registry_task() -> list[Any]:
+    """Every task of mteb's registry (superseded, private and beta included), with mteb's log and warnings kept off
+    the console while it builds them (offline variables set first): one mteb import, seconds."""
+    import logging
+    import warnings
+
+    from harness.core.offline import configure
+
+    configure()
+    import mteb
+
+    quiet = logging.getLogger("mteb")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return list(mteb.get_tasks(exclude_superseded=False, exclude_private=False, exclude_beta=False))
+    finally:
+        quiet.setLevel(level)

@@ -13,16 +13,14 @@ import difflib
 import functools
 import hashlib
 import json
-import logging
 import os
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import cast, get_args
 
-from harness.core import atomic
+from harness.core import atomic, mteb_memo
 from harness.core.errors import HarnessError, Problems, unknown
-from harness.core.offline import CACHE_DIR, PROJECT_ROOT, configure
+from harness.core.offline import CACHE_DIR, PROJECT_ROOT
 from harness.core.yamlfile import FileContext, load_validated
 from harness.prompts.schema import (
     ASYMMETRIC_TYPES,
@@ -59,19 +57,9 @@ def _mteb_names() -> dict[str, object]:
             return data
     except (OSError, ValueError):
         pass
-    configure()
-    import mteb
     from mteb.abstasks.task_metadata import TaskType
 
-    quiet = logging.getLogger("mteb")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tasks = mteb.get_tasks(exclude_superseded=False, exclude_private=False, exclude_beta=False)
-    finally:
-        quiet.setLevel(level)
+    tasks = mteb_memo.every_registry_task()
     data = {"mteb_version": version, "tasks": {t.metadata.name: str(t.metadata.type) for t in tasks},
             "task_types": list(get_args(TaskType))}
     with contextlib.suppress(HarnessError):  # a cache that cannot be written only costs time

@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import importlib.metadata
 import json
-import logging
 import os
 import re
 import sys
@@ -36,7 +35,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from harness.core import atomic
+from harness.core import atomic, mteb_memo
 from harness.core.errors import HarnessError
 from harness.core.offline import CACHE_DIR, configure, is_online
 
@@ -75,18 +74,7 @@ def catalogue() -> dict[str, dict[str, Any]]:
         data = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(data, dict) and isinstance(data.get("tasks"), dict):
             return dict(data["tasks"])
-    configure()
-    import mteb
-
-    quiet = logging.getLogger("mteb")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tasks = mteb.get_tasks(exclude_superseded=False, exclude_private=False, exclude_beta=False)
-    finally:
-        quiet.setLevel(level)
+    tasks = mteb_memo.every_registry_task()
     out = {t.metadata.name: _entry(t.metadata) for t in tasks}
     with contextlib.suppress(HarnessError):  # a cache that cannot be written only costs time
         atomic.write_text(path, json.dumps({"mteb_version": mteb_version(), "tasks": out}, sort_keys=True))
