@@ -175,10 +175,9 @@ def _sts_table(folder: Path, s: STSSpec) -> pd.DataFrame:
     scores = pd.to_numeric(df["score"], errors="coerce")
     values = scores.to_numpy(dtype=float, na_value=math.nan)
     bad = np.isnan(values) | (values < s.min_score) | (values > s.max_score)
-    first = int(bad.argmax()) if bad.any() else len(values)  # only the first bad row is reported
-    rows = slice(first, first + 1)
-    for i, (raw, val) in enumerate(zip(df["score"].iloc[rows].tolist(), scores.iloc[rows].tolist(), strict=True),
-                                   start=first):
+    raw_scores, parsed = df["score"].tolist(), scores.tolist()
+    for i in np.flatnonzero(bad).tolist():  # every bad row (bad_rows lists up to its cap), no loop over good ones
+        raw, val = raw_scores[i], parsed[i]
         if val is None or math.isnan(val):
             wrong.append((i, f"score '{raw}' is not a number"))
         elif not s.min_score <= val <= s.max_score:
