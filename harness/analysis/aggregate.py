@@ -357,7 +357,7 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path
     currency.write(results_dir, found, out=out)
     with timers.timed("geometry (shift, anisotropy, centred scores)"):
         left_out = found.stale_sidecars | {u.sidecar for u in found.unreadable}
-        geo = geometry.table(results_dir, leave_out=left_out, sides=sides)
+        geo = geometry.table(results_dir, leave_out=left_out, read=sides)
         board = pd.concat([board, geometry.board_rows(geo, board)], ignore_index=True)  # kind "geometry"
     with timers.timed("deltas (with their statistics)"):
         d = deltas(board, results_dir, multiplicity_method=multiplicity_method, stats_workers=stats_workers)

@@ -398,7 +398,7 @@ def _kept(prev: pd.DataFrame, where: tuple[str, str, str, str, str], keys: dict[
 
 
 def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | None = None,
-          n_bootstrap: int = N_BOOTSTRAP, sides: Iterable[tuple[Path, dict[str, Any]]] | None = None
+          n_bootstrap: int = N_BOOTSTRAP, read: Iterable[tuple[Path, dict[str, Any]]] | None = None
           ) -> pd.DataFrame:
     """Every geometry row of the results folder (:data:`COLUMNS`); cells whose task folder has changed are
     skipped. Where the embedding cache lacks a cell's vectors (another machine, a cleared cache) the subset keeps
@@ -406,7 +406,7 @@ def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | Non
     cells that have vectors (logged)."""
     prev = _previous(results_dir)
     rows: list[dict[str, Any]] = []
-    groups = _groups(results_dir, leave_out, sides)
+    groups = _groups(results_dir, leave_out, read)  # read: the sidecars aggregate already read
     for (model, revision, identity, task_name, data_sha), sides in sorted(groups.items()):
         first = sides[0]
         folder = Path(first.get("task_dir", ""))

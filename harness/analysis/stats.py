@@ -371,9 +371,10 @@ def delta_stats_many(jobs: list[DeltaJob], *, workers: int | None = None) -> lis
         workers = stats_workers() if len(jobs) >= MIN_POOL_JOBS else 1
     if workers <= 1 or len(jobs) < 2:
         return [_delta_job(j)[0] for j in jobs]
+    ctx: multiprocessing.context.BaseContext
     try:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["harness.analysis.stats"])
+        ctx.set_forkserver_preload(["harness.analysis.stats"])  # type: ignore[attr-defined]
     except ValueError:
         ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:

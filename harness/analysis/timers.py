@@ -91,7 +91,7 @@ def lines(total_cpu_s: float | None = None) -> list[str]:
     """The table: CPU s in this process, in pool workers, wall s, and the share of ``total_cpu_s`` (default: the
     top-level components' sum). A component that ran inside another is indented under it and counted in both."""
     snap = snapshot()
-    top = sum(float(v["total_cpu_s"]) for v in snap.values() if v["parent"] is None)  # type: ignore[arg-type]
+    top = sum(float(v["total_cpu_s"]) for v in snap.values() if v["parent"] is None)  # type: ignore[arg-type,misc]
     total = total_cpu_s or top or 1.0
     out = [f"{'component':50s} {'CPU s':>8s} {'workers':>8s} {'wall s':>8s} {'share':>6s}"]
     for k, v in snap.items():

@@ -238,8 +238,8 @@ def cell_files(folder: Path, path: Path, side: dict[str, Any]) -> list[CellFile]
         rel = str(p.relative_to(folder))
         if rel not in seen:
             wanted.append(("(a file beside the sidecar)", rel, None))
-    for field_name, rel, sha in wanted:
-        out.append(_file(folder, path, sidecar_rel, side, rel, field_name, sha))
+    for wanted_field, wanted_rel, wanted_sha in wanted:
+        out.append(_file(folder, path, sidecar_rel, side, wanted_rel, wanted_field, wanted_sha))
     return out
 
 
