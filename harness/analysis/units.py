@@ -20,8 +20,7 @@ _DENSE_TEXTS = 2000  # recurring texts up to which the text split uses a precomp
 UnitKind = Literal["item", "query", "sentence", "text"]
 
 UNITS: dict[str, tuple[str, ...]] = {"STS": ("item", "text"), "Retrieval": ("query", "item"),
-                                     "BitextMining": ("sentence", "item"), "Classification": ("item",),
-                                     "Reranking": ("query", "item")}
+                                     "BitextMining": ("sentence", "item"), "Classification": ("item",)}
 
 
 @dataclass(frozen=True, eq=False)
