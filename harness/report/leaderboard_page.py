@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.analysis import robust_score
 from harness.core import atomic
 from harness.prompts.conditions import BASELINE, order_conditions
 from harness.results.schema import identical_inputs, significant
@@ -58,7 +59,28 @@ def table(board: pd.DataFrame, d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]
             part.columns = [*KEYS, *(_key(k, c, b) for k in ("delta", "ci_low", "ci_high", "p_holm", "identical",
                                                              "significant"))]
             wide = wide.merge(part, on=KEYS, how="left")
+    wide = _with_robust(wide, board)
     return wide.sort_values(["alias", "task", "subset", "split"], ignore_index=True), conds
+
+
+ROBUST = (("mean", "mean_score"), ("worst", "worst_score"), ("best", "best_score"), ("n", "n_variants"),
+          ("blog_pct", "blog_percentile"), ("official_pct", "official_percentile"), ("rank_mean", "rank_by_mean"))
+
+
+def _with_robust(wide: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
+    """The prompt-robust score (robust_score.py) per variant set as ``robust:<set>:<field>`` columns: mean, worst
+    and best main score over the set's variants, and where blog and official fall among them (percentile)."""
+    rob = robust_score.table(board)
+    for name, g in rob.groupby("variant_set", sort=True):
+        part = g[[*KEYS, *(src for _, src in ROBUST)]].drop_duplicates(KEYS)
+        part.columns = [*KEYS, *(f"robust:{name}:{k}" for k, _ in ROBUST)]
+        wide = wide.merge(part, on=KEYS, how="left")
+    return wide
+
+
+def robust_sets(wide: pd.DataFrame) -> list[str]:
+    """The variant sets with prompt-robust columns in ``table``'s frame, in name order."""
+    return sorted({c.split(":")[1] for c in wide.columns if c.startswith("robust:") and c.endswith(":mean")})
 
 
 def baselines(d: pd.DataFrame) -> list[str]:
@@ -134,6 +156,12 @@ def render(board: pd.DataFrame, d: pd.DataFrame, *, source: str = "") -> str:
                 f"{html.escape(c)}</th>" for c in cols]
     heads.append(f'<th colspan="{len(conds)}" class="group" data-group="rank">rank</th>')
     sub += [f'<th data-key="rank:{html.escape(c)}" data-cond="{html.escape(c)}">{html.escape(c)}</th>' for c in conds]
+    sets = robust_sets(wide)
+    for vs in sets:  # no data-cond: the condition filter never hides them
+        heads.append(f'<th colspan="5" class="group" data-group="robust:{html.escape(vs)}">prompt-robust over '
+                     f"{html.escape(vs)}</th>")
+        sub += [f'<th data-key="robust:{html.escape(vs)}:{k}" title="{html.escape(t)}">{label}</th>'
+                for k, label, t in _ROBUST_HEADS]
     rows = []
     for _, r in wide.iterrows():
         cells = [_td("model", f'<span title="{html.escape(f"{r.model} @ {r.revision}")}">{html.escape(r.alias)}'
@@ -150,6 +178,8 @@ def render(board: pd.DataFrame, d: pd.DataFrame, *, source: str = "") -> str:
         for c in conds:
             k = _num(r.get(f"rank:{c}"))
             cells.append(_td(f"rank:{c}", "—" if k is None else str(int(k)), k, c))
+        for vs in sets:
+            cells += _robust_cells(r, vs)
         rows.append(f'<tr data-task="{html.escape(r.task)}" data-model="{html.escape(r.alias)}">{"".join(cells)}'
                     "</tr>")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -169,8 +199,10 @@ def render(board: pd.DataFrame, d: pd.DataFrame, *, source: str = "") -> str:
         f"deltas against) with its paired-bootstrap 95% CI; * and colour: significant (permutation p "
         f"Holm-adjusted within the model's deltas against that baseline &lt; {ALPHA} beyond its Monte-Carlo "
         f"error); <q>= {BASELINE}</q>: the condition fed exactly the strings of {BASELINE}. Rank: among the "
-        "models on the same task and subset (1 = best). Any other baseline: <code>harness compare --baseline "
-        "B</code>.</p>"
+        "models on the same task and subset (1 = best). Prompt-robust (where a variant set such as the paraphrases "
+        "ran): the mean main score over its variants [worst, best], where blog and official fall among them "
+        "(percentile: 0 below every variant, 100 above every one) and the rank by that mean. Any other baseline: "
+        "<code>harness compare --baseline B</code>.</p>"
         "<form id=\"controls\" hidden><label>task <select name=\"task\"></select></label> "
         "<label>model <select name=\"model\"></select></label> "
         "<label>condition <select name=\"condition\"></select></label> "
@@ -183,6 +215,33 @@ def render(board: pd.DataFrame, d: pd.DataFrame, *, source: str = "") -> str:
         f"<script id=\"meta\" type=\"application/json\">{_script_json(meta)}</script>"
         f"<script>{JS}</script></body></html>\n"
     )
+
+
+_ROBUST_HEADS = (("mean", "mean [worst, best]", "mean main score over the variants [worst, best]"),
+                 ("worst", "worst", "the worst variant's main score"),
+                 ("blog_pct", "blog pct", "blog's percentile among the variants (0: below all, 100: above all)"),
+                 ("official_pct", "official pct", "official's percentile among the variants"),
+                 ("rank_mean", "rank", "the model's rank by the mean over the variants"))
+
+
+def _robust_cells(r: pd.Series, vs: str) -> list[str]:
+    """The five prompt-robust cells of one row for variant set ``vs`` (— where the row has none)."""
+    def get(k: str) -> float | None:
+        return _num(r.get(f"robust:{vs}:{k}"))
+
+    mean, worst, best, n = get("mean"), get("worst"), get("best"), get("n")
+    key = f"robust:{vs}"
+    if mean is None or worst is None or best is None:
+        return [_td(f"{key}:{k}", "—", None) for k, _, _ in _ROBUST_HEADS]
+    cells = [_td(f"{key}:mean", f"{mean:.4f}<br><small>[{worst:.4f}, {best:.4f}] · {int(n or 0)} variants</small>",
+                 mean),
+             _td(f"{key}:worst", f"{worst:.4f}", worst)]
+    for k in ("blog_pct", "official_pct"):
+        v = get(k)
+        cells.append(_td(f"{key}:{k}", "—" if v is None else f"{v:.0f}", v))
+    rank = get("rank_mean")
+    cells.append(_td(f"{key}:rank_mean", "—" if rank is None else str(int(rank)), rank))
+    return cells
 
 
 def _script_json(text: str) -> str:
@@ -206,7 +265,7 @@ th,td{border:1px solid #ddd;padding:.2rem .35rem;text-align:left;vertical-align:
 th{background:#f4f4f4;position:sticky;top:0}th[data-key]{cursor:pointer;user-select:none}
 th.group{text-align:center;cursor:default}
 th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{content:" ▼"}
-td[data-key^="score:"],td[data-key^="delta:"],td[data-key^="rank:"]{text-align:right;white-space:nowrap;
+td[data-key^="score:"],td[data-key^="delta:"],td[data-key^="rank:"],td[data-key^="robust:"]{text-align:right;white-space:nowrap;
 font-variant-numeric:tabular-nums}
 td small{color:#555;font-size:.76rem}td.up{background:#e6f4ea}td.down{background:#fde8e8}td.same{color:#777}
 tbody tr:hover td{background:#fafae6}
@@ -308,7 +367,7 @@ JS = r"""
     th.addEventListener("click", function () {
       var s = parse(), same = sortKey(s) === th.dataset.key;
       s.sort = th.dataset.key;
-      var first = /^(score|delta):/.test(th.dataset.key) ? "desc" : "asc";  // best first
+      var first = /^(score|delta):|^robust:.*:(mean|worst)$/.test(th.dataset.key) ? "desc" : "asc";  // best first
       s.dir = same ? (s.dir === "desc" ? "asc" : "desc") : first;
       go(s);
     });
