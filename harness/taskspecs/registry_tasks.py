@@ -275,16 +275,29 @@ class RegistryTask:
         configure()
         import mteb
 
-        from harness.taskspecs.mteb_task import keep_predictions
-
         base = type(mteb.get_task(self.name))
         meta = base.metadata
         got = None if is_online() else self.local_copy()
         if got is not None and got[0] == "snapshot":
             dataset = {**meta.dataset, "path": str(got[1]), "cache_dir": str(datasets_cache())}
             meta = meta.model_copy(update={"dataset": dataset})
-        attrs = {"metadata": meta, "_save_task_predictions": keep_predictions, "__module__": __name__}
+        attrs = {"metadata": meta, "__module__": __name__, **self._prediction_attrs(base)}
         return type(base.__name__, (base,), attrs)
+
+    @staticmethod
+    def _prediction_attrs(base: Any) -> dict[str, Any]:
+        """What the harness changes in mteb's task class so that each item has one prediction kept in memory:
+        ``_save_task_predictions`` (keep, do not dump JSON), and for classification one fitted classifier per cell
+        (``n_experiments = 1``; mteb's default averages 10 seeded training draws, whose 10 predictions per item
+        could not be resampled as one), as for a task folder (:func:`harness.taskspecs.mteb_task.task_class`)."""
+        from mteb.abstasks import AbsTaskClassification
+
+        from harness.taskspecs.mteb_task import keep_predictions
+
+        attrs: dict[str, Any] = {"_save_task_predictions": keep_predictions}
+        if issubclass(base, AbsTaskClassification):
+            attrs["n_experiments"] = 1
+        return attrs
 
     def mteb_task(self) -> Any:
         """A loaded mteb task (``item_predictions`` as for a task folder: :meth:`LocalTask.mteb_task`)."""
