@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -134,3 +135,28 @@ def test_an_unsupported_type_is_refused_before_the_first_cell(task_type: str, tm
     msg = str(e.value)
     assert "\n" not in msg and task_type in msg and MOCKS[task_type] in msg
     assert not (out / "cells").exists() or not any((out / "cells").rglob("*.json"))
+
+
+def _summaries(rng: np.random.Generator, n_texts: int, n_summ: int, noise: float) -> pd.DataFrame:
+    gold = rng.random((n_texts, n_summ))
+    pred = gold + noise * rng.standard_normal((n_texts, n_summ))
+    return pd.DataFrame({"subset": "default", "split": "test", "item": np.repeat(np.arange(n_texts), n_summ),
+                         "doc_id": [str(j) for _ in range(n_texts) for j in range(n_summ)],
+                         "gold": gold.ravel(), "prediction": pred.ravel()})
+
+
+def test_summarization_delta_is_the_mean_of_per_text_differences_resampled_by_text() -> None:
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(7)
+    a = _summaries(rng, 40, 6, 0.1)
+    b = a.assign(prediction=a.gold + 0.8 * rng.standard_normal(len(a)))  # the same gold, a noisier condition
+    per_text = [spearmanr(ga.gold, ga.prediction).statistic - spearmanr(gb.gold, gb.prediction).statistic
+                for (_, ga), (_, gb) in zip(a.groupby("item"), b.groupby("item"), strict=True)]
+    st = stats.delta_stats("Summarization", "cosine_spearman", a, b, seed=1)
+    assert st is not None and st.resample_unit == "item" and st.n_items == 40
+    assert st.delta == pytest.approx(float(np.mean(per_text)), abs=1e-12)
+    assert st.ci_low < st.delta < st.ci_high and st.ci_low > 0  # a clear effect: CI above 0
+    assert st.p_value <= 0.01  # the paired sign-flip permutation over texts
+    same = stats.delta_stats("Summarization", "cosine_spearman", a, a.copy(), seed=1)
+    assert same is not None and same.delta == 0 and same.ci_low == same.ci_high == 0 and same.p_value == 1

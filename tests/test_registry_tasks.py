@@ -311,8 +311,11 @@ def test_types_without_predictions_or_recipes_are_refused_in_one_line(hf_home: P
     with pytest.raises(HarnessError) as e:
         api.run([mock_spec()], tasks=["TwentyNewsgroupsClustering"], conditions=["none"],
                 results_dir=tmp_path / "r", progress=False)
+    from harness.run.predictions import supported_types
+
+    assert "Clustering" not in supported_types()
     assert e.value.lines() == ["task 'TwentyNewsgroupsClustering': mteb's Clustering tasks cannot run yet "
-                               "(item-level predictions exist for STS, Retrieval, BitextMining, Classification)"]
+                               f"(item-level predictions exist for {', '.join(supported_types())})"]
     recipe = model_instructions("intfloat/e5-mistral-7b-instruct")
     assert official_kind(recipe, "AskUbuntuDupQuestions", "Reranking") is None  # the file does not cover it
     with pytest.raises(HarnessError, match=r"mteb's task is .* the harness runs text tasks only"):

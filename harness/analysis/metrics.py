@@ -252,6 +252,8 @@ def metric_for(task_type: str, metric: str) -> Metric | None:
         return Metric(metric, _pearson, _pearson_w, ("gold",), ("pred",), "pearson")
     if task_type == "Retrieval" and (metric == "accuracy" or _AT_K.match(metric)):
         return Metric(metric, _mean_value, _mean_value_w, (), ("value",), "mean")
+    if task_type == "Summarization" and metric in SUMMARIZATION_METRICS:  # mean over texts of a per-text value
+        return Metric(metric, _mean_value, _mean_value_w, (), ("value",), "mean")
     if task_type in ("BitextMining", "Classification") and metric == "accuracy":
         return Metric(metric, _bitext_accuracy, _bitext_accuracy_w, ("gold",), ("pred",), "labels")
     if task_type == "BitextMining" and metric in ("f1", "precision", "recall"):
@@ -314,10 +316,30 @@ def _retrieval_values(df: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.nda
     return items, values
 
 
+SUMMARIZATION_METRICS = ("cosine_spearman", "cosine_pearson")
+
+
+def _summarization_values(df: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per source text (item), the Spearman or Pearson correlation between its machine summaries' human scores
+    and their cosine scores — mteb's per-text value, whose mean over texts is the task's score (NaN where a text's
+    scores are constant, as in scipy and hence mteb)."""
+    from scipy.stats import pearsonr, spearmanr
+
+    d = df.sort_values(["item"], kind="stable")
+    items = np.unique(d["item"].to_numpy(np.int64))
+    corr = spearmanr if metric == "cosine_spearman" else pearsonr
+    values = np.array([float(corr(g.gold.to_numpy(np.float64), g.prediction.to_numpy(np.float64)).statistic)
+                       for _, g in d.groupby("item", sort=True)])
+    return items, values
+
+
 def item_columns(task_type: str, metric: str, df: pd.DataFrame) -> tuple[np.ndarray, Columns]:
     """(item ids, {column: per-item values}) for one cell × subset × split of predictions."""
     if task_type == "Retrieval":
         items, values = _retrieval_values(df, metric)
+        return items, {"value": values}
+    if task_type == "Summarization":
+        items, values = _summarization_values(df, metric)
         return items, {"value": values}
     d = df.sort_values("item")
     return d["item"].to_numpy(), {"gold": d["gold"].to_numpy(np.float64), "pred": d["prediction"].to_numpy(

@@ -8,7 +8,10 @@ harness's task classes keep them in memory instead of writing JSON); this module
   document among the retrieved ones (null when not retrieved), ``prediction`` = its score;
 - BitextMining: one row per sentence — ``gold`` = index of its translation, ``prediction`` = matched index;
 - Classification: one row per test item — ``gold`` = its label's index (labels sorted), ``prediction`` = the
-  label index the cell's one fitted classifier predicted (correct = ``gold == prediction``).
+  label index the cell's one fitted classifier predicted (correct = ``gold == prediction``);
+- Summarization: one row per (source text, machine summary) — ``item`` = the source text's index, ``doc_id`` = the
+  summary's index within it, ``gold`` = its human relevance score (mteb's normalised one), ``prediction`` = the
+  summary's highest cosine similarity to the text's human summaries (mteb's ``cosine_scores``).
 
 From these rows the main metric can be recomputed on any resample of items (see ``harness.stats``).
 """
@@ -69,8 +72,18 @@ def _classification_rows(sub: str, split: str, pred: list[Any], data: Any) -> li
     ]
 
 
+def _summarization_rows(sub: str, split: str, pred: dict[str, list[list[float]]], data: Any
+                        ) -> list[dict[str, Any]]:
+    return [
+        {"subset": sub, "split": split, "item": i, "query_id": None, "doc_id": str(j), "gold": float(g),
+         "prediction": float(c), "rank": None}
+        for i, (golds, cosines) in enumerate(zip(pred["human_scores"], pred["cosine_scores"], strict=True))
+        for j, (g, c) in enumerate(zip(golds, cosines, strict=True))
+    ]
+
+
 _BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bitext_rows,
-            "Classification": _classification_rows}
+            "Classification": _classification_rows, "Summarization": _summarization_rows}
 
 
 def supported_types() -> tuple[str, ...]:
