@@ -250,7 +250,7 @@ def metric_for(task_type: str, metric: str) -> Metric | None:
         return Metric(metric, _spearman, _spearman_w, ("gold",), ("pred",), "spearman")
     if task_type == "STS" and metric in ("cosine_pearson", "pearson"):
         return Metric(metric, _pearson, _pearson_w, ("gold",), ("pred",), "pearson")
-    if task_type == "Retrieval" and (metric == "accuracy" or _AT_K.match(metric)):
+    if task_type in ("Retrieval", "Reranking") and (metric == "accuracy" or _AT_K.match(metric)):
         return Metric(metric, _mean_value, _mean_value_w, (), ("value",), "mean")
     if task_type in ("BitextMining", "Classification") and metric == "accuracy":
         return Metric(metric, _bitext_accuracy, _bitext_accuracy_w, ("gold",), ("pred",), "labels")
@@ -316,7 +316,7 @@ def _retrieval_values(df: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.nda
 
 def item_columns(task_type: str, metric: str, df: pd.DataFrame) -> tuple[np.ndarray, Columns]:
     """(item ids, {column: per-item values}) for one cell × subset × split of predictions."""
-    if task_type == "Retrieval":
+    if task_type in ("Retrieval", "Reranking"):
         items, values = _retrieval_values(df, metric)
         return items, {"value": values}
     d = df.sort_values("item")

@@ -20,7 +20,8 @@ _DENSE_TEXTS = 2000  # recurring texts up to which the text split uses a precomp
 UnitKind = Literal["item", "query", "sentence", "text"]
 
 UNITS: dict[str, tuple[str, ...]] = {"STS": ("item", "text"), "Retrieval": ("query", "item"),
-                                     "BitextMining": ("sentence", "item"), "Classification": ("item",)}
+                                     "BitextMining": ("sentence", "item"), "Classification": ("item",),
+                                     "Reranking": ("query", "item")}
 
 
 @dataclass(frozen=True, eq=False)
