@@ -98,7 +98,8 @@ def test_every_candidates_problem_is_one_line_at_once(tmp_path: Path) -> None:
 
 
 def test_bad_candidates_and_specs_are_one_line_each_exit_2_nothing_written(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_TASKS_PATH", "")  # --tasks-dir writes it: restored after this test
     root = tiny_reranking(tmp_path / "tasks")
     folder = root / "TinyReranking"
     (folder / "candidates.csv").write_text("query_id,document\nq0,d0\n")  # a column misnamed
