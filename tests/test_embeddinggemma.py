@@ -200,7 +200,7 @@ def test_installed_model_registers_as_ready(cache: Path, monkeypatch: pytest.Mon
 
     row = {r["alias"]: r for r in api.list_models()}["embeddinggemma"]
     assert row["status"] == "ready" and row["size"].endswith("MB") and row["languages"].endswith("languages")
-    assert row["format prefixes"] == "document='title: none | text: '"
+    assert row["format prefixes"] == "document='title: none | text: ' (other for Reranking)"
     assert row["revision"] == embeddinggemma.REVISION
 
 
@@ -594,6 +594,11 @@ def test_golden_prompts() -> None:
     assert ret["query"]["official"] == "task: search result | query: "
     # documents: the format prefix only; the recipe gives documents no instruction (instruct_documents: false)
     assert {ret["document"][c] for c in ("format", "official", "blog")} == {"title: none | text: "}
+    # Reranking: mteb's lookup gives documents the type's prompt, the query-side one (type key before prompt
+    # type); the file keeps it as the type's document format prefix, fed under format, official and every set
+    rr = p["DeEnTranslationReranking"]
+    assert rr["query"]["official"] == "task: search result | query: " and rr["query"]["format"] == ""
+    assert {rr["document"][c] for c in ("format", "official", "blog", "placebo")} == {"task: search result | query: "}
 
 
 # -------------------------------------------------------------------------------------- real weights

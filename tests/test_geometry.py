@@ -170,7 +170,8 @@ def test_german_sets_translate_their_english_sources_side_by_side() -> None:
 
     blog, blog_deu, para, para_deu = tasks("blog"), tasks("blog_deu"), tasks("paraphrase"), tasks("paraphrase_deu")
     german_tasks = {*(f"Scale{s}" for s in ("Age", "Brightness", "Loudness", "Size", "Speed", "Temperature",
-                                             "Weight")), "DeEnTranslationRetrieval", "EnDeTranslationRetrieval"}
+                                             "Weight")), "DeEnTranslationRetrieval", "DeEnTranslationReranking",
+                    "EnDeTranslationRetrieval"}
     assert set(blog_deu) == set(para_deu) == german_tasks
     for t in german_tasks:
         assert [set(e) for e in blog_deu[t]] == [set(blog[t])]  # same sides as the English entry
@@ -178,6 +179,7 @@ def test_german_sets_translate_their_english_sources_side_by_side() -> None:
     # the English side of a translation task keeps the English instruction exactly
     assert blog_deu["DeEnTranslationRetrieval"][0]["document"] == blog["DeEnTranslationRetrieval"]["document"]
     assert blog_deu["EnDeTranslationRetrieval"][0]["query"] == blog["EnDeTranslationRetrieval"]["query"]
+    assert blog_deu["DeEnTranslationReranking"] == blog_deu["DeEnTranslationRetrieval"]  # German queries alike
     assert decomposition.english_of("blog_deu#1", {"blog"}) == "blog"
     assert decomposition.english_of("paraphrase_deu#3", {"paraphrase#3", "blog"}) == "paraphrase#3"
     assert decomposition.english_of("blog#1", {"blog"}) is None

@@ -317,7 +317,8 @@ def test_types_without_predictions_or_recipes_are_refused_in_one_line(hf_home: P
     assert e.value.lines() == ["task 'TwentyNewsgroupsClustering': mteb's Clustering tasks cannot run yet "
                                f"(item-level predictions exist for {', '.join(supported_types())})"]
     recipe = model_instructions("intfloat/e5-mistral-7b-instruct")
-    assert official_kind(recipe, "AskUbuntuDupQuestions", "Reranking") is None  # the file does not cover it
+    assert official_kind(recipe, "IFIRAila", "InstructionRetrieval") is None  # the file does not cover it
+    assert official_kind(recipe, "AskUbuntuDupQuestions", "Reranking") == "task"  # Reranking is exported
     with pytest.raises(HarnessError, match=r"mteb's task is .* the harness runs text tasks only"):
         TaskRegistry().get(next(n for n, e in registry_tasks.catalogue().items() if e["modalities"] == ["image"]))
 

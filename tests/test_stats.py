@@ -338,8 +338,9 @@ def test_delta_stats_reads_the_texts_from_the_frames() -> None:
 
 
 def tiny_tasks(root: Path) -> Path:
-    """Four small tasks: graded multi-relevant retrieval (ignore_identical_ids, the query's own id is in the
-    corpus), STS, bitext mining and classification (12 train, 12 test texts, labels a/b/c)."""
+    """Five small tasks: graded multi-relevant retrieval (ignore_identical_ids, the query's own id is in the
+    corpus), STS, bitext mining, classification (12 train, 12 test texts, labels a/b/c) and graded multi-relevant
+    reranking (each query's relevant documents among 7 of the 24)."""
     rng = np.random.default_rng(0)
     meta = """description: tiny test task
 reference: https://example.org
@@ -403,12 +404,30 @@ sample_creation: created
         """) + meta)
     pd.DataFrame({"text": words, "label": [("a", "b", "c")[i % 3] for i in range(24)],
                   "split": ["train" if i < 12 else "test" for i in range(24)]}).to_csv(c / "items.csv", index=False)
+    k = root / "TinyReranking"
+    k.mkdir()
+    (k / "task.yaml").write_text(textwrap.dedent("""\
+        name: TinyReranking
+        type: Reranking
+        subsets: {default: [eng-Latn]}
+        main_score: ndcg_at_10
+        data: {corpus: corpus.csv, queries: queries.csv, qrels: qrels.csv, candidates: candidates.csv}
+        """) + meta)
+    pd.DataFrame({"id": [f"d{i}" for i in range(24)], "text": words}).to_csv(k / "corpus.csv", index=False)
+    pd.DataFrame({"id": [f"q{i}" for i in range(8)], "text": [w + " question" for w in words[:8]]}).to_csv(
+        k / "queries.csv", index=False)
+    cand = {q: [int(d) for d in rng.choice(24, size=7, replace=False)] for q in range(8)}
+    rel = [(f"q{q}", f"d{d}", int(rng.integers(1, 3))) for q in range(8) for d in cand[q][:int(rng.integers(1, 4))]]
+    pd.DataFrame(rel, columns=["query_id", "doc_id", "score"]).to_csv(k / "qrels.csv", index=False)
+    pd.DataFrame([(f"q{q}", f"d{d}") for q in range(8) for d in cand[q]], columns=["query_id", "doc_id"]).to_csv(
+        k / "candidates.csv", index=False)
     return root
 
 
 MAIN = {"TinyRetrieval": ["ndcg_at_10", "recall_at_1", "map_at_10", "mrr_at_10", "precision_at_5"],
         "TinySTS": ["cosine_spearman", "cosine_pearson"], "TinyBitext": ["f1", "accuracy", "precision", "recall"],
-        "TinyClassification": ["accuracy"]}
+        "TinyClassification": ["accuracy"],
+        "TinyReranking": ["ndcg_at_10", "recall_at_1", "map_at_10", "mrr_at_10", "precision_at_5"]}
 
 
 def _check_against_mteb(results_dir: Path) -> int:
@@ -427,7 +446,8 @@ def _check_against_mteb(results_dir: Path) -> int:
                 for metric in MAIN.get(side["task"], [side["main_score"]]):
                     got = stats.recompute(side["task_type"], metric, f)
                     # mteb stores 6 decimals (retrieval: rounded to 5 first)
-                    tol = 5.1e-6 if side["task_type"] == "Retrieval" and not metric.startswith("mrr") else 5.1e-7
+                    tol = 5.1e-6 if side["task_type"] in ("Retrieval", "Reranking") and not metric.startswith(
+                        "mrr") else 5.1e-7
                     assert got == pytest.approx(e[metric], abs=tol), (side["task"], metric)
                     checked += 1
     return checked
@@ -438,8 +458,11 @@ def test_recomputed_metrics_equal_mtebs_scores_for_each_task_type(tmp_path: Path
     out = tmp_path / "results"
     summary = runner.run([mock_spec()], conditions=["none"], results_dir=out, registry=registry, progress=False,
                          cache=False)
-    assert len(summary.ran) == 4 and not summary.failed
+    assert len(summary.ran) == 5 and not summary.failed
     assert _check_against_mteb(out) == sum(len(v) for v in MAIN.values())
+    # reranking: every relevant document ranked among its query's 7 candidates (mteb scores no other document)
+    rerank = pd.read_parquet(next((out / "cells").glob("*/*/none/TinyReranking.predictions.parquet")))
+    assert rerank["rank"].notna().all() and rerank["rank"].between(1, 7).all()
     # the ignored identical id is not ranked: rank 1 of query x0 is some other document
     frame = pd.read_parquet(next((out / "cells").glob("*/*/none/TinyRetrieval.predictions.parquet")))
     assert frame[(frame.query_id == "x0") & (frame.doc_id == "x0")]["rank"].isna().all()

@@ -24,11 +24,11 @@ from harness.prompts.conditions import Condition, Prompter
 from harness.prompts.schema import ROLES, ModelInstructions
 
 # The task types the exporter (harness/prompts/export) probes mteb's wrappers for, so an instruction file states
-# what mteb feeds on them. The asymmetric types beyond Retrieval (Reranking, InstructionRetrieval,
-# InstructionReranking) are not yet: mteb's prompt lookup gives some models' documents there the query-side
-# prompt (EmbeddingGemma), which the file format cannot state without changing what documents get elsewhere.
+# what mteb feeds on them. Reranking is covered: where mteb's prompt lookup gives a model's Reranking documents the
+# query-side prompt (EmbeddingGemma: the type key comes before the prompt type), the file states it as the type's
+# document format prefix. InstructionRetrieval and InstructionReranking are not yet.
 EXPORTED_TYPES = ("BitextMining", "Classification", "Clustering", "MultilabelClassification", "PairClassification",
-                  "Retrieval", "STS", "Summarization")
+                  "Reranking", "Retrieval", "STS", "Summarization")
 
 OfficialKind = Literal["task", "task_type", "model_default", "none"]
 OFFICIAL_KINDS: tuple[OfficialKind, ...] = ("task", "task_type", "model_default", "none")

@@ -18,6 +18,7 @@ import yaml
 from harness.analysis import folding, headline, stats
 from harness.core import markdown as md
 from harness.prompts.conditions import condition_order, order_conditions
+from harness.prompts.schema import ASYMMETRIC_TYPES
 from harness.results.columns import columns
 
 MARKER = "<!-- written by `harness publish`: rerun it to update this folder -->"
@@ -112,9 +113,9 @@ def _instructions(c: Contents) -> str:
         by_prefix: dict[tuple[str, str, str], list[str]] = {}
         for s in cells:
             for role, prefix in sorted(s.get("prompts", {}).items()):
-                if s["task_type"] != "Retrieval" and role == "document":
+                if s["task_type"] not in ASYMMETRIC_TYPES and role == "document":
                     continue  # symmetric tasks feed every text the query side
-                shown_role = role if s["task_type"] == "Retrieval" else "both"
+                shown_role = role if s["task_type"] in ASYMMETRIC_TYPES else "both"
                 by_prefix.setdefault((s["task"], shown_role, prefix), []).append(s["condition"])
         rows = [[task, role, folding.label(order_conditions(conds)), md.code(repr(prefix))]
                 for (task, role, prefix), conds in sorted(by_prefix.items(), key=lambda kv: (

@@ -14,6 +14,7 @@ import pandas as pd
 from harness.analysis import folding, stats
 from harness.analysis.tables import fmt_p
 from harness.prompts.conditions import BASELINE, condition_order, order_conditions
+from harness.prompts.schema import ASYMMETRIC_TYPES
 from harness.report.figure_cache import cached
 from harness.report.html import Figure, png_bytes, pyplot
 from harness.results.layout import COSINES_ARTIFACT
@@ -231,9 +232,9 @@ def instruction_table(sides: list[dict[str, Any]]) -> pd.DataFrame:
     by_prefix: dict[tuple[str, str, str, str], list[str]] = {}
     for s in sides:
         for role, prefix in sorted(s.get("prompts", {}).items()):
-            if s["task_type"] != "Retrieval" and role == "document":
+            if s["task_type"] not in ASYMMETRIC_TYPES and role == "document":
                 continue  # symmetric tasks feed every text the query side
-            shown = role if s["task_type"] == "Retrieval" else "both"
+            shown = role if s["task_type"] in ASYMMETRIC_TYPES else "both"
             by_prefix.setdefault((s["alias"], s["task"], shown, prefix), []).append(s["condition"])
     sha = {(s["alias"], s["task"], s["condition"]): str(s.get("prompts_sha256", ""))[:12] for s in sides}
     rows = []

@@ -23,6 +23,7 @@ from harness.taskspecs.spec import (
     TRAIN_SPLIT,
     BitextSpec,
     ClassificationSpec,
+    RerankingSpec,
     RetrievalSpec,
     STSSpec,
     TaskSpec,
@@ -193,17 +194,19 @@ def _retrieval_tables(folder: Path, s: RetrievalSpec) -> dict[str, pd.DataFrame]
     files = {k: folder / v for k, v in s.data.model_dump().items()}
     problems = Problems()
     tables: dict[str, pd.DataFrame] = {}
-    for key, required in (("corpus", ["id", "text"]), ("queries", ["id", "text"]),
-                          ("qrels", ["query_id", "doc_id", "score"])):
+    wanted = [("corpus", ["id", "text"]), ("queries", ["id", "text"]), ("qrels", ["query_id", "doc_id", "score"])]
+    if isinstance(s, RerankingSpec):
+        wanted.append(("candidates", ["query_id", "doc_id"]))
+    for key, required in wanted:
         with problems.collect():
             df = read_table(files[key], required, required[:2])
-            if key != "qrels":
+            if key in ("corpus", "queries"):
                 _check_subsets(s, files[key], df)
                 dup = df.duplicated(["subset", "split", "id"])
                 if dup.any():
                     raise bad_rows(files[key], [(int(row), f"duplicate id '{df['id'].iloc[row]}'")
                                                 for row in dup.to_numpy().nonzero()[0]])
-            else:
+            elif key == "qrels":
                 df["score"] = pd.to_numeric(df["score"], errors="coerce")
                 if df["score"].isna().any():
                     raise bad_rows(files["qrels"], [(int(row), "score is not a number")
@@ -218,8 +221,40 @@ def _retrieval_tables(folder: Path, s: RetrievalSpec) -> dict[str, pd.DataFrame]
             missing = set(r[col].tolist()) - ids
             if missing:
                 problems.add(f"{files['qrels']}: {col} '{sorted(missing)[0]}' not in {files[f].name} ({sub}/{sp})")
+        if "candidates" in tables:
+            _check_candidates(files["candidates"], q, c, r, tables["candidates"], (sub, sp), problems)
     problems.raise_if_any()
     return tables
+
+
+def _check_candidates(path: Path, queries: pd.DataFrame, corpus: pd.DataFrame, qrels: pd.DataFrame,
+                      candidates: pd.DataFrame, at: tuple[str, str], problems: Problems) -> None:
+    """A reranking split's candidate lists: known query and document ids, no duplicate pair, every query with
+    candidates, and every relevant (score > 0) document among its query's candidates (else no ranking of it)."""
+    cand = candidates[(candidates.subset == at[0]) & (candidates.split == at[1])]
+    where = "/".join(at)
+    qids, dids = set(queries.id.tolist()), set(corpus.id.tolist())
+    for col, ids, f in (("query_id", qids, "queries"), ("doc_id", dids, "corpus")):
+        missing = sorted(set(cand[col].tolist()) - ids)
+        if missing:
+            problems.add(f"{path}: {col} '{missing[0]}' not in the {f} file ({where}"
+                         + (f"; {len(missing)} such ids)" if len(missing) > 1 else ")"))
+    dup = cand.duplicated(["query_id", "doc_id"])
+    if dup.any():
+        first = cand[dup].iloc[0]
+        problems.add(f"{path}: candidate '{first.doc_id}' listed twice for query '{first.query_id}' ({where})")
+    without = sorted(qids - set(cand.query_id.tolist()))
+    if without:
+        problems.add(f"{path}: query '{without[0]}' has no candidates ({where}"
+                     + (f"; {len(without)} such queries)" if len(without) > 1 else ")"))
+    pairs = set(zip(cand.query_id.tolist(), cand.doc_id.tolist(), strict=True))
+    rel = qrels[qrels.score > 0]
+    outside = [(qi, d) for qi, d in zip(rel.query_id.tolist(), rel.doc_id.tolist(), strict=True)
+               if (qi, d) not in pairs]
+    if outside:
+        qi, d = outside[0]
+        problems.add(f"{path}: relevant document '{d}' of query '{qi}' is not among its candidates ({where}"
+                     + (f"; {len(outside)} such pairs)" if len(outside) > 1 else ")"))
 
 
 def _retrieval_dataset(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, Any]]:
@@ -239,8 +274,20 @@ def _retrieval_dataset(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, A
             corpus=Dataset.from_pandas(c[cols], preserve_index=False),
             queries=Dataset.from_pandas(q[["id", "text"]], preserve_index=False),
             relevant_docs=rel,
-            top_ranked=None,
+            top_ranked=_top_ranked(tables, sub, sp),
         )
+    return out
+
+
+def _top_ranked(tables: dict[str, pd.DataFrame], sub: str, sp: str) -> dict[str, list[str]] | None:
+    """A reranking split's candidates as mteb's ``top_ranked`` ({query id: [document ids]}); None for retrieval."""
+    if "candidates" not in tables:
+        return None
+    c = tables["candidates"]
+    c = c[(c.subset == sub) & (c.split == sp)]
+    out: dict[str, list[str]] = {}
+    for qid, did in zip(c.query_id.tolist(), c.doc_id.tolist(), strict=True):
+        out.setdefault(qid, []).append(did)
     return out
 
 

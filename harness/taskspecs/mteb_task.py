@@ -30,6 +30,7 @@ BASES: dict[str, builtins.type[AbsTask]] = {
     "Retrieval": AbsTaskRetrieval,
     "BitextMining": AbsTaskBitextMining,
     "Classification": AbsTaskClassification,
+    "Reranking": AbsTaskRetrieval,  # mteb 2.x: a Reranking task is a retrieval task with top_ranked candidates
 }
 
 

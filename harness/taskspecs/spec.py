@@ -98,6 +98,18 @@ class RetrievalSpec(_Metadata):
     language_probe: LanguageProbeSpec | None = None
 
 
+class RerankingFiles(RetrievalFiles):
+    candidates: str = Field(description="columns query_id, doc_id [, subset, split]: the documents each query reranks")
+
+
+class RerankingSpec(RetrievalSpec):
+    """Retrieval restricted to each query's candidates: mteb's ``AbsTaskRetrieval`` with ``top_ranked`` (mteb 2.x
+    runs its Reranking tasks so), scoring only the listed documents of each query."""
+
+    type: Literal["Reranking"]  # type: ignore[assignment]
+    data: RerankingFiles
+
+
 class BitextSpec(_Metadata):
     type: Literal["BitextMining"]
     data: str = Field(description="file with columns sentence1, sentence2 [, subset, split]")
@@ -114,14 +126,15 @@ class ClassificationSpec(_Metadata):
                                                                 "undersampling, seeded)")
 
 
-TaskSpec = STSSpec | RetrievalSpec | BitextSpec | ClassificationSpec
+TaskSpec = STSSpec | RetrievalSpec | BitextSpec | ClassificationSpec | RerankingSpec
 TRAIN_SPLIT = "train"  # a classification task's training split (not an evaluation split)
 # The units a task type may state (the first is the default when a task states none; STS infers text or item).
 RESAMPLE_UNITS: dict[str, tuple[str, ...]] = {"STS": ("text", "item"), "Retrieval": ("query", "item"),
                                               "BitextMining": ("sentence", "item"),
-                                              "Classification": ("item",)}
+                                              "Classification": ("item",), "Reranking": ("query", "item")}
 KINDS: dict[str, type[STSSpec | RetrievalSpec | BitextSpec | ClassificationSpec]] = {
-    "STS": STSSpec, "Retrieval": RetrievalSpec, "BitextMining": BitextSpec, "Classification": ClassificationSpec
+    "STS": STSSpec, "Retrieval": RetrievalSpec, "BitextMining": BitextSpec, "Classification": ClassificationSpec,
+    "Reranking": RerankingSpec,
 }
 
 

@@ -4,7 +4,8 @@ the task itself an instruction (queries; retrieval documents too).
 
 The rule:
 
-- the translation tasks (three retrieval tasks and bitext mining) get the temperature instruction
+- the translation tasks (three retrieval tasks, the reranking task and bitext mining) get the temperature
+  instruction
   (``TemperatureBySensation``'s);
 - ``TemperatureBySensation`` and ``TemperatureSensationClassification`` get the translation instruction
   (``DeEnTranslationRetrieval``'s query);
@@ -40,6 +41,7 @@ DONORS: dict[str, str] = {
     TEMPERATURE: TRANSLATION,
     "TemperatureSensationClassification": TRANSLATION,
     "DeEnTranslationRetrieval": TEMPERATURE,
+    "DeEnTranslationReranking": TEMPERATURE,
     "EnDeTranslationRetrieval": TEMPERATURE,
     "MixedPoolTranslationRetrieval": TEMPERATURE,
     "DeEnTranslationBitextMining": TEMPERATURE,

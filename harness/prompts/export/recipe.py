@@ -82,8 +82,11 @@ TEMPLATE_PATTERNS: dict[str, dict[str, str]] = {
     "google/embeddinggemma-300m": {"query": "task: {instruction} | query: "},
 }
 KNOWN_FORMATS: dict[str, tuple[str, ...]] = {
-    # ... and document side "title: {title} | text: {text}", title "none" when the corpus has none
-    "google/embeddinggemma-300m": ("title: none | text: ",),
+    # ... and document side "title: {title} | text: {text}", title "none" when the corpus has none. On Reranking
+    # mteb's lookup (task type before prompt type) gives documents the type's query-side prompt; it is kept as
+    # that type's document format prefix (fed under format, official and every set), not as an instruction, so
+    # instruction sets leave documents as they are on Retrieval (instruct_documents stays false)
+    "google/embeddinggemma-300m": ("title: none | text: ", "task: search result | query: "),
 }
 
 # The committed files: bundled models and instruction models (see instructions/).
@@ -305,7 +308,9 @@ def _from_prompt_wrapper(model: str, probes: _Probes) -> dict[str, Any]:
         "'{instruction} ' after the format prefix"
     )
     # Defaults from the asymmetric type (mteb's query / document prompts); overrides where a type differs.
-    base = next((t for t in probes.type_names if t in ASYMMETRIC_TYPES), None)
+    # Retrieval first: the other asymmetric types (Reranking, sorted before it) differ from it by overrides
+    base = "Retrieval" if "Retrieval" in probes.type_names else next(
+        (t for t in probes.type_names if t in ASYMMETRIC_TYPES), None)
     default_q = fmt[(base, "query")] if base else ""
     default_d = fmt[(base, "document")] if base else ""
     defaults = FormatPrefixes(query=default_q, document=default_d)
