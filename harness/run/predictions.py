@@ -8,7 +8,11 @@ harness's task classes keep them in memory instead of writing JSON); this module
   document among the retrieved ones (null when not retrieved), ``prediction`` = its score;
 - BitextMining: one row per sentence — ``gold`` = index of its translation, ``prediction`` = matched index;
 - Classification: one row per test item — ``gold`` = its label's index (labels sorted), ``prediction`` = the
-  label index the cell's one fitted classifier predicted (correct = ``gold == prediction``).
+  label index the cell's one fitted classifier predicted (correct = ``gold == prediction``);
+- PairClassification: one row per pair — ``gold`` = its label (0/1), ``prediction`` = the model's similarity of
+  the pair (what mteb's ``similarity_ap`` ranks);
+- Clustering: one row per text — ``gold`` = its label's index (labels sorted), ``prediction`` = the cluster the
+  cell's one seeded k-means run assigned it.
 
 From these rows the main metric can be recomputed on any resample of items (see ``harness.stats``).
 """
@@ -69,8 +73,28 @@ def _classification_rows(sub: str, split: str, pred: list[Any], data: Any) -> li
     ]
 
 
+def _pair_classification_rows(sub: str, split: str, pred: dict[str, Any], data: Any) -> list[dict[str, Any]]:
+    sim = pred["similarity_scores"]
+    return [
+        {"subset": sub, "split": split, "item": i, "query_id": None, "doc_id": None, "gold": float(g),
+         "prediction": float(c), "rank": None, "text1": t1, "text2": t2}
+        for i, (g, c, t1, t2) in enumerate(zip(data["labels"], sim, data["sentence1"], data["sentence2"],
+                                               strict=True))
+    ]
+
+
+def _clustering_rows(sub: str, split: str, pred: dict[str, list[list[int]]], data: Any) -> list[dict[str, Any]]:
+    (assigned,) = pred["Level 0"]  # one k-means run on every text once (see harness.taskspecs.mteb_task)
+    return [
+        {"subset": sub, "split": split, "item": i, "query_id": None, "doc_id": None, "gold": float(g),
+         "prediction": float(c), "rank": None, "text1": t, "text2": None}
+        for i, (g, c, t) in enumerate(zip(data["labels"], assigned, data["sentences"], strict=True))
+    ]
+
+
 _BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bitext_rows,
-            "Classification": _classification_rows}
+            "Classification": _classification_rows, "PairClassification": _pair_classification_rows,
+            "Clustering": _clustering_rows}
 
 
 def supported_types() -> tuple[str, ...]:

@@ -67,6 +67,8 @@ def cell_texts(task: Task, dataset: Any) -> dict[tuple[str, str], dict[str, list
                 roles = {"query": list(data["queries"]["text"]), "document": docs}
             elif task.type == "Classification":  # train and test texts alike (both are encoded)
                 roles = {"query": list(data["text"])}
+            elif task.type == "Clustering":
+                roles = {"query": list(data["sentences"])}
             else:
                 roles = {"query": [t for a, b in zip(data["sentence1"], data["sentence2"], strict=True)
                                    for t in (a, b)]}
