@@ -97,10 +97,16 @@ _BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bit
             "Clustering": _clustering_rows}
 
 
-def supported_types() -> tuple[str, ...]:
+# Types whose rows assume the harness's own task class (task folders only): Clustering needs the one k-means run
+# on every text (mteb's registry tasks subsample and average 10 runs; legacy ones hold lists per row),
+# PairClassification the ``similarity_ap`` main score (registry tasks use ``max_ap``; v1 datasets one row per split).
+FOLDER_ONLY = ("PairClassification", "Clustering")
+
+
+def supported_types(*, registry: bool = False) -> tuple[str, ...]:
     """The task types whose item-level predictions this module turns into rows (a cell of any other type
-    cannot be written, so a run refuses it before its first cell)."""
-    return tuple(_BY_TYPE)
+    cannot be written, so a run refuses it before its first cell); ``registry``: for mteb's registry tasks."""
+    return tuple(t for t in _BY_TYPE if not (registry and t in FOLDER_ONLY))
 
 
 def to_frame(task_type: str, raw: dict[str, dict[str, Any]], dataset: dict[str, dict[str, Any]], *,

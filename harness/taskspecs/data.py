@@ -319,7 +319,7 @@ def _pair_classification_table(folder: Path, s: PairClassificationSpec) -> pd.Da
     for i, v in enumerate(raw):
         if v not in ("0", "1", "0.0", "1.0"):
             wrong.append((i, f"label '{v}' is not 0 or 1"))
-    key = [tuple(sorted((a, b))) for a, b in zip(df["sentence1"], df["sentence2"], strict=True)]
+    key = [tuple(sorted((str(a), str(b)))) for a, b in zip(df["sentence1"], df["sentence2"], strict=True)]
     seen: dict[tuple[str, str, object], int] = {}
     for i, (sub, sp, k) in enumerate(zip(df["subset"], df["split"], key, strict=True)):
         if (sub, sp, k) in seen:
