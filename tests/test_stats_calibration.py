@@ -39,7 +39,7 @@ N_ITEMS, N_WORDS = 150, 20  # independent items per dataset; words of a shared-w
 def _small(gen: sc.Generator) -> sc.Generator:
     if isinstance(gen, sc.STS):
         return dataclasses.replace(gen, n_words=N_WORDS, n_pairs=N_ITEMS)
-    if isinstance(gen, sc.Classification):
+    if isinstance(gen, sc.Classification | sc.PairAP | sc.Clusters):
         return dataclasses.replace(gen, n_items=N_ITEMS)
     return dataclasses.replace(gen, **({"n_queries": N_ITEMS} if isinstance(gen, sc.Retrieval) else
                                        {"n_sentences": N_ITEMS}))
