@@ -18,6 +18,8 @@ delta (the *true delta*) that the interval should cover.
   predicted count is its own correct match plus the wrong matches that land on it).
 - Classification accuracy: each test item correct with probability p_c + (a difficulty shared by both
   conditions), else another label; the true delta is p_a − p_b exactly.
+- PairClassification AP (:class:`PairAP`) and Clustering v-measure (:class:`Clusters`, a fixed clustering per
+  condition): see their docstrings.
 
 Under the null both conditions have the same parameters (exchangeable), under the alternative condition b is
 noisier. The OLD methods (raw-cosine swaps; pair-level resampling of shared-word data) are kept here, vectorised,
