@@ -18,6 +18,8 @@ delta (the *true delta*) that the interval should cover.
   predicted count is its own correct match plus the wrong matches that land on it).
 - Classification accuracy: each test item correct with probability p_c + (a difficulty shared by both
   conditions), else another label; the true delta is p_a − p_b exactly.
+- PairClassification AP (:class:`PairAP`) and Clustering v-measure (:class:`Clusters`, a fixed clustering per
+  condition): see their docstrings.
 
 Under the null both conditions have the same parameters (exchangeable), under the alternative condition b is
 noisier. The OLD methods (raw-cosine swaps; pair-level resampling of shared-word data) are kept here, vectorised,
@@ -173,8 +175,81 @@ class Classification:
         return Dataset({"gold": g, "pred": pred(self.p_a)}, {"gold": g, "pred": pred(self.p_b)})
 
 
-Generator = STS | Retrieval | Bitext | Classification
-TASK_TYPE = {STS: "STS", Retrieval: "Retrieval", Bitext: "BitextMining", Classification: "Classification"}
+@dataclass(frozen=True)
+class PairAP:
+    """Average precision of label-1 pairs ranked by a similarity: pair i (label y_i ~ Bernoulli(0.5)) has latent
+    z^c_i = y_i + d_i + σ_c·ε^c_i (d_i ~ N(0, 0.5²): a pair effect shared by both conditions); condition a observes
+    tanh(z), condition b an affine map of z (two monotone scales, as instructions give). AP depends on the order
+    only, so the true delta is AP_a − AP_b of the population, by a 2·10^6-pair Monte Carlo (σ_a = σ_b: 0)."""
+
+    n_items: int = 150
+    sigma_a: float = 1.0
+    sigma_b: float = 1.0
+
+    metric: str = "similarity_ap"
+
+    def _draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        y = (rng.random(n) < 0.5).astype(np.float64)
+        d = rng.normal(0, 0.5, n)
+        za = y + d + self.sigma_a * rng.normal(size=n)
+        zb = y + d + self.sigma_b * rng.normal(size=n)
+        return y, np.tanh(za), 3 * zb - 1
+
+    def true_delta(self) -> float:
+        if self.sigma_a == self.sigma_b:
+            return 0.0
+        y, a, b = self._draw(np.random.default_rng(12345), 2_000_000)
+        m = stats.metric_for("PairClassification", "similarity_ap")
+        assert m is not None
+        return float(m.score({"gold": y[None], "pred": a[None]})[0] - m.score({"gold": y[None], "pred": b[None]})[0])
+
+    def draw(self, rng: np.random.Generator) -> Dataset:
+        y, a, b = self._draw(rng, self.n_items)
+        ra, rb = stats.midranks(a) / len(a), stats.midranks(b) / len(b)  # what item_columns gives the statistics
+        return Dataset({"gold": y, "pred": ra}, {"gold": y, "pred": rb})
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """v-measure of one fitted clustering per condition: text i (gold label g_i of K = 4) is in its label's cluster
+    π_c(g_i) (π_c a fixed relabelling per condition) with probability p_c + d_i (d_i ~ U(−0.2, 0.2): a text
+    difficulty shared by both conditions), else in a uniform random cluster. The true delta is the v-measure of the
+    two population joint laws P(g, k) = (1/K)[p·1{k = π(g)} + (1 − p)/K] (E d_i = 0: the law is linear in p)."""
+
+    n_items: int = 150
+    p_a: float = 0.6
+    p_b: float = 0.6
+    k: int = 4
+
+    metric: str = "v_measure"
+
+    def _population(self, p: float) -> float:
+        k = self.k
+        joint = (p * np.eye(k) + (1 - p) / k) / k
+        m = stats.metric_for("Clustering", "v_measure")
+        assert m is not None
+        return float(m.weighted({"gold": np.repeat(np.arange(k), k).astype(np.float64),
+                                 "pred": np.tile(np.arange(k), k).astype(np.float64)}, joint.reshape(1, -1))[0])
+
+    def true_delta(self) -> float:
+        return self._population(self.p_a) - self._population(self.p_b)
+
+    def draw(self, rng: np.random.Generator) -> Dataset:
+        n, k = self.n_items, self.k
+        gold = rng.integers(0, k, n)
+        difficulty = rng.uniform(-0.2, 0.2, n)
+
+        def pred(p: float) -> np.ndarray:
+            relabel = rng.permutation(k)
+            return np.where(rng.random(n) < p + difficulty, relabel[gold], rng.integers(0, k, n)).astype(np.float64)
+
+        g = gold.astype(np.float64)
+        return Dataset({"gold": g, "pred": pred(self.p_a)}, {"gold": g, "pred": pred(self.p_b)})
+
+
+Generator = STS | Retrieval | Bitext | Classification | PairAP | Clusters
+TASK_TYPE = {STS: "STS", Retrieval: "Retrieval", Bitext: "BitextMining", Classification: "Classification",
+             PairAP: "PairClassification", Clusters: "Clustering"}
 
 
 def _metric(gen: Generator) -> stats.Metric:
@@ -281,6 +356,7 @@ NULLS: dict[str, Generator] = {
     "pearson/text": STS("cosine_pearson", words=True),
     "retrieval/query": Retrieval(),
     "bitext/sentence": Bitext(),
+    "pair_ap/item": PairAP(),
 }
 # Nulls of a discrete statistic (accuracy: Δ takes multiples of 1/n and many swaps tie): the permutation p is valid
 # but conservative (ties count as extreme), so it is checked as P(p ≤ α) ≤ α, not as uniform.
@@ -293,6 +369,8 @@ EFFECTS: dict[str, Generator] = {
     "retrieval/query": Retrieval(p_b=0.35),
     "bitext/sentence": Bitext(p_b=0.6),
     "classification/item": Classification(p_b=0.6),
+    "pair_ap/item": PairAP(sigma_b=1.6),
+    "v_measure/item": Clusters(p_b=0.45),
 }
 
 

@@ -327,7 +327,7 @@ def test_an_invalid_type_does_not_hide_the_other_fields(tmp_path: Path) -> None:
                     .replace("license: cc-by-4.0", "license: 7\ncolour: red"))
     _, problems = api.validate_report([folder])
     assert problems.lines == [f"{spec}:4: field 'type': 'STSS' is not one of STS, Retrieval, BitextMining, "
-                              "Classification, Reranking",
+                              "Classification, Reranking, PairClassification, Clustering",
                               f"{spec}:18: field 'colour': unknown key 'colour'",
                               f"{spec}:17: field 'license': Input should be a valid string"]
 

@@ -69,7 +69,7 @@ def test_paraphrases_cover_every_task_with_five_distinct_rewrites_of_blog() -> N
             assert v.get("document", v["query"]) == v["query"]
         # tasks that share a blog instruction share its paraphrases
         assert by_original.setdefault(blog[task]["query"], queries) == queries, task
-    assert len(by_original) == 8  # temperature, six other scales, translation
+    assert len(by_original) == 10  # temperature, six other scales, translation, scale words, scale ends
 
 
 def test_mismatched_file_is_the_scripts_output() -> None:

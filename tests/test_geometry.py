@@ -171,7 +171,7 @@ def test_german_sets_translate_their_english_sources_side_by_side() -> None:
     blog, blog_deu, para, para_deu = tasks("blog"), tasks("blog_deu"), tasks("paraphrase"), tasks("paraphrase_deu")
     german_tasks = {*(f"Scale{s}" for s in ("Age", "Brightness", "Loudness", "Size", "Speed", "Temperature",
                                              "Weight")), "DeEnTranslationRetrieval", "DeEnTranslationReranking",
-                    "EnDeTranslationRetrieval"}
+                    "EnDeTranslationRetrieval", "ScaleWordClustering", "ScaleEndPairClassification"}
     assert set(blog_deu) == set(para_deu) == german_tasks
     for t in german_tasks:
         assert [set(e) for e in blog_deu[t]] == [set(blog[t])]  # same sides as the English entry

@@ -5,7 +5,7 @@ hub snapshot) and run by the same runner as every cell. For every type whose ite
 supports, the cell's main score must be mteb's own (the unwrapped mock evaluated by ``mteb.evaluate`` with the same
 encoder) and the predictions must re-derive it (``stats.recompute``); every other type is refused before the first
 cell, in one line that names the type, with nothing written. When a type gains predictions, its mock moves from
-the second list to the first by itself (``predictions.supported_types()``)."""
+the second list to the first by itself (``predictions.supported_types(registry=True)``)."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ MOCKS = {
     "InstructionReranking": "MockInstructionReranking",
     "Summarization": "MockSummarizationTask",
 }
-SUPPORTED = [t for t in MOCKS if t in predictions.supported_types()]
-REFUSED = [t for t in MOCKS if t not in predictions.supported_types()]
+SUPPORTED = [t for t in MOCKS if t in predictions.supported_types(registry=True)]
+REFUSED = [t for t in MOCKS if t not in predictions.supported_types(registry=True)]
 
 
 class MockRegistryTask(RegistryTask):

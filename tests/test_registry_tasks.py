@@ -313,9 +313,9 @@ def test_types_without_predictions_or_recipes_are_refused_in_one_line(hf_home: P
                 results_dir=tmp_path / "r", progress=False)
     from harness.run.predictions import supported_types
 
-    assert "Clustering" not in supported_types()
+    assert "Clustering" not in supported_types(registry=True)
     assert e.value.lines() == ["task 'TwentyNewsgroupsClustering': mteb's Clustering tasks cannot run yet "
-                               f"(item-level predictions exist for {', '.join(supported_types())})"]
+                               f"(item-level predictions exist for {', '.join(supported_types(registry=True))})"]
     recipe = model_instructions("intfloat/e5-mistral-7b-instruct")
     assert official_kind(recipe, "IFIRAila", "InstructionRetrieval") is None  # the file does not cover it
     assert official_kind(recipe, "AskUbuntuDupQuestions", "Reranking") == "task"  # Reranking is exported

@@ -338,9 +338,10 @@ def test_delta_stats_reads_the_texts_from_the_frames() -> None:
 
 
 def tiny_tasks(root: Path) -> Path:
-    """Five small tasks: graded multi-relevant retrieval (ignore_identical_ids, the query's own id is in the
-    corpus), STS, bitext mining, classification (12 train, 12 test texts, labels a/b/c) and graded multi-relevant
-    reranking (each query's relevant documents among 7 of the 24)."""
+    """Seven small tasks: graded multi-relevant retrieval (ignore_identical_ids, the query's own id is in the
+    corpus), STS, bitext mining, classification (12 train, 12 test texts, labels a/b/c), graded multi-relevant
+    reranking (each query's relevant documents among 7 of the 24), pair classification (10 pairs, labels 0/1) and
+    clustering (15 texts, labels a/b/c)."""
     rng = np.random.default_rng(0)
     meta = """description: tiny test task
 reference: https://example.org
@@ -421,13 +422,36 @@ sample_creation: created
     pd.DataFrame(rel, columns=["query_id", "doc_id", "score"]).to_csv(k / "qrels.csv", index=False)
     pd.DataFrame([(f"q{q}", f"d{d}") for q in range(8) for d in cand[q]], columns=["query_id", "doc_id"]).to_csv(
         k / "candidates.csv", index=False)
+    p = root / "TinyPairClassification"
+    p.mkdir()
+    (p / "task.yaml").write_text(textwrap.dedent("""\
+        name: TinyPairClassification
+        type: PairClassification
+        subsets: {default: [eng-Latn]}
+        main_score: similarity_ap
+        data: pairs.csv
+        """) + meta)
+    pd.DataFrame({"sentence1": words[:10], "sentence2": words[10:20],
+                  "label": [i % 2 for i in range(10)]}).to_csv(p / "pairs.csv", index=False)
+    k = root / "TinyClustering"
+    k.mkdir()
+    (k / "task.yaml").write_text(textwrap.dedent("""\
+        name: TinyClustering
+        type: Clustering
+        subsets: {default: [eng-Latn]}
+        main_score: v_measure
+        data: items.csv
+        """) + meta)
+    pd.DataFrame({"text": words[:15], "label": [("a", "b", "c")[i % 3] for i in range(15)]}).to_csv(
+        k / "items.csv", index=False)
     return root
 
 
 MAIN = {"TinyRetrieval": ["ndcg_at_10", "recall_at_1", "map_at_10", "mrr_at_10", "precision_at_5"],
         "TinySTS": ["cosine_spearman", "cosine_pearson"], "TinyBitext": ["f1", "accuracy", "precision", "recall"],
         "TinyClassification": ["accuracy"],
-        "TinyReranking": ["ndcg_at_10", "recall_at_1", "map_at_10", "mrr_at_10", "precision_at_5"]}
+        "TinyReranking": ["ndcg_at_10", "recall_at_1", "map_at_10", "mrr_at_10", "precision_at_5"],
+        "TinyPairClassification": ["similarity_ap"], "TinyClustering": ["v_measure"]}
 
 
 def _check_against_mteb(results_dir: Path) -> int:
@@ -458,7 +482,7 @@ def test_recomputed_metrics_equal_mtebs_scores_for_each_task_type(tmp_path: Path
     out = tmp_path / "results"
     summary = runner.run([mock_spec()], conditions=["none"], results_dir=out, registry=registry, progress=False,
                          cache=False)
-    assert len(summary.ran) == 5 and not summary.failed
+    assert len(summary.ran) == 7 and not summary.failed
     assert _check_against_mteb(out) == sum(len(v) for v in MAIN.values())
     # reranking: every relevant document ranked among its query's 7 candidates (mteb scores no other document)
     rerank = pd.read_parquet(next((out / "cells").glob("*/*/none/TinyReranking.predictions.parquet")))

@@ -67,9 +67,10 @@ def english_of(condition: str, present: set[str] | frozenset[str]) -> str | None
 
 
 def german_texts(board: pd.DataFrame) -> pd.Series:
-    """Rows whose texts are German (where a language contrast is read): ``_deu`` subsets, and retrieval and
-    reranking tasks (the translation tasks)."""
-    return board.subset.astype(str).str.endswith(GERMAN_SUFFIX) | board.task_type.isin(["Retrieval", "Reranking"])
+    """Rows whose texts are German (where a language contrast is read): ``_deu`` subsets, subsets named ``deu``
+    (ScaleWordClustering, ScaleEndPairClassification), and retrieval and reranking tasks (the translation tasks)."""
+    sub = board.subset.astype(str)
+    return sub.str.endswith(GERMAN_SUFFIX) | (sub == "deu") | board.task_type.isin(["Retrieval", "Reranking"])
 _CELL = ["model", "revision", "task"]
 # rows comparing the same two sets of inputs are one comparison (one test in a multiplicity family)
 SAME_TEST = ["model", "revision", "task", "subset", "split", "metric", "instruction_sha256", "baseline_sha256"]

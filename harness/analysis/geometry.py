@@ -397,6 +397,9 @@ def _kept(prev: pd.DataFrame, where: tuple[str, str, str, str, str], keys: dict[
     return [] if old.empty or not all(ok) else old.to_dict("records")
 
 
+GEOMETRY_TYPES = ("STS", "Retrieval", "BitextMining")  # the types prediction_frame re-derives from vectors
+
+
 def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | None = None,
           n_bootstrap: int = N_BOOTSTRAP, read: Iterable[tuple[Path, dict[str, Any]]] | None = None
           ) -> pd.DataFrame:
@@ -409,6 +412,8 @@ def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | Non
     groups = _groups(results_dir, leave_out, read)  # read: the sidecars aggregate already read
     for (model, revision, identity, task_name, data_sha), sides in sorted(groups.items()):
         first = sides[0]
+        if first.get("task_type") not in GEOMETRY_TYPES:  # no prediction_frame for it (e.g. PairClassification)
+            continue
         folder = Path(first.get("task_dir", ""))
         try:
             task, subsets = task_texts(folder)

@@ -164,7 +164,7 @@ def _swap_stats(null: _Null, swap: np.ndarray) -> np.ndarray:
     if metric.family == "labels" and metric.paired == ("pred",):  # bitext: sparse label incidence
         score_a, score_b = bitext_swap_scores(metric.name, a["gold"], a["pred"], b["pred"], pair)
         return np.asarray(score_a - score_b)
-    if metric.family == "labels":
+    if metric.family in ("labels", "ap"):  # ap: the pairs' within-condition mid-ranks are swapped
         ra = {k: np.where(pair, b[k][None, :], a[k][None, :]) if k in metric.paired else
               np.broadcast_to(a[k], pair.shape) for k in a}
         rb = {k: np.where(pair, a[k][None, :], b[k][None, :]) if k in metric.paired else
@@ -267,6 +267,14 @@ def _targets(first: int, threshold: float | None, limit: int) -> list[int]:
     return out
 
 
+NO_PERMUTATION = {
+    "vmeasure": "cluster ids are arbitrary within each fitted clustering, so a text's assignment under one condition "
+                "cannot stand in for its assignment under the other; a valid swap would re-run k-means per "
+                "permutation (p is NaN, method 'none'; the bootstrap interval conditions on the two fitted "
+                "clusterings)",
+}
+
+
 def permutation_p(metric: Metric, a: Columns, b: Columns, observed: float, n_permutations: int,
                   rng: np.random.Generator, *, units: Units | None = None, threshold: float | None = None,
                   max_permutations: int = MAX_PERMUTATIONS) -> PermutationResult:
@@ -284,6 +292,9 @@ def permutation_p(metric: Metric, a: Columns, b: Columns, observed: float, n_per
     at least 2^m swaps of m ≤ 20 units, all patterns are enumerated instead (exact)."""
     n = n_rows(a)
     units = units or Units.items(n)
+    if metric.family == "vmeasure":  # no valid swap: see NO_PERMUTATION
+        nan = float("nan")
+        return PermutationResult(nan, 0, 0, "none", nan, nan, None, "none")
     null = _prepare_null(metric, a, b, units)
     m = null.n_swap_units
     stat0 = observed if metric.family == "mean" else float(_swap_stats(null, np.zeros((1, m), dtype=bool))[0])

@@ -28,8 +28,8 @@ _SHARED = {
     "instruction_sha256": "sha256 of the exact prefixes this cell put before every text (per role, JSON); two "
                           "conditions with the same hash fed the model exactly the same strings.",
     "task": "The mteb task name.",
-    "task_type": "The mteb task type: `STS`, `Retrieval`, `BitextMining`, `Classification` or (registry tasks) "
-                 "`Summarization`.",
+    "task_type": "The mteb task type: `STS`, `Retrieval`, `BitextMining`, `Classification`, `Reranking`, "
+                 "`PairClassification`, `Clustering` or (registry tasks) `Summarization`.",
     "subset": "The mteb subset (`hf_subset`) of the task; `default` when the task has one.",
     "split": "The evaluation split, e.g. `test`.",
     "kind": "`mteb` for a score mteb computed, `probe` for a value the harness measured on the embeddings "
@@ -51,7 +51,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
                          "null on other conditions.",
         "score": "The metric's value under this condition (mteb stores 6 decimals; probes are unrounded).",
         "n_items": "Items the score is computed over: pairs (STS), queries (Retrieval), sentence pairs "
-                   "(BitextMining), test texts (Classification), or texts (probes).",
+                   "(BitextMining), test texts (Classification), pairs (PairClassification), texts "
+                   "(Clustering, probes).",
         "mteb_version": "The mteb version that evaluated the cell.",
         "harness_version": "The harness version that ran the cell.",
         "created_at": "When the cell was evaluated (UTC, ISO 8601).",
@@ -121,17 +122,20 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "subset": _SHARED["subset"],
         "split": _SHARED["split"],
         "item": "0-based index of the item: the pair (STS), the query (Retrieval), the sentence (BitextMining) "
-                "or the test text (Classification), the source text (Summarization) in the task's data order.",
+                "the test text (Classification), the pair (PairClassification), the text (Clustering) or the source "
+                "text (Summarization) in the task's data order.",
         "query_id": "Retrieval only: the query's id in the task data (null otherwise).",
         "doc_id": "Retrieval: the id of one relevant document of the query; Summarization: the index of the machine "
                   "summary within its source text (null otherwise).",
         "gold": "STS: the gold similarity score; Retrieval: the document's gold relevance; BitextMining: the index "
-                "of the true translation; Classification: the index of the gold label (labels sorted); Summarization: "
-                "the summary's human relevance score (normalised by mteb).",
+                "of the true translation; Classification, Clustering: the index of the gold label (labels sorted); "
+                "PairClassification: the pair's label (0/1); Summarization: the summary's human relevance score "
+                "(normalised by mteb).",
         "prediction": "STS: the cosine of the pair's embeddings; Retrieval: the retrieval score of `doc_id`; "
                       "BitextMining: the index of the sentence the model matched; Classification: the index of the "
-                      "label the cell's one fitted classifier predicted; Summarization: the summary's highest "
-                      "cosine to the text's human summaries.",
+                      "label the cell's one fitted classifier predicted; PairClassification: the model's "
+                      "similarity of the pair; Clustering: the cluster the cell's one seeded k-means run assigned; "
+                      "Summarization: the summary's highest cosine to the text's human summaries.",
         "rank": "Retrieval only: the 1-based rank of `doc_id` among the retrieved documents; null when it was not "
                 "retrieved.",
         "text1": "STS only: the pair's first text as the task gives it (no prefix): pairs sharing a text are "

@@ -13,6 +13,10 @@ harness's task classes keep them in memory instead of writing JSON); this module
 - Summarization: one row per (source text, machine summary) — ``item`` = the source text's index, ``doc_id`` = the
   summary's index within it, ``gold`` = its human relevance score (mteb's normalised one), ``prediction`` = the
   summary's highest cosine similarity to the text's human summaries (mteb's ``cosine_scores``).
+- PairClassification: one row per pair — ``gold`` = its label (0/1), ``prediction`` = the model's similarity of
+  the pair (what mteb's ``similarity_ap`` ranks);
+- Clustering: one row per text — ``gold`` = its label's index (labels sorted), ``prediction`` = the cluster the
+  cell's one seeded k-means run assigned it.
 
 From these rows the main metric can be recomputed on any resample of items (see ``harness.stats``).
 """
@@ -83,15 +87,41 @@ def _summarization_rows(sub: str, split: str, pred: dict[str, list[list[float]]]
     ]
 
 
+def _pair_classification_rows(sub: str, split: str, pred: dict[str, Any], data: Any) -> list[dict[str, Any]]:
+    sim = pred["similarity_scores"]
+    return [
+        {"subset": sub, "split": split, "item": i, "query_id": None, "doc_id": None, "gold": float(g),
+         "prediction": float(c), "rank": None, "text1": t1, "text2": t2}
+        for i, (g, c, t1, t2) in enumerate(zip(data["labels"], sim, data["sentence1"], data["sentence2"],
+                                               strict=True))
+    ]
+
+
+def _clustering_rows(sub: str, split: str, pred: dict[str, list[list[int]]], data: Any) -> list[dict[str, Any]]:
+    (assigned,) = pred["Level 0"]  # one k-means run on every text once (see harness.taskspecs.mteb_task)
+    return [
+        {"subset": sub, "split": split, "item": i, "query_id": None, "doc_id": None, "gold": float(g),
+         "prediction": float(c), "rank": None, "text1": t, "text2": None}
+        for i, (g, c, t) in enumerate(zip(data["labels"], assigned, data["sentences"], strict=True))
+    ]
+
+
 _BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bitext_rows,
             "Classification": _classification_rows, "Reranking": _retrieval_rows,
-            "Summarization": _summarization_rows}
+            "Summarization": _summarization_rows, "PairClassification": _pair_classification_rows,
+            "Clustering": _clustering_rows}
 
 
-def supported_types() -> tuple[str, ...]:
+# Types whose rows assume the harness's own task class (task folders only): Clustering needs the one k-means run
+# on every text (mteb's registry tasks subsample and average 10 runs; legacy ones hold lists per row),
+# PairClassification the ``similarity_ap`` main score (registry tasks use ``max_ap``; v1 datasets one row per split).
+FOLDER_ONLY = ("PairClassification", "Clustering")
+
+
+def supported_types(*, registry: bool = False) -> tuple[str, ...]:
     """The task types whose item-level predictions this module turns into rows (a cell of any other type
-    cannot be written, so a run refuses it before its first cell)."""
-    return tuple(_BY_TYPE)
+    cannot be written, so a run refuses it before its first cell); ``registry``: for mteb's registry tasks."""
+    return tuple(t for t in _BY_TYPE if not (registry and t in FOLDER_ONLY))
 
 
 def to_frame(task_type: str, raw: dict[str, dict[str, Any]], dataset: dict[str, dict[str, Any]], *,

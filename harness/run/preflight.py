@@ -180,9 +180,9 @@ def check_task_data(inputs: Inputs, tasks: Sequence[Task]) -> None:
         if task.source == "mteb":  # a registry task: refused at once, in one line (never counted as "invalid")
             from harness.run.predictions import supported_types
 
-            if task.type not in supported_types():
+            if task.type not in supported_types(registry=True):
                 raise HarnessError(f"task '{task.name}': mteb's {task.type} tasks cannot run yet (item-level "
-                                   f"predictions exist for {', '.join(supported_types())})")
+                                   f"predictions exist for {', '.join(supported_types(registry=True))})")
             task.ensure_available()  # type: ignore[union-attr]  # uncached data: dataset, revision, how to get it
         problems = Problems()
         with problems.collect():

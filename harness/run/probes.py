@@ -70,6 +70,8 @@ def cell_texts(task: Task, dataset: Any) -> dict[tuple[str, str], dict[str, list
             elif task.type == "Summarization":  # mteb encodes the human and the machine summaries
                 roles = {"query": [t for col in ("human_summaries", "machine_summaries") for texts in data[col]
                                    for t in texts]}
+            elif task.type == "Clustering":
+                roles = {"query": list(data["sentences"])}
             else:
                 roles = {"query": [t for a, b in zip(data["sentence1"], data["sentence2"], strict=True)
                                    for t in (a, b)]}

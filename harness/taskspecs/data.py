@@ -23,6 +23,8 @@ from harness.taskspecs.spec import (
     TRAIN_SPLIT,
     BitextSpec,
     ClassificationSpec,
+    ClusteringSpec,
+    PairClassificationSpec,
     RerankingSpec,
     RetrievalSpec,
     STSSpec,
@@ -124,6 +126,10 @@ def checked_tables(folder: Path, spec: TaskSpec) -> dict[str, pd.DataFrame]:
         return {"pairs": _sts_table(folder, spec)}
     if isinstance(spec, ClassificationSpec):
         return {"pairs": _classification_table(folder, spec)}
+    if isinstance(spec, PairClassificationSpec):
+        return {"pairs": _pair_classification_table(folder, spec)}
+    if isinstance(spec, ClusteringSpec):
+        return {"pairs": _clustering_table(folder, spec)}
     if isinstance(spec, BitextSpec):
         path = folder / spec.data
         df = read_table(path, ["sentence1", "sentence2"], ["sentence1", "sentence2"])
@@ -137,7 +143,7 @@ def check_data(folder: Path, spec: TaskSpec) -> dict[str, list[str]]:
     the distinct texts it feeds per role (``query``; retrieval also ``document``, ``title text`` as mteb joins
     them) — what a run of the task will ask a model to encode."""
     tables = checked_tables(folder, spec)
-    if isinstance(spec, ClassificationSpec):
+    if isinstance(spec, ClassificationSpec | ClusteringSpec):
         return {"query": list(dict.fromkeys(tables["pairs"]["text"]))}
     if "pairs" in tables:
         df = tables["pairs"]
@@ -160,6 +166,8 @@ def load_dataset(folder: Path, spec: TaskSpec) -> dict[str, dict[str, Any]]:
     df = tables["pairs"]
     if isinstance(spec, ClassificationSpec):
         return _classification_dataset(df)
+    if isinstance(spec, PairClassificationSpec | ClusteringSpec):
+        return _labelled_dataset(df, spec)
     cols = ["sentence1", "sentence2", *(["score"] if isinstance(spec, STSSpec) else [])]
     out: dict[str, dict[str, Any]] = {}
     for (sub, sp), g in df.groupby(["subset", "split"], sort=True):
@@ -333,5 +341,87 @@ def _classification_dataset(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for (sub, sp), g in df.groupby(["subset", "split"], sort=True):
         data = pd.DataFrame({"text": g["text"].tolist(), "label": [index[x] for x in g["label"]]})
+        out.setdefault(sub, {})[sp] = Dataset.from_pandas(data, preserve_index=False)
+    return {k: DatasetDict(v) for k, v in out.items()}
+
+
+def _split_problems(spec: TaskSpec, path: Path, df: pd.DataFrame, problems: Problems) -> None:
+    """Undeclared subsets/splits and declared (subset, split)s without rows, each one line."""
+    for col, allowed in (("subset", list(spec.subsets)), ("split", list(spec.splits))):
+        for extra in sorted(set(df[col]) - set(allowed)):
+            problems.add(f"{path}: {col} '{extra}' is not declared in {SPEC_FILE}")
+    for sub in spec.subsets:
+        for sp in spec.splits:
+            if not ((df.subset == sub) & (df.split == sp)).any():
+                problems.add(f"{path}: no rows for subset '{sub}' split '{sp}'")
+
+
+def _pair_classification_table(folder: Path, s: PairClassificationSpec) -> pd.DataFrame:
+    """``sentence1, sentence2, label`` rows, label 0 or 1; every (subset, split) needs both labels; no pair twice
+    in a subset and split (in either order). All problems at once, one line each."""
+    path = folder / s.data
+    wrong: list[tuple[int, str]] = []
+    df = read_table(path, ["sentence1", "sentence2", "label"], ["sentence1", "sentence2"], wrong)
+    raw = df["label"].astype(str).str.strip().tolist()
+    for i, v in enumerate(raw):
+        if v not in ("0", "1", "0.0", "1.0"):
+            wrong.append((i, f"label '{v}' is not 0 or 1"))
+    key = [tuple(sorted((str(a), str(b)))) for a, b in zip(df["sentence1"], df["sentence2"], strict=True)]
+    seen: dict[tuple[str, str, object], int] = {}
+    for i, (sub, sp, k) in enumerate(zip(df["subset"], df["split"], key, strict=True)):
+        if (sub, sp, k) in seen:
+            wrong.append((i, f"duplicate pair '{k[0]}' / '{k[1]}' (also row {seen[(sub, sp, k)] + 2})"))
+        else:
+            seen[(sub, sp, k)] = i
+    problems = Problems()
+    if wrong:
+        for line in bad_rows(path, sorted(wrong)).lines():
+            problems.add(line)
+    _split_problems(s, path, df, problems)
+    if not wrong:
+        df["label"] = [int(float(v)) for v in raw]
+        for (sub, sp), g in df.groupby(["subset", "split"], sort=True):
+            if sub in s.subsets and sp in s.splits and g["label"].nunique() < 2:
+                problems.add(f"{path}: subset '{sub}' split '{sp}': every pair has label {int(g['label'].iloc[0])}"
+                             " (average precision needs pairs of both labels)")
+    problems.raise_if_any()
+    return df
+
+
+def _clustering_table(folder: Path, s: ClusteringSpec) -> pd.DataFrame:
+    """``text, label`` rows; every (subset, split) needs at least two labels (k-means with k = 1 says nothing)
+    and no text twice. All problems at once, one line each."""
+    path = folder / s.data
+    wrong: list[tuple[int, str]] = []
+    df = read_table(path, ["text", "label"], ["text", "label"], wrong)
+    dup = df.duplicated(["subset", "split", "text"])
+    for row in dup.to_numpy().nonzero()[0].tolist():
+        wrong.append((int(row), f"duplicate text '{df['text'].iloc[row]}' in its subset and split"))
+    problems = Problems()
+    if wrong:
+        for line in bad_rows(path, sorted(wrong)).lines():
+            problems.add(line)
+    _split_problems(s, path, df, problems)
+    for (sub, sp), g in df.groupby(["subset", "split"], sort=True):
+        if sub in s.subsets and sp in s.splits and g["label"].nunique() < 2:
+            problems.add(f"{path}: subset '{sub}' split '{sp}': one cluster only ('{g['label'].iloc[0]}'); "
+                         "clustering needs at least two labels")
+    problems.raise_if_any()
+    return df
+
+
+def _labelled_dataset(df: pd.DataFrame, spec: TaskSpec) -> dict[str, dict[str, Any]]:
+    """PairClassification: ``sentence1, sentence2, labels`` (0/1); Clustering: ``sentences, labels`` with the
+    labels as integers (sorted label names → 0, 1, …), mteb's column names."""
+    from datasets import Dataset, DatasetDict
+
+    out: dict[str, dict[str, Any]] = {}
+    index = {name: i for i, name in enumerate(label_names(df))}
+    for (sub, sp), g in df.groupby(["subset", "split"], sort=True):
+        if isinstance(spec, PairClassificationSpec):
+            data = pd.DataFrame({"sentence1": g["sentence1"].tolist(), "sentence2": g["sentence2"].tolist(),
+                                 "labels": [int(x) for x in g["label"]]})
+        else:
+            data = pd.DataFrame({"sentences": g["text"].tolist(), "labels": [index[x] for x in g["label"]]})
         out.setdefault(sub, {})[sp] = Dataset.from_pandas(data, preserve_index=False)
     return {k: DatasetDict(v) for k, v in out.items()}

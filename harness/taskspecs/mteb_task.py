@@ -9,6 +9,7 @@ LocalTask` imports it only when a cell is about to run (or a task is validated),
 from __future__ import annotations
 
 import builtins
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,18 @@ from pydantic import ValidationError
 
 from harness.core.offline import configure
 from harness.core.yamlfile import FileContext
-from harness.taskspecs.spec import ClassificationSpec, RetrievalSpec, STSSpec, TaskSpec
+from harness.taskspecs.spec import ClassificationSpec, ClusteringSpec, RetrievalSpec, STSSpec, TaskSpec
 
 configure()
 
-from mteb.abstasks import AbsTask, AbsTaskClassification, AbsTaskRetrieval, AbsTaskSTS  # noqa: E402
+from mteb.abstasks import (  # noqa: E402
+    AbsTask,
+    AbsTaskClassification,
+    AbsTaskClustering,
+    AbsTaskPairClassification,
+    AbsTaskRetrieval,
+    AbsTaskSTS,
+)
 from mteb.abstasks.task_metadata import TaskMetadata  # noqa: E402
 from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining  # noqa: E402
 
@@ -31,7 +39,26 @@ BASES: dict[str, builtins.type[AbsTask]] = {
     "BitextMining": AbsTaskBitextMining,
     "Classification": AbsTaskClassification,
     "Reranking": AbsTaskRetrieval,  # mteb 2.x: a Reranking task is a retrieval task with top_ranked candidates
+    "PairClassification": AbsTaskPairClassification,
+    "Clustering": AbsTaskClustering,
 }
+
+
+class _EveryTextOnce(random.Random):
+    """mteb's clustering draws ``k`` texts with replacement (``rng.choices``) for each k-means run; drawing all
+    ``n`` of ``n`` texts returns them once each, in order, so the one run clusters every text exactly once."""
+
+    def choices(self, population: Any, weights: Any = None, *, cum_weights: Any = None, k: int = 1) -> list[Any]:
+        if weights is None and cum_weights is None and k == len(population):
+            return list(population)
+        return super().choices(population, weights, cum_weights=cum_weights, k=k)
+
+
+def _cluster_every_text_once(task: Any, model: Any, data_split: Any, **kwargs: Any) -> Any:
+    """mteb's ``AbsTaskClustering._evaluate_subset`` with one seeded k-means run on every text of the split."""
+    task.max_documents_per_cluster = len(data_split)
+    task.rng_state = _EveryTextOnce(task.seed)
+    return AbsTaskClustering._evaluate_subset(task, model, data_split, **kwargs)
 
 
 def metadata(spec: TaskSpec, data_hash: str, spec_path: Path) -> TaskMetadata:
@@ -93,4 +120,7 @@ def task_class(spec: TaskSpec, meta: TaskMetadata, load: Callable[[], dict[str, 
         attrs["ignore_identical_ids"] = spec.ignore_identical_ids
     if isinstance(spec, ClassificationSpec):  # one fitted classifier per cell: one prediction per test item
         attrs |= {"n_experiments": 1, "samples_per_label": spec.samples_per_label}
+    if isinstance(spec, ClusteringSpec):  # one k-means run on all texts: one cluster per text
+        attrs |= {"n_clusters": 1, "max_fraction_of_documents_to_embed": None, "max_document_to_embed": None,
+                  "_evaluate_subset": _cluster_every_text_once}
     return builtins.type(spec.name, (BASES[spec.type],), attrs)

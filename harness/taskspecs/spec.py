@@ -126,15 +126,37 @@ class ClassificationSpec(_Metadata):
                                                                 "undersampling, seeded)")
 
 
-TaskSpec = STSSpec | RetrievalSpec | BitextSpec | ClassificationSpec | RerankingSpec
+class PairClassificationSpec(_Metadata):
+    """mteb's pair classification: the model's similarity of each pair ranks the pairs; the main score is the
+    average precision of the label-1 pairs under that ranking (``similarity_ap``; each pair's similarity is
+    kept as its prediction)."""
+
+    type: Literal["PairClassification"]
+    data: str = Field(description="file with columns sentence1, sentence2, label (0/1) [, subset, split]")
+    main_score: Literal["similarity_ap"] = "similarity_ap"
+
+
+class ClusteringSpec(_Metadata):
+    """mteb's clustering (``AbsTaskClustering``): k-means (k = number of labels) on the texts' embeddings, scored
+    by v-measure. The harness runs one seeded k-means on every text once (no subsampling), so each text has one
+    assigned cluster."""
+
+    type: Literal["Clustering"]
+    data: str = Field(description="file with columns text, label [, subset, split]")
+    main_score: Literal["v_measure"] = "v_measure"
+
+
+TaskSpec = (STSSpec | RetrievalSpec | BitextSpec | ClassificationSpec | RerankingSpec | PairClassificationSpec
+            | ClusteringSpec)
 TRAIN_SPLIT = "train"  # a classification task's training split (not an evaluation split)
 # The units a task type may state (the first is the default when a task states none; STS infers text or item).
 RESAMPLE_UNITS: dict[str, tuple[str, ...]] = {"STS": ("text", "item"), "Retrieval": ("query", "item"),
                                               "BitextMining": ("sentence", "item"),
-                                              "Classification": ("item",), "Reranking": ("query", "item")}
-KINDS: dict[str, type[STSSpec | RetrievalSpec | BitextSpec | ClassificationSpec]] = {
+                                              "Classification": ("item",), "Reranking": ("query", "item"),
+                                              "PairClassification": ("item",), "Clustering": ("item",)}
+KINDS: dict[str, type[TaskSpec]] = {
     "STS": STSSpec, "Retrieval": RetrievalSpec, "BitextMining": BitextSpec, "Classification": ClassificationSpec,
-    "Reranking": RerankingSpec,
+    "Reranking": RerankingSpec, "PairClassification": PairClassificationSpec, "Clustering": ClusteringSpec,
 }
 
 
