@@ -101,6 +101,14 @@ class StatsCache:
     def put_permutation(self, k: str, result: PermutationResult) -> None:
         self._put("stats", k, json.dumps(dataclasses.asdict(result)))
 
+    def get_json(self, k: str) -> Any:
+        """A JSON value stored by :meth:`put_json` (geometry's rows, :mod:`harness.analysis.geometry`); None on a
+        miss."""
+        return self._get("stats", k, json.loads)
+
+    def put_json(self, k: str, value: Any) -> None:
+        self._put("stats", k, json.dumps(value))
+
     def get_arrays(self, k: str) -> dict[str, np.ndarray] | None:
         """Named arrays stored by :meth:`put_arrays` (``.npz`` bytes, no pickles); None on a miss."""
         def decode(value: bytes) -> dict[str, np.ndarray]:
