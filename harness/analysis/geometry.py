@@ -26,8 +26,6 @@ vectors do not reproduce mteb's score (a cache that lost rows, another model) ge
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,8 +37,18 @@ import pandas as pd
 
 from harness.analysis import stats
 from harness.analysis.bootstrap import CONFIDENCE, bootstrap_interval
+from harness.analysis.geometry_stats import (
+    _cos_matrix,
+    _cos_rows,
+    anisotropy,
+    centre,
+    participation_ratio,
+    remove_mean,
+    shift_share,
+    text_weights,
+)
 from harness.analysis.metrics import item_columns, metric_for
-from harness.analysis.stats_cache import StatsCache
+from harness.analysis.stats_cache import StatsCache, geometry_key, geometry_subsets_key
 from harness.analysis.units import Units, chunk_sizes, resample_units, resample_weights
 from harness.prompts.conditions import BASELINE
 from harness.results import layout, trust
@@ -53,9 +61,6 @@ log = logging.getLogger(__name__)
 KIND = "geometry"
 FILE = "geometry.parquet"
 N_BOOTSTRAP = 1000
-# Bump with any change to how geometry rows are computed (this module): cached rows of another version are never
-# served. 1: per cell × subset rows cached in the statistics cache.
-GEOMETRY_METHOD_VERSION = 1
 COMPUTED = 0  # cell × subset row sets computed (not read from the cache) by this process: for tests
 SCORE_TOLERANCE = 1e-4  # raw vectors vs mteb's score (float32 cosines; mteb rounds retrieval to 5 decimals)
 SHAPE = ["anisotropy", "participation_ratio", "shift_share"]
@@ -67,76 +72,6 @@ COLUMNS = ["model", "alias", "revision", "task", "task_type", "subset", "split",
 
 def centred_metric(view: str, main: str) -> str:
     return f"{view}_{main}"
-
-
-# ---------------------------------------------------------------------------------------------- the statistics
-def text_weights(w: np.ndarray, membership: np.ndarray) -> np.ndarray:
-    """(rows, texts) weights from (rows, items) multiplicities: each text's mean multiplicity over its items
-    (``membership``: texts × items occurrence counts)."""
-    return np.asarray((w @ membership.T) / membership.sum(axis=1))
-
-
-def anisotropy(x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Weighted mean cosine over pairs of distinct texts, per row of weights ``v`` (rows × texts)."""
-    u = x / np.linalg.norm(x, axis=1, keepdims=True)
-    s = v @ u
-    num = (s * s).sum(axis=1) - (v * v).sum(axis=1)  # drop each text's pair with itself (cosine 1)
-    den = v.sum(axis=1) ** 2 - (v * v).sum(axis=1)
-    return np.asarray(num / den)
-
-
-def shift_share(delta: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """‖weighted mean Δ‖² / weighted mean ‖Δ‖², per row of ``v``; NaN where nothing moved."""
-    total = v.sum(axis=1)
-    mean = (v @ delta) / total[:, None]
-    per = (v @ (delta * delta).sum(axis=1)) / total
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(np.where(per > 0, (mean * mean).sum(axis=1) / np.where(per > 0, per, 1.0), np.nan))
-
-
-def participation_ratio(x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """(tr C)² / tr C² of the weighted covariance C of ``x``'s rows, per row of ``v``, from the Gram matrix
-    (O(texts²) per resample: tr C = (Σ v_i G_ii − V c)/V, tr C² = (v(G∘G)vᵀ − 2V Σ v_i a_i² + V²c²)/V² with
-    a = Gv/V, c = vᵀGv/V²)."""
-    x = x.astype(np.float64)
-    g = x @ x.T
-    g2 = g * g
-    total = v.sum(axis=1)
-    gv = v @ g
-    a = gv / total[:, None]
-    c = (gv * v).sum(axis=1) / total**2
-    tr = ((v * np.diag(g)).sum(axis=1) - total * c) / total
-    tr2 = (((v @ g2) * v).sum(axis=1) - 2 * total * (v * a * a).sum(axis=1) + total**2 * c**2) / total**2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(np.where(tr2 > 0, tr * tr / np.where(tr2 > 0, tr2, 1.0), np.nan))
-
-
-def remove_mean(x: np.ndarray, pc1: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The mean of ``x``'s distinct rows (and, with ``pc1``, their top principal direction) as the function that
-    removes them from any vectors: returns (mean, direction or empty)."""
-    uniq = np.unique(x.astype(np.float64), axis=0)
-    mu = uniq.mean(axis=0)
-    if not pc1:
-        return mu, np.empty(0)
-    _, _, vt = np.linalg.svd(uniq - mu, full_matrices=False)
-    return mu, vt[0]
-
-
-def centre(x: np.ndarray, mu: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    y = x.astype(np.float64) - mu
-    if direction.size:
-        y = y - np.outer(y @ direction, direction)
-    return y
-
-
-def _cos_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.asarray((a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
-
-
-def _cos_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    an = a / np.linalg.norm(a, axis=1, keepdims=True)
-    bn = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return np.asarray(an @ bn.T)
 
 
 # ---------------------------------------------------------------------------------------------- task texts
@@ -421,28 +356,6 @@ def _kept(prev: pd.DataFrame, where: tuple[str, str, str, str, str], keys: dict[
     return [] if old.empty or not all(ok) else old.to_dict("records")
 
 
-def _key(group: tuple[str, ...], sub: str, split: str, main: str, stated: str | None, n_bootstrap: int,
-         cell_key: str, baseline_key: str) -> str:
-    """One cell × subset's geometry rows: what they are a function of (the cells' keys name their model identity,
-    task data and exact prompts, hence their vectors and predictions) and :data:`GEOMETRY_METHOD_VERSION`."""
-    blob = json.dumps([GEOMETRY_METHOD_VERSION, KIND, *group, sub, split, main, stated, n_bootstrap, cell_key,
-                       baseline_key])
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _subsets_key(group: tuple[str, ...]) -> str:
-    """A task's subsets × splits are a function of its data hash (part of ``group``)."""
-    return hashlib.sha256(json.dumps([GEOMETRY_METHOD_VERSION, KIND, "subsets", *group]).encode()).hexdigest()
-
-
-def _json_default(o: object) -> object:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
-
-
 def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | None = None,
           n_bootstrap: int = N_BOOTSTRAP, read: Iterable[tuple[Path, dict[str, Any]]] | None = None,
           cache: StatsCache | None = None) -> pd.DataFrame:
@@ -451,10 +364,9 @@ def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | Non
     the rows of the previous ``geometry.parquet`` if all its cells are unchanged, else it is computed from the
     cells that have vectors (logged).
 
-    Each cell × subset's rows are cached in the statistics cache (``cache``, default :class:`StatsCache`'s own
-    folder; ``$HARNESS_STATS_CACHE=off`` turns it off) under :func:`_key`: a second aggregate with nothing new
-    reads every row back and neither reads the task folder, the predictions nor a vector; a new condition computes
-    only its own rows. Rows are stored only when ``none``'s vectors were there too (its deltas complete)."""
+    Each cell × subset's rows are cached in the statistics cache (``cache``; off with $HARNESS_STATS_CACHE=off)
+    under :func:`.stats_cache.geometry_key`: with nothing new, no task folder, prediction or vector is read; a new
+    condition computes only its own rows. Stored only when ``none``'s vectors were there (its deltas complete)."""
     own = cache is None
     cache = StatsCache() if cache is None else cache
     try:
@@ -485,9 +397,10 @@ def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bo
             rows.append({**ident, "subset": sub, "split": split, **r, "cell_key": keys[r["condition"]],
                          "baseline_key": none_key})
 
-        listed = cache.get_json(_subsets_key(group)) if folder.is_dir() else None
+        listed = cache.get_json(geometry_subsets_key(group)) if folder.is_dir() else None
         if listed is not None:  # every subset's rows of every cell cached: nothing below is read
-            hits = {(sub, split, c): cache.get_json(_key(group, sub, split, main, stated, n_bootstrap, k, none_key))
+            hits = {(sub, split, c): cache.get_json(geometry_key(group, sub, split, main, stated, n_bootstrap, k,
+                                                                 none_key))
                     for sub, split in listed for c, k in sorted(keys.items())}
             if all(v is not None for v in hits.values()):
                 for (sub, split, _), got in hits.items():
@@ -502,10 +415,11 @@ def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bo
         except Exception as e:  # a task folder that moved or broke: its cells simply get no geometry
             log.info("geometry: %s/%s: task folder unreadable (%s); skipped", model, task_name, e)
             continue
-        cache.put_json(_subsets_key(group), sorted([sub, split] for sub, split in subsets))
+        cache.put_json(geometry_subsets_key(group), sorted([sub, split] for sub, split in subsets))
         frames_by_cond: dict[str, pd.DataFrame] | None = None
         for (sub, split), st in sorted(subsets.items()):
-            ckeys = {c: _key(group, sub, split, main, stated, n_bootstrap, k, none_key) for c, k in keys.items()}
+            ckeys = {c: geometry_key(group, sub, split, main, stated, n_bootstrap, k, none_key)
+                     for c, k in keys.items()}
             cached = {c: cache.get_json(ck) for c, ck in ckeys.items()}
             got_rows: dict[str, list[dict[str, Any]]] = {c: v for c, v in cached.items() if v is not None}
             todo = [c for c in sorted(keys) if c not in got_rows]
@@ -537,7 +451,7 @@ def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bo
                 for c, got in new.items():
                     got_rows[c] = got
                     if complete:
-                        cache.put_json(ckeys[c], json.loads(json.dumps(got, default=_json_default)))
+                        cache.put_json(ckeys[c], got)
             for c in sorted(got_rows):
                 for r in got_rows[c]:
                     emit(sub, split, r)
