@@ -191,7 +191,8 @@ def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None
             from harness.analysis import timers
 
             with timers.timed(stats.FAMILY_TIMER):
-                computed = stats.map_jobs(_contribution_job, list(todo.values()), workers=workers)
+                computed = stats.map_jobs(_contribution_job, list(todo.values()), workers=workers,
+                                          timer=stats.FAMILY_TIMER)
             for ck, got in zip(todo, computed, strict=True):
                 done[ck] = got
                 if got is not None:
