@@ -145,8 +145,10 @@ def test_robust_score_spread_percentiles_and_ranks() -> None:
 
 
 def test_without_the_embedding_cache_unchanged_cells_keep_their_rows(shifted: tuple[Path, pd.DataFrame],
-                                                                      tmp_path: Path) -> None:
+                                                                      tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     out, geo = shifted
+    monkeypatch.setenv("HARNESS_STATS_CACHE", "off")  # what the previous table alone keeps, not the row cache
     from harness.results.schema import GEOMETRY_SCHEMA, SCHEMA_VERSION, write_parquet
 
     write_parquet(geo.assign(schema_version=SCHEMA_VERSION), GEOMETRY_SCHEMA, out / geometry.FILE)
@@ -185,3 +187,41 @@ def test_german_sets_translate_their_english_sources_side_by_side() -> None:
     assert decomposition.english_of("blog#1", {"blog"}) is None
     assert decomposition.effect_of("blog_deu#1", "blog") == "language"
     assert decomposition.effect_of("blog@both", "blog@query") == "placement"
+
+
+# -- the row cache (per cell × subset, in the statistics cache) ------------------------------------------------
+def test_a_second_table_reads_every_row_from_the_cache(shifted: tuple[Path, pd.DataFrame], tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.analysis.stats_cache import StatsCache
+
+    out, geo = shifted
+    store = out.parent / "cache"
+    with StatsCache(tmp_path / "stats") as cache:
+        before = geometry.COMPUTED
+        first = geometry.table(out, store=store, n_bootstrap=200, cache=cache)
+        assert geometry.COMPUTED - before == 4  # 2 tasks × 1 subset × 2 conditions, computed
+        pd.testing.assert_frame_equal(first, geo)
+        before = geometry.COMPUTED
+        second = geometry.table(out, store=tmp_path / "no-vectors", n_bootstrap=200, cache=cache)
+        assert geometry.COMPUTED - before == 0  # nothing recomputed: not even a vector is needed
+        pd.testing.assert_frame_equal(second, first)
+        from harness.analysis import stats_cache
+
+        monkeypatch.setattr(stats_cache, "GEOMETRY_METHOD_VERSION", stats_cache.GEOMETRY_METHOD_VERSION + 1)
+        third = geometry.table(out, store=store, n_bootstrap=200, cache=cache)
+        assert geometry.COMPUTED - before == 4  # another method version: every row computed again
+        pd.testing.assert_frame_equal(third, first)
+        # one cell changed (its key): only its own rows are computed again; a changed none: every condition's
+        sides = [(p, {**s, "key": "changed"} if s["condition"] == "blog" and s["task"] == STS else s)
+                 for p, s in layout.read_sidecars(out)[0]]
+        before = geometry.COMPUTED
+        fourth = geometry.table(out, store=store, n_bootstrap=200, cache=cache, read=sides)
+        assert geometry.COMPUTED - before == 1
+        pd.testing.assert_frame_equal(fourth.drop(columns="cell_key"), first.drop(columns="cell_key"))
+        changed = (fourth.task == STS) & (fourth.condition == "blog")
+        assert (fourth[changed].cell_key == "changed").all() and (fourth[~changed].cell_key != "changed").all()
+        sides = [(p, {**s, "key": "new-none"} if s["condition"] == "none" and s["task"] == RET else s)
+                 for p, s in layout.read_sidecars(out)[0]]
+        before = geometry.COMPUTED
+        geometry.table(out, store=store, n_bootstrap=200, cache=cache, read=sides)
+        assert geometry.COMPUTED - before == 2

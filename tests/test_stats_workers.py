@@ -53,17 +53,44 @@ def test_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         stats.stats_workers()
 
 
-def test_aggregate_with_two_workers_writes_the_same_deltas(tmp_path_factory: pytest.TempPathFactory,
+def test_redraws_with_two_workers_equal_one_bit_for_bit(jobs: list[stats.DeltaJob]) -> None:
+    redraws = [(t, m, a, b, seed, None, 1000) for t, m, a, b, seed, unit, _ in jobs[:-1]]
+    timers.reset()
+    one = stats.redraw_many(redraws, workers=1)
+    two = stats.redraw_many(redraws, workers=2)
+    assert one == two and all(r is not None and r.n_permutations == 1000 for r in one)
+    assert timers.TIMERS[stats.REDRAW_TIMER].worker_cpu_s > 0
+
+
+def test_one_shared_pool_for_every_map(jobs: list[stats.DeltaJob]) -> None:
+    with stats.shared_pool(2):
+        first = stats.delta_stats_many(jobs[:3], workers=2)
+        pool = stats._shared["pool"]
+        assert pool is not None
+        again = stats.delta_stats_many(jobs[:3])  # no count given: the pool already started is used
+        assert stats._shared["pool"] is pool and again == first
+    assert stats._shared["pool"] is None  # shut at the end of the block
+
+
+def test_aggregate_with_two_workers_writes_the_same_tables(tmp_path_factory: pytest.TempPathFactory,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stage 1, stage 2's redraws and the family summary in one pool of 2 workers: every parquet file equal to
+    one process's, bit for bit."""
     from harness import api
     from harness.analysis.aggregate import aggregate
     from harness.models.mock import mock_spec
 
     out = tmp_path_factory.mktemp("workers-run")
-    api.run([mock_spec()], tasks=["TemperatureBySensation"], conditions=["none", "blog", "format"],
-            results_dir=out, progress=False)
+    api.run([mock_spec()], tasks=["TemperatureBySensation", "ScaleAge", "ScaleTemperature"],
+            conditions=["none", "blog", "format"], results_dir=out, progress=False)
     monkeypatch.setenv("HARNESS_STATS_CACHE", "off")
-    one = aggregate(out, stats_workers=1)[1]
-    two = aggregate(out, stats_workers=2)[1]
-    assert one.p_value.notna().sum() > 0
-    pd.testing.assert_frame_equal(one, two, check_exact=True)
+    tables = {}
+    for n in (1, 2):
+        dest = tmp_path_factory.mktemp(f"workers-{n}")
+        aggregate(out, stats_workers=n, out=dest)
+        tables[n] = {p.name: pd.read_parquet(p) for p in sorted(dest.glob("*.parquet"))}
+    assert {"deltas.parquet", "family.parquet", "geometry.parquet"} <= set(tables[1])
+    assert set(tables[1]) == set(tables[2])
+    assert tables[1]["deltas.parquet"].p_value.notna().sum() > 0 and not tables[1]["family.parquet"].empty
+    for name, frame in tables[1].items():
+        pd.testing.assert_frame_equal(frame, tables[2][name], check_exact=True, obj=name)

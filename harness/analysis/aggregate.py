@@ -175,7 +175,7 @@ def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap:
         with timers.timed("stage 1: predictions, score checks, cache"):  # stats.TIMER inside: the pool's part
             rerun = _add_stats(df, results_dir, n_bootstrap=n_bootstrap, n_permutations=n_permutations,
                                workers=stats_workers)
-        with timers.timed("stage 2: multiplicity, redraws (in process)"):
+        with timers.timed("stage 2: multiplicity, redraws"):  # stats.REDRAW_TIMER inside: the pool's part
             done = multiplicity.adjust(df, method=multiplicity_method, rerun=rerun)  # families, redraws
         if done.tests:
             log.info("multiplicity: %d families, %d tests, %d redrawn, %d undetermined, %d swaps in all",
@@ -292,7 +292,7 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
     if cache.hits or cache.misses:
         log.info("statistics cache: %d deltas reused, %d computed", cache.hits, cache.misses)
     cache.close()
-    return multiplicity.redraw(inputs, comparison)
+    return multiplicity.redraw(inputs, comparison, workers)
 
 
 def _stated_units(results_dir: Path) -> dict[tuple[str, str, str, str], str]:
@@ -359,17 +359,19 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path
         left_out = found.stale_sidecars | {u.sidecar for u in found.unreadable}
         geo = geometry.table(results_dir, leave_out=left_out, read=sides)
         board = pd.concat([board, geometry.board_rows(geo, board)], ignore_index=True)  # kind "geometry"
-    with timers.timed("deltas (with their statistics)"):
-        d = deltas(board, results_dir, multiplicity_method=multiplicity_method, stats_workers=stats_workers)
-        geometry.fill_delta_intervals(d, geo)
-    write_parquet(board, LEADERBOARD_SCHEMA, out / "leaderboard.parquet")
-    write_parquet(geo.assign(schema_version=SCHEMA_VERSION), GEOMETRY_SCHEMA, out / geometry.FILE)
-    write_parquet(robust_score.table(board).assign(schema_version=SCHEMA_VERSION), ROBUST_SCHEMA,
-                  out / robust_score.FILE)
-    faults.checkpoint("aggregate")
-    write_parquet(d, DELTAS_SCHEMA, out / "deltas.parquet")
-    with timers.timed("family summary"):
-        write_parquet(family.summarise(results_dir, board), FAMILY_SCHEMA, out / FAMILY_FILE)
+    with stats.shared_pool(stats_workers):  # one pool (started when first needed) for every statistic below
+        with timers.timed("deltas (with their statistics)"):
+            d = deltas(board, results_dir, multiplicity_method=multiplicity_method, stats_workers=stats_workers)
+            geometry.fill_delta_intervals(d, geo)
+        write_parquet(board, LEADERBOARD_SCHEMA, out / "leaderboard.parquet")
+        write_parquet(geo.assign(schema_version=SCHEMA_VERSION), GEOMETRY_SCHEMA, out / geometry.FILE)
+        write_parquet(robust_score.table(board).assign(schema_version=SCHEMA_VERSION), ROBUST_SCHEMA,
+                      out / robust_score.FILE)
+        faults.checkpoint("aggregate")
+        write_parquet(d, DELTAS_SCHEMA, out / "deltas.parquet")
+        with timers.timed("family summary"):
+            write_parquet(family.summarise(results_dir, board, workers=stats_workers), FAMILY_SCHEMA,
+                          out / FAMILY_FILE)
     with timers.timed("controls (paraphrase, ranks)"):  # paraphrase spreads (blog − none: the deltas'), ranks, τ
         controls.write(out, *controls.tables(board, results_dir, deltas=d))
     for line in disagreement_lines(d):

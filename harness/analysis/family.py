@@ -169,17 +169,36 @@ def _claims(board: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None = None,
-              confidence: float = CONFIDENCE, joint: bool = True) -> pd.DataFrame:
+              confidence: float = CONFIDENCE, joint: bool = True, workers: int | None = None) -> pd.DataFrame:
     """The family table (see the module docstring); empty when no cell belongs to a family. ``joint=False``: the
-    old scheme (every task's texts drawn independently), kept to measure what the joint draw changes."""
+    old scheme (every task's texts drawn independently), kept to measure what the joint draw changes. The task
+    contributions not in the statistics cache are computed first, all at once, by
+    :func:`harness.analysis.stats.map_jobs` (in the statistics pool; each from its own seed, so the same whatever
+    the workers), then the rows are built from the cache."""
     n_bootstrap = n_bootstrap or stats.N_BOOTSTRAP
     claims = _claims(board)
     meta = board.drop_duplicates(["model", "revision"]).set_index(["model", "revision"]).alias
     rows: list[dict[str, Any]] = []
     kept = set(zip(board.model, board.revision, board.condition, board.task, strict=True))  # not left out
     with stats_cache.StatsCache() as cache:
-        for key, by_condition in sorted(_cells(results_dir, kept).items()):
-            rows += _family_rows(key, by_condition, claims, meta, cache, n_bootstrap, confidence, joint)
+        cells = sorted(_cells(results_dir, kept).items())
+        todo: dict[str, tuple[Any, ...]] = {}  # the cache's misses, computed at once (in the statistics pool)
+        done: dict[str, dict[str, np.ndarray] | None] = {}  # every contribution, read or computed
+        for key, by_condition in cells:
+            _family_rows(key, by_condition, claims, meta, cache, n_bootstrap, confidence, joint, todo=todo,
+                         done=done)
+        if todo:
+            from harness.analysis import timers
+
+            with timers.timed(stats.FAMILY_TIMER):
+                computed = stats.map_jobs(_contribution_job, list(todo.values()), workers=workers,
+                                          timer=stats.FAMILY_TIMER)
+            for ck, got in zip(todo, computed, strict=True):
+                done[ck] = got
+                if got is not None:
+                    cache.put_arrays(ck, got)
+        for key, by_condition in cells:
+            rows += _family_rows(key, by_condition, claims, meta, cache, n_bootstrap, confidence, joint, done=done)
         if cache.hits or cache.misses:
             log.info("statistics cache (family): %d task contributions reused, %d computed", cache.hits, cache.misses)
     from harness.results.schema import FAMILY_SCHEMA
@@ -191,7 +210,11 @@ def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None
 
 def _family_rows(key: tuple[str, str, str], by_condition: dict[str, dict[str, _Cell]], claims: pd.DataFrame,
                  meta: pd.Series, cache: stats_cache.StatsCache, n_bootstrap: int, confidence: float,
-                 joint: bool = True) -> list[dict[str, Any]]:
+                 joint: bool = True, todo: dict[str, tuple[Any, ...]] | None = None,
+                 done: dict[str, dict[str, np.ndarray] | None] | None = None) -> list[dict[str, Any]]:
+    """The rows of one model × family. Two passes (:func:`summarise`): with ``todo``, only collects the cache's
+    hits in ``done`` and its misses (key → job) in ``todo``, and returns nothing; then with ``done`` alone
+    (every contribution by key), the rows."""
     model, revision, family = key
     rows: list[dict[str, Any]] = []
     base = by_condition.get(BASELINE, {})
@@ -201,8 +224,8 @@ def _family_rows(key: tuple[str, str, str], by_condition: dict[str, dict[str, _C
         tasks = sorted(t for t in cells if t in base)
         for subset, split in views:
             row = _summary_row(cells, base, tasks, subset, split, model, revision, family, condition,
-                               n_bootstrap, confidence, cache, joint=joint)
-            if row is None:
+                               n_bootstrap, confidence, cache, joint=joint, todo=todo, done=done)
+            if row is None or todo is not None:
                 continue
             verdict = claims[(claims.model == model) & (claims.revision == revision)
                              & claims.task.isin(row["tasks"].split(","))]
@@ -235,7 +258,8 @@ def _part(cell: _Cell, other: _Cell, subset: str, split: str) -> Part | None:
 
 def _summary_row(cells: dict[str, _Cell], base: dict[str, _Cell], tasks: list[str], subset: str, split: str,
                  model: str, revision: str, family: str, condition: str, n_bootstrap: int, confidence: float,
-                 cache: stats_cache.StatsCache, *, joint: bool = True) -> dict[str, Any] | None:
+                 cache: stats_cache.StatsCache, *, joint: bool = True, todo: dict[str, tuple[Any, ...]] | None = None,
+                 done: dict[str, dict[str, np.ndarray] | None] | None = None) -> dict[str, Any] | None:
     seed = stats.seed_for(model, revision, family, subset, split, condition, "family-joint" if joint else "family")
     present = [t for t in tasks if t in cells and t in base]
     ck = stats_cache.family_key(a_sha256="|".join(f"{t}:{cells[t].sha256}" for t in present),
@@ -243,26 +267,25 @@ def _summary_row(cells: dict[str, _Cell], base: dict[str, _Cell], tasks: list[st
                                 metric=",".join(sorted({cells[t].metric for t in present})),
                                 unit=",".join(str(cells[t].unit) for t in present), n_bootstrap=n_bootstrap,
                                 seed=seed)
-    got = cache.get_arrays(ck)
-    if got is None:
-        parts, used = [], []
-        for task in present:
-            part = _part(cells[task], base[task], subset, split)
-            if part is not None:
-                parts.append(part)
-                used.append(task)
-        if not parts:
+    if done is not None and todo is None:  # the second pass: every contribution is in `done`
+        got = done.get(ck)
+        if got is None:
             return None
-        sb, db = replicates(parts, n_bootstrap, np.random.default_rng(seed), joint=joint)
-        got = {"tasks": np.asarray(used, dtype=str),
-               "score": np.array([float(p.metric.score({k: v[None, :] for k, v in p.a.items()})[0]) for p in parts]),
-               "baseline_score": np.array([float(p.metric.score({k: v[None, :] for k, v in p.b.items()})[0])
-                                           for p in parts]),
-               "score_boot": sb, "delta_boot": db,
-               "score_var": np.array([p.score_var for p in parts]), "delta_var": np.array([p.delta_var for p in parts]),
-               "unit": np.asarray([p.units.kind for p in parts], dtype=str),
-               "shared": np.asarray(len({str(t) for p in parts if p.texts is not None for t in p.texts})
-                                    < sum(len(p.texts) for p in parts if p.texts is not None))}
+    else:
+        got = cache.get_arrays(ck)
+        if got is not None and done is not None:
+            done[ck] = got
+    if got is None:
+        job = ([(t, _sliced(cells[t], subset, split), _sliced(base[t], subset, split)) for t in present], subset,
+               split, n_bootstrap, seed, joint)
+        if todo is not None:
+            todo[ck] = job
+    if todo is not None:
+        return None
+    if got is None:
+        got = _contribution(*job)
+        if got is None:
+            return None
         cache.put_arrays(ck, got)
     used = [str(t) for t in got["tasks"]]
     k = len(used)
@@ -282,3 +305,44 @@ def _summary_row(cells: dict[str, _Cell], base: dict[str, _Cell], tasks: list[st
         "delta_sd_tasks": float(np.std(deltas, ddof=1)) if k > 1 else np.nan,
         "resample_unit": units_used + how, "n_bootstrap": n_bootstrap,
     }
+
+
+def _sliced(cell: _Cell, subset: str, split: str) -> _Cell:
+    """The cell with only one view's predictions (what a worker process is sent)."""
+    f = cell.frame
+    return _Cell(cell.task, f[(f.subset == subset) & (f.split == split)], cell.metric, cell.unit, cell.sha256)
+
+
+def _contribution(tasks: list[tuple[str, _Cell, _Cell]], subset: str, split: str, n_bootstrap: int, seed: int,
+                  joint: bool) -> dict[str, np.ndarray] | None:
+    """The replicates and observed values of one family row's task contributions (what the cache stores)."""
+    parts, used = [], []
+    for task, cell, other in tasks:
+        part = _part(cell, other, subset, split)
+        if part is not None:
+            parts.append(part)
+            used.append(task)
+    if not parts:
+        return None
+    sb, db = replicates(parts, n_bootstrap, np.random.default_rng(seed), joint=joint)
+    return {"tasks": np.asarray(used, dtype=str),
+            "score": np.array([float(p.metric.score({k: v[None, :] for k, v in p.a.items()})[0]) for p in parts]),
+            "baseline_score": np.array([float(p.metric.score({k: v[None, :] for k, v in p.b.items()})[0])
+                                        for p in parts]),
+            "score_boot": sb, "delta_boot": db,
+            "score_var": np.array([p.score_var for p in parts]), "delta_var": np.array([p.delta_var for p in parts]),
+            "unit": np.asarray([p.units.kind for p in parts], dtype=str),
+            "shared": np.asarray(len({str(t) for p in parts if p.texts is not None for t in p.texts})
+                                 < sum(len(p.texts) for p in parts if p.texts is not None))}
+
+
+def _contribution_job(job: tuple[Any, ...]) -> tuple[dict[str, np.ndarray] | None, float]:
+    """:func:`_contribution` with one BLAS thread, and the CPU seconds it took: a worker function."""
+    import time
+
+    from threadpoolctl import threadpool_limits
+
+    t0 = time.process_time()
+    with threadpool_limits(1):
+        got = _contribution(*job)
+    return got, time.process_time() - t0

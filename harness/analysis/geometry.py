@@ -37,7 +37,18 @@ import pandas as pd
 
 from harness.analysis import stats
 from harness.analysis.bootstrap import CONFIDENCE, bootstrap_interval
+from harness.analysis.geometry_stats import (
+    _cos_matrix,
+    _cos_rows,
+    anisotropy,
+    centre,
+    participation_ratio,
+    remove_mean,
+    shift_share,
+    text_weights,
+)
 from harness.analysis.metrics import item_columns, metric_for
+from harness.analysis.stats_cache import StatsCache, geometry_key, geometry_subsets_key
 from harness.analysis.units import Units, chunk_sizes, resample_units, resample_weights
 from harness.prompts.conditions import BASELINE
 from harness.results import layout, trust
@@ -50,6 +61,7 @@ log = logging.getLogger(__name__)
 KIND = "geometry"
 FILE = "geometry.parquet"
 N_BOOTSTRAP = 1000
+COMPUTED = 0  # cell × subset row sets computed (not read from the cache) by this process: for tests
 SCORE_TOLERANCE = 1e-4  # raw vectors vs mteb's score (float32 cosines; mteb rounds retrieval to 5 decimals)
 SHAPE = ["anisotropy", "participation_ratio", "shift_share"]
 CENTRED = ("centred", "centred_pc1")
@@ -60,76 +72,6 @@ COLUMNS = ["model", "alias", "revision", "task", "task_type", "subset", "split",
 
 def centred_metric(view: str, main: str) -> str:
     return f"{view}_{main}"
-
-
-# ---------------------------------------------------------------------------------------------- the statistics
-def text_weights(w: np.ndarray, membership: np.ndarray) -> np.ndarray:
-    """(rows, texts) weights from (rows, items) multiplicities: each text's mean multiplicity over its items
-    (``membership``: texts × items occurrence counts)."""
-    return np.asarray((w @ membership.T) / membership.sum(axis=1))
-
-
-def anisotropy(x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Weighted mean cosine over pairs of distinct texts, per row of weights ``v`` (rows × texts)."""
-    u = x / np.linalg.norm(x, axis=1, keepdims=True)
-    s = v @ u
-    num = (s * s).sum(axis=1) - (v * v).sum(axis=1)  # drop each text's pair with itself (cosine 1)
-    den = v.sum(axis=1) ** 2 - (v * v).sum(axis=1)
-    return np.asarray(num / den)
-
-
-def shift_share(delta: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """‖weighted mean Δ‖² / weighted mean ‖Δ‖², per row of ``v``; NaN where nothing moved."""
-    total = v.sum(axis=1)
-    mean = (v @ delta) / total[:, None]
-    per = (v @ (delta * delta).sum(axis=1)) / total
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(np.where(per > 0, (mean * mean).sum(axis=1) / np.where(per > 0, per, 1.0), np.nan))
-
-
-def participation_ratio(x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """(tr C)² / tr C² of the weighted covariance C of ``x``'s rows, per row of ``v``, from the Gram matrix
-    (O(texts²) per resample: tr C = (Σ v_i G_ii − V c)/V, tr C² = (v(G∘G)vᵀ − 2V Σ v_i a_i² + V²c²)/V² with
-    a = Gv/V, c = vᵀGv/V²)."""
-    x = x.astype(np.float64)
-    g = x @ x.T
-    g2 = g * g
-    total = v.sum(axis=1)
-    gv = v @ g
-    a = gv / total[:, None]
-    c = (gv * v).sum(axis=1) / total**2
-    tr = ((v * np.diag(g)).sum(axis=1) - total * c) / total
-    tr2 = (((v @ g2) * v).sum(axis=1) - 2 * total * (v * a * a).sum(axis=1) + total**2 * c**2) / total**2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(np.where(tr2 > 0, tr * tr / np.where(tr2 > 0, tr2, 1.0), np.nan))
-
-
-def remove_mean(x: np.ndarray, pc1: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The mean of ``x``'s distinct rows (and, with ``pc1``, their top principal direction) as the function that
-    removes them from any vectors: returns (mean, direction or empty)."""
-    uniq = np.unique(x.astype(np.float64), axis=0)
-    mu = uniq.mean(axis=0)
-    if not pc1:
-        return mu, np.empty(0)
-    _, _, vt = np.linalg.svd(uniq - mu, full_matrices=False)
-    return mu, vt[0]
-
-
-def centre(x: np.ndarray, mu: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    y = x.astype(np.float64) - mu
-    if direction.size:
-        y = y - np.outer(y @ direction, direction)
-    return y
-
-
-def _cos_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.asarray((a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
-
-
-def _cos_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    an = a / np.linalg.norm(a, axis=1, keepdims=True)
-    bn = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return np.asarray(an @ bn.T)
 
 
 # ---------------------------------------------------------------------------------------------- task texts
@@ -288,25 +230,40 @@ def subset_rows(st: SubsetTexts, vectors: dict[str, dict[str, np.ndarray]], fram
     """Every geometry row of one subset: ``vectors`` per condition (per side, in item order); ``frames`` the
     conditions' raw item predictions (for the check that the vectors reproduce the cells). Rows carry condition,
     metric, score, its interval, and the delta against ``none`` with its paired interval."""
+    by = subset_rows_by_condition(st, vectors, frames, main, seed=seed, stated=stated, n_bootstrap=n_bootstrap)
+    return [r for c in sorted(by) for r in by[c]]
+
+
+def subset_rows_by_condition(st: SubsetTexts, vectors: dict[str, dict[str, np.ndarray]],
+                             frames: dict[str, pd.DataFrame], main: str, *, seed: int, stated: str | None = None,
+                             n_bootstrap: int = N_BOOTSTRAP, only: Iterable[str] | None = None
+                             ) -> dict[str, list[dict[str, Any]]]:
+    """:func:`subset_rows` per condition, for the conditions ``only`` (default: every one in ``vectors``). A
+    condition's rows depend on its own vectors and frame, ``none``'s (its deltas) and the subset's draws (from
+    ``seed``) alone — never on which other conditions are there — so each can be cached by its cell's key and
+    ``none``'s (:func:`table`)."""
     units = _units(st, stated)
     texts, membership = st.unit_texts()
-    conditions = sorted(vectors)
+    wanted = sorted(vectors) if only is None else sorted(set(only) & set(vectors))
+    base = BASELINE if BASELINE in vectors else None
+    conditions = sorted({*wanted, *([base] if base is not None else [])})
     x = {c: _unit_vectors(st, vectors[c], texts) for c in conditions}
     rng = np.random.default_rng(seed)
     draws = [text_weights(resample_weights(units, rows, rng), membership)
              for rows in chunk_sizes(n_bootstrap, st.n_items)]
     v = np.concatenate(draws) if draws else np.empty((0, len(texts)))
     ones = np.ones((1, len(texts)))
-    base = BASELINE if BASELINE in x else None
-    rows: list[dict[str, Any]] = []
+    rows: dict[str, list[dict[str, Any]]] = {c: [] for c in wanted}
 
     def add(cond: str, metric: str, obs: float, boot: np.ndarray, d_obs: float = np.nan,
             d_boot: np.ndarray | None = None, d_ci: tuple[float, float] | None = None) -> None:
+        if cond not in rows:
+            return  # none's own rows, computed only for the deltas of the conditions asked for
         lo, hi = _interval(boot, obs) if len(boot) else (np.nan, np.nan)
         dlo, dhi = d_ci if d_ci is not None else (_interval(d_boot) if d_boot is not None else (np.nan, np.nan))
-        rows.append({"condition": cond, "metric": metric, "score": obs, "ci_low": lo, "ci_high": hi,
+        rows[cond].append({"condition": cond, "metric": metric, "score": obs, "ci_low": lo, "ci_high": hi,
                      "delta": d_obs, "delta_ci_low": dlo, "delta_ci_high": dhi, "resample_unit": units.kind,
-                     "n_units": units.n_units, "n_texts": len(texts), "n_bootstrap": n_bootstrap})
+                     "n_units": int(units.n_units), "n_texts": len(texts), "n_bootstrap": n_bootstrap})
 
     shape: dict[str, dict[str, tuple[float, np.ndarray]]] = {}
     for c in conditions:
@@ -316,7 +273,7 @@ def subset_rows(st: SubsetTexts, vectors: dict[str, dict[str, np.ndarray]], fram
         if base is not None and c != base:
             delta = x[c] - x[base]
             shape[c]["shift_share"] = (float(shift_share(delta, ones)[0]), shift_share(delta, v))
-    for c in conditions:
+    for c in wanted:
         for metric, (obs, boot) in shape[c].items():
             if metric != "shift_share" and base is not None and c != base:
                 b_obs, b_boot = shape[base][metric]
@@ -342,6 +299,8 @@ def subset_rows(st: SubsetTexts, vectors: dict[str, dict[str, np.ndarray]], fram
             centred[c] = prediction_frame(st, {s: centre(vv, mu, direction) for s, vv in vectors[c].items()})
         name = centred_metric(view, main)
         for c, frame in centred.items():
+            if c not in rows:
+                continue
             got = _score(st.task_type, main, frame)
             if got is None:
                 continue
@@ -401,20 +360,58 @@ GEOMETRY_TYPES = ("STS", "Retrieval", "BitextMining")  # the types prediction_fr
 
 
 def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | None = None,
-          n_bootstrap: int = N_BOOTSTRAP, read: Iterable[tuple[Path, dict[str, Any]]] | None = None
-          ) -> pd.DataFrame:
+          n_bootstrap: int = N_BOOTSTRAP, read: Iterable[tuple[Path, dict[str, Any]]] | None = None,
+          cache: StatsCache | None = None) -> pd.DataFrame:
     """Every geometry row of the results folder (:data:`COLUMNS`); cells whose task folder has changed are
     skipped. Where the embedding cache lacks a cell's vectors (another machine, a cleared cache) the subset keeps
     the rows of the previous ``geometry.parquet`` if all its cells are unchanged, else it is computed from the
-    cells that have vectors (logged)."""
-    prev = _previous(results_dir)
+    cells that have vectors (logged).
+
+    Each cell × subset's rows are cached in the statistics cache (``cache``; off with $HARNESS_STATS_CACHE=off)
+    under :func:`.stats_cache.geometry_key`: with nothing new, no task folder, prediction or vector is read; a new
+    condition computes only its own rows. Stored only when ``none``'s vectors were there (its deltas complete)."""
+    own = cache is None
+    cache = StatsCache() if cache is None else cache
+    try:
+        return _table(results_dir, leave_out, store, n_bootstrap, read, cache)
+    finally:
+        if own:
+            cache.close()
+
+
+def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bootstrap: int,
+           read: Iterable[tuple[Path, dict[str, Any]]] | None, cache: StatsCache) -> pd.DataFrame:
+    global COMPUTED
+    prev: pd.DataFrame | None = None
     rows: list[dict[str, Any]] = []
     groups = _groups(results_dir, leave_out, read)  # read: the sidecars aggregate already read
-    for (model, revision, identity, task_name, data_sha), sides in sorted(groups.items()):
+    for group, sides in sorted(groups.items()):
+        model, revision, identity, task_name, data_sha = group
         first = sides[0]
         if first.get("task_type") not in GEOMETRY_TYPES:  # no prediction_frame for it (e.g. PairClassification)
             continue
         folder = Path(first.get("task_dir", ""))
+        main, stated = first["main_score"], first.get("resample_unit")
+        keys = {side["condition"]: side.get("key", "") for side in sides}
+        none_key = keys.get(BASELINE, "")
+        ident = {"model": model, "alias": first["alias"], "revision": revision, "task": task_name,
+                 "task_type": first["task_type"]}
+
+        def emit(sub: str, split: str, r: dict[str, Any], ident: dict[str, Any] = ident,
+                 keys: dict[str, str] = keys, none_key: str = none_key) -> None:
+            rows.append({**ident, "subset": sub, "split": split, **r, "cell_key": keys[r["condition"]],
+                         "baseline_key": none_key})
+
+        listed = cache.get_json(geometry_subsets_key(group)) if folder.is_dir() else None
+        if listed is not None:  # every subset's rows of every cell cached: nothing below is read
+            hits = {(sub, split, c): cache.get_json(geometry_key(group, sub, split, main, stated, n_bootstrap, k,
+                                                                 none_key))
+                    for sub, split in listed for c, k in sorted(keys.items())}
+            if all(v is not None for v in hits.values()):
+                for (sub, split, _), got in hits.items():
+                    for r in got or []:
+                        emit(sub, split, r)
+                continue
         try:
             task, subsets = task_texts(folder)
             if task.data_hash != data_sha:
@@ -423,38 +420,58 @@ def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | Non
         except Exception as e:  # a task folder that moved or broke: its cells simply get no geometry
             log.info("geometry: %s/%s: task folder unreadable (%s); skipped", model, task_name, e)
             continue
-        main = first["main_score"]
-        frames_by_cond: dict[str, pd.DataFrame] = {}
-        for side in sides:
-            if not side.get("predictions_file"):
-                continue
-            pf = trust.cell_path(results_dir, side, "predictions_file")  # inside the folder, no link
-            if pf.is_file():
-                frames_by_cond[side["condition"]] = pd.read_parquet(pf)
-        keys = {side["condition"]: side.get("key", "") for side in sides}
+        cache.put_json(geometry_subsets_key(group), sorted([sub, split] for sub, split in subsets))
+        frames_by_cond: dict[str, pd.DataFrame] | None = None
         for (sub, split), st in sorted(subsets.items()):
-            vectors = {}
-            for side in sides:
-                got = _side_vectors(st, side["prompts"], identity, store)
-                if got is not None:
-                    vectors[side["condition"]] = got
-            if len(vectors) < len(sides):
-                kept = _kept(prev, (model, revision, task_name, sub, split), keys)
-                if kept:
-                    rows += kept
-                    continue
-                log.info("geometry: %s/%s/%s: vectors of %s not in the embedding cache; left out",
-                         first["alias"], task_name, sub, ", ".join(sorted(set(keys) - set(vectors))))
-            if not vectors:
-                continue
-            frames = {c: f[(f.subset == sub) & (f.split == split)] for c, f in frames_by_cond.items()}
-            seed = stats.seed_for(model, revision, task_name, sub, split, KIND)
-            for r in subset_rows(st, vectors, frames, main, seed=seed, stated=first.get("resample_unit"),
-                                 n_bootstrap=n_bootstrap):
-                rows.append({"model": model, "alias": first["alias"], "revision": revision, "task": task_name,
-                             "task_type": first["task_type"], "subset": sub, "split": split, **r,
-                             "cell_key": keys[r["condition"]], "baseline_key": keys.get(BASELINE, "")})
+            ckeys = {c: geometry_key(group, sub, split, main, stated, n_bootstrap, k, none_key)
+                     for c, k in keys.items()}
+            cached = {c: cache.get_json(ck) for c, ck in ckeys.items()}
+            got_rows: dict[str, list[dict[str, Any]]] = {c: v for c, v in cached.items() if v is not None}
+            todo = [c for c in sorted(keys) if c not in got_rows]
+            if todo:
+                need = {*todo, *([BASELINE] if BASELINE in keys else [])}
+                vectors = {}
+                for side in sides:
+                    if side["condition"] in need:
+                        vec = _side_vectors(st, side["prompts"], identity, store)
+                        if vec is not None:
+                            vectors[side["condition"]] = vec
+                missing = sorted(need - set(vectors))
+                if any(c in todo for c in missing):
+                    prev = _previous(results_dir) if prev is None else prev
+                    kept = _kept(prev, (model, revision, task_name, sub, split), keys)
+                    if kept:
+                        rows.extend(kept)
+                        continue
+                    log.info("geometry: %s/%s/%s: vectors of %s not in the embedding cache; left out",
+                             first["alias"], task_name, sub, ", ".join(missing))
+                if frames_by_cond is None:
+                    frames_by_cond = _frames(results_dir, sides)
+                frames = {c: f[(f.subset == sub) & (f.split == split)] for c, f in frames_by_cond.items()}
+                seed = stats.seed_for(model, revision, task_name, sub, split, KIND)
+                new = subset_rows_by_condition(st, vectors, frames, main, seed=seed, stated=stated,
+                                               n_bootstrap=n_bootstrap, only=todo)
+                COMPUTED += len(new)
+                complete = BASELINE not in keys or BASELINE in vectors  # else its deltas are missing: not stored
+                for c, got in new.items():
+                    got_rows[c] = got
+                    if complete:
+                        cache.put_json(ckeys[c], got)
+            for c in sorted(got_rows):
+                for r in got_rows[c]:
+                    emit(sub, split, r)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _frames(results_dir: Path, sides: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    out: dict[str, pd.DataFrame] = {}
+    for side in sides:
+        if not side.get("predictions_file"):
+            continue
+        pf = trust.cell_path(results_dir, side, "predictions_file")  # inside the folder, no link
+        if pf.is_file():
+            out[side["condition"]] = pd.read_parquet(pf)
+    return out
 
 
 def board_rows(geo: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:

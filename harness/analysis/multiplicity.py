@@ -139,8 +139,10 @@ def adjust(d: pd.DataFrame, *, method: str = "holm", alpha: float = ALPHA, rerun
                 if v.startswith(UNDETERMINED) and m == "permutation" and r < max_permutations:
                     open_.setdefault(int(tests[i]), i)
         redrawn = 0
-        for i in open_.values():
-            got = rerun(i, int(min(GROWTH * int(d.at[i, "n_permutations"]), max_permutations)))
+        asked = [(i, int(min(GROWTH * int(d.at[i, "n_permutations"]), max_permutations))) for i in open_.values()]
+        many = getattr(rerun, "many", None)  # a round's redraws at once (in the statistics pool): same results
+        results = many(asked) if many is not None else [rerun(i, n) for i, n in asked]
+        for (i, _), got in zip(asked, results, strict=True):
             if got is None:
                 continue
             redrawn += 1
@@ -173,29 +175,49 @@ def adjust(d: pd.DataFrame, *, method: str = "holm", alpha: float = ALPHA, rerun
     return summary
 
 
-def redraw(inputs: dict[int, tuple[object, ...]], tests: pd.Series) -> Rerun:
+class Redraw:
     """The second stage's redraw of one delta's test: ``inputs`` maps a test id to (task type, metric, the two
     prediction frames, seed, unit, the delta's statistics-cache key); each redraw is cached under that key and its
-    swap count."""
-    import hashlib
+    swap count. :meth:`many` redraws a round's tests at once, the cache's misses in the statistics pool
+    (:func:`harness.analysis.stats.redraw_many`; each from its own seed, so the same whatever the workers)."""
 
-    from harness.analysis import stats, stats_cache
+    def __init__(self, inputs: dict[int, tuple[object, ...]], tests: pd.Series, workers: int | None = None):
+        self.inputs, self.tests, self.workers = inputs, tests, workers
 
-    def rerun(row: int, n_permutations: int) -> PermutationResult | None:
-        got = inputs.get(int(tests[row]))
-        if got is None:
-            return None
-        task_type, metric, a, b, seed, unit, key = got
-        k = hashlib.sha256(f"{key}\x1fredraw\x1f{n_permutations}".encode()).hexdigest()
+    def __call__(self, row: int, n_permutations: int) -> PermutationResult | None:
+        return self.many([(row, n_permutations)])[0]
+
+    def many(self, asked: list[tuple[int, int]]) -> list[PermutationResult | None]:
+        import hashlib
+
+        from harness.analysis import stats, stats_cache
+
+        out: list[PermutationResult | None] = [None] * len(asked)
+        todo: list[tuple[int, str, tuple[object, ...]]] = []
         with stats_cache.StatsCache() as cache:
-            hit = cache.get_permutation(k)
-            if hit is not None:
-                return hit
-            out = stats.delta_p(str(task_type), str(metric), a, b, seed=int(seed),  # type: ignore[arg-type,call-overload]
-                                n_permutations=n_permutations, unit=None if unit is None else str(unit))
-            if out is not None:
-                cache.put_permutation(k, out)
+            for n, (row, n_permutations) in enumerate(asked):
+                got = self.inputs.get(int(self.tests[row]))
+                if got is None:
+                    continue
+                task_type, metric, a, b, seed, unit, key = got
+                k = hashlib.sha256(f"{key}\x1fredraw\x1f{n_permutations}".encode()).hexdigest()
+                hit = cache.get_permutation(k)
+                if hit is not None:
+                    out[n] = hit
+                    continue
+                todo.append((n, k, (str(task_type), str(metric), a, b, int(seed),  # type: ignore[call-overload]
+                                    None if unit is None else str(unit), n_permutations)))
+            from harness.analysis import timers
+
+            with timers.timed(stats.REDRAW_TIMER):
+                computed = stats.redraw_many([job for *_, job in todo], workers=self.workers)
+            for (n, k, _), res in zip(todo, computed, strict=True):
+                if res is not None:
+                    cache.put_permutation(k, res)
+                out[n] = res
         return out
 
-    return rerun
 
+def redraw(inputs: dict[int, tuple[object, ...]], tests: pd.Series, workers: int | None = None) -> Redraw:
+    """:class:`Redraw` (a :data:`Rerun` with a batch form)."""
+    return Redraw(inputs, tests, workers)

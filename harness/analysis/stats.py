@@ -102,9 +102,11 @@ result records ``resample_unit``, ``n_units`` and ``ci_scale``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -130,6 +132,9 @@ from harness.analysis.permutation import (
     permutation_p,
 )
 from harness.analysis.units import UNITS, Units, infer_unit, n_rows, resample_units, resample_weights, text_units
+
+J = TypeVar("J")
+R = TypeVar("R")
 
 __all__ = [
     "ALPHA", "CONFIDENCE", "MAX_PERMUTATIONS", "N_BOOTSTRAP", "N_PERMUTATIONS", "SEED", "TEXT_COLUMNS", "UNITS",
@@ -362,28 +367,95 @@ def delta_stats_many(jobs: list[DeltaJob], *, workers: int | None = None) -> lis
     ``ProcessPoolExecutor`` of up to ``workers`` processes (default :func:`stats_workers`), started by a fork
     server that has imported this module (spawn where there is none). Each delta draws from its own seed, so the
     results do not depend on the number of workers or on the order in which they finish."""
+    return map_jobs(_delta_job, jobs, workers=workers, timer=TIMER)
+
+
+def _redraw_job(job: tuple[Any, ...]) -> tuple[PermutationResult | None, float]:
+    """(one second-stage redraw, :func:`delta_p` with one BLAS thread, the CPU seconds it took): a worker
+    function."""
+    import time
+
+    from threadpoolctl import threadpool_limits
+
+    task_type, metric, a, b, seed, unit, n_permutations = job
+    t0 = time.process_time()
+    with threadpool_limits(1):
+        got = delta_p(task_type, metric, a, b, seed=seed, n_permutations=n_permutations, unit=unit)
+    return got, time.process_time() - t0
+
+
+def redraw_many(jobs: list[tuple[Any, ...]], *, workers: int | None = None) -> list[PermutationResult | None]:
+    """:func:`delta_p` of every (task type, metric, a, b, seed, unit, swaps) job, in order, like
+    :func:`delta_stats_many` (each from its own seed: the same whatever the workers)."""
+    return map_jobs(_redraw_job, jobs, workers=workers, timer=REDRAW_TIMER)
+
+
+_shared: dict[str, Any] = {"depth": 0, "pool": None, "workers": 0}
+
+
+@contextlib.contextmanager
+def shared_pool(workers: int | None = None) -> Iterator[None]:
+    """Within this block every :func:`map_jobs` that runs in worker processes uses one pool (started on first use,
+    shut down at the end): ``harness aggregate``'s stage 1, stage 2's redraws and the family summary pay for one
+    pool's start. ``workers``: its size (default :func:`stats_workers`)."""
+    _shared["depth"] += 1
+    if _shared["depth"] == 1:
+        _shared["workers"] = workers if workers is not None else stats_workers()
+    try:
+        yield
+    finally:
+        _shared["depth"] -= 1
+        if _shared["depth"] == 0:
+            pool, _shared["pool"] = _shared["pool"], None
+            if pool is not None:
+                pool.shutdown()
+
+
+def _new_pool(workers: int) -> Any:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from harness.analysis import timers
-
-    if workers is None:  # by default, a pool only where it pays for its start (seconds on a loaded 2-core box)
-        workers = stats_workers() if len(jobs) >= MIN_POOL_JOBS else 1
-    if workers <= 1 or len(jobs) < 2:
-        return [_delta_job(j)[0] for j in jobs]
     ctx: multiprocessing.context.BaseContext
     try:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["harness.analysis.stats"])  # type: ignore[attr-defined]
     except ValueError:
         ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-        done = list(pool.map(_delta_job, jobs))
-    timers.add_worker_cpu(TIMER, sum(cpu for _, cpu in done))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+
+def map_jobs(fn: Callable[[J], tuple[R, float]], jobs: list[J], *, workers: int | None = None,
+             timer: str | None = None) -> list[R]:
+    """``fn`` (a module-level worker function returning (result, its CPU seconds)) of every job, in order: in this
+    process (``workers`` 1, fewer than 2 jobs, or ``workers`` not given and fewer than :data:`MIN_POOL_JOBS` with
+    no pool started yet) or in worker processes — the :func:`shared_pool` when one is open, else a pool for this
+    call. Every job carries its own seed, so results never depend on the workers or the order. The workers' CPU
+    seconds go to ``timer`` (:mod:`harness.analysis.timers`)."""
+    from harness.analysis import timers
+
+    if workers is None:  # by default, a pool only where it pays for its start (seconds on a loaded 2-core box)
+        if _shared["depth"]:
+            started = _shared["pool"] is not None
+            workers = _shared["workers"] if started or len(jobs) >= MIN_POOL_JOBS else 1
+        else:
+            workers = stats_workers() if len(jobs) >= MIN_POOL_JOBS else 1
+    if workers <= 1 or len(jobs) < 2:
+        return [fn(j)[0] for j in jobs]
+    if _shared["depth"] and workers == _shared["workers"]:
+        if _shared["pool"] is None:
+            _shared["pool"] = _new_pool(workers)
+        done = list(_shared["pool"].map(fn, jobs))
+    else:
+        with _new_pool(min(workers, len(jobs))) as pool:
+            done = list(pool.map(fn, jobs))
+    if timer is not None:
+        timers.add_worker_cpu(timer, sum(cpu for _, cpu in done))
     return [got for got, _ in done]
 
 
 TIMER = "statistics: deltas"
+REDRAW_TIMER = "statistics: redraws"
+FAMILY_TIMER = "statistics: family contributions"
 # Fewer deltas than this to compute, and no worker count given: in this process. Measured on a 2-core box at load
 # ≈ 4: the pool's start (fork server, imports) cost ≈ 3 s wall for 3 deltas that take 2.3 CPU s in all; one
 # delta ≈ 0.2–0.5 CPU s, so two workers win from about 15 deltas.

@@ -1,7 +1,8 @@
 """A cache of paired statistics, so that rerunning ``harness aggregate`` (after adding a model, a condition, or
 merging folders) recomputes only the deltas whose inputs are new — and, in a second table, each task's
 contribution to a family summary (its bootstrap replicates, :mod:`harness.analysis.family`), the costliest part of
-aggregating a grid with many conditions.
+aggregating a grid with many conditions; in a third, each cell × subset's geometry rows
+(:mod:`harness.analysis.geometry`, keyed by the cells' keys and its own method version).
 
 A delta's statistics are a pure function of the two cells' item-level predictions (for one subset and split), the
 metric, the resampling unit the task states, the numbers of resamples, the seed and the method itself. The key
@@ -42,6 +43,9 @@ T = TypeVar("T")
 # 2: adaptive (sequential) permutation counts, p never below 1/(R + 1), its Monte-Carlo interval, the tail estimate
 #    a separate p_tail; family replicates with shared texts drawn jointly across tasks.
 METHOD_VERSION = 2
+# Bump with any change to how geometry rows are computed (harness/analysis/geometry{,_stats}.py): cached rows of
+# another version are never served. 1: per cell × subset rows.
+GEOMETRY_METHOD_VERSION = 1
 DB_NAME = "stats.sqlite3"
 
 
@@ -58,6 +62,29 @@ def family_key(*, a_sha256: str, b_sha256: str, subset: str, split: str, metric:
     predictions, the view, metric, stated unit, resamples and seed."""
     blob = json.dumps([METHOD_VERSION, "family", a_sha256, b_sha256, subset, split, metric, unit, n_bootstrap, seed])
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def geometry_key(group: tuple[str, ...], sub: str, split: str, main: str, stated: str | None, n_bootstrap: int,
+                 cell_key: str, baseline_key: str) -> str:
+    """One cell × subset's geometry rows: what they are a function of (the cells' keys name their model identity,
+    task data and exact prompts, hence their vectors and predictions; ``group``: model, revision, identity, task,
+    data hash) and :data:`GEOMETRY_METHOD_VERSION` — cheap: no vector or file is read or hashed."""
+    blob = json.dumps([GEOMETRY_METHOD_VERSION, "geometry", *group, sub, split, main, stated, n_bootstrap, cell_key,
+                       baseline_key])
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def geometry_subsets_key(group: tuple[str, ...]) -> str:
+    """A task's subsets × splits, a function of its data hash (part of ``group``)."""
+    return hashlib.sha256(json.dumps([GEOMETRY_METHOD_VERSION, "geometry", "subsets", *group]).encode()).hexdigest()
+
+
+def _plain(o: object) -> object:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
 def key(*, a_sha256: str, b_sha256: str, subset: str, split: str, task_type: str, metric: str, unit: str | None,
@@ -83,6 +110,7 @@ class StatsCache:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("CREATE TABLE IF NOT EXISTS stats (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             self.db.execute("CREATE TABLE IF NOT EXISTS arrays (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             self.db.commit()
         except (OSError, sqlite3.Error) as e:
             log.warning("statistics cache unavailable (%s); computing every delta", e)
@@ -100,6 +128,14 @@ class StatsCache:
 
     def put_permutation(self, k: str, result: PermutationResult) -> None:
         self._put("stats", k, json.dumps(dataclasses.asdict(result)))
+
+    def get_json(self, k: str) -> Any:
+        """A JSON value stored by :meth:`put_json` (geometry's rows, :mod:`harness.analysis.geometry`); None on a
+        miss."""
+        return self._get("rows", k, json.loads)
+
+    def put_json(self, k: str, value: Any) -> None:
+        self._put("rows", k, json.dumps(value, default=_plain))
 
     def get_arrays(self, k: str) -> dict[str, np.ndarray] | None:
         """Named arrays stored by :meth:`put_arrays` (``.npz`` bytes, no pickles); None on a miss."""

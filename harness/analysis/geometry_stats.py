@@ -1,0 +1,76 @@
+"""The weighted statistics of :mod:`harness.analysis.geometry` (shift share, anisotropy, participation ratio, the
+mean and top direction removed for the centred scores): arrays in, arrays out; each row of weights ``v`` is one
+resample (see that module's docstring)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def text_weights(w: np.ndarray, membership: np.ndarray) -> np.ndarray:
+    """(rows, texts) weights from (rows, items) multiplicities: each text's mean multiplicity over its items
+    (``membership``: texts × items occurrence counts)."""
+    return np.asarray((w @ membership.T) / membership.sum(axis=1))
+
+
+def anisotropy(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Weighted mean cosine over pairs of distinct texts, per row of weights ``v`` (rows × texts)."""
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    s = v @ u
+    num = (s * s).sum(axis=1) - (v * v).sum(axis=1)  # drop each text's pair with itself (cosine 1)
+    den = v.sum(axis=1) ** 2 - (v * v).sum(axis=1)
+    return np.asarray(num / den)
+
+
+def shift_share(delta: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """‖weighted mean Δ‖² / weighted mean ‖Δ‖², per row of ``v``; NaN where nothing moved."""
+    total = v.sum(axis=1)
+    mean = (v @ delta) / total[:, None]
+    per = (v @ (delta * delta).sum(axis=1)) / total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.where(per > 0, (mean * mean).sum(axis=1) / np.where(per > 0, per, 1.0), np.nan))
+
+
+def participation_ratio(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(tr C)² / tr C² of the weighted covariance C of ``x``'s rows, per row of ``v``, from the Gram matrix
+    (O(texts²) per resample: tr C = (Σ v_i G_ii − V c)/V, tr C² = (v(G∘G)vᵀ − 2V Σ v_i a_i² + V²c²)/V² with
+    a = Gv/V, c = vᵀGv/V²)."""
+    x = x.astype(np.float64)
+    g = x @ x.T
+    g2 = g * g
+    total = v.sum(axis=1)
+    gv = v @ g
+    a = gv / total[:, None]
+    c = (gv * v).sum(axis=1) / total**2
+    tr = ((v * np.diag(g)).sum(axis=1) - total * c) / total
+    tr2 = (((v @ g2) * v).sum(axis=1) - 2 * total * (v * a * a).sum(axis=1) + total**2 * c**2) / total**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.where(tr2 > 0, tr * tr / np.where(tr2 > 0, tr2, 1.0), np.nan))
+
+
+def remove_mean(x: np.ndarray, pc1: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of ``x``'s distinct rows (and, with ``pc1``, their top principal direction) as the function that
+    removes them from any vectors: returns (mean, direction or empty)."""
+    uniq = np.unique(x.astype(np.float64), axis=0)
+    mu = uniq.mean(axis=0)
+    if not pc1:
+        return mu, np.empty(0)
+    _, _, vt = np.linalg.svd(uniq - mu, full_matrices=False)
+    return mu, vt[0]
+
+
+def centre(x: np.ndarray, mu: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    y = x.astype(np.float64) - mu
+    if direction.size:
+        y = y - np.outer(y @ direction, direction)
+    return y
+
+
+def _cos_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.asarray((a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
+
+
+def _cos_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    an = a / np.linalg.norm(a, axis=1, keepdims=True)
+    bn = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return np.asarray(an @ bn.T)
