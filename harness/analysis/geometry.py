@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 KIND = "geometry"
 FILE = "geometry.parquet"
 N_BOOTSTRAP = 1000
+GEOMETRY_TYPES = ("STS", "Retrieval", "BitextMining")  # the types prediction_frame re-derives from vectors
 COMPUTED = 0  # cell × subset row sets computed (not read from the cache) by this process: for tests
 SCORE_TOLERANCE = 1e-4  # raw vectors vs mteb's score (float32 cosines; mteb rounds retrieval to 5 decimals)
 SHAPE = ["anisotropy", "participation_ratio", "shift_share"]
@@ -356,17 +357,12 @@ def _kept(prev: pd.DataFrame, where: tuple[str, str, str, str, str], keys: dict[
     return [] if old.empty or not all(ok) else old.to_dict("records")
 
 
-GEOMETRY_TYPES = ("STS", "Retrieval", "BitextMining")  # the types prediction_frame re-derives from vectors
-
-
 def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | None = None,
           n_bootstrap: int = N_BOOTSTRAP, read: Iterable[tuple[Path, dict[str, Any]]] | None = None,
           cache: StatsCache | None = None) -> pd.DataFrame:
-    """Every geometry row of the results folder (:data:`COLUMNS`); cells whose task folder has changed are
-    skipped. Where the embedding cache lacks a cell's vectors (another machine, a cleared cache) the subset keeps
-    the rows of the previous ``geometry.parquet`` if all its cells are unchanged, else it is computed from the
-    cells that have vectors (logged).
-
+    """Every geometry row of the results folder (:data:`COLUMNS`; task types in :data:`GEOMETRY_TYPES` only);
+    cells whose task folder has changed are skipped. Where the embedding cache lacks a cell's vectors the subset
+    keeps the previous ``geometry.parquet`` rows if all its cells are unchanged, else uses the cells with vectors.
     Each cell × subset's rows are cached in the statistics cache (``cache``; off with $HARNESS_STATS_CACHE=off)
     under :func:`.stats_cache.geometry_key`: with nothing new, no task folder, prediction or vector is read; a new
     condition computes only its own rows. Stored only when ``none``'s vectors were there (its deltas complete)."""
