@@ -312,6 +312,7 @@ def _v_measure_w(cols: Columns, w: np.ndarray) -> np.ndarray:
     return _v_measure_counts(_contingency(cols["gold"], cols["pred"], w))
 
 
+RETRIEVAL_LIKE = ("Retrieval", "Reranking", "InstructionRetrieval")  # per-query values from the ranks
 _AT_K = re.compile(r"^(ndcg|map|recall|precision|mrr|hit_rate)_at_(\d+)$")
 
 
@@ -321,7 +322,7 @@ def metric_for(task_type: str, metric: str) -> Metric | None:
         return Metric(metric, _spearman, _spearman_w, ("gold",), ("pred",), "spearman")
     if task_type == "STS" and metric in ("cosine_pearson", "pearson"):
         return Metric(metric, _pearson, _pearson_w, ("gold",), ("pred",), "pearson")
-    if task_type in ("Retrieval", "Reranking") and (metric == "accuracy" or _AT_K.match(metric)):
+    if task_type in RETRIEVAL_LIKE and (metric == "accuracy" or _AT_K.match(metric)):
         return Metric(metric, _mean_value, _mean_value_w, (), ("value",), "mean")
     if task_type == "Summarization" and metric in SUMMARIZATION_METRICS:  # mean over texts of a per-text value
         return Metric(metric, _mean_value, _mean_value_w, (), ("value",), "mean")
@@ -410,7 +411,7 @@ def _summarization_values(df: pd.DataFrame, metric: str) -> tuple[np.ndarray, np
 
 def item_columns(task_type: str, metric: str, df: pd.DataFrame) -> tuple[np.ndarray, Columns]:
     """(item ids, {column: per-item values}) for one cell × subset × split of predictions."""
-    if task_type in ("Retrieval", "Reranking"):
+    if task_type in RETRIEVAL_LIKE:
         items, values = _retrieval_values(df, metric)
         return items, {"value": values}
     if task_type == "Summarization":

@@ -8,6 +8,8 @@ harness's task classes keep them in memory instead of writing JSON); this module
   document among the retrieved ones (null when not retrieved), ``prediction`` = its score;
 - BitextMining: one row per sentence — ``gold`` = index of its translation, ``prediction`` = matched index;
 - Reranking: as Retrieval, ranks among the query's candidates only (mteb scores nothing else);
+- InstructionRetrieval (registry tasks, e.g. IFIR*): as Retrieval; mteb appends each query's instruction to its
+  text before the encoder sees it, so the condition's prefix comes before query and instruction;
 - Classification: one row per test item — ``gold`` = its label's index (labels sorted), ``prediction`` = the
   label index the cell's one fitted classifier predicted (correct = ``gold == prediction``);
 - Summarization: one row per (source text, machine summary) — ``item`` = the source text's index, ``doc_id`` = the
@@ -106,10 +108,12 @@ def _clustering_rows(sub: str, split: str, pred: dict[str, list[list[int]]], dat
     ]
 
 
+RETRIEVAL_LIKE = ("Retrieval", "Reranking", "InstructionRetrieval")  # one row per (query, relevant document)
+
 _BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bitext_rows,
             "Classification": _classification_rows, "Reranking": _retrieval_rows,
             "Summarization": _summarization_rows, "PairClassification": _pair_classification_rows,
-            "Clustering": _clustering_rows}
+            "Clustering": _clustering_rows, "InstructionRetrieval": _retrieval_rows}
 
 
 # Types whose rows assume the harness's own task class (task folders only): Clustering needs the one k-means run
@@ -128,7 +132,7 @@ def to_frame(task_type: str, raw: dict[str, dict[str, Any]], dataset: dict[str, 
              ignore_identical_ids: bool = False) -> pd.DataFrame:
     """``raw``: mteb's predictions as ``{subset: {split: predictions}}`` (what it would write to its JSON file)."""
     make: Any = _BY_TYPE[task_type]
-    if task_type in ("Retrieval", "Reranking"):  # reranking: mteb scored only each query's candidates
+    if task_type in RETRIEVAL_LIKE:  # reranking: mteb scored only each query's candidates
         make = functools.partial(_retrieval_rows, ignore_identical_ids=ignore_identical_ids)
     rows: list[dict[str, Any]] = []
     for sub, splits in sorted(raw.items()):

@@ -60,7 +60,7 @@ def cell_texts(task: Task, dataset: Any) -> dict[tuple[str, str], dict[str, list
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
     for sub, splits in dataset.items():
         for split, data in splits.items():
-            if task.type in ("Retrieval", "Reranking"):
+            if task.type in ("Retrieval", "Reranking", "InstructionRetrieval"):  # (queries without instructions)
                 corpus = data["corpus"]
                 titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
                 docs = [f"{t} {x}".strip() if t else x for t, x in zip(titles, corpus["text"], strict=True)]
