@@ -326,7 +326,7 @@ def metric_for(task_type: str, metric: str) -> Metric | None:
         return Metric(metric, _mean_value, _mean_value_w, (), ("value",), "mean")
     if task_type == "Summarization" and metric in SUMMARIZATION_METRICS:  # mean over texts of a per-text value
         return Metric(metric, _mean_value, _mean_value_w, (), ("value",), "mean")
-    if task_type in ("BitextMining", "Classification") and metric == "accuracy":
+    if task_type in ("BitextMining", "Classification", "MultilabelClassification") and metric == "accuracy":
         return Metric(metric, _bitext_accuracy, _bitext_accuracy_w, ("gold",), ("pred",), "labels")
     if task_type == "PairClassification" and metric == "similarity_ap":
         return Metric(metric, _ap, _ap_w, ("gold",), ("pred",), "ap")

@@ -29,7 +29,8 @@ _SHARED = {
                           "conditions with the same hash fed the model exactly the same strings.",
     "task": "The mteb task name.",
     "task_type": "The mteb task type: `STS`, `Retrieval`, `BitextMining`, `Classification`, `Reranking`, "
-                 "`PairClassification`, `Clustering` or (registry tasks) `Summarization`, `InstructionRetrieval`.",
+                 "`PairClassification`, `Clustering` or (registry tasks) `Summarization`, `InstructionRetrieval`, "
+                 "`MultilabelClassification`.",
     "subset": "The mteb subset (`hf_subset`) of the task; `default` when the task has one.",
     "split": "The evaluation split, e.g. `test`.",
     "kind": "`mteb` for a score mteb computed, `probe` for a value the harness measured on the embeddings "

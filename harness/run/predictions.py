@@ -10,6 +10,8 @@ harness's task classes keep them in memory instead of writing JSON); this module
 - Reranking: as Retrieval, ranks among the query's candidates only (mteb scores nothing else);
 - InstructionRetrieval (registry tasks, e.g. IFIR*): as Retrieval; mteb appends each query's instruction to its
   text before the encoder sees it, so the condition's prefix comes before query and instruction;
+- MultilabelClassification (registry tasks): one row per test item — ``gold`` / ``prediction`` = the gold / the
+  predicted label set as a bit mask over the sorted labels (exact match = mteb's subset ``accuracy``);
 - Classification: one row per test item — ``gold`` = its label's index (labels sorted), ``prediction`` = the
   label index the cell's one fitted classifier predicted (correct = ``gold == prediction``);
 - Summarization: one row per (source text, machine summary) — ``item`` = the source text's index, ``doc_id`` = the
@@ -108,12 +110,27 @@ def _clustering_rows(sub: str, split: str, pred: dict[str, list[list[int]]], dat
     ]
 
 
+def _multilabel_rows(sub: str, split: str, pred: list[Any], data: Any) -> list[dict[str, Any]]:
+    (predicted,) = pred  # one experiment (n_experiments = 1): one predicted label set per test item
+    classes = sorted({label for labels in data["label"] for label in labels})  # mteb's MultiLabelBinarizer order
+    if len(classes) > 52:
+        raise ValueError(f"{len(classes)} labels: a label set is kept as a bit mask of at most 52 labels")
+    index = {c: k for k, c in enumerate(classes)}
+    return [
+        {"subset": sub, "split": split, "item": i, "query_id": None, "doc_id": None,
+         "gold": float(sum(1 << index[c] for c in set(labels))),
+         "prediction": float(sum(1 << k for k, v in enumerate(row) if v)), "rank": None, "text1": t, "text2": None}
+        for i, (labels, row, t) in enumerate(zip(data["label"], predicted, data["text"], strict=True))
+    ]
+
+
 RETRIEVAL_LIKE = ("Retrieval", "Reranking", "InstructionRetrieval")  # one row per (query, relevant document)
 
 _BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bitext_rows,
             "Classification": _classification_rows, "Reranking": _retrieval_rows,
             "Summarization": _summarization_rows, "PairClassification": _pair_classification_rows,
-            "Clustering": _clustering_rows, "InstructionRetrieval": _retrieval_rows}
+            "Clustering": _clustering_rows, "InstructionRetrieval": _retrieval_rows,
+            "MultilabelClassification": _multilabel_rows}
 
 
 # Types whose rows assume the harness's own task class (task folders only): Clustering needs the one k-means run

@@ -65,7 +65,7 @@ def cell_texts(task: Task, dataset: Any) -> dict[tuple[str, str], dict[str, list
                 titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
                 docs = [f"{t} {x}".strip() if t else x for t, x in zip(titles, corpus["text"], strict=True)]
                 roles = {"query": list(data["queries"]["text"]), "document": docs}
-            elif task.type == "Classification":  # train and test texts alike (both are encoded)
+            elif task.type in ("Classification", "MultilabelClassification"):  # train and test texts (both encoded)
                 roles = {"query": list(data["text"])}
             elif task.type == "Summarization":  # mteb encodes the human and the machine summaries
                 roles = {"query": [t for col in ("human_summaries", "machine_summaries") for texts in data[col]

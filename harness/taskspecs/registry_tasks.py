@@ -295,8 +295,10 @@ class RegistryTask:
         from harness.taskspecs.mteb_task import keep_predictions
 
         attrs: dict[str, Any] = {"_save_task_predictions": keep_predictions}
-        if issubclass(base, AbsTaskClassification):
+        if issubclass(base, AbsTaskClassification):  # MultilabelClassification too (a subclass)
             attrs["n_experiments"] = 1
+        if hasattr(base, "max_eval_samples"):  # multilabel: every test item, in order (no seeded subsample)
+            attrs["max_eval_samples"] = None
         return attrs
 
     def mteb_task(self) -> Any:
