@@ -13,6 +13,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from harness.results.schema import RETRIEVAL_LIKE
+
 Columns = dict[str, np.ndarray]
 
 Family = Literal["spearman", "pearson", "mean", "labels", "ap", "vmeasure"]
@@ -312,7 +314,6 @@ def _v_measure_w(cols: Columns, w: np.ndarray) -> np.ndarray:
     return _v_measure_counts(_contingency(cols["gold"], cols["pred"], w))
 
 
-RETRIEVAL_LIKE = ("Retrieval", "Reranking", "InstructionRetrieval")  # per-query values from the ranks
 _AT_K = re.compile(r"^(ndcg|map|recall|precision|mrr|hit_rate)_at_(\d+)$")
 
 

@@ -63,6 +63,10 @@ LEADERBOARD_SCHEMA = pa.schema(
         ("created_at", pa.string()),
     ]
 )
+# Task types whose predictions are retrieval's: one row per (query, relevant document) with its rank; their metrics
+# are per-query values from those ranks (harness.run.predictions writes them, harness.analysis.metrics reads them).
+RETRIEVAL_LIKE = ("Retrieval", "Reranking", "InstructionRetrieval")
+
 PREDICTIONS_SCHEMA = pa.schema(
     [
         ("schema_version", pa.int32()),

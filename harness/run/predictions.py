@@ -32,6 +32,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.results.schema import RETRIEVAL_LIKE
+
 COLUMNS = ["subset", "split", "item", "query_id", "doc_id", "gold", "prediction", "rank", "text1", "text2"]
 
 
@@ -123,8 +125,6 @@ def _multilabel_rows(sub: str, split: str, pred: list[Any], data: Any) -> list[d
         for i, (labels, row, t) in enumerate(zip(data["label"], predicted, data["text"], strict=True))
     ]
 
-
-RETRIEVAL_LIKE = ("Retrieval", "Reranking", "InstructionRetrieval")  # one row per (query, relevant document)
 
 _BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bitext_rows,
             "Classification": _classification_rows, "Reranking": _retrieval_rows,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from harness.results.layout import COSINES_ARTIFACT
-from harness.results.schema import SHIFT_PREFIX, table_bytes
+from harness.results.schema import RETRIEVAL_LIKE, SHIFT_PREFIX, table_bytes
 from harness.run.language_probe import language_probe
 from harness.run.probe_context import ProbeContext, ProbeValue
 from harness.taskspecs.local import Task
@@ -60,7 +60,7 @@ def cell_texts(task: Task, dataset: Any) -> dict[tuple[str, str], dict[str, list
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
     for sub, splits in dataset.items():
         for split, data in splits.items():
-            if task.type in ("Retrieval", "Reranking", "InstructionRetrieval"):  # (queries without instructions)
+            if task.type in RETRIEVAL_LIKE:  # (InstructionRetrieval: the queries without their instructions)
                 corpus = data["corpus"]
                 titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
                 docs = [f"{t} {x}".strip() if t else x for t, x in zip(titles, corpus["text"], strict=True)]
