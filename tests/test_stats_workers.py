@@ -92,5 +92,6 @@ def test_aggregate_with_two_workers_writes_the_same_tables(tmp_path_factory: pyt
     assert {"deltas.parquet", "family.parquet", "geometry.parquet"} <= set(tables[1])
     assert set(tables[1]) == set(tables[2])
     assert tables[1]["deltas.parquet"].p_value.notna().sum() > 0 and not tables[1]["family.parquet"].empty
+    assert tables[1]["geometry.parquet"].metric.str.startswith("centred").any()  # geometry's jobs ran too
     for name, frame in tables[1].items():
         pd.testing.assert_frame_equal(frame, tables[2][name], check_exact=True, obj=name)

@@ -8,6 +8,7 @@ from the two cells' predictions (:mod:`harness.stats`).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -235,6 +236,7 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
     pending: list[tuple[int, int, str, str, stats.DeltaJob]] = []  # not in the cache: computed after the loop
     ready: list[tuple[int, int, stats.PairedStats, tuple[Any, ...]]] = []
     copies: list[tuple[int, int]] = []  # (row, the row of the same test): filled once that one is
+    zero: list[int] = []  # identical inputs: an interval of [0, 0] by construction
     for i, r in df[(df.kind == "mteb") & df.is_main].iterrows():
         if stats.metric_for(r.task_type, r.metric) is None:
             continue
@@ -246,25 +248,39 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
         if r.identical_inputs:
             # The same exact strings reached the model (e.g. `format` of a model without prefixes): the delta is 0
             # by construction, not an observation; no p-value, and it stays out of the Holm family.
-            df.loc[i, ["ci_low", "ci_high"]] = [0.0, 0.0]
+            zero.append(i)
             continue
+        pa = files.get((r.model, r.revision, r.condition, r.task))
+        pb = files.get((r.model, r.revision, r.baseline, r.task))
+        label = f"{r.alias}/{r.task}/{r.subset}/{r.split} {r.condition}−{r.baseline}"
+        seed = stats.seed_for(r.model, r.revision, r.task, r.subset, r.split, r.metric, r.condition, r.baseline)
+        unit = stated.get((r.model, r.revision, r.condition, r.task))  # None: inferred from the texts
+        k = checks = None
+        if pa is not None and pb is not None and pa.is_file() and pb.is_file():
+            # The statistics (and the check that the predictions reproduce mteb's scores) are keyed by the
+            # files' bytes: a warm aggregate reads no prediction for a delta whose both are in the cache.
+            k = stats_cache.key(a_sha256=sha(pa), b_sha256=sha(pb), subset=r.subset, split=r.split,
+                                task_type=r.task_type, metric=r.metric, unit=unit, seed=seed, **settings)
+            checks = [_check_key(sha(p), r, score) for p, score in ((pa, r.score), (pb, r.baseline_score))]
+            st = cache.get(k)
+            if st is not None and all(cache.get_json(c) is True for c in checks):
+                lazy = (functools.partial(items, r.model, r.revision, r.condition, r.task, r.subset, r.split),
+                        functools.partial(items, r.model, r.revision, r.baseline, r.task, r.subset, r.split))
+                ready.append((i, same, st, (r.task_type, r.metric, *lazy, seed, unit, k)))
+                continue
         a = items(r.model, r.revision, r.condition, r.task, r.subset, r.split)
         b = items(r.model, r.revision, r.baseline, r.task, r.subset, r.split)
-        label = f"{r.alias}/{r.task}/{r.subset}/{r.split} {r.condition}−{r.baseline}"
-        if a is None or b is None or a.empty or b.empty:
+        if a is None or b is None or a.empty or b.empty or k is None or checks is None:
             log.warning("%s: no item-level predictions; no interval (rerun the cells)", label)
             continue
         # The statistics are only about mteb's number if the recomputation reproduces it on the full set.
-        checks = [(stats.recompute(r.task_type, r.metric, f), s) for f, s in ((a, r.score), (b, r.baseline_score))]
-        if any(got is None or abs(got - want) > SCORE_CHECK_TOLERANCE for got, want in checks):
+        got = [(stats.recompute(r.task_type, r.metric, f), s) for f, s in ((a, r.score), (b, r.baseline_score))]
+        if any(g is None or abs(g - want) > SCORE_CHECK_TOLERANCE for g, want in got):
             log.warning("%s: %s recomputed from predictions (%s) differs from mteb's (%s); no interval", label,
-                        r.metric, [c[0] for c in checks], [c[1] for c in checks])
+                        r.metric, [c[0] for c in got], [c[1] for c in got])
             continue
-        seed = stats.seed_for(r.model, r.revision, r.task, r.subset, r.split, r.metric, r.condition, r.baseline)
-        unit = stated.get((r.model, r.revision, r.condition, r.task))  # None: inferred from the texts
-        k = stats_cache.key(a_sha256=sha(files[(r.model, r.revision, r.condition, r.task)]),
-                            b_sha256=sha(files[(r.model, r.revision, r.baseline, r.task)]), subset=r.subset,
-                            split=r.split, task_type=r.task_type, metric=r.metric, unit=unit, seed=seed, **settings)
+        for c in checks:
+            cache.put_json(c, True)
         st = cache.get(k)
         if st is None:  # computed below, all at once (in a process pool)
             pending.append((i, same, k, label, (r.task_type, r.metric, a, b, seed, unit, settings)))
@@ -272,27 +288,45 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
         ready.append((i, same, st, (r.task_type, r.metric, a, b, seed, unit, k)))
     with timers.timed(stats.TIMER):
         computed = stats.delta_stats_many([job for *_, job in pending], workers=workers)
-    for (i, same, k, label, job), got in zip(pending, computed, strict=True):
-        if isinstance(got, str):
-            log.warning("%s: %s; no interval", label, got)
+    for (i, same, k, label, job), got_st in zip(pending, computed, strict=True):
+        if isinstance(got_st, str):
+            log.warning("%s: %s; no interval", label, got_st)
             continue
-        if got is not None:
-            cache.put(k, got)
-            ready.append((i, same, got, (*job[:6], k)))
-    for i, same, st, job_inputs in sorted(ready, key=lambda x: x[0]):
+        if got_st is not None:
+            cache.put(k, got_st)
+            ready.append((i, same, got_st, (*job[:6], k)))
+    if zero:
+        df.loc[zero, ["ci_low", "ci_high"]] = 0.0
+    ready.sort(key=lambda x: x[0])
+    for _i, same, _, job_inputs in ready:
         inputs[same] = job_inputs
-        df.loc[i, ["ci_low", "ci_high", "p_value", "p_method", "n_bootstrap", "n_permutations", "n_items",
-                   "resample_unit", "n_units", "ci_scale", "n_extreme", "p_mc_low", "p_mc_high", "p_tail",
-                   "p_stop"]] = [
-            st.ci_low, st.ci_high, st.p_value, st.p_method, st.n_bootstrap, st.n_permutations, st.n_items,
-            st.resample_unit, st.n_units, st.ci_scale, st.n_extreme, st.p_mc_low, st.p_mc_high, st.p_tail,
-            st.p_stop]
-    for i, src in copies:
-        df.loc[i, [*STATS_COLUMNS, "n_items"]] = df.loc[src, [*STATS_COLUMNS, "n_items"]].to_numpy()
+    if ready:  # one assignment per column, not per row
+        rows = [i for i, *_ in ready]
+        for col in _STATS_FIELDS:
+            df.loc[rows, col] = [getattr(st, col) for _, _, st, _ in ready]
+    if copies:
+        dst, src = [i for i, _ in copies], [j for _, j in copies]
+        for col in [*STATS_COLUMNS, "n_items"]:
+            df.loc[dst, col] = df.loc[src, col].to_numpy()
     if cache.hits or cache.misses:
         log.info("statistics cache: %d deltas reused, %d computed", cache.hits, cache.misses)
     cache.close()
     return multiplicity.redraw(inputs, comparison, workers)
+
+
+_STATS_FIELDS = ["ci_low", "ci_high", "p_value", "p_method", "n_bootstrap", "n_permutations", "n_items",
+                 "resample_unit", "n_units", "ci_scale", "n_extreme", "p_mc_low", "p_mc_high", "p_tail", "p_stop"]
+
+
+def _check_key(sha: str, r: Any, score: float) -> str:
+    """The statistics cache's key of "these predictions reproduce mteb's stored ``score``" (a pure function of
+    the file's bytes, the subset, split, metric, score and tolerance)."""
+    import hashlib
+    import json
+
+    blob = json.dumps([stats_cache.METHOD_VERSION, "score check", sha, r.subset, r.split, r.task_type, r.metric,
+                       float(score), SCORE_CHECK_TOLERANCE])
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _stated_units(results_dir: Path) -> dict[tuple[str, str, str, str], str]:
@@ -355,11 +389,11 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path
     for line in found.lines(results_dir):
         log.info(line)
     currency.write(results_dir, found, out=out)
-    with timers.timed("geometry (shift, anisotropy, centred scores)"):
-        left_out = found.stale_sidecars | {u.sidecar for u in found.unreadable}
-        geo = geometry.table(results_dir, leave_out=left_out, read=sides)
-        board = pd.concat([board, geometry.board_rows(geo, board)], ignore_index=True)  # kind "geometry"
     with stats.shared_pool(stats_workers):  # one pool (started when first needed) for every statistic below
+        with timers.timed("geometry (shift, anisotropy, centred scores)"):
+            left_out = found.stale_sidecars | {u.sidecar for u in found.unreadable}
+            geo = geometry.table(results_dir, leave_out=left_out, read=sides)
+            board = pd.concat([board, geometry.board_rows(geo, board)], ignore_index=True)  # kind "geometry"
         with timers.timed("deltas (with their statistics)"):
             d = deltas(board, results_dir, multiplicity_method=multiplicity_method, stats_workers=stats_workers)
             geometry.fill_delta_intervals(d, geo)

@@ -119,6 +119,7 @@ def fold_deltas(d: pd.DataFrame) -> list[DeltaRow]:
     task, conditions equal to each other share one row (the first's numbers: their intervals differ only by the
     seed)."""
     main = main_deltas(d)
+    rows = list(main.itertuples())  # by position (main's index is 0..n-1): one pass, not one per group
     out: list[DeltaRow] = []
     for _alias, by_model in main.groupby("alias", sort=False):
         same = by_model[identical_inputs(by_model)]
@@ -128,12 +129,12 @@ def fold_deltas(d: pd.DataFrame) -> list[DeltaRow]:
             for task, g in sb.groupby("task", sort=True):
                 by_label.setdefault(label(order_conditions([baseline, *g.condition])), []).append(str(task))
             every = set(by_model[by_model.baseline == baseline].task)
-            first = next(sb.itertuples())
+            first = rows[sb.index[0]]
             out += [DeltaRow(first, lab, True, "every task" if set(tasks) == every else ", ".join(tasks))
                     for lab, tasks in by_label.items()]
         for _key, g in by_model.groupby(["task", "subset", "baseline"], sort=False):
             tested = g[~identical_inputs(g)]
             for _sha, group in tested.groupby("instruction_sha256", sort=False):
-                r = next(group.itertuples())
+                r = rows[group.index[0]]
                 out.append(DeltaRow(r, f"{label(order_conditions(list(group.condition)))} − {r.baseline}"))
     return out

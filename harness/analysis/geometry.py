@@ -37,9 +37,8 @@ import pandas as pd
 
 from harness.analysis import stats
 from harness.analysis.bootstrap import CONFIDENCE, bootstrap_interval
+from harness.analysis.geometry_predictions import SubsetTexts, prediction_frame
 from harness.analysis.geometry_stats import (
-    _cos_matrix,
-    _cos_rows,
     anisotropy,
     centre,
     participation_ratio,
@@ -76,37 +75,6 @@ def centred_metric(view: str, main: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- task texts
-@dataclass
-class SubsetTexts:
-    """One subset × split of a task: the raw texts per side and what the main metric needs."""
-
-    task_type: str
-    sides: dict[str, list[str]]  # "text1"/"text2" (pairs) or "query"/"document" (retrieval), in item order
-    gold: np.ndarray | None = None  # STS gold scores
-    query_ids: list[str] | None = None
-    doc_ids: list[str] | None = None
-    qrels: dict[str, dict[str, float]] | None = None
-    ignore_identical_ids: bool = False  # a query's own id in the corpus is not ranked (mteb's option)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.sides["text1"] if "text1" in self.sides else self.sides["query"])
-
-    def unit_texts(self) -> tuple[list[str], np.ndarray]:
-        """Distinct unit texts and their (texts × items) occurrence counts."""
-        if "text1" in self.sides:
-            occurrences = [*enumerate(self.sides["text1"]), *enumerate(self.sides["text2"])]
-        else:
-            occurrences = list(enumerate(self.sides["query"]))
-        index: dict[str, int] = {}
-        for _, t in occurrences:
-            index.setdefault(t, len(index))
-        m = np.zeros((len(index), self.n_items))
-        for i, t in occurrences:
-            m[index[t], i] += 1
-        return list(index), m
-
-
 def task_texts(folder: Path) -> tuple[LocalTask, dict[tuple[str, str], SubsetTexts]]:
     """A task folder's subsets as :class:`SubsetTexts` (pandas only), in the order mteb sees the items."""
     task = LocalTask(folder)
@@ -133,39 +101,6 @@ def task_texts(folder: Path) -> tuple[LocalTask, dict[tuple[str, str], SubsetTex
                                                ignore_identical_ids=bool(getattr(task.spec, "ignore_identical_ids",
                                                                                  False)))
     return task, out
-
-
-# ---------------------------------------------------------------------------------------------- predictions
-def prediction_frame(st: SubsetTexts, vecs: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The item-level predictions (the columns of :mod:`harness.run.predictions`) that the vectors ``vecs`` (per
-    side, rows in item order) give: what mteb would have predicted from these embeddings."""
-    if st.task_type == "STS":
-        assert st.gold is not None
-        return pd.DataFrame({"item": np.arange(st.n_items), "gold": st.gold,
-                             "prediction": _cos_rows(vecs["text1"], vecs["text2"]),
-                             "text1": st.sides["text1"], "text2": st.sides["text2"]})
-    if st.task_type == "BitextMining":
-        match = _cos_matrix(vecs["text1"], vecs["text2"]).argmax(axis=1)
-        return pd.DataFrame({"item": np.arange(st.n_items), "gold": np.arange(st.n_items, dtype=np.float64),
-                             "prediction": match.astype(np.float64)})
-    assert st.query_ids is not None and st.doc_ids is not None and st.qrels is not None
-    scores = _cos_matrix(vecs["query"], vecs["document"])
-    doc_ids = np.asarray(st.doc_ids, dtype=object)
-    id_rank = pd.Series(doc_ids).rank(method="dense").to_numpy()  # document ids' order (pytrec_eval's tie-break)
-    pos = {d: j for j, d in enumerate(st.doc_ids)}
-    rows = []
-    for i, qid in enumerate(st.query_ids):
-        s = scores[i]
-        if st.ignore_identical_ids and qid in pos:
-            s = s.copy()
-            s[pos[qid]] = -np.inf  # the query itself is never a candidate
-        for did, rel in sorted(st.qrels.get(qid, {}).items()):
-            j = pos[did]
-            # pytrec_eval's order: score descending, then document id descending
-            rank = 1 + int((s > s[j]).sum()) + int(((s == s[j]) & (id_rank > id_rank[j])).sum())
-            rows.append({"item": i, "query_id": qid, "doc_id": did, "gold": rel, "prediction": float(s[j]),
-                         "rank": rank})
-    return pd.DataFrame(rows, columns=["item", "query_id", "doc_id", "gold", "prediction", "rank"])
 
 
 def _score(task_type: str, metric: str, frame: pd.DataFrame) -> float | None:
@@ -268,12 +203,12 @@ def subset_rows_by_condition(st: SubsetTexts, vectors: dict[str, dict[str, np.nd
 
     shape: dict[str, dict[str, tuple[float, np.ndarray]]] = {}
     for c in conditions:
-        shape[c] = {"anisotropy": (float(anisotropy(x[c], ones)[0]), anisotropy(x[c], v)),
-                    "participation_ratio": (float(participation_ratio(x[c], ones)[0]),
-                                            participation_ratio(x[c], v))}
+        both = np.concatenate([ones, v])  # the observation (weights 1) and every resample in one pass
+        an, pr = anisotropy(x[c], both), participation_ratio(x[c], both)  # one Gram matrix per condition
+        shape[c] = {"anisotropy": (float(an[0]), an[1:]), "participation_ratio": (float(pr[0]), pr[1:])}
         if base is not None and c != base:
-            delta = x[c] - x[base]
-            shape[c]["shift_share"] = (float(shift_share(delta, ones)[0]), shift_share(delta, v))
+            sh = shift_share(x[c] - x[base], both)
+            shape[c]["shift_share"] = (float(sh[0]), sh[1:])
     for c in wanted:
         for metric, (obs, boot) in shape[c].items():
             if metric != "shift_share" and base is not None and c != base:
@@ -375,11 +310,34 @@ def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | Non
             cache.close()
 
 
+def _subset_job(job: tuple[Any, ...]) -> tuple[dict[str, list[dict[str, Any]]], float]:
+    """(one subset's :func:`subset_rows_by_condition` with one BLAS thread, the CPU seconds it took): a worker
+    function for the statistics pool (:func:`harness.analysis.stats.map_jobs`)."""
+    import time
+
+    from threadpoolctl import threadpool_limits
+
+    st, vectors, frames, main, seed, stated, n_bootstrap, todo = job
+    t0 = time.process_time()
+    with threadpool_limits(1):
+        got = subset_rows_by_condition(st, vectors, frames, main, seed=seed, stated=stated,
+                                       n_bootstrap=n_bootstrap, only=todo)
+    return got, time.process_time() - t0
+
+
+TIMER = "statistics: geometry"
+
+
 def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bootstrap: int,
            read: Iterable[tuple[Path, dict[str, Any]]] | None, cache: StatsCache) -> pd.DataFrame:
+    """Two passes: the first emits every cached row and collects the subsets to compute as jobs (with their
+    vectors), the jobs run in the statistics pool when one is open (each from its own seed: the same rows whatever
+    the workers), the second pass stores and emits their rows where they belong."""
     global COMPUTED
     prev: pd.DataFrame | None = None
-    rows: list[dict[str, Any]] = []
+    chunks: list[list[dict[str, Any]]] = []  # rows in output order; a computed subset's chunk is filled after
+    jobs: list[tuple[Any, ...]] = []
+    finish: list[Any] = []  # per job: what stores and emits its rows
     groups = _groups(results_dir, leave_out, read)  # read: the sidecars aggregate already read
     for group, sides in sorted(groups.items()):
         model, revision, identity, task_name, data_sha = group
@@ -393,10 +351,10 @@ def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bo
         ident = {"model": model, "alias": first["alias"], "revision": revision, "task": task_name,
                  "task_type": first["task_type"]}
 
-        def emit(sub: str, split: str, r: dict[str, Any], ident: dict[str, Any] = ident,
+        def emit(out: list[dict[str, Any]], sub: str, split: str, r: dict[str, Any], ident: dict[str, Any] = ident,
                  keys: dict[str, str] = keys, none_key: str = none_key) -> None:
-            rows.append({**ident, "subset": sub, "split": split, **r, "cell_key": keys[r["condition"]],
-                         "baseline_key": none_key})
+            out.append({**ident, "subset": sub, "split": split, **r, "cell_key": keys[r["condition"]],
+                        "baseline_key": none_key})
 
         listed = cache.get_json(geometry_subsets_key(group)) if folder.is_dir() else None
         if listed is not None:  # every subset's rows of every cell cached: nothing below is read
@@ -404,9 +362,10 @@ def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bo
                                                                  none_key))
                     for sub, split in listed for c, k in sorted(keys.items())}
             if all(v is not None for v in hits.values()):
+                chunks.append([])
                 for (sub, split, _), got in hits.items():
                     for r in got or []:
-                        emit(sub, split, r)
+                        emit(chunks[-1], sub, split, r)
                 continue
         try:
             task, subsets = task_texts(folder)
@@ -424,6 +383,8 @@ def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bo
             cached = {c: cache.get_json(ck) for c, ck in ckeys.items()}
             got_rows: dict[str, list[dict[str, Any]]] = {c: v for c, v in cached.items() if v is not None}
             todo = [c for c in sorted(keys) if c not in got_rows]
+            chunk: list[dict[str, Any]] = []
+            chunks.append(chunk)
             if todo:
                 need = {*todo, *([BASELINE] if BASELINE in keys else [])}
                 vectors = {}
@@ -437,7 +398,7 @@ def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bo
                     prev = _previous(results_dir) if prev is None else prev
                     kept = _kept(prev, (model, revision, task_name, sub, split), keys)
                     if kept:
-                        rows.extend(kept)
+                        chunk.extend(kept)
                         continue
                     log.info("geometry: %s/%s/%s: vectors of %s not in the embedding cache; left out",
                              first["alias"], task_name, sub, ", ".join(missing))
@@ -445,18 +406,33 @@ def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bo
                     frames_by_cond = _frames(results_dir, sides)
                 frames = {c: f[(f.subset == sub) & (f.split == split)] for c, f in frames_by_cond.items()}
                 seed = stats.seed_for(model, revision, task_name, sub, split, KIND)
-                new = subset_rows_by_condition(st, vectors, frames, main, seed=seed, stated=stated,
-                                               n_bootstrap=n_bootstrap, only=todo)
-                COMPUTED += len(new)
+                jobs.append((st, vectors, frames, main, seed, stated, n_bootstrap, todo))
                 complete = BASELINE not in keys or BASELINE in vectors  # else its deltas are missing: not stored
-                for c, got in new.items():
-                    got_rows[c] = got
-                    if complete:
-                        cache.put_json(ckeys[c], got)
+
+                def done(new: dict[str, list[dict[str, Any]]], chunk: list[dict[str, Any]] = chunk,
+                         got_rows: dict[str, list[dict[str, Any]]] = got_rows, ckeys: dict[str, str] = ckeys,
+                         complete: bool = complete, sub: str = sub, split: str = split, emit: Any = emit) -> None:
+                    for c, got in new.items():
+                        got_rows[c] = got
+                        if complete:
+                            cache.put_json(ckeys[c], got)
+                    for c in sorted(got_rows):
+                        for r in got_rows[c]:
+                            emit(chunk, sub, split, r)
+
+                finish.append(done)
+                continue
             for c in sorted(got_rows):
                 for r in got_rows[c]:
-                    emit(sub, split, r)
-    return pd.DataFrame(rows, columns=COLUMNS)
+                    emit(chunk, sub, split, r)
+    from harness.analysis import timers
+
+    with timers.timed(TIMER):
+        computed = stats.map_jobs(_subset_job, jobs, timer=TIMER)
+    for done, new in zip(finish, computed, strict=True):
+        COMPUTED += len(new)
+        done(new)
+    return pd.DataFrame([r for chunk in chunks for r in chunk], columns=COLUMNS)
 
 
 def _frames(results_dir: Path, sides: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
@@ -488,12 +464,11 @@ def fill_delta_intervals(d: pd.DataFrame, geo: pd.DataFrame) -> None:
     if geo.empty or d.empty:
         return
     keys = ["model", "revision", "task", "subset", "split", "condition", "metric"]
-    g = geo.dropna(subset=["delta_ci_low"]).set_index(keys)
+    g = geo.dropna(subset=["delta_ci_low"]).drop_duplicates(keys)
     rows = d[(d.kind == KIND) & (d.baseline == BASELINE)]
-    for i, r in rows.iterrows():
-        k = tuple(getattr(r, c) for c in keys)
-        if k in g.index:
-            hit = g.loc[k]
-            hit = hit.iloc[0] if isinstance(hit, pd.DataFrame) else hit
-            d.loc[i, ["ci_low", "ci_high", "n_bootstrap", "resample_unit", "n_units"]] = [
-                hit.delta_ci_low, hit.delta_ci_high, hit.n_bootstrap, hit.resample_unit, hit.n_units]
+    hit = rows[keys].assign(_row=rows.index).merge(g, on=keys, how="inner")
+    if hit.empty:
+        return
+    for target, source in (("ci_low", "delta_ci_low"), ("ci_high", "delta_ci_high"), ("n_bootstrap", "n_bootstrap"),
+                           ("resample_unit", "resample_unit"), ("n_units", "n_units")):
+        d.loc[hit["_row"].to_numpy(), target] = hit[source].to_numpy()

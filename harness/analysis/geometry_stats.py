@@ -39,7 +39,7 @@ def participation_ratio(x: np.ndarray, v: np.ndarray) -> np.ndarray:
     g = x @ x.T
     g2 = g * g
     total = v.sum(axis=1)
-    gv = v @ g
+    gv = (v @ x) @ x.T if len(x) > x.shape[1] else v @ g  # G v: through the d dimensions when they are fewer
     a = gv / total[:, None]
     c = (gv * v).sum(axis=1) / total**2
     tr = ((v * np.diag(g)).sum(axis=1) - total * c) / total
@@ -51,12 +51,22 @@ def participation_ratio(x: np.ndarray, v: np.ndarray) -> np.ndarray:
 def remove_mean(x: np.ndarray, pc1: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The mean of ``x``'s distinct rows (and, with ``pc1``, their top principal direction) as the function that
     removes them from any vectors: returns (mean, direction or empty)."""
-    uniq = np.unique(x.astype(np.float64), axis=0)
+    uniq = distinct_rows(x.astype(np.float64))
     mu = uniq.mean(axis=0)
     if not pc1:
         return mu, np.empty(0)
     _, _, vt = np.linalg.svd(uniq - mu, full_matrices=False)
     return mu, vt[0]
+
+
+def distinct_rows(x: np.ndarray) -> np.ndarray:
+    """``x``'s distinct rows in lexicographic order (what ``np.unique(x, axis=0)`` returns), found by hashing each
+    row's bytes and sorting only the distinct ones: ``np.unique`` sorts every row as a structured record, which
+    cost ≈ 20 of the geometry's 85 CPU s on the default grid."""
+    c = np.ascontiguousarray(x)
+    first = dict.fromkeys(r.tobytes() for r in c)
+    rows = np.frombuffer(b"".join(first), dtype=x.dtype).reshape(len(first), x.shape[1])
+    return rows[np.lexsort(rows.T[::-1])]
 
 
 def centre(x: np.ndarray, mu: np.ndarray, direction: np.ndarray) -> np.ndarray:

@@ -205,6 +205,10 @@ class Redraw:
                 if hit is not None:
                     out[n] = hit
                     continue
+                if callable(a) or callable(b):  # read only now (a warm stage 1 reads no predictions)
+                    a, b = a() if callable(a) else a, b() if callable(b) else b
+                    if a is None or b is None:
+                        continue
                 todo.append((n, k, (str(task_type), str(metric), a, b, int(seed),  # type: ignore[call-overload]
                                     None if unit is None else str(unit), n_permutations)))
             from harness.analysis import timers

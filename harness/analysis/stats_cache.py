@@ -44,8 +44,10 @@ T = TypeVar("T")
 #    a separate p_tail; family replicates with shared texts drawn jointly across tasks.
 METHOD_VERSION = 2
 # Bump with any change to how geometry rows are computed (harness/analysis/geometry{,_stats}.py): cached rows of
-# another version are never served. 1: per cell × subset rows.
-GEOMETRY_METHOD_VERSION = 1
+# another version are never served. 1: per cell × subset rows. 2: the participation ratio's G·v computed through
+# the d dimensions when there are fewer of them than texts, the observation and the resamples in one product (the
+# same sums in another order).
+GEOMETRY_METHOD_VERSION = 2
 DB_NAME = "stats.sqlite3"
 
 
