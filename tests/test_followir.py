@@ -23,6 +23,7 @@ from harness.analysis.followir import pmrr_values
 from harness.analysis.metrics import item_columns
 from harness.core.offline import configure
 from harness.models.mock import MockEmbedder, mock_spec
+from harness.prompts.files import list_model_files
 from harness.run import local as runner
 from harness.taskspecs.local import TaskRegistry
 from harness.taskspecs.registry_tasks import RegistryTask
@@ -275,3 +276,28 @@ if __name__ == "__main__":  # the figures at the calibration report's size (1,00
     print(f"null p-MRR/query: rejection@0.05 {(p <= 0.05).mean():.3f}, KS p {kstest(p, 'uniform').pvalue:.3g}")
     c = coverage(PMRRGen(p_b=0.35), 1000, 1000, seed=2)
     print(f"coverage p-MRR/query: {c.mean():.3f} (true delta {PMRRGen(p_b=0.35).true_delta():.4f})")
+
+
+# -- official on the instruction types -----------------------------------------------------------------------------
+@pytest.mark.parametrize("path", list_model_files(), ids=lambda p: p.stem)
+def test_official_on_mtebs_instruction_tasks_feeds_what_mtebs_wrapper_feeds(path: Path) -> None:
+    """Every registry InstructionRetrieval / InstructionReranking text task, both sides: the harness's official
+    string is mteb's own wrapper's (the exporter covers both types; mteb appends each query's instruction to the
+    query text in its data loader, after the wrapper's prefix, so the prefix alone is what the wrapper decides)."""
+    from mteb.types import PromptType
+
+    from harness.prompts.conditions import Condition
+    from harness.prompts.export import recorder
+    from harness.prompts.files import load_model_file
+    from harness.prompts.official import official_kind
+    from tests.test_instructions import TEXT, _harness_fed
+
+    recipe = load_model_file(path)
+    wrapper = recorder.mteb_wrapper(recipe.model) if recipe.source.kind == "mteb" else None
+    metas = recorder.mteb_text_tasks(("InstructionRetrieval", "InstructionReranking"))
+    assert {"IFIRAila", "Core17InstructionRetrieval", "mFollowIR"} <= {m.name for m in metas}
+    for md in metas:
+        assert official_kind(recipe, md.name, str(md.type)) is not None  # `official` is not refused there
+        for pt in (PromptType.query, PromptType.document):
+            expected = recorder.mteb_fed(wrapper, md, pt, TEXT)[0] if wrapper is not None else TEXT
+            assert _harness_fed(recipe, Condition("official"), md, pt) == expected, (recipe.model, md.name, pt)
