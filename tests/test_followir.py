@@ -301,3 +301,99 @@ def test_official_on_mtebs_instruction_tasks_feeds_what_mtebs_wrapper_feeds(path
         for pt in (PromptType.query, PromptType.document):
             expected = recorder.mteb_fed(wrapper, md, pt, TEXT)[0] if wrapper is not None else TEXT
             assert _harness_fed(recipe, Condition("official"), md, pt) == expected, (recipe.model, md.name, pt)
+
+
+# -- a real registry FollowIR task, end to end offline ---------------------------------------------------------------
+CORE17_README = """---
+configs:
+- config_name: default
+  data_files:
+  - split: test
+    path: qrels/test-*.parquet
+- config_name: corpus
+  data_files:
+  - split: corpus
+    path: corpus/corpus-*.parquet
+- config_name: queries
+  data_files:
+  - split: queries
+    path: queries/queries-*.parquet
+- config_name: instruction
+  data_files:
+  - split: instruction
+    path: instruction/instruction-*.parquet
+- config_name: top_ranked
+  data_files:
+  - split: top_ranked
+    path: top_ranked/top_ranked-*.parquet
+- config_name: qrel_diff
+  data_files:
+  - split: qrel_diff
+    path: qrel_diff/qrel_diff-*.parquet
+---
+"""
+
+
+def test_core17_runs_offline_from_a_test_written_cache_and_its_p_mrr_is_the_mock_vectors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mteb's Core17InstructionRetrieval at its pinned revision, a few rows in a hub snapshot the test writes (mteb's
+    retrieval loader reads its configs; the task's own task_specific_scores loads `qrel_diff` from the same folder):
+    the cell's p-MRR equals the value computed here from the mock vectors (query = text + " " + instruction, as mteb
+    joins them; ranks among each query's candidates) and the predictions re-derive it."""
+    import datasets
+
+    from harness.models.mock import mock_vector
+    from harness.taskspecs import registry_tasks
+    from tests.test_registry_tasks import write_snapshot
+
+    home = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", home / "datasets")
+    entry = registry_tasks.catalogue()["Core17InstructionRetrieval"]
+    ids = list(DOCS)[:6]
+    corpus = pd.DataFrame({"_id": ids, "title": [""] * 6, "text": [DOCS[d] for d in ids]})
+    qids = [f"{q}-{r}" for q in ("q1", "q2", "q3") for r in ("og", "changed")]
+    queries = pd.DataFrame({"_id": qids, "text": [QUERIES[q.split("-")[0]][0] for q in qids]})
+    instruction = pd.DataFrame({"query-id": qids, "instruction": [
+        QUERIES[q.split("-")[0]][1 if q.endswith("-og") else 2] for q in qids]})
+    qrels = pd.DataFrame([(q, d, s) for q, d, s in [
+        ("q1-og", "d0", 1), ("q1-og", "d3", 1), ("q1-changed", "d0", 0), ("q1-changed", "d3", 1),
+        ("q2-og", "d2", 1), ("q2-og", "d5", 1), ("q2-changed", "d2", 1), ("q2-changed", "d5", 0),
+        ("q3-og", "d4", 1), ("q3-og", "d1", 1), ("q3-changed", "d4", 0), ("q3-changed", "d1", 1)]],
+        columns=["query-id", "corpus-id", "score"])
+    top = pd.DataFrame({"query-id": qids, "corpus-ids": [list(ids) for _ in qids]})
+    diff = pd.DataFrame({"query-id": ["q1", "q2", "q3"], "corpus-ids": [["d0"], ["d5"], ["d4"]]})
+    snap = write_snapshot(home, entry["path"], entry["revision"], {
+        "corpus/corpus-00000.parquet": corpus, "queries/queries-00000.parquet": queries,
+        "instruction/instruction-00000.parquet": instruction, "qrels/test-00000.parquet": qrels,
+        "top_ranked/top_ranked-00000.parquet": top, "qrel_diff/qrel_diff-00000.parquet": diff})
+    (snap / "README.md").write_text(CORE17_README)
+    results = tmp_path / "results"
+    summary = runner.run([mock_spec()], tasks=["Core17InstructionRetrieval"], conditions=["none"],
+                         results_dir=results, progress=False, cache=False)
+    assert (len(summary.ran), summary.failed) == (1, [])
+    (side_path,) = (results / "cells").glob("*/*/none/Core17InstructionRetrieval.json")
+    side = json.loads(side_path.read_text())
+    frame = pd.read_parquet(results / side["predictions_file"])
+
+    def unit(t: str) -> np.ndarray:
+        v = mock_vector(t).astype(np.float64)
+        return v / np.linalg.norm(v)
+
+    def rank(qid: str, doc: str) -> int:  # among the candidates, by cosine then document id, descending
+        q = unit(f"{queries.text[qids.index(qid)]} {instruction.instruction[qids.index(qid)]}")
+        scored = sorted(((float(q @ unit(DOCS[d])), d) for d in ids), reverse=True)
+        return 1 + [d for _, d in scored].index(doc)
+
+    per_query = []
+    for q, (doc,) in zip(diff["query-id"], diff["corpus-ids"], strict=True):
+        og, new = rank(f"{q}-og", doc), rank(f"{q}-changed", doc)
+        per_query.append((1 / og) / (1 / new) - 1 if og >= new else 1 - (1 / new) / (1 / og))
+    result = json.loads((results / side["result_file"]).read_text())
+    main = result["scores"]["test"][0]["main_score"]
+    assert any(v != 0 for v in per_query) and main == pytest.approx(float(np.mean(per_query)), abs=5.1e-7)
+    assert stats.recompute("InstructionReranking", "p-MRR", frame) == pytest.approx(main, abs=5.1e-7)
+    assert len(frame[frame.gold.isna()]) == 3 and len(frame[frame.gold.notna()]) == len(qrels)
