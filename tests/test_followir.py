@@ -397,3 +397,23 @@ def test_core17_runs_offline_from_a_test_written_cache_and_its_p_mrr_is_the_mock
     assert any(v != 0 for v in per_query) and main == pytest.approx(float(np.mean(per_query)), abs=5.1e-7)
     assert stats.recompute("InstructionReranking", "p-MRR", frame) == pytest.approx(main, abs=5.1e-7)
     assert len(frame[frame.gold.isna()]) == 3 and len(frame[frame.gold.notna()]) == len(qrels)
+
+
+def test_aggregate_gives_the_p_mrr_delta_an_interval_and_a_p_value_over_queries(tmp_path: Path) -> None:
+    from harness import api
+
+    sets = tmp_path / "sets"
+    sets.mkdir()
+    (sets / "terse.yaml").write_text("name: terse\ndescription: a test set\nsource: this test\n"
+                                     "tasks:\n  MockFollowIR:\n    query: Answer with one word only.\n")
+    results = tmp_path / "results"
+    summary = runner.run([mock_spec()], tasks=["MockFollowIR"], conditions=["none", str(sets / "terse.yaml")],
+                         results_dir=results, registry=Tasks(), progress=False, cache=False)
+    assert len(summary.ran) == 2 and not summary.failed, summary
+    _, deltas = api.aggregate(results)
+    (row,) = deltas[(deltas.metric == "p-MRR") & (deltas.condition == "terse") & (deltas.baseline == "none")
+                    ].to_dict("records")
+    assert row["is_main"] and row["resample_unit"] == "query" and row["n_items"] == 3 and row["delta"] != 0
+    assert row["delta"] == pytest.approx(row["score"] - row["baseline_score"], abs=1.1e-6)
+    assert row["ci_low"] <= row["delta"] <= row["ci_high"] and 0 < row["p_value"] <= 1
+    assert row["p_method"] == "exact"  # 3 queries: all 2^3 sign flips
