@@ -200,7 +200,7 @@ def test_installed_model_registers_as_ready(cache: Path, monkeypatch: pytest.Mon
 
     row = {r["alias"]: r for r in api.list_models()}["embeddinggemma"]
     assert row["status"] == "ready" and row["size"].endswith("MB") and row["languages"].endswith("languages")
-    assert row["format prefixes"] == "document='title: none | text: ' (other for Reranking)"
+    assert row["format prefixes"] == "document='title: none | text: ' (other for InstructionRetrieval, Reranking)"
     assert row["revision"] == embeddinggemma.REVISION
 
 

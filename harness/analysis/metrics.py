@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from harness.analysis.followir import PMRR, pmrr_values, retrieval_part
 from harness.results.schema import RETRIEVAL_LIKE
 
 Columns = dict[str, np.ndarray]
@@ -325,6 +326,8 @@ def metric_for(task_type: str, metric: str) -> Metric | None:
         return Metric(metric, _pearson, _pearson_w, ("gold",), ("pred",), "pearson")
     if task_type in RETRIEVAL_LIKE and (metric == "accuracy" or _AT_K.match(metric)):
         return Metric(metric, _mean_value, _mean_value_w, (), ("value",), "mean")
+    if task_type == "InstructionReranking" and metric == PMRR:  # mean over queries of a per-query value
+        return Metric(metric, _mean_value, _mean_value_w, (), ("value",), "mean")
     if task_type == "Summarization" and metric in SUMMARIZATION_METRICS:  # mean over texts of a per-text value
         return Metric(metric, _mean_value, _mean_value_w, (), ("value",), "mean")
     if task_type in ("BitextMining", "Classification", "MultilabelClassification") and metric == "accuracy":
@@ -412,6 +415,11 @@ def _summarization_values(df: pd.DataFrame, metric: str) -> tuple[np.ndarray, np
 
 def item_columns(task_type: str, metric: str, df: pd.DataFrame) -> tuple[np.ndarray, Columns]:
     """(item ids, {column: per-item values}) for one cell × subset × split of predictions."""
+    if task_type == "InstructionReranking":  # FollowIR: p-MRR rows beside the Retrieval rows
+        if metric == PMRR:
+            items, values = pmrr_values(df)
+            return items, {"value": values}
+        df = retrieval_part(df)
     if task_type in RETRIEVAL_LIKE:
         items, values = _retrieval_values(df, metric)
         return items, {"value": values}

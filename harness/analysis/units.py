@@ -22,6 +22,7 @@ UnitKind = Literal["item", "query", "sentence", "text"]
 UNITS: dict[str, tuple[str, ...]] = {"STS": ("item", "text"), "Retrieval": ("query", "item"),
                                      "BitextMining": ("sentence", "item"), "Classification": ("item",),
                                      "Reranking": ("query", "item"), "InstructionRetrieval": ("query", "item"),
+                                     "InstructionReranking": ("query", "item"),  # p-MRR: the query, both runs
                                      "MultilabelClassification": ("item",),
                                      "Summarization": ("item",)}  # the source text with all its summaries
 

@@ -26,9 +26,11 @@ from harness.prompts.schema import ROLES, ModelInstructions
 # The task types the exporter (harness/prompts/export) probes mteb's wrappers for, so an instruction file states
 # what mteb feeds on them. Reranking is covered: where mteb's prompt lookup gives a model's Reranking documents the
 # query-side prompt (EmbeddingGemma: the type key comes before the prompt type), the file states it as the type's
-# document format prefix. InstructionRetrieval and InstructionReranking are not yet.
-EXPORTED_TYPES = ("BitextMining", "Classification", "Clustering", "MultilabelClassification", "PairClassification",
-                  "Reranking", "Retrieval", "STS", "Summarization")
+# document format prefix; so is EmbeddingGemma's InstructionRetrieval prompt. On InstructionRetrieval and
+# InstructionReranking mteb appends each query's instruction to the query text in its data loader, before the
+# wrapper, so the wrapper's prefix is defined as on Retrieval (tests/test_followir.py checks every such mteb task).
+EXPORTED_TYPES = ("BitextMining", "Classification", "Clustering", "InstructionReranking", "InstructionRetrieval",
+                  "MultilabelClassification", "PairClassification", "Reranking", "Retrieval", "STS", "Summarization")
 
 OfficialKind = Literal["task", "task_type", "model_default", "none"]
 OFFICIAL_KINDS: tuple[OfficialKind, ...] = ("task", "task_type", "model_default", "none")

@@ -131,14 +131,17 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "gold": "STS: the gold similarity score; Retrieval: the document's gold relevance; BitextMining: the index "
                 "of the true translation; Classification, Clustering: the index of the gold label (labels sorted); "
                 "PairClassification: the pair's label (0/1); Summarization: the summary's human relevance score "
-                "(normalised by mteb).",
+                "(normalised by mteb); null on an InstructionReranking p-MRR row (one per query × changed document "
+                "of mteb's qrel_diff, `query_id` without -og/-changed, `item` = the query's index there).",
         "prediction": "STS: the cosine of the pair's embeddings; Retrieval: the retrieval score of `doc_id`; "
                       "BitextMining: the index of the sentence the model matched; Classification: the index of the "
                       "label the cell's one fitted classifier predicted; PairClassification: the model's "
                       "similarity of the pair; Clustering: the cluster the cell's one seeded k-means run assigned; "
-                      "Summarization: the summary's highest cosine to the text's human summaries.",
+                      "Summarization: the summary's highest cosine to the text's human summaries; an "
+                      "InstructionReranking p-MRR row: the document's rank under the query's original instruction.",
         "rank": "Retrieval only: the 1-based rank of `doc_id` among the retrieved documents; null when it was not "
-                "retrieved.",
+                "retrieved (an InstructionReranking p-MRR row: its rank under the changed instruction, mteb's: one "
+                "past the last when not scored).",
         "text1": "STS only: the pair's first text as the task gives it (no prefix): pairs sharing a text are "
                  "resampled together.",
         "text2": "STS only: the pair's second text.",

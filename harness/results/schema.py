@@ -65,7 +65,7 @@ LEADERBOARD_SCHEMA = pa.schema(
 )
 # Task types whose predictions are retrieval's: one row per (query, relevant document) with its rank; their metrics
 # are per-query values from those ranks (harness.run.predictions writes them, harness.analysis.metrics reads them).
-RETRIEVAL_LIKE = ("Retrieval", "Reranking", "InstructionRetrieval")
+RETRIEVAL_LIKE = ("Retrieval", "Reranking", "InstructionRetrieval", "InstructionReranking")  # the last: + p-MRR rows
 
 PREDICTIONS_SCHEMA = pa.schema(
     [

@@ -10,6 +10,8 @@ harness's task classes keep them in memory instead of writing JSON); this module
 - Reranking: as Retrieval, ranks among the query's candidates only (mteb scores nothing else);
 - InstructionRetrieval (registry tasks, e.g. IFIR*): as Retrieval; mteb appends each query's instruction to its
   text before the encoder sees it, so the condition's prefix comes before query and instruction;
+- InstructionReranking (registry tasks: FollowIR's Core17/News21/Robust04, mFollowIR): as Reranking, plus one
+  p-MRR row per (query, document of mteb's ``qrel_diff``) with a null ``gold`` (:mod:`harness.run.pmrr_rows`);
 - MultilabelClassification (registry tasks): one row per test item — ``gold`` / ``prediction`` = the gold / the
   predicted label set as a bit mask over the sorted labels (exact match = mteb's subset ``accuracy``);
 - Classification: one row per test item — ``gold`` = its label's index (labels sorted), ``prediction`` = the
@@ -33,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from harness.results.schema import RETRIEVAL_LIKE
+from harness.run.pmrr_rows import pmrr_rows
 
 COLUMNS = ["subset", "split", "item", "query_id", "doc_id", "gold", "prediction", "rank", "text1", "text2"]
 
@@ -130,7 +133,7 @@ _BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bit
             "Classification": _classification_rows, "Reranking": _retrieval_rows,
             "Summarization": _summarization_rows, "PairClassification": _pair_classification_rows,
             "Clustering": _clustering_rows, "InstructionRetrieval": _retrieval_rows,
-            "MultilabelClassification": _multilabel_rows}
+            "MultilabelClassification": _multilabel_rows, "InstructionReranking": _retrieval_rows}
 
 
 # Types whose rows assume the harness's own task class (task folders only): Clustering needs the one k-means run
@@ -146,8 +149,9 @@ def supported_types(*, registry: bool = False) -> tuple[str, ...]:
 
 
 def to_frame(task_type: str, raw: dict[str, dict[str, Any]], dataset: dict[str, dict[str, Any]], *,
-             ignore_identical_ids: bool = False) -> pd.DataFrame:
-    """``raw``: mteb's predictions as ``{subset: {split: predictions}}`` (what it would write to its JSON file)."""
+             ignore_identical_ids: bool = False, changed: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+    """``raw``: mteb's predictions as ``{subset: {split: predictions}}`` (what it would write to its JSON file);
+    ``changed``: an InstructionReranking task's changed qrels, as ``{subset: {split: {query id: [doc ids]}}}``."""
     make: Any = _BY_TYPE[task_type]
     if task_type in RETRIEVAL_LIKE:  # reranking: mteb scored only each query's candidates
         make = functools.partial(_retrieval_rows, ignore_identical_ids=ignore_identical_ids)
@@ -157,5 +161,7 @@ def to_frame(task_type: str, raw: dict[str, dict[str, Any]], dataset: dict[str, 
             continue
         for split, pred in sorted(splits.items()):
             rows += make(sub, split, pred, dataset[sub][split])
+            if task_type == "InstructionReranking" and split in (changed or {}).get(sub, {}):
+                rows += pmrr_rows(sub, split, pred, changed[sub][split])  # type: ignore[index]
     df = pd.DataFrame(rows, columns=COLUMNS)
     return df.astype({"item": "int64", "gold": "float64", "prediction": "float64", "rank": "Int64"})

@@ -299,6 +299,10 @@ class RegistryTask:
             attrs["n_experiments"] = 1
         if hasattr(base, "max_eval_samples"):  # multilabel: every test item, in order (no seeded subsample)
             attrs["max_eval_samples"] = None
+        if str(base.metadata.type) == "InstructionReranking":  # FollowIR: keep the qrel_diff mteb's p-MRR reads
+            from harness.taskspecs.followir import keep_changed_qrels
+
+            attrs["task_specific_scores"] = keep_changed_qrels(base)
         return attrs
 
     def mteb_task(self) -> Any:

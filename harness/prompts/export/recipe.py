@@ -85,8 +85,10 @@ KNOWN_FORMATS: dict[str, tuple[str, ...]] = {
     # ... and document side "title: {title} | text: {text}", title "none" when the corpus has none. On Reranking
     # mteb's lookup (task type before prompt type) gives documents the type's query-side prompt; it is kept as
     # that type's document format prefix (fed under format, official and every set), not as an instruction, so
-    # instruction sets leave documents as they are on Retrieval (instruct_documents stays false)
-    "google/embeddinggemma-300m": ("title: none | text: ", "task: search result | query: "),
+    # instruction sets leave documents as they are on Retrieval (instruct_documents stays false). The same on
+    # InstructionRetrieval, whose type prompt in the model's dictionary is "task: code retrieval | query: "
+    "google/embeddinggemma-300m": ("title: none | text: ", "task: search result | query: ",
+                                   "task: code retrieval | query: "),
 }
 
 # The committed files: bundled models and instruction models (see instructions/).
