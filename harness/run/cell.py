@@ -109,7 +109,8 @@ def evaluate_cell(
         )
     dataset: dict[str, Any] = task.dataset or {}
     items = predictions.to_frame(cell.task.type, task.item_predictions,  # type: ignore[attr-defined]
-                                 dataset, ignore_identical_ids=getattr(task, "ignore_identical_ids", False))
+                                 dataset, ignore_identical_ids=getattr(task, "ignore_identical_ids", False),
+                                 registry=cell.task.source == "mteb")
     seconds = time.perf_counter() - t0
     task_result = result.task_results[0]
     used = encoder.prefixes.get(cell.task.name, {})

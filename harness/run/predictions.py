@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from harness.results.schema import RETRIEVAL_LIKE
+from harness.run import registry_predictions
 
 COLUMNS = ["subset", "split", "item", "query_id", "doc_id", "gold", "prediction", "rank", "text1", "text2"]
 
@@ -133,10 +134,13 @@ _BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bit
             "MultilabelClassification": _multilabel_rows}
 
 
-# Types whose rows assume the harness's own task class (task folders only): Clustering needs the one k-means run
-# on every text (mteb's registry tasks subsample and average 10 runs; legacy ones hold lists per row),
-# PairClassification the ``similarity_ap`` main score (registry tasks use ``max_ap``; v1 datasets one row per split).
-FOLDER_ONLY = ("PairClassification", "Clustering")
+# Types whose rows assume the harness's own task class (task folders only). None today: mteb's registry
+# PairClassification and Clustering tasks have rows of their own (REGISTRY_ROWS: all five scoring functions per
+# pair, so ``max_ap`` is recomputed; every k-means run's drawn documents, so the mean v-measure over mteb's
+# subsampled runs is) — mteb's legacy clustering tasks (lists per row) are refused by RegistryTask.refusal.
+FOLDER_ONLY: tuple[str, ...] = ()
+REGISTRY_ROWS = {"PairClassification": registry_predictions.pair_function_rows,
+                 "Clustering": registry_predictions.cluster_run_rows}
 
 
 def supported_types(*, registry: bool = False) -> tuple[str, ...]:
@@ -146,9 +150,10 @@ def supported_types(*, registry: bool = False) -> tuple[str, ...]:
 
 
 def to_frame(task_type: str, raw: dict[str, dict[str, Any]], dataset: dict[str, dict[str, Any]], *,
-             ignore_identical_ids: bool = False) -> pd.DataFrame:
-    """``raw``: mteb's predictions as ``{subset: {split: predictions}}`` (what it would write to its JSON file)."""
-    make: Any = _BY_TYPE[task_type]
+             ignore_identical_ids: bool = False, registry: bool = False) -> pd.DataFrame:
+    """``raw``: mteb's predictions as ``{subset: {split: predictions}}`` (what it would write to its JSON file);
+    ``registry``: of an mteb registry task (:data:`REGISTRY_ROWS` where its rows differ from a folder's)."""
+    make: Any = REGISTRY_ROWS.get(task_type, _BY_TYPE[task_type]) if registry else _BY_TYPE[task_type]
     if task_type in RETRIEVAL_LIKE:  # reranking: mteb scored only each query's candidates
         make = functools.partial(_retrieval_rows, ignore_identical_ids=ignore_identical_ids)
     rows: list[dict[str, Any]] = []
