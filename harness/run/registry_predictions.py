@@ -84,3 +84,20 @@ def cluster_run_rows(sub: str, split: str, pred: dict[str, Any], data: Any) -> l
 def raw_label(raw: list[Any], doc: int, level: int) -> Any:
     lab = raw[doc]
     return (lab if isinstance(lab, list) else [lab])[level]
+
+
+def embedded_dataset(task_type: str, raw: dict[str, dict[str, Any]], dataset: dict[str, dict[str, Any]]
+                     ) -> dict[str, dict[str, Any]]:
+    """The registry task's data as far as mteb embedded it, for the cell's probes: a Clustering split reduced to the
+    seeded sample of documents mteb encoded (often 4 % or 2,048 of them), so that a probe does not encode the
+    whole split; every other type's data unchanged."""
+    if task_type != "Clustering":
+        return dataset
+    out: dict[str, dict[str, Any]] = {}
+    for sub, splits in dataset.items():
+        out[sub] = {}
+        for split, data in splits.items():
+            kept = raw.get(sub, {}).get(split)
+            docs = kept.get("documents") if isinstance(kept, dict) else None
+            out[sub][split] = data.select(docs) if docs is not None and hasattr(data, "select") else data
+    return out
