@@ -20,7 +20,9 @@ harness's task classes keep them in memory instead of writing JSON); this module
 - PairClassification: one row per pair — ``gold`` = its label (0/1), ``prediction`` = the model's similarity of
   the pair (what mteb's ``similarity_ap`` ranks);
 - Clustering: one row per text — ``gold`` = its label's index (labels sorted), ``prediction`` = the cluster the
-  cell's one seeded k-means run assigned it.
+  cell's one seeded k-means run assigned it;
+- mteb's registry PairClassification and Clustering tasks: rows of their own (:mod:`harness.run.
+  registry_predictions`: five scoring functions per pair; every k-means run's drawn documents).
 
 From these rows the main metric can be recomputed on any resample of items (see ``harness.stats``).
 """
