@@ -48,10 +48,12 @@ class ManyPairs(MockPairClassificationTask):
 
 
 class ManyTexts(MockMultilingualClusteringFastTask):
-    """Two subsets of 80 texts, 4 labels (``fra``: two label levels): mteb embeds a seeded sample of 50 and runs
-    k-means 6 times on 30 documents drawn with replacement (some drawn twice, some never)."""
+    """Three subsets of 80 texts, 4 labels (``fra``: two label levels; ``deu``: string labels, a second level for
+    some texts only — numpy turns mteb's -1 for a missing level into "-1", a label of its own): mteb embeds a seeded
+    sample of 50 and runs k-means 6 times on 30 documents drawn with replacement (some drawn twice, some never)."""
 
-    metadata = MockMultilingualClusteringFastTask.metadata.model_copy(update={"name": "ManyTexts"})
+    metadata = MockMultilingualClusteringFastTask.metadata.model_copy(update={
+        "name": "ManyTexts", "eval_langs": {"eng": ["eng-Latn"], "fra": ["fra-Latn"], "deu": ["deu-Latn"]}})
     max_document_to_embed = 50
     max_documents_per_cluster = 30
     n_clusters = 6
@@ -61,8 +63,11 @@ class ManyTexts(MockMultilingualClusteringFastTask):
         texts = [f"text number {i}: {WORDS[i]}" for i in range(80)]
         labels = [int(x) for x in rng.integers(0, 4, 80)]
         deep = [[int(a), int(a) * 2 + int(b)] for a, b in zip(labels, rng.integers(0, 2, 80), strict=True)]
+        ragged = [[f"top{a}"] + ([f"sub{b}"] if b else []) for a, b in zip(labels, rng.integers(0, 3, 80),
+                                                                            strict=True)]
         self.dataset = DatasetDict({"eng": {"test": Dataset.from_dict({"sentences": texts, "labels": labels})},
-                                    "fra": {"test": Dataset.from_dict({"sentences": texts, "labels": deep})}})
+                                    "fra": {"test": Dataset.from_dict({"sentences": texts, "labels": deep})},
+                                    "deu": {"test": Dataset.from_dict({"sentences": texts, "labels": ragged})}})
         self.data_loaded = True
 
 
@@ -122,7 +127,7 @@ def cells(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str,
         got[name] = (scores, pd.read_parquet(out / side["predictions_file"]))
         # items: the pairs (not the v1 layout's one row), the documents mteb embedded (not the whole split)
         assert side["n_items"] == ({"default": {"test": 60}} if name == "ManyPairs" else
-                                   {"eng": {"test": 50}, "fra": {"test": 50}})
+                                   {"eng": {"test": 50}, "fra": {"test": 50}, "deu": {"test": 50}})
     return got
 
 
@@ -158,17 +163,19 @@ def test_weighted_max_ap_is_the_max_of_scikit_learns_weighted_aps() -> None:
 def test_mean_v_measure_over_mtebs_runs_is_rederived_from_each_runs_drawn_documents(cells: Any) -> None:
     scores, frame = cells["ManyTexts"]
     expected = _mteb_scores("ManyTexts")
-    assert scores.keys() == expected.keys() == {("eng", "test"), ("fra", "test")}
+    assert scores.keys() == expected.keys() == {("eng", "test"), ("fra", "test"), ("deu", "test")}
     for key, e in scores.items():
         f = frame[(frame.subset == key[0]) & (frame.split == key[1])]
         assert e["v_measure"] == pytest.approx(expected[key]["v_measure"], abs=1e-6)
-        levels = 2 if key[0] == "fra" else 1
+        levels = 1 if key[0] == "eng" else 2
         runs = f.groupby("doc_id")["rank"].sum()
         assert len(runs) == 6 * levels and (runs == 30).all()  # every run: its 30 draws
         assert f["item"].nunique() <= 50 and f["rank"].max() >= 2  # the sample of 50; some drawn twice
         flat = [v for level in e["v_measures"].values() for v in level]
         assert len(flat) == 6 * levels and np.std(flat) > 0  # the runs differ
         assert stats.recompute("Clustering", "v_measure", f) == pytest.approx(e["v_measure"], abs=5.1e-7)
+        if key[0] == "deu":  # level 1: "sub1", "sub2" and mteb's "-1" for the texts without a second level
+            assert f[f.doc_id.str.startswith("1:")].gold.nunique() == 3
 
 
 def test_weighted_run_v_measure_is_scikit_learns_on_the_expanded_resample(cells: Any) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 # mteb's PairClassificationDistances keys → the scoring function's name in mteb's metric names (``cosine_ap`` …)
@@ -62,28 +63,27 @@ def cluster_run_rows(sub: str, split: str, pred: dict[str, Any], data: Any) -> l
     levels = sorted(pred["assignments"], key=lambda k: int(str(k).split()[-1]))  # "Level 0", "Level 1", …
     for level_name in levels:
         level = int(str(level_name).split()[-1])
-        valid = [j for j, lab in enumerate(labels) if len(lab) > level and lab[level] != -1]  # mteb's valid_idx
-        codes = {v: c for c, v in enumerate(sorted({labels[j][level] for j in valid}, key=str))}
+        # mteb's valid_idx, computed as mteb does (a missing level is -1; with string labels numpy makes it "-1",
+        # which mteb keeps as a label of its own)
+        level_labels = np.array([lab[level] if len(lab) > level else -1 for lab in labels])
+        valid = [j for j, x in enumerate(level_labels) if x != -1]
+        codes = {v: c for c, v in enumerate(sorted({level_labels[j].item() for j in valid}, key=str))}
         for run, assigned in enumerate(pred["assignments"][level_name]):
             if not draws:
                 raise ValueError("fewer recorded k-means draws than runs")
             drawn = draws.pop(0)
             if len(drawn) != len(assigned):
                 raise ValueError(f"{len(drawn)} recorded draws for {len(assigned)} cluster assignments")
-            groups = pd.DataFrame({"doc": [documents[valid[i]] for i in drawn], "cluster": list(assigned)})
+            groups = pd.DataFrame({"pos": [valid[i] for i in drawn], "cluster": list(assigned)})
             counts = groups.value_counts(sort=False).sort_index()
-            rows += [{"subset": sub, "split": split, "item": int(doc), "query_id": None, "doc_id": f"{level}:{run}",
-                      "gold": float(codes[raw_label(raw, doc, level)]), "prediction": float(cluster),
-                      "rank": int(n), "text1": None if texts is None else texts[doc], "text2": None}
-                     for (doc, cluster), n in counts.items()]
+            rows += [{"subset": sub, "split": split, "item": int(documents[pos]), "query_id": None,
+                      "doc_id": f"{level}:{run}", "gold": float(codes[level_labels[pos].item()]),
+                      "prediction": float(cluster), "rank": int(n),
+                      "text1": None if texts is None else texts[documents[pos]], "text2": None}
+                     for (pos, cluster), n in counts.items()]
     if draws:
         raise ValueError(f"{len(draws)} recorded k-means draws left over")
     return rows
-
-
-def raw_label(raw: list[Any], doc: int, level: int) -> Any:
-    lab = raw[doc]
-    return (lab if isinstance(lab, list) else [lab])[level]
 
 
 def embedded_dataset(task_type: str, raw: dict[str, dict[str, Any]], dataset: dict[str, dict[str, Any]]
