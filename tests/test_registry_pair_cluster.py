@@ -246,3 +246,27 @@ def test_a_legacy_registry_clustering_task_is_refused_in_one_line(tmp_path: Path
                    cache=False)
     assert e.value.lines() == [task.refusal()]
     assert not (tmp_path / "r" / "cells").exists()
+
+
+def test_aggregate_gives_registry_pair_and_cluster_deltas_their_intervals(tmp_path: Path) -> None:
+    from harness import api
+
+    set_file = tmp_path / "attend.yaml"
+    set_file.write_text("name: attend\ndescription: a test set\nsource: the test\ntasks:\n"
+                        + "".join(f"  {n}:\n    query: Pay attention.\n" for n in CLASSES), encoding="utf-8")
+    out = tmp_path / "results"
+    emb = MockEmbedder()  # a prefixed text is another random vector: clusters and pair scores change
+    summary = runner.run([mock_spec(emb)], tasks=list(CLASSES), conditions=["none", str(set_file)],
+                         results_dir=out, registry=Tasks(), progress=False, cache=False)
+    assert len(summary.ran) == 4 and not summary.failed
+    _, deltas = api.aggregate(out)
+    d = deltas[(deltas.condition == "attend") & (deltas.baseline == "none") & deltas.is_main].set_index(
+        ["task", "subset"])
+    pair = d.loc[("ManyPairs", "default")]
+    assert pair.metric == "max_ap" and pair.resample_unit == "item" and pair.n_items == 60
+    assert pair.ci_low <= pair.delta <= pair.ci_high and pair.p_method in ("permutation", "exact")
+    assert 0 < pair.p_value <= 1
+    for sub in ("eng", "fra", "deu"):
+        clu = d.loc[("ManyTexts", sub)]
+        assert clu.metric == "v_measure" and clu.ci_low <= clu.delta <= clu.ci_high and clu.ci_low < clu.ci_high
+        assert np.isnan(clu.p_value) and clu.p_method == "none"
