@@ -101,13 +101,23 @@ def _v_measure_w(cols: Columns, w: np.ndarray) -> np.ndarray:
     return _v_measure_counts(_contingency(cols["gold"], cols["pred"], w))
 
 
+def _distinct(cols: Columns) -> list[np.ndarray]:
+    """The functions' rank columns, each distinct one once (for a model with unit-length embeddings cosine, dot,
+    Euclidean and its own similarity rank the pairs alike: their APs are computed once)."""
+    out: list[np.ndarray] = []
+    for c in MAX_AP_COLUMNS:
+        if not any(np.array_equal(cols[c], kept) for kept in out):
+            out.append(cols[c])
+    return out
+
+
 def max_ap(cols: Columns) -> np.ndarray:
     """mteb's ``max_ap``: the largest of the five functions' APs, row-wise."""
-    return np.asarray(np.max([_ap({"gold": cols["gold"], "pred": cols[c]}) for c in MAX_AP_COLUMNS], axis=0))
+    return np.asarray(np.max([_ap({"gold": cols["gold"], "pred": x}) for x in _distinct(cols)], axis=0))
 
 
 def max_ap_w(cols: Columns, w: np.ndarray) -> np.ndarray:
-    return np.asarray(np.max([_ap_w({"gold": cols["gold"], "pred": cols[c]}, w) for c in MAX_AP_COLUMNS], axis=0))
+    return np.asarray(np.max([_ap_w({"gold": cols["gold"], "pred": x}, w) for x in _distinct(cols)], axis=0))
 
 
 def _midranks(x: np.ndarray) -> np.ndarray:
