@@ -22,6 +22,7 @@ from harness.models.mock import MockEmbedder, mock_spec
 from harness.run import local as runner
 from harness.taskspecs.local import TaskRegistry
 from harness.taskspecs.registry_tasks import RegistryTask
+from tests.test_registry_tasks import write_snapshot
 
 configure()
 
@@ -270,3 +271,52 @@ def test_aggregate_gives_registry_pair_and_cluster_deltas_their_intervals(tmp_pa
         clu = d.loc[("ManyTexts", sub)]
         assert clu.metric == "v_measure" and clu.ci_low <= clu.delta <= clu.ci_high and clu.ci_low < clu.ci_high
         assert np.isnan(clu.p_value) and clu.p_method == "none"
+
+
+@pytest.fixture
+def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private, empty Hugging Face home, as tests/test_registry_tasks.py's."""
+    import datasets
+
+    home = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", home / "datasets")
+    return home
+
+
+def test_real_registry_pair_and_cluster_tasks_run_offline_from_a_written_cache(hf_home: Path,
+                                                                               tmp_path: Path) -> None:
+    """SprintDuplicateQuestions (v1 layout: one row holding every pair, columns sent1/sent2 renamed by mteb) and
+    TwentyNewsgroupsClustering.v2 (rows of lists flattened by mteb; 4 % embedded) at their pinned revisions, from
+    a hub snapshot the test writes: the real loading path, mteb's real task classes."""
+    from harness import api
+    from harness.taskspecs import registry_tasks
+
+    rng = np.random.default_rng(8)
+    pairs, clusters = "SprintDuplicateQuestions", "TwentyNewsgroupsClustering.v2"
+    for name, files in (
+            (pairs, {"data/test-00000-of-00001.parquet": pd.DataFrame({
+                "sent1": [[f"how do I {w}" for w in WORDS[:40]]], "sent2": [[f"{w} help" for w in WORDS[40:80]]],
+                "labels": [[int(x) for x in rng.integers(0, 2, 40)]]})}),
+            (clusters, {"data/test-00000-of-00001.parquet": pd.DataFrame({
+                "sentences": [[f"post {i} on {w}" for i, w in enumerate(WORDS[j * 100:(j + 1) * 100])]
+                              for j in range(2)],
+                "labels": [[f"group{x}" for x in rng.integers(0, 3, 100)] for _ in range(2)]})})):
+        entry = registry_tasks.catalogue()[name]
+        write_snapshot(hf_home, entry["path"], entry["revision"], files)
+    out = tmp_path / "results"
+    summary = api.run([mock_spec()], tasks=[pairs, clusters], conditions=["none"], results_dir=out, progress=False,
+                      threads=1)
+    assert (len(summary.ran), summary.failed) == (2, [])
+    for name, metric, n in ((pairs, "max_ap", 40), (clusters, "v_measure", 8)):  # 4 % of 200 texts
+        (side_path,) = (out / "cells").glob(f"*/*/none/{name}.json")
+        side = json.loads(side_path.read_text())
+        assert side["main_score"] == metric and side["n_items"] == {"default": {"test": n}}
+        result = json.loads((out / side["result_file"]).read_text())
+        (entry,) = result["scores"]["test"]
+        frame = pd.read_parquet(out / side["predictions_file"])
+        assert stats.recompute(side["task_type"], metric, frame) == pytest.approx(entry[metric], abs=5.1e-7)
+    assert set(frame.doc_id) == {f"0:{r}" for r in range(10)} and (frame.groupby("doc_id")["rank"].sum() == 16384).all()
