@@ -57,7 +57,7 @@ class MaxPairAP:
         if self.sigma_a == self.sigma_b:
             return 0.0
         y, a, b = self._draw(np.random.default_rng(12345), 2_000_000)
-        m = stats.metric_for("PairClassification", "max_ap")
+        m = stats.metric_for("PairClassification", self.metric)
         assert m is not None
         return float(m.score({"gold": y[None], **{k: v[None] for k, v in a.items()}})[0]
                      - m.score({"gold": y[None], **{k: v[None] for k, v in b.items()}})[0])
@@ -113,7 +113,10 @@ class ClusterRuns:
 
 
 NULLS = {"max_ap/item": MaxPairAP()}
-EFFECTS = {"max_ap/item": MaxPairAP(sigma_b=1.6), "v_measure_runs/item": ClusterRuns(p_b=0.45)}
+# max_accuracy's Δ is discrete (multiples of 1/n): its p is checked as valid (P(p ≤ α) ≤ α), not uniform
+DISCRETE_NULLS = {"max_accuracy/item": MaxPairAP(metric="max_accuracy")}
+EFFECTS = {"max_ap/item": MaxPairAP(sigma_b=1.6), "max_accuracy/item": MaxPairAP(sigma_b=1.6, metric="max_accuracy"),
+           "v_measure_runs/item": ClusterRuns(p_b=0.45)}
 REPORT_ONLY = {"max_ap near-tie/item": MaxPairAP(sigma_b=1.6, taus=(0.3,) * 5)}
 
 
@@ -123,7 +126,7 @@ def report(datasets: int = 1000, n_perm: int = 199, n_boot: int = 1000) -> None:
 
     print(f"null: {datasets} datasets × {n_perm} permutations; coverage: {datasets} × {n_boot} resamples",
           flush=True)
-    for name, gen in {**NULLS, "max_ap near-tie/item": MaxPairAP(taus=(0.3,) * 5)}.items():
+    for name, gen in {**NULLS, **DISCRETE_NULLS, "max_ap near-tie/item": MaxPairAP(taus=(0.3,) * 5)}.items():
         t0 = time.time()
         res = sc.null_run(gen, datasets=datasets, n_perm=n_perm, seed=1)  # type: ignore[arg-type]
         print(f"null     {name:22s} rejection@0.05 {res.rejection:.3f}, KS p {res.ks_p:.3g}, P(p ≤ α) at 0.01, "

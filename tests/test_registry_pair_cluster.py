@@ -146,6 +146,28 @@ def test_max_ap_and_every_function_ap_are_mtebs_and_rederived_from_the_five_scor
         assert aps[metric] == pytest.approx(e[metric], abs=5.1e-7), metric
     assert len({round(v, 9) for k, v in aps.items() if k != "max_ap"}) >= 3  # the functions rank differently
     assert aps["max_ap"] == max(v for k, v in aps.items() if k != "max_ap")
+    for metric in ("max_accuracy", "similarity_accuracy", "cosine_accuracy", "dot_accuracy", "manhattan_accuracy",
+                   "euclidean_accuracy"):  # mteb's best threshold per function (4 registry tasks' main score)
+        assert stats.recompute("PairClassification", metric, frame) == pytest.approx(e[metric], abs=5.1e-7), metric
+
+
+def test_weighted_best_threshold_accuracy_is_mtebs_on_the_expanded_resample() -> None:
+    from mteb.abstasks.pair_classification import AbsTaskPairClassification
+
+    from harness.analysis.pair_cluster import max_accuracy_w
+
+    rng = np.random.default_rng(6)
+    n = 30
+    gold = rng.integers(0, 2, n).astype(np.float64)
+    cols = {"gold": gold, **{c: np.round(rng.random(n), 1) for c in MAX_AP_COLUMNS}}  # ties included
+    w = rng.integers(0, 3, (6, n)).astype(np.float64)
+    got = max_accuracy_w(cols, w)
+    find = AbsTaskPairClassification._find_best_acc_and_threshold
+    for row, value in zip(w, got, strict=True):
+        reps = row.astype(np.int64)
+        want = max(find(None, list(np.repeat(cols[c], reps)), np.repeat(gold, reps).astype(np.int64), True)[0]
+                   for c in MAX_AP_COLUMNS)
+        assert value == pytest.approx(want, abs=1e-12)
 
 
 def test_weighted_max_ap_is_the_max_of_scikit_learns_weighted_aps() -> None:
@@ -214,6 +236,10 @@ def test_pair_delta_resamples_pairs_and_swaps_all_five_scores_of_a_pair(cells: A
     want = stats.recompute("PairClassification", "max_ap", a) - stats.recompute("PairClassification", "max_ap", b)
     assert st.delta == pytest.approx(want, abs=1e-12)
     assert st.ci_low <= st.delta <= st.ci_high and st.p_method == "permutation" and 0 < st.p_value <= 1
+    acc = stats.delta_stats("PairClassification", "max_accuracy", a, b, seed=3, n_bootstrap=300, n_permutations=199)
+    assert acc is not None and acc.ci_low <= acc.delta <= acc.ci_high and 0 < acc.p_value <= 1
+    assert acc.delta == pytest.approx(stats.recompute("PairClassification", "max_accuracy", a)
+                                      - stats.recompute("PairClassification", "max_accuracy", b), abs=1e-12)
     same = stats.delta_stats("PairClassification", "max_ap", a, a.copy(), seed=3, n_bootstrap=100,
                              n_permutations=99)
     assert same is not None and same.delta == 0 and same.ci_low == same.ci_high == 0 and same.p_value == 1

@@ -14,13 +14,18 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.pair_cluster import (
+    FUNCTION_ACCURACIES,
     FUNCTION_APS,
     MAX_AP_COLUMNS,
     _ap,
     _ap_w,
+    _threshold_accuracy,
+    _threshold_accuracy_w,
     _v_measure,
     _v_measure_w,
     cluster_run_columns,
+    max_accuracy,
+    max_accuracy_w,
     max_ap,
     max_ap_w,
     pair_function_columns,
@@ -275,6 +280,10 @@ def metric_for(task_type: str, metric: str) -> Metric | None:
         return Metric(metric, _ap, _ap_w, ("gold",), ("pred",), "ap")
     if task_type == "PairClassification" and metric == "max_ap":  # registry: the best of the five, per resample
         return Metric(metric, max_ap, max_ap_w, ("gold",), MAX_AP_COLUMNS, "ap")
+    if task_type == "PairClassification" and metric in FUNCTION_ACCURACIES:  # the best threshold, per resample
+        return Metric(metric, _threshold_accuracy, _threshold_accuracy_w, ("gold",), ("pred",), "ap")
+    if task_type == "PairClassification" and metric == "max_accuracy":
+        return Metric(metric, max_accuracy, max_accuracy_w, ("gold",), MAX_AP_COLUMNS, "ap")
     if task_type == "Clustering" and metric == "v_measure":  # cnt: how often a run drew the text (folders: 1)
         return Metric(metric, _v_measure, _v_measure_w, ("gold", "cnt"), ("pred",), "vmeasure")
     if task_type == "BitextMining" and metric in ("f1", "precision", "recall"):
@@ -369,7 +378,7 @@ def item_columns(task_type: str, metric: str, df: pd.DataFrame) -> tuple[np.ndar
         return cluster_run_columns(df)
     d = df.sort_values("item")
     pred = d["prediction"].to_numpy(np.float64)
-    if task_type == "PairClassification" and metric != "similarity_ap":
+    if task_type == "PairClassification" and metric not in ("similarity_ap", "similarity_accuracy"):
         raise ValueError(f"{metric}: a task folder's pair predictions hold the model's similarity only")
     if task_type == "Clustering":  # each text once
         return d["item"].to_numpy(), {"gold": d["gold"].to_numpy(np.float64), "pred": pred, "cnt": np.ones(len(d))}

@@ -21,6 +21,7 @@ Columns = dict[str, np.ndarray]
 # mteb's AbsTaskPairClassification._compute_metrics: name → whether a higher score means more similar
 PAIR_FUNCTIONS = {"similarity": True, "cosine": True, "manhattan": False, "euclidean": False, "dot": True}
 FUNCTION_APS = tuple(f"{name}_ap" for name in PAIR_FUNCTIONS)
+FUNCTION_ACCURACIES = tuple(f"{name}_accuracy" for name in PAIR_FUNCTIONS)
 MAX_AP_COLUMNS = tuple(f"pred_{name}" for name in PAIR_FUNCTIONS)
 
 
@@ -120,6 +121,49 @@ def max_ap_w(cols: Columns, w: np.ndarray) -> np.ndarray:
     return np.asarray(np.max([_ap_w({"gold": cols["gold"], "pred": x}, w) for x in _distinct(cols)], axis=0))
 
 
+def _accuracy_sorted(y: np.ndarray, w: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """mteb's best-threshold accuracy (``_find_best_acc_and_threshold``) of items sorted by score descending:
+    a threshold after each tie block that leaves at least one item (of positive weight) on each side; accuracy =
+    (positives above + negatives below) / total weight; 0 where no threshold exists (mteb's start value)."""
+    cw = np.cumsum(w, axis=-1)
+    tp = np.cumsum(w * y, axis=-1)
+    total = cw[..., -1:]
+    neg = total - tp[..., -1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = (tp + neg - (cw - tp)) / total
+    valid = ends & (cw > 0) & (cw < total)
+    return np.asarray(np.where(valid, acc, 0.0).max(axis=-1), dtype=np.float64)
+
+
+def _threshold_accuracy(cols: Columns) -> np.ndarray:
+    pred = np.asarray(cols["pred"], dtype=np.float64)
+    gold = np.broadcast_to(cols["gold"], pred.shape)
+    order = np.argsort(-pred, axis=-1, kind="stable")
+    s = np.take_along_axis(pred, order, axis=-1)
+    ends = np.ones(s.shape, dtype=bool)
+    ends[..., :-1] = s[..., :-1] != s[..., 1:]
+    return _accuracy_sorted(np.take_along_axis(gold, order, axis=-1), np.ones_like(s), ends)
+
+
+def _threshold_accuracy_w(cols: Columns, w: np.ndarray) -> np.ndarray:
+    order = np.argsort(-cols["pred"], kind="stable")
+    s = cols["pred"][order]
+    ends = np.ones(len(s), dtype=bool)
+    ends[:-1] = s[:-1] != s[1:]
+    return _accuracy_sorted(cols["gold"][order][None, :], w[:, order], ends[None, :])
+
+
+def max_accuracy(cols: Columns) -> np.ndarray:
+    """mteb's ``max_accuracy``: the best of the five functions' best-threshold accuracies, row-wise."""
+    return np.asarray(np.max([_threshold_accuracy({"gold": cols["gold"], "pred": x}) for x in _distinct(cols)],
+                             axis=0))
+
+
+def max_accuracy_w(cols: Columns, w: np.ndarray) -> np.ndarray:
+    return np.asarray(np.max([_threshold_accuracy_w({"gold": cols["gold"], "pred": x}, w)
+                              for x in _distinct(cols)], axis=0))
+
+
 def _midranks(x: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
 
@@ -133,7 +177,8 @@ def pair_function_columns(metric: str, d: pd.DataFrame) -> tuple[np.ndarray, Col
     (``pred_<function>``); ``<function>_ap``: that one as ``pred``."""
     wide = d.pivot(index="item", columns="doc_id", values="prediction").sort_index()
     gold = d.groupby("item")["gold"].first().sort_index().to_numpy(np.float64)
-    names = list(PAIR_FUNCTIONS) if metric == "max_ap" else [metric.removesuffix("_ap")]
+    best = metric.startswith("max_")
+    names = list(PAIR_FUNCTIONS) if best else [metric.split("_")[0]]
     missing = [n for n in names if n not in wide.columns]
     if missing or wide[names].isna().any().any():
         raise ValueError(f"PairClassification predictions lack the scores of {', '.join(missing) or 'some pairs'}")
@@ -141,7 +186,7 @@ def pair_function_columns(metric: str, d: pd.DataFrame) -> tuple[np.ndarray, Col
     cols: Columns = {"gold": gold}
     for name in names:
         x = wide[name].to_numpy(np.float64) * (1.0 if PAIR_FUNCTIONS[name] else -1.0)
-        cols[f"pred_{name}" if metric == "max_ap" else "pred"] = _midranks(x) / n
+        cols[f"pred_{name}" if best else "pred"] = _midranks(x) / n
     return wide.index.to_numpy(np.int64), cols
 
 
