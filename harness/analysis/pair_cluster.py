@@ -5,7 +5,8 @@ task folders and of mteb's registry tasks (see :mod:`harness.analysis.metrics`, 
 Registry PairClassification (``max_ap``): mteb scores every pair with five functions (the model's similarity,
 cosine, dot product, and Manhattan and Euclidean *distances*, ranked ascending) and reports the best AP of the five;
 each pair's rows keep all five scores (``doc_id`` = the function), and ``max_ap`` is recomputed as that maximum on
-every resample (the chosen function may differ between resamples). Registry Clustering: mteb's mean over its
+every resample (the chosen function may differ between resamples); ``max_accuracy`` likewise, with mteb's best
+threshold per function re-chosen on every resample. Registry Clustering: mteb's mean over its
 k-means runs of each run's v-measure on the documents it drew (with replacement); each (document, run) row keeps
 the label, the cluster and how often the run drew it (``rank``), and the mean is recomputed with the documents
 resampled, their clusters in every run fixed.

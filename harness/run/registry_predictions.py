@@ -4,8 +4,8 @@ counterparts are in :mod:`harness.run.predictions`; the metrics in :mod:`harness
 - PairClassification: five rows per pair, one per scoring function mteb ranks the pairs by — ``doc_id`` =
   ``similarity`` (the model's own) | ``cosine`` | ``manhattan`` | ``euclidean`` | ``dot``, ``prediction`` = mteb's
   score of the pair (distances as distances: lower = more similar), ``gold`` = the label (0/1), ``text1``/``text2``
-  = the pair; ``max_ap`` (and each ``<function>_ap``) is recomputed from them. A v1 dataset (one row holding every
-  pair as lists) is read as mteb reads it.
+  = the pair; ``max_ap``, ``max_accuracy`` (and each ``<function>_ap`` / ``_accuracy``) are recomputed from
+  them. A v1 dataset (one row holding every pair as lists) is read as mteb reads it.
 - Clustering (mteb's ``AbsTaskClustering``): one row per (label level, k-means run, document the run drew) —
   ``item`` = the document's index in the split, ``doc_id`` = ``<level>:<run>``, ``gold`` = its label's index at
   that level (labels sorted), ``prediction`` = its cluster in that run, ``rank`` = how many times the run drew it
