@@ -51,13 +51,13 @@ class ManyPairs(MockPairClassificationTask):
 class ManyTexts(MockMultilingualClusteringFastTask):
     """Three subsets of 80 texts, 4 labels (``fra``: two label levels; ``deu``: string labels, a second level for
     some texts only — numpy turns mteb's -1 for a missing level into "-1", a label of its own): mteb embeds a seeded
-    sample of 50 and runs k-means 6 times on 30 documents drawn with replacement (some drawn twice, some never)."""
+    sample of 50 and runs k-means 4 times on 30 documents drawn with replacement (some drawn twice, some never)."""
 
     metadata = MockMultilingualClusteringFastTask.metadata.model_copy(update={
         "name": "ManyTexts", "eval_langs": {"eng": ["eng-Latn"], "fra": ["fra-Latn"], "deu": ["deu-Latn"]}})
     max_document_to_embed = 50
     max_documents_per_cluster = 30
-    n_clusters = 6
+    n_clusters = 4
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         rng = np.random.default_rng(11)
@@ -112,11 +112,22 @@ def _mteb_scores(name: str) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def cells(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, Any], pd.DataFrame]]:
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both tasks under ``none`` and a set ``attend`` (a prefixed text is another random vector of the mock
+    encoder: clusters and pair scores change)."""
     out = tmp_path_factory.mktemp("cells")
-    summary = runner.run([mock_spec(MockEmbedder())], tasks=list(CLASSES), conditions=["none"], results_dir=out,
-                         registry=Tasks(), progress=False, cache=False)
-    assert len(summary.ran) == 2 and not summary.failed
+    set_file = out / "attend.yaml"
+    set_file.write_text("name: attend\ndescription: a test set\nsource: the test\ntasks:\n"
+                        + "".join(f"  {n}:\n    query: Pay attention.\n" for n in CLASSES), encoding="utf-8")
+    summary = runner.run([mock_spec(MockEmbedder())], tasks=list(CLASSES), conditions=["none", str(set_file)],
+                         results_dir=out / "results", registry=Tasks(), progress=False, cache=False)
+    assert len(summary.ran) == 4 and not summary.failed
+    return out / "results"
+
+
+@pytest.fixture(scope="module")
+def cells(results: Path) -> dict[str, tuple[dict[str, Any], pd.DataFrame]]:
+    out = results
     got = {}
     for name in CLASSES:
         (side_path,) = (out / "cells").glob(f"*/*/none/{name}.json")
@@ -192,10 +203,10 @@ def test_mean_v_measure_over_mtebs_runs_is_rederived_from_each_runs_drawn_docume
         assert e["v_measure"] == pytest.approx(expected[key]["v_measure"], abs=1e-6)
         levels = 1 if key[0] == "eng" else 2
         runs = f.groupby("doc_id")["rank"].sum()
-        assert len(runs) == 6 * levels and (runs == 30).all()  # every run: its 30 draws
+        assert len(runs) == 4 * levels and (runs == 30).all()  # every run: its 30 draws
         assert f["item"].nunique() <= 50 and f["rank"].max() >= 2  # the sample of 50; some drawn twice
         flat = [v for level in e["v_measures"].values() for v in level]
-        assert len(flat) == 6 * levels and np.std(flat) > 0  # the runs differ
+        assert len(flat) == 4 * levels and np.std(flat) > 0  # the runs differ
         assert stats.recompute("Clustering", "v_measure", f) == pytest.approx(e["v_measure"], abs=5.1e-7)
         if key[0] == "deu":  # level 1: "sub1", "sub2" and mteb's "-1" for the texts without a second level
             assert f[f.doc_id.str.startswith("1:")].gold.nunique() == 3
@@ -275,18 +286,10 @@ def test_a_legacy_registry_clustering_task_is_refused_in_one_line(tmp_path: Path
     assert not (tmp_path / "r" / "cells").exists()
 
 
-def test_aggregate_gives_registry_pair_and_cluster_deltas_their_intervals(tmp_path: Path) -> None:
+def test_aggregate_gives_registry_pair_and_cluster_deltas_their_intervals(results: Path) -> None:
     from harness import api
 
-    set_file = tmp_path / "attend.yaml"
-    set_file.write_text("name: attend\ndescription: a test set\nsource: the test\ntasks:\n"
-                        + "".join(f"  {n}:\n    query: Pay attention.\n" for n in CLASSES), encoding="utf-8")
-    out = tmp_path / "results"
-    emb = MockEmbedder()  # a prefixed text is another random vector: clusters and pair scores change
-    summary = runner.run([mock_spec(emb)], tasks=list(CLASSES), conditions=["none", str(set_file)],
-                         results_dir=out, registry=Tasks(), progress=False, cache=False)
-    assert len(summary.ran) == 4 and not summary.failed
-    _, deltas = api.aggregate(out)
+    _, deltas = api.aggregate(results)
     d = deltas[(deltas.condition == "attend") & (deltas.baseline == "none") & deltas.is_main].set_index(
         ["task", "subset"])
     pair = d.loc[("ManyPairs", "default")]
