@@ -252,15 +252,20 @@ TASK_TYPE = {STS: "STS", Retrieval: "Retrieval", Bitext: "BitextMining", Classif
              PairAP: "PairClassification", Clusters: "Clustering"}
 
 
+def _task_type(gen: Generator) -> str:
+    """The generator's task type (generators elsewhere, e.g. tests/stats_calibration_registry.py, state theirs)."""
+    return getattr(gen, "task_type", None) or TASK_TYPE[type(gen)]
+
+
 def _metric(gen: Generator) -> stats.Metric:
-    m = stats.metric_for(TASK_TYPE[type(gen)], gen.metric)
+    m = stats.metric_for(_task_type(gen), gen.metric)
     assert m is not None
     return m
 
 
 def _units(gen: Generator, data: Dataset, unit: str | None) -> stats.Units:
     n = len(next(iter(data.a.values())))
-    return stats.resample_units(TASK_TYPE[type(gen)], n, unit=unit, text1=data.text1, text2=data.text2)
+    return stats.resample_units(_task_type(gen), n, unit=unit, text1=data.text1, text2=data.text2)
 
 
 # -- calibration runs -------------------------------------------------------------------------------------------

@@ -14,6 +14,23 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.followir import PMRR, pmrr_values, retrieval_part
+from harness.analysis.pair_cluster import (
+    FUNCTION_ACCURACIES,
+    FUNCTION_APS,
+    MAX_AP_COLUMNS,
+    _ap,
+    _ap_w,
+    _threshold_accuracy,
+    _threshold_accuracy_w,
+    _v_measure,
+    _v_measure_w,
+    cluster_run_columns,
+    max_accuracy,
+    max_accuracy_w,
+    max_ap,
+    max_ap_w,
+    pair_function_columns,
+)
 from harness.results.schema import RETRIEVAL_LIKE
 
 Columns = dict[str, np.ndarray]
@@ -244,76 +261,6 @@ def _bitext_accuracy(cols: Columns) -> np.ndarray:
 def _bitext_accuracy_w(cols: Columns, w: np.ndarray) -> np.ndarray:
     return np.asarray((w @ (cols["gold"] == cols["pred"]).astype(np.float64)) / w.sum(axis=1), dtype=np.float64)
 
-def _block_ends(s: np.ndarray) -> np.ndarray:
-    """For scores sorted descending along the last axis: each position's index of the last item tied with it."""
-    n = s.shape[-1]
-    end = np.ones(s.shape, dtype=bool)
-    end[..., :-1] = s[..., :-1] != s[..., 1:]
-    idx = np.where(end, np.arange(n), n)
-    return np.asarray(np.minimum.accumulate(idx[..., ::-1], axis=-1)[..., ::-1])
-
-
-def _ap_sorted(y: np.ndarray, w: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Average precision (scikit-learn's: precision at each distinct score, weighted by the recall gained there)
-    of items already sorted by score descending: labels ``y``, weights ``w`` (rows × items), tie blocks ``ends``."""
-    tp = np.cumsum(w * y, axis=-1)
-    fp = np.cumsum(w * (1 - y), axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        prec = tp / (tp + fp)
-        at_end = np.take_along_axis(prec, np.broadcast_to(ends, prec.shape), axis=-1)
-        return np.asarray(np.nansum(w * y * at_end, axis=-1) / (w * y).sum(axis=-1), dtype=np.float64)
-
-
-def _ap(cols: Columns) -> np.ndarray:
-    """Row-wise average precision of label-1 items ranked by ``pred`` (higher = more similar)."""
-    pred = np.asarray(cols["pred"], dtype=np.float64)
-    gold = np.broadcast_to(cols["gold"], pred.shape)
-    order = np.argsort(-pred, axis=-1, kind="stable")
-    s = np.take_along_axis(pred, order, axis=-1)
-    y = np.take_along_axis(gold, order, axis=-1)
-    return _ap_sorted(y, np.ones_like(s), _block_ends(s))
-
-
-def _ap_w(cols: Columns, w: np.ndarray) -> np.ndarray:
-    order = np.argsort(-cols["pred"], kind="stable")
-    s, y = cols["pred"][order], cols["gold"][order]
-    return _ap_sorted(y[None, :], w[:, order], _block_ends(s)[None, :])
-
-
-def _v_measure_counts(table: np.ndarray) -> np.ndarray:
-    """scikit-learn's v-measure (β = 1) from contingency tables (rows × labels × clusters) of (weighted) counts:
-    2·I(C; K) / (H(C) + H(K)), 1 where both entropies are 0 (sklearn: homogeneity = completeness = 1)."""
-    n = table.sum(axis=(1, 2))
-    pc = table.sum(axis=2) / n[:, None]
-    pk = table.sum(axis=1) / n[:, None]
-    p = table / n[:, None, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        hc = -np.nansum(np.where(pc > 0, pc * np.log(pc), 0.0), axis=1)
-        hk = -np.nansum(np.where(pk > 0, pk * np.log(pk), 0.0), axis=1)
-        ratio = np.where(p > 0, p / (pc[:, :, None] * pk[:, None, :]), 1.0)
-        mi = np.nansum(np.where(p > 0, p * np.log(ratio), 0.0), axis=(1, 2))
-        den = hc + hk
-        return np.asarray(np.where(den > 0, 2 * mi / np.where(den > 0, den, 1.0), 1.0), dtype=np.float64)
-
-
-def _contingency(gold: np.ndarray, pred: np.ndarray, w: np.ndarray) -> np.ndarray:
-    g, k = gold.astype(np.int64), pred.astype(np.int64)
-    mg, mk = int(g.max()) + 1, int(k.max()) + 1
-    flat = _label_counts(np.broadcast_to(g * mk + k, w.shape), mg * mk, weights=w)
-    return flat.reshape(len(w), mg, mk)
-
-
-def _v_measure(cols: Columns) -> np.ndarray:
-    pred = np.asarray(cols["pred"])
-    gold = np.broadcast_to(cols["gold"], pred.shape)
-    out = [_v_measure_counts(_contingency(gold[i], pred[i], np.ones((1, pred.shape[-1])))) for i in
-           range(len(pred))]
-    return np.concatenate(out) if out else np.empty(0)
-
-
-def _v_measure_w(cols: Columns, w: np.ndarray) -> np.ndarray:
-    return _v_measure_counts(_contingency(cols["gold"], cols["pred"], w))
-
 
 _AT_K = re.compile(r"^(ndcg|map|recall|precision|mrr|hit_rate)_at_(\d+)$")
 
@@ -332,10 +279,16 @@ def metric_for(task_type: str, metric: str) -> Metric | None:
         return Metric(metric, _mean_value, _mean_value_w, (), ("value",), "mean")
     if task_type in ("BitextMining", "Classification", "MultilabelClassification") and metric == "accuracy":
         return Metric(metric, _bitext_accuracy, _bitext_accuracy_w, ("gold",), ("pred",), "labels")
-    if task_type == "PairClassification" and metric == "similarity_ap":
+    if task_type == "PairClassification" and metric in FUNCTION_APS:  # registry frames: any of mteb's five
         return Metric(metric, _ap, _ap_w, ("gold",), ("pred",), "ap")
-    if task_type == "Clustering" and metric == "v_measure":
-        return Metric(metric, _v_measure, _v_measure_w, ("gold",), ("pred",), "vmeasure")
+    if task_type == "PairClassification" and metric == "max_ap":  # registry: the best of the five, per resample
+        return Metric(metric, max_ap, max_ap_w, ("gold",), MAX_AP_COLUMNS, "ap")
+    if task_type == "PairClassification" and metric in FUNCTION_ACCURACIES:  # the best threshold, per resample
+        return Metric(metric, _threshold_accuracy, _threshold_accuracy_w, ("gold",), ("pred",), "ap")
+    if task_type == "PairClassification" and metric == "max_accuracy":
+        return Metric(metric, max_accuracy, max_accuracy_w, ("gold",), MAX_AP_COLUMNS, "ap")
+    if task_type == "Clustering" and metric == "v_measure":  # cnt: how often a run drew the text (folders: 1)
+        return Metric(metric, _v_measure, _v_measure_w, ("gold", "cnt"), ("pred",), "vmeasure")
     if task_type == "BitextMining" and metric in ("f1", "precision", "recall"):
         score, weighted = _bitext(metric)
         return Metric(metric, score, weighted, ("gold",), ("pred",), "labels")
@@ -426,8 +379,17 @@ def item_columns(task_type: str, metric: str, df: pd.DataFrame) -> tuple[np.ndar
     if task_type == "Summarization":
         items, values = _summarization_values(df, metric)
         return items, {"value": values}
+    registry = "doc_id" in df.columns and bool(df["doc_id"].notna().any())  # mteb's registry tasks' rows
+    if registry and task_type == "PairClassification":  # five rows per pair: one per scoring function
+        return pair_function_columns(metric, df)
+    if registry and task_type == "Clustering":  # one row per (text, k-means run that drew it)
+        return cluster_run_columns(df)
     d = df.sort_values("item")
     pred = d["prediction"].to_numpy(np.float64)
+    if task_type == "PairClassification" and metric not in ("similarity_ap", "similarity_accuracy"):
+        raise ValueError(f"{metric}: a task folder's pair predictions hold the model's similarity only")
+    if task_type == "Clustering":  # each text once
+        return d["item"].to_numpy(), {"gold": d["gold"].to_numpy(np.float64), "pred": pred, "cnt": np.ones(len(d))}
     if task_type == "PairClassification":  # AP depends on the order only: the within-cell mid-rank, scaled to
         pred = midranks(pred) / len(pred)  # (0, 1], makes two conditions' values exchangeable for the swap test
     return d["item"].to_numpy(), {"gold": d["gold"].to_numpy(np.float64), "pred": pred}

@@ -127,7 +127,9 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
                 "text (Summarization) in the task's data order.",
         "query_id": "Retrieval only: the query's id in the task data (null otherwise).",
         "doc_id": "Retrieval: the id of one relevant document of the query; Summarization: the index of the machine "
-                  "summary within its source text (null otherwise).",
+                  "summary within its source text; mteb's registry PairClassification: the scoring function "
+                  "(`similarity`, `cosine`, `manhattan`, `euclidean`, `dot`: five rows per pair); registry "
+                  "Clustering: `<label level>:<k-means run>` (null otherwise).",
         "gold": "STS: the gold similarity score; Retrieval: the document's gold relevance; BitextMining: the index "
                 "of the true translation; Classification, Clustering: the index of the gold label (labels sorted); "
                 "PairClassification: the pair's label (0/1); Summarization: the summary's human relevance score "
@@ -138,10 +140,13 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
                       "label the cell's one fitted classifier predicted; PairClassification: the model's "
                       "similarity of the pair; Clustering: the cluster the cell's one seeded k-means run assigned; "
                       "Summarization: the summary's highest cosine to the text's human summaries; an "
-                      "InstructionReranking p-MRR row: the document's rank under the query's original instruction.",
-        "rank": "Retrieval only: the 1-based rank of `doc_id` among the retrieved documents; null when it was not "
+                      "InstructionReranking p-MRR row: the document's rank under the query's original instruction; "
+                      "registry PairClassification: mteb's score of the pair by `doc_id`'s function (distances as "
+                      "distances); registry Clustering: the document's cluster in that run.",
+        "rank": "Retrieval: the 1-based rank of `doc_id` among the retrieved documents, null when it was not "
                 "retrieved (an InstructionReranking p-MRR row: its rank under the changed instruction, mteb's: one "
-                "past the last when not scored).",
+                "past the last when not scored); registry Clustering: how many times the run drew the document "
+                "(with replacement).",
         "text1": "STS only: the pair's first text as the task gives it (no prefix): pairs sharing a text are "
                  "resampled together.",
         "text2": "STS only: the pair's second text.",

@@ -79,10 +79,10 @@ PREDICTIONS_SCHEMA = pa.schema(
         ("split", pa.string()),
         ("item", pa.int64()),  # pair index (STS), query index (Retrieval), sentence index (BitextMining)
         ("query_id", pa.string()),  # Retrieval only
-        ("doc_id", pa.string()),  # Retrieval only: a relevant document of the query
+        ("doc_id", pa.string()),  # Retrieval: a relevant document; registry pairs: the function; clustering: level:run
         ("gold", pa.float64()),  # gold score / relevance / index of the translation
         ("prediction", pa.float64()),  # cosine / retrieval score of doc_id / matched index
-        ("rank", pa.int64()),  # Retrieval only: 1-based rank of doc_id, null when not retrieved
+        ("rank", pa.int64()),  # Retrieval: 1-based rank of doc_id (null: not retrieved); registry clustering: draws
         ("text1", pa.string()),  # STS only: the pair's first text as the task gives it (no prefix)
         ("text2", pa.string()),  # STS only: the pair's second text (pairs sharing a text resample together)
     ]

@@ -29,7 +29,7 @@ from harness.prompts.conditions import prompts_sha256
 from harness.prompts.official import official_kind
 from harness.results import trust
 from harness.results.schema import PREDICTIONS_SCHEMA, PREDICTIONS_SCHEMA_VERSION, parquet_bytes
-from harness.run import predictions
+from harness.run import predictions, registry_predictions
 from harness.run.cache import EmbeddingCache
 from harness.run.encoder import PromptedEncoder, model_meta
 from harness.run.grid import Cell, harness_version
@@ -47,6 +47,8 @@ def n_items(dataset: dict[str, Any]) -> dict[str, dict[str, int]]:
     for sub, splits in dataset.items():
         for split, data in splits.items():
             n = len(data["queries"]) if isinstance(data, dict) and "queries" in data else len(data)
+            if n == 1 and "labels" in getattr(data, "column_names", ()) and isinstance(data["labels"][0], list):
+                n = len(data["labels"][0])  # mteb's v1 pair layout: one row holding every pair
             out.setdefault(sub, {})[split] = n
     return out
 
@@ -110,7 +112,8 @@ def evaluate_cell(
     dataset: dict[str, Any] = task.dataset or {}
     items = predictions.to_frame(cell.task.type, task.item_predictions,  # type: ignore[attr-defined]
                                  dataset, ignore_identical_ids=getattr(task, "ignore_identical_ids", False),
-                                 changed=getattr(task, "item_changed_qrels", None))  # FollowIR's qrel_diff
+                                 changed=getattr(task, "item_changed_qrels", None),  # FollowIR's qrel_diff
+                                 registry=cell.task.source == "mteb")
     seconds = time.perf_counter() - t0
     task_result = result.task_results[0]
     used = encoder.prefixes.get(cell.task.name, {})
@@ -124,7 +127,9 @@ def evaluate_cell(
     def rel(path: Path) -> str:
         return str(path.relative_to(root))
 
-    ctx = ProbeContext(cell.task, encoder, cell.prompts, task.dataset, cell.sidecar_path)
+    probed = registry_predictions.embedded_dataset(cell.task.type, task.item_predictions,  # type: ignore[attr-defined]
+                                                   dataset) if cell.task.source == "mteb" else dataset
+    ctx = ProbeContext(cell.task, encoder, cell.prompts, probed, cell.sidecar_path)
     probes = [p.to_dict() for p in run_probes(ctx)]
     meta = model_meta(cell.spec, cell.condition.name)
     sidecar = {
@@ -152,7 +157,7 @@ def evaluate_cell(
         "resample_unit": cell.task.spec.resample_unit,  # as the task states it; null: inferred by aggregate
         "prompts": cell.prompts,
         "prompts_sha256": prompts_sha256({cell.task.name: cell.prompts}),
-        "n_items": n_items(dataset),
+        "n_items": n_items(probed),  # registry clustering: the documents mteb embedded
         "probes": probes,
         "mteb_version": mteb.__version__,
         "harness_version": harness_version(),

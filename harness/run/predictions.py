@@ -22,7 +22,9 @@ harness's task classes keep them in memory instead of writing JSON); this module
 - PairClassification: one row per pair — ``gold`` = its label (0/1), ``prediction`` = the model's similarity of
   the pair (what mteb's ``similarity_ap`` ranks);
 - Clustering: one row per text — ``gold`` = its label's index (labels sorted), ``prediction`` = the cluster the
-  cell's one seeded k-means run assigned it.
+  cell's one seeded k-means run assigned it;
+- mteb's registry PairClassification and Clustering tasks: rows of their own (:mod:`harness.run.
+  registry_predictions`: five scoring functions per pair; every k-means run's drawn documents).
 
 From these rows the main metric can be recomputed on any resample of items (see ``harness.stats``).
 """
@@ -35,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from harness.results.schema import RETRIEVAL_LIKE
+from harness.run import registry_predictions
 from harness.run.pmrr_rows import pmrr_rows
 
 COLUMNS = ["subset", "split", "item", "query_id", "doc_id", "gold", "prediction", "rank", "text1", "text2"]
@@ -136,10 +139,13 @@ _BY_TYPE = {"STS": _sts_rows, "Retrieval": _retrieval_rows, "BitextMining": _bit
             "MultilabelClassification": _multilabel_rows, "InstructionReranking": _retrieval_rows}
 
 
-# Types whose rows assume the harness's own task class (task folders only): Clustering needs the one k-means run
-# on every text (mteb's registry tasks subsample and average 10 runs; legacy ones hold lists per row),
-# PairClassification the ``similarity_ap`` main score (registry tasks use ``max_ap``; v1 datasets one row per split).
-FOLDER_ONLY = ("PairClassification", "Clustering")
+# Types whose rows assume the harness's own task class (task folders only). None today: mteb's registry
+# PairClassification and Clustering tasks have rows of their own (REGISTRY_ROWS: all five scoring functions per
+# pair, so ``max_ap`` is recomputed; every k-means run's drawn documents, so the mean v-measure over mteb's
+# subsampled runs is) — mteb's legacy clustering tasks (lists per row) are refused by RegistryTask.refusal.
+FOLDER_ONLY: tuple[str, ...] = ()
+REGISTRY_ROWS = {"PairClassification": registry_predictions.pair_function_rows,
+                 "Clustering": registry_predictions.cluster_run_rows}
 
 
 def supported_types(*, registry: bool = False) -> tuple[str, ...]:
@@ -149,10 +155,12 @@ def supported_types(*, registry: bool = False) -> tuple[str, ...]:
 
 
 def to_frame(task_type: str, raw: dict[str, dict[str, Any]], dataset: dict[str, dict[str, Any]], *,
-             ignore_identical_ids: bool = False, changed: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+             ignore_identical_ids: bool = False, changed: dict[str, dict[str, Any]] | None = None,
+             registry: bool = False) -> pd.DataFrame:
     """``raw``: mteb's predictions as ``{subset: {split: predictions}}`` (what it would write to its JSON file);
-    ``changed``: an InstructionReranking task's changed qrels, as ``{subset: {split: {query id: [doc ids]}}}``."""
-    make: Any = _BY_TYPE[task_type]
+    ``changed``: an InstructionReranking task's changed qrels, as ``{subset: {split: {query id: [doc ids]}}}``;
+    ``registry``: of an mteb registry task (:data:`REGISTRY_ROWS` where its rows differ from a folder's)."""
+    make: Any = REGISTRY_ROWS.get(task_type, _BY_TYPE[task_type]) if registry else _BY_TYPE[task_type]
     if task_type in RETRIEVAL_LIKE:  # reranking: mteb scored only each query's candidates
         make = functools.partial(_retrieval_rows, ignore_identical_ids=ignore_identical_ids)
     rows: list[dict[str, Any]] = []

@@ -183,6 +183,9 @@ def check_task_data(inputs: Inputs, tasks: Sequence[Task]) -> None:
             if task.type not in supported_types(registry=True):
                 raise HarnessError(f"task '{task.name}': mteb's {task.type} tasks cannot run yet (item-level "
                                    f"predictions exist for {', '.join(supported_types(registry=True))})")
+            why = task.refusal()  # type: ignore[union-attr]  # e.g. a legacy clustering task
+            if why:
+                raise HarnessError(why)
             task.ensure_available()  # type: ignore[union-attr]  # uncached data: dataset, revision, how to get it
         problems = Problems()
         with problems.collect():

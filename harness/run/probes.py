@@ -73,8 +73,10 @@ def cell_texts(task: Task, dataset: Any) -> dict[tuple[str, str], dict[str, list
             elif task.type == "Clustering":
                 roles = {"query": list(data["sentences"])}
             else:
-                roles = {"query": [t for a, b in zip(data["sentence1"], data["sentence2"], strict=True)
-                                   for t in (a, b)]}
+                s1, s2 = data["sentence1"], data["sentence2"]
+                if len(s1) == 1 and isinstance(s1[0], list):  # mteb's v1 pair layout: one row holding every pair
+                    s1, s2 = s1[0], s2[0]
+                roles = {"query": [t for a, b in zip(s1, s2, strict=True) for t in (a, b)]}
             out[(sub, split)] = {r: list(dict.fromkeys(texts)) for r, texts in roles.items()}
     return out
 

@@ -289,12 +289,16 @@ class RegistryTask:
         """What the harness changes in mteb's task class so that each item has one prediction kept in memory:
         ``_save_task_predictions`` (keep, do not dump JSON), and for classification one fitted classifier per cell
         (``n_experiments = 1``; mteb's default averages 10 seeded training draws, whose 10 predictions per item
-        could not be resampled as one), as for a task folder (:func:`harness.taskspecs.mteb_task.task_class`)."""
-        from mteb.abstasks import AbsTaskClassification
+        could not be resampled as one), as for a task folder (:func:`harness.taskspecs.mteb_task.task_class`); for
+        clustering mteb's own runs, with the documents each run drew recorded (:mod:`registry_clustering`)."""
+        from mteb.abstasks import AbsTaskClassification, AbsTaskClustering
 
         from harness.taskspecs.mteb_task import keep_predictions
+        from harness.taskspecs.registry_clustering import recording_evaluate_subset
 
         attrs: dict[str, Any] = {"_save_task_predictions": keep_predictions}
+        if issubclass(base, AbsTaskClustering):  # mteb's runs unchanged, each run's drawn documents recorded
+            attrs["_evaluate_subset"] = recording_evaluate_subset(base)
         if issubclass(base, AbsTaskClassification):  # MultilabelClassification too (a subclass)
             attrs["n_experiments"] = 1
         if hasattr(base, "max_eval_samples"):  # multilabel: every test item, in order (no seeded subsample)
@@ -304,6 +308,21 @@ class RegistryTask:
 
             attrs["task_specific_scores"] = keep_changed_qrels(base)
         return attrs
+
+    def refusal(self) -> str | None:
+        """Why this task cannot run although its type can (one line), or None: mteb's legacy Clustering tasks
+        (``AbsTaskClusteringLegacy``: each row a whole set of texts to cluster) have no per-text predictions here.
+        Imports mteb (for Clustering tasks only)."""
+        if self.type != "Clustering":
+            return None
+        configure()
+        from mteb.abstasks import AbsTaskClustering
+
+        if issubclass(self.mteb_task_class, AbsTaskClustering):
+            return None
+        successor = self.entry.get("superseded_by")
+        return (f"task '{self.name}': mteb's legacy Clustering tasks (each row a set of texts to cluster) cannot "
+                "run yet" + (f"; its successor {successor} can" if successor else ""))
 
     def mteb_task(self) -> Any:
         """A loaded mteb task (``item_predictions`` as for a task folder: :meth:`LocalTask.mteb_task`)."""
