@@ -295,6 +295,14 @@ def compare(results_dir: Path = DEFAULT_RESULTS, *, tasks: list[str] | None = No
     return views.render(results_dir, view, tasks=tasks, models=models, baseline=baseline, conditions=conditions)
 
 
+def compare_views(results_dir: Path = DEFAULT_RESULTS, views: list[str] | None = None) -> list[str]:
+    """:func:`compare` of each of ``views`` (default: decomposition, paraphrase, ranks, family) over the whole
+    folder, read once: what ``harness aggregate`` prints after its tables."""
+    from harness.analysis import views as view_texts
+
+    return view_texts.render_many(results_dir, views or ["decomposition", "paraphrase", "ranks", "family"])
+
+
 def stale_lines(results_dir: Path = DEFAULT_RESULTS) -> list[str]:
     """What the last ``aggregate`` left out as stale (one line per cell, the commands that recompute them) and what
     it could not check."""

@@ -293,8 +293,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(pair_table(board))
         print()
         print(language_table(board))
-        for view in ("decomposition", "paraphrase", "ranks", "family"):  # read back from disk
-            print(f"\n{view}:\n{api.compare(results_dir, view=view)}")
+        names = ["decomposition", "paraphrase", "ranks", "family"]
+        for view, text in zip(names, api.compare_views(results_dir, names), strict=True):  # read back from disk
+            print(f"\n{view}:\n{text}")
         for plot in api.list_plots(results_dir):
             print(f"plot: {plot}")
         print(f"report: {results_dir / 'report.html'} (and report.md); leaderboard: {results_dir / 'leaderboard.html'}")

@@ -1,5 +1,6 @@
-"""A warm aggregate (issue 23): with every delta's statistics cached, stage 1 reads no predictions (the cache keys
-them, and the check that they reproduce mteb's scores, by the files' bytes), and writes the same tables."""
+"""A warm aggregate (issue 23): with every delta's statistics cached, stage 1 and the family summary read no
+predictions (the cache keys them, the check that they reproduce mteb's scores and a file's subsets by the files'
+bytes), and write the same tables."""
 
 from __future__ import annotations
 
@@ -18,18 +19,18 @@ from harness.models.mock import mock_spec
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("warm-grid")
-    api.run([mock_spec()], tasks=["TemperatureBySensation", "DeEnTranslationRetrieval"],
+    api.run([mock_spec()], tasks=["TemperatureBySensation", "DeEnTranslationRetrieval", "ScaleAge"],
             conditions=["none", "blog", "format"], results_dir=out, progress=False)
     return out
 
 
 def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Predictions files that harness.analysis.aggregate reads (pandas.read_parquet called from that module)."""
+    """Predictions files that stage 1 and the family summary read (pandas.read_parquet called from their modules)."""
     seen: list[str] = []
     real = pd.read_parquet
 
     def spy(path: Any, *a: Any, **k: Any) -> pd.DataFrame:
-        if sys._getframe(1).f_globals.get("__name__") == "harness.analysis.aggregate":
+        if sys._getframe(1).f_globals.get("__name__") in ("harness.analysis.aggregate", "harness.analysis.family"):
             seen.append(str(path))
         return real(path, *a, **k)
 
@@ -49,6 +50,9 @@ def test_warm_stage_one_reads_no_predictions(grid: Path, tmp_path_factory: pytes
     cached = pd.read_parquet(warm / "deltas.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(cold / "deltas.parquet"), cached, check_exact=True)
     assert cached.p_value.notna().sum() > 0 and cached.ci_low.notna().sum() > 0
+    family = pd.read_parquet(warm / "family.parquet")
+    assert not family.empty
+    pd.testing.assert_frame_equal(pd.read_parquet(cold / "family.parquet"), family, check_exact=True)
 
 
 def test_a_changed_score_is_checked_again(grid: Path, tmp_path_factory: pytest.TempPathFactory,

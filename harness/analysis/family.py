@@ -45,17 +45,39 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Cell:
-    """One task's predictions under one condition, with what the statistics need."""
+    """One task's predictions under one condition, with what the statistics need. ``frame`` is read on first use
+    (from ``path``) when the cell came with its ``views``: a warm family summary reads no predictions."""
 
     task: str
-    frame: pd.DataFrame
+    loaded: pd.DataFrame | None
     metric: str
     unit: str | None
     sha256: str  # of the predictions file: what the statistics cache keys a task's contribution by
+    path: Path | None = None
+    views: list[tuple[str, str]] | None = None  # its (subset, split) pairs
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self.loaded is None:
+            assert self.path is not None
+            self.loaded = pd.read_parquet(self.path)
+        return self.loaded
+
+    def subset_splits(self) -> list[tuple[str, str]]:
+        if self.views is None:
+            self.views = [(str(s), str(sp)) for s, sp in
+                          self.frame[["subset", "split"]].drop_duplicates().itertuples(index=False)]
+        return self.views
 
 
-def _cells(results_dir: Path, kept: set[tuple[str, str, str, str]] | None = None
-           ) -> dict[tuple[str, str, str], dict[str, dict[str, _Cell]]]:
+def _views_key(sha: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{stats_cache.METHOD_VERSION}\x1ffamily views\x1f{sha}".encode()).hexdigest()
+
+
+def _cells(results_dir: Path, kept: set[tuple[str, str, str, str]] | None = None,
+           cache: stats_cache.StatsCache | None = None) -> dict[tuple[str, str, str], dict[str, dict[str, _Cell]]]:
     """(model, revision, family) → {condition: {task: cell}} for every cell whose sidecar names a family (and that
     is in ``kept``, the leaderboard's cells, when given: stale and unreadable cells are left out)."""
     out: dict[tuple[str, str, str], dict[str, dict[str, _Cell]]] = {}
@@ -67,13 +89,17 @@ def _cells(results_dir: Path, kept: set[tuple[str, str, str, str]] | None = None
             continue
         path = trust.cell_path(results_dir, side, "predictions_file")  # inside the folder, no link
         try:
-            frame = pd.read_parquet(path)
             sha = file_sha256(path)  # the bytes read, as the deltas' cache keys them (not the sidecar's pin)
+            seen = cache.get_json(_views_key(sha)) if cache is not None else None  # read before: these bytes load
+            frame = None if seen is not None else pd.read_parquet(path)
         except Exception as e:
             log.warning("%s: unreadable predictions (%s); left out of the %s family", side["predictions_file"], e,
                         family)
             continue
-        cell = _Cell(side["task"], frame, side["main_score"], side.get("resample_unit"), sha)
+        cell = _Cell(side["task"], frame, side["main_score"], side.get("resample_unit"), sha, path,
+                     None if seen is None else [(str(a), str(b)) for a, b in seen])
+        if seen is None and cache is not None:
+            cache.put_json(_views_key(sha), cell.subset_splits())
         out.setdefault((side["model"], side["revision"], family), {}).setdefault(side["condition"], {})[
             side["task"]] = cell
     return out
@@ -181,7 +207,7 @@ def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None
     rows: list[dict[str, Any]] = []
     kept = set(zip(board.model, board.revision, board.condition, board.task, strict=True))  # not left out
     with stats_cache.StatsCache() as cache:
-        cells = sorted(_cells(results_dir, kept).items())
+        cells = sorted(_cells(results_dir, kept, cache).items())
         todo: dict[str, tuple[Any, ...]] = {}  # the cache's misses, computed at once (in the statistics pool)
         done: dict[str, dict[str, np.ndarray] | None] = {}  # every contribution, read or computed
         for key, by_condition in cells:
@@ -218,8 +244,7 @@ def _family_rows(key: tuple[str, str, str], by_condition: dict[str, dict[str, _C
     model, revision, family = key
     rows: list[dict[str, Any]] = []
     base = by_condition.get(BASELINE, {})
-    views = sorted({(str(s), str(sp)) for c in base.values() for s, sp in
-                    c.frame[["subset", "split"]].drop_duplicates().itertuples(index=False)})
+    views = sorted({v for c in base.values() for v in c.subset_splits()})
     for condition, cells in sorted(by_condition.items()):
         tasks = sorted(t for t in cells if t in base)
         for subset, split in views:

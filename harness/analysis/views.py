@@ -50,7 +50,22 @@ def render(results_dir: Path, view: str = "deltas", *, tasks: list[str] | None =
         if view != "deltas":
             raise HarnessError(f"--baseline/--conditions apply to the deltas view, not --view {view}")
         return on_demand.table(results_dir, baseline or BASELINE, conditions, tasks=tasks, models=models)
-    c = comparison.load(results_dir, tasks=tasks, models=models)
+    return _render(results_dir, view, comparison.load(results_dir, tasks=tasks, models=models), tasks, models)
+
+
+def render_many(results_dir: Path, views: list[str]) -> list[str]:
+    """:func:`render` of each view over the whole folder, the folder read (and checked for stale cells) once."""
+    for view in views:
+        if view not in VIEWS:
+            from harness.core.errors import unknown
+
+            raise unknown("view", view, VIEWS)
+    c = comparison.load(results_dir)
+    return [_render(results_dir, view, c, None, None) for view in views]
+
+
+def _render(results_dir: Path, view: str, c: comparison.Comparison, tasks: list[str] | None,
+            models: list[str] | None) -> str:
     note = "note: some cells are newer than deltas.parquet; run `harness aggregate` to include them\n"
     note = (note if c.stale else "") + "".join(f"note: {line.strip()}\n" for line in c.notes)
     if view == "deltas":

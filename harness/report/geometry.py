@@ -55,13 +55,15 @@ def side_by_side(geo: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame:
     main = d[(d.kind == "mteb") & d.is_main & (d.baseline == BASELINE)] if not d.empty else d
     keys = ["model", "alias", "task", "subset", "split", "condition"]
     rows = []
+    where = ["model", "task", "subset", "split"]
+    nones = {k: g.set_index("metric") for k, g in geo[geo.condition == BASELINE].groupby(where, sort=False)}
+    raws = dict(iter(main.groupby([*where, "condition"], sort=False))) if not main.empty else {}
+    empty_none, empty_raw = geo.iloc[0:0].set_index("metric"), main.iloc[0:0]
     for key, g in geo[geo.condition.isin(REFERENCES)].groupby(keys, sort=True):
         model, alias, task, subset, split, cond = key
         at = g.set_index("metric")
-        none = geo[(geo.model == model) & (geo.task == task) & (geo.subset == subset) & (geo.split == split)
-                   & (geo.condition == BASELINE)].set_index("metric")
-        raw = main[(main.model == model) & (main.task == task) & (main.subset == subset) & (main.split == split)
-                   & (main.condition == cond)]
+        none = nones.get((model, task, subset, split), empty_none)
+        raw = raws.get((model, task, subset, split, cond), empty_raw)
         row: dict[str, object] = {"model": alias, "task": task, "subset": subset, "condition": cond}
         row["shift share"] = float(at.score.get("shift_share", np.nan))
         row["anisotropy none"] = float(none.score.get("anisotropy", np.nan))
