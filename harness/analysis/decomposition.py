@@ -33,6 +33,8 @@ comparison as placebo − none, and :mod:`harness.analysis.aggregate` tests it o
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE, placement_name, split_placement
@@ -177,12 +179,17 @@ def wide(d: pd.DataFrame, *, content_of: tuple[str, ...] = ("official", "blog"),
     if eff.empty:
         return pd.DataFrame()
     cols = columns_for(eff, list(content_of))
+    first: dict[tuple[Any, ...], int] = {}  # (model, task, subset, split, effect[, condition]) → first row
+    for pos, (alias, task, subset, split, effect, cond) in enumerate(zip(
+            eff.alias, eff.task, eff.subset, eff.split, eff.effect, eff.condition, strict=True)):
+        first.setdefault((alias, task, subset, split, effect), pos)
+        first.setdefault((alias, task, subset, split, effect, cond), pos)
     rows = []
-    for (alias, task, subset, split), g in eff.groupby(["alias", "task", "subset", "split"], sort=True):
+    for alias, task, subset, split in sorted(set(zip(eff.alias, eff.task, eff.subset, eff.split, strict=True))):
         row = {"model": alias, "task": task, "subset": subset, "split": split}
         for header, effect, cond in cols:
-            hit = g[(g.effect == effect) & ((g.condition == cond) if cond else True)]
-            row[header] = _cell_text(hit.iloc[0] if len(hit) else None, alpha)
+            hit = first.get((alias, task, subset, split, effect, *([cond] if cond else [])))
+            row[header] = _cell_text(eff.iloc[hit] if hit is not None else None, alpha)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from harness.analysis import geometry
 from harness.prompts.conditions import BASELINE, order_conditions
+from harness.report.figure_cache import cached
 from harness.report.html import Figure, Section, safe_name
 
 REFERENCES = ("blog", "official")
@@ -128,6 +129,7 @@ def _x(v: float, lo: float, hi: float, left: float) -> float:
     return left + (min(max(v, lo), hi) - lo) / (hi - lo) * PANEL_PX if hi > lo else left
 
 
+@cached
 def figure(alias: str, geo: pd.DataFrame, sbs: pd.DataFrame) -> Figure | None:
     """One model's SVG: rows = task subsets; panels: shift share by condition, anisotropy by condition, and raw
     vs centred Δ (blog, else official) with 95% CI whiskers."""
