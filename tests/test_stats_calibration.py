@@ -93,7 +93,9 @@ def test_old_raw_cosine_swaps_never_reject_when_the_scales_differ(scenario: str)
 
 def test_old_per_pair_swaps_reject_too_often_on_shared_words() -> None:
     r = sc.null_run(_small(sc.NULLS["spearman/text"]), datasets=OLD_DATASETS, n_perm=N_PERM, seed=1, unit="item")
-    assert r.rejection > 0.12 and r.ks_p < 1e-4, (r.rejection, r.ks_p)
+    # 100 datasets: > 12 % rejected at 0.05 is > 3 standard errors above 5 % (14 % with the uniform-double swaps,
+    # 16 % with the packed-bit ones of METHOD_VERSION 3); KS p 5e-6 and 1.2e-3: both far from a uniform p's range
+    assert r.rejection > 0.12 and r.ks_p < 0.01, (r.rejection, r.ks_p)
 
 
 def test_old_pair_level_bootstrap_undercovers_on_shared_words() -> None:

@@ -42,7 +42,9 @@ T = TypeVar("T")
 # permutation,metrics}.py). 1: units (vertex bootstrap with jackknife spread), rank/z swaps, GPD tail p.
 # 2: adaptive (sequential) permutation counts, p never below 1/(R + 1), its Monte-Carlo interval, the tail estimate
 #    a separate p_tail; family replicates with shared texts drawn jointly across tasks.
-METHOD_VERSION = 2
+# 3: a permutation's random swaps are the bits of the bit generator's raw outputs (permutation.random_swaps), not
+#    one uniform double per unit: other draws, the same distribution.
+METHOD_VERSION = 3
 # Bump with any change to how geometry rows are computed (harness/analysis/geometry{,_stats}.py): cached rows of
 # another version are never served. 1: per cell × subset rows. 2: the participation ratio's G·v computed through
 # the d dimensions when there are fewer of them than texts, the observation and the resamples in one product (the
