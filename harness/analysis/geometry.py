@@ -228,10 +228,11 @@ def subset_rows_by_condition(st: SubsetTexts, vectors: dict[str, dict[str, np.nd
                         main, c, raw, want)
         else:
             usable.append(c)
+    removed = {c: remove_mean(_all_vectors(vectors[c]), pc1=True) for c in usable}  # the mean and PC1, once
     for view in CENTRED:
         centred: dict[str, pd.DataFrame] = {}
         for c in usable:
-            mu, direction = remove_mean(_all_vectors(vectors[c]), pc1=view == "centred_pc1")
+            mu, direction = removed[c] if view == "centred_pc1" else (removed[c][0], np.empty(0))
             centred[c] = prediction_frame(st, {s: centre(vv, mu, direction) for s, vv in vectors[c].items()})
         name = centred_metric(view, main)
         for c, frame in centred.items():
