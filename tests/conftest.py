@@ -55,6 +55,22 @@ def mock_model(mock_embedder: MockEmbedder) -> ModelSpec:
     return mock_spec(mock_embedder)
 
 
+@pytest.fixture
+def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private Hugging Face home (hub cache + datasets cache), empty, for tests that write a hub snapshot.
+    ``datasets`` read its cache folder when it was imported, so its module setting is pointed there too (mteb's
+    retrieval loader passes no cache_dir)."""
+    import datasets
+
+    home = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", home / "datasets")
+    return home
+
+
 @pytest.fixture(scope="session")
 def minilm_spec() -> ModelSpec:
     from harness.models.resolve import resolve

@@ -335,23 +335,17 @@ configs:
 
 
 def test_core17_runs_offline_from_a_test_written_cache_and_its_p_mrr_is_the_mock_vectors(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, hf_home: Path) -> None:
     """mteb's Core17InstructionRetrieval at its pinned revision, a few rows in a hub snapshot the test writes (mteb's
     retrieval loader reads its configs; the task's own task_specific_scores loads `qrel_diff` from the same folder):
     the cell's p-MRR equals the value computed here from the mock vectors (query = text + " " + instruction, as mteb
     joins them; ranks among each query's candidates) and the predictions re-derive it."""
-    import datasets
 
     from harness.models.mock import mock_vector
     from harness.taskspecs import registry_tasks
     from tests.test_registry_tasks import write_snapshot
 
-    home = tmp_path / "hf"
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", home / "datasets")
+    home = hf_home
     entry = registry_tasks.catalogue()["Core17InstructionRetrieval"]
     ids = list(DOCS)[:6]
     corpus = pd.DataFrame({"_id": ids, "title": [""] * 6, "text": [DOCS[d] for d in ids]})

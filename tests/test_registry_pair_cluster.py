@@ -302,19 +302,6 @@ def test_aggregate_gives_registry_pair_and_cluster_deltas_their_intervals(result
         assert np.isnan(clu.p_value) and clu.p_method == "none"
 
 
-@pytest.fixture
-def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private, empty Hugging Face home, as tests/test_registry_tasks.py's."""
-    import datasets
-
-    home = tmp_path / "hf"
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", home / "datasets")
-    return home
-
 
 def test_real_registry_pair_and_cluster_tasks_run_offline_from_a_written_cache(hf_home: Path,
                                                                                tmp_path: Path) -> None:

@@ -38,20 +38,6 @@ ROWS = pd.DataFrame({
 })
 
 
-@pytest.fixture
-def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private Hugging Face home (hub cache + datasets cache), empty. ``datasets`` read its cache folder when it
-    was imported, so its module setting is pointed there too (mteb's retrieval loader passes no cache_dir)."""
-    import datasets
-
-    home = tmp_path / "hf"
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", home / "datasets")
-    return home
-
 
 def write_snapshot(home: Path, repo: str, revision: str, files: dict[str, pd.DataFrame]) -> Path:
     """What `hf download REPO --repo-type dataset --revision REV` leaves in the hub cache: the snapshot folder of
