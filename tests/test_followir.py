@@ -28,6 +28,7 @@ from harness.run import local as runner
 from harness.taskspecs.local import TaskRegistry
 from harness.taskspecs.registry_tasks import RegistryTask
 from tests import stats_calibration as sc
+from tests.test_registry_tasks import hub_readme
 
 configure()
 
@@ -304,34 +305,9 @@ def test_official_on_mtebs_instruction_tasks_feeds_what_mtebs_wrapper_feeds(path
 
 
 # -- a real registry FollowIR task, end to end offline ---------------------------------------------------------------
-CORE17_README = """---
-configs:
-- config_name: default
-  data_files:
-  - split: test
-    path: qrels/test-*.parquet
-- config_name: corpus
-  data_files:
-  - split: corpus
-    path: corpus/corpus-*.parquet
-- config_name: queries
-  data_files:
-  - split: queries
-    path: queries/queries-*.parquet
-- config_name: instruction
-  data_files:
-  - split: instruction
-    path: instruction/instruction-*.parquet
-- config_name: top_ranked
-  data_files:
-  - split: top_ranked
-    path: top_ranked/top_ranked-*.parquet
-- config_name: qrel_diff
-  data_files:
-  - split: qrel_diff
-    path: qrel_diff/qrel_diff-*.parquet
----
-"""
+CORE17_README = hub_readme({"default": ("test", "qrels"), "corpus": ("corpus", "corpus"),
+                            "queries": ("queries", "queries"), "instruction": ("instruction", "instruction"),
+                            "top_ranked": ("top_ranked", "top_ranked"), "qrel_diff": ("qrel_diff", "qrel_diff")})
 
 
 def test_core17_runs_offline_from_a_test_written_cache_and_its_p_mrr_is_the_mock_vectors(

@@ -116,22 +116,18 @@ def test_registry_task_runs_end_to_end_offline_from_the_local_cache(hf_home: Pat
     assert (len(again.ran), len(again.reused)) == (0, 2)
 
 
-SCIFACT_README = """---
-configs:
-- config_name: default
-  data_files:
-  - split: test
-    path: qrels/test-*.parquet
-- config_name: corpus
-  data_files:
-  - split: corpus
-    path: corpus/corpus-*.parquet
-- config_name: queries
-  data_files:
-  - split: queries
-    path: queries/queries-*.parquet
----
-"""
+def hub_readme(configs: dict[str, tuple[str, str]]) -> str:
+    """A dataset README's ``configs:`` block, as the hub's parquet layout has it: config name → (split, the folder
+    of its parquet files); mteb's loaders read these configs."""
+    lines = ["---", "configs:"]
+    for name, (split, folder) in configs.items():
+        lines += [f"- config_name: {name}", "  data_files:", f"  - split: {split}",
+                  f"    path: {folder}/{split}-*.parquet"]
+    return "\n".join([*lines, "---", ""])
+
+
+SCIFACT_README = hub_readme({"default": ("test", "qrels"), "corpus": ("corpus", "corpus"),
+                             "queries": ("queries", "queries")})
 
 
 def test_registry_retrieval_task_with_its_task_instruction(hf_home: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ checked tables.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -380,12 +381,18 @@ def _pair_classification_table(folder: Path, s: PairClassificationSpec) -> pd.Da
     _split_problems(s, path, df, problems)
     if not wrong:
         df["label"] = [int(float(v)) for v in raw]
-        for (sub, sp), g in df.groupby(["subset", "split"], sort=True):
-            if sub in s.subsets and sp in s.splits and g["label"].nunique() < 2:
-                problems.add(f"{path}: subset '{sub}' split '{sp}': every pair has label {int(g['label'].iloc[0])}"
-                             " (average precision needs pairs of both labels)")
+        _one_label_problems(s, path, df, problems, lambda label: f"every pair has label {int(label)} (average "
+                            "precision needs pairs of both labels)")
     problems.raise_if_any()
     return df
+
+
+def _one_label_problems(s: Any, path: Path, df: pd.DataFrame, problems: Problems, say: Callable[[Any], str]
+                        ) -> None:
+    """One line per evaluated (subset, split) whose rows all carry one label (``say``: the rest of the line)."""
+    for (sub, sp), g in df.groupby(["subset", "split"], sort=True):
+        if sub in s.subsets and sp in s.splits and g["label"].nunique() < 2:
+            problems.add(f"{path}: subset '{sub}' split '{sp}': {say(g['label'].iloc[0])}")
 
 
 def _clustering_table(folder: Path, s: ClusteringSpec) -> pd.DataFrame:
@@ -402,10 +409,8 @@ def _clustering_table(folder: Path, s: ClusteringSpec) -> pd.DataFrame:
         for line in bad_rows(path, sorted(wrong)).lines():
             problems.add(line)
     _split_problems(s, path, df, problems)
-    for (sub, sp), g in df.groupby(["subset", "split"], sort=True):
-        if sub in s.subsets and sp in s.splits and g["label"].nunique() < 2:
-            problems.add(f"{path}: subset '{sub}' split '{sp}': one cluster only ('{g['label'].iloc[0]}'); "
-                         "clustering needs at least two labels")
+    _one_label_problems(s, path, df, problems, lambda label: f"one cluster only ('{label}'); clustering needs at "
+                        "least two labels")
     problems.raise_if_any()
     return df
 
