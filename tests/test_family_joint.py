@@ -44,3 +44,46 @@ def test_a_shared_text_carries_one_count_into_every_task() -> None:
     for key in common:  # the same count of each shared word in both tasks: the same pair weight
         assert np.array_equal(w0[:, pair0[key]], w1[:, pair1[key]])
     assert not np.array_equal(w0[:, pair0[("t0w0", "t0w1")]], w0[:, pair0[common[0]]])
+
+
+def _parts(data: list[sc.Dataset], cond: str) -> list:
+    """One family row's parts: every task's ``cond`` predictions (``a`` or ``b``) against ``b`` (the baseline)."""
+    from harness.analysis import family
+    from harness.analysis.bootstrap import score_variance, text_variance
+
+    metric = stats.metric_for("STS", "cosine_spearman")
+    assert metric is not None
+    out = []
+    for d in data:
+        units = stats.resample_units("STS", len(d.a["gold"]), text1=d.text1, text2=d.text2)
+        a = d.a if cond == "a" else d.b
+        out.append(family.Part(metric, a, d.b, units, recurring_texts(d.text1, d.text2),
+                               float(score_variance(metric, a, units) or np.nan),
+                               float(text_variance(metric, a, d.b, units) or np.nan)))
+    return out
+
+
+def test_conditions_of_one_view_share_one_resample_and_each_equals_its_own_draw(monkeypatch) -> None:
+    """METHOD_VERSION 4: a view's condition rows are drawn once (family.shared_replicates); each row's replicates
+    equal bit for bit those of the row computed alone from the same seed, and the shared columns (gold, the
+    baseline's predictions) are ranked once per chunk, not once per row."""
+    from harness.analysis import family, metrics
+
+    data = sc.STSFamily(n_tasks=3).draw(np.random.default_rng(4))
+    rows = [_parts(data, "b"), _parts(data, "a"), _parts(data, "a")]  # the baseline's own row, two conditions
+    alone = [family.replicates(r, 300, np.random.default_rng(9)) for r in rows]
+    calls = {"n": 0}
+    real = family._weighted_ranks_ties
+
+    def counted(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        calls["n"] += 1
+        return real(x, w)
+
+    monkeypatch.setattr(family, "_weighted_ranks_ties", counted)
+    shared = family.shared_replicates(rows, 300, np.random.default_rng(9))
+    for (s1, d1), (s2, d2) in zip(alone, shared, strict=True):
+        assert np.array_equal(s1, s2) and np.array_equal(d1, d2)
+    assert np.array_equal(shared[0][1], np.zeros_like(shared[0][1]))  # the baseline's row: Δ 0 on every resample
+    chunks = 1  # 300 resamples × ≤ 3 × 190 pairs fit one chunk
+    assert calls["n"] == chunks * 3 * 3  # per task: gold, the baseline's predictions, the condition's (once for both)
+    assert metrics._weighted_ranks_ties is real

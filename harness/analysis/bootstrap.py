@@ -23,6 +23,16 @@ def _weighted_delta(metric: Metric, a: Columns, b: Columns, w: np.ndarray) -> np
     return np.asarray(metric.weighted(a, w) - metric.weighted(b, w))
 
 
+def weighted_score_delta(metric: Metric, a: Columns, b: Columns, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(metric(a), metric(a) − metric(b)) on the resamples ``w``, equal bit for bit to ``metric.weighted(a, w)``
+    and :func:`_weighted_delta`: for Spearman the three rank passes (gold, a, b) are shared, not five."""
+    if metric.family != "spearman":
+        return np.asarray(metric.weighted(a, w)), _weighted_delta(metric, a, b, w)
+    rg = _weighted_ranks_ties(a["gold"], w)
+    score = np.asarray(spearman_from_ranks(rg, _weighted_ranks_ties(a["pred"], w), w))
+    return score, np.asarray(score - spearman_from_ranks(rg, _weighted_ranks_ties(b["pred"], w), w))
+
+
 def bootstrap_deltas(metric: Metric, a: Columns, b: Columns, n_bootstrap: int, rng: np.random.Generator, *,
                      units: Units | None = None) -> np.ndarray:
     """Metric(a) − metric(b) on ``n_bootstrap`` paired resamples (the same weights for both conditions).

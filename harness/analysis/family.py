@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import stats, stats_cache
-from harness.analysis.bootstrap import CONFIDENCE, _weighted_delta, score_variance, text_variance
-from harness.analysis.metrics import multiplicities
+from harness.analysis.bootstrap import CONFIDENCE, score_variance, text_variance, weighted_score_delta
+from harness.analysis.metrics import _weighted_ranks_ties, multiplicities, spearman_from_ranks
 from harness.analysis.units import chunk_sizes, recurring_texts, resample_weights, shared_weights
 from harness.core.atomic import file_sha256
 from harness.prompts.conditions import BASELINE
@@ -125,24 +125,69 @@ def replicates(parts: list[Part], n_bootstrap: int, rng: np.random.Generator, *,
     same string) is drawn once per replicate and carries that count in every task (the union of the tasks'
     recurring texts is resampled as one population); items without a recurring text, and tasks without the text
     unit, are drawn per task. Not joint: every task's units drawn independently (the old scheme)."""
-    k = len(parts)
-    score, delta = np.empty((n_bootstrap, k)), np.empty((n_bootstrap, k))
-    union = sorted({str(t) for p in parts if p.texts is not None for t in p.texts}) if joint else []
+    return shared_replicates([parts], n_bootstrap, rng, joint=joint)[0]
+
+
+def draw_signature(parts: list[Part]) -> tuple[Any, ...]:
+    """What :func:`replicates` draws from ``parts`` depends on (units and recurring texts, task by task): rows
+    with the same signature get the same resamples from the same seed."""
+    return tuple((p.units.kind, p.units.n_items, p.units.n_texts, p.units.n_lone,
+                  None if p.units.ends is None else p.units.ends.tobytes(),
+                  None if p.texts is None else tuple(str(t) for t in p.texts)) for p in parts)
+
+
+def shared_replicates(rows: list[list[Part]], n_bootstrap: int, rng: np.random.Generator, *, joint: bool = True
+                      ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`replicates` of several family rows (the conditions of one model × family × view, all of one
+    :func:`draw_signature`) on one set of resamples: each row's replicates equal bit for bit what
+    :func:`replicates` gives it alone from the same ``rng`` state; the weights, and the ranks of a column that
+    several rows share (the gold, the baseline's predictions), are computed once."""
+    first = rows[0]
+    assert all(draw_signature(r) == draw_signature(first) for r in rows[1:])
+    k = len(first)
+    out = [(np.empty((n_bootstrap, k)), np.empty((n_bootstrap, k))) for _ in rows]
+    union = sorted({str(t) for p in first if p.texts is not None for t in p.texts}) if joint else []
     where = {t: i for i, t in enumerate(union)}
-    index = [None if p.texts is None or not joint else np.array([where[str(t)] for t in p.texts]) for p in parts]
-    widest = max(p.units.n_items for p in parts)
+    index = [None if p.texts is None or not joint else np.array([where[str(t)] for t in p.texts]) for p in first]
+    widest = max(p.units.n_items for p in first)
     done = 0
-    for rows in chunk_sizes(n_bootstrap, widest * k):
-        counts = multiplicities(rng.integers(0, len(union), size=(rows, len(union))), len(union)) if union else None
-        for j, (p, idx) in enumerate(zip(parts, index, strict=True)):
+    for size in chunk_sizes(n_bootstrap, widest * k):
+        counts = multiplicities(rng.integers(0, len(union), size=(size, len(union))), len(union)) if union else None
+        for j, (p, idx) in enumerate(zip(first, index, strict=True)):
             if idx is not None and counts is not None and p.units.ends is not None:
                 w = shared_weights(p.units, counts[:, idx], rng)
             else:
-                w = resample_weights(p.units, rows, rng)
-            score[done:done + rows, j] = p.metric.weighted(p.a, w)
-            delta[done:done + rows, j] = _weighted_delta(p.metric, p.a, p.b, w)
-        done += rows
-    return score, delta
+                w = resample_weights(p.units, size, rng)
+            ranks = _RankMemo(w) if p.metric.family == "spearman" else None
+            for (score, delta), row in zip(out, rows, strict=True):
+                q = row[j]
+                if ranks is None:
+                    score[done:done + size, j], delta[done:done + size, j] = weighted_score_delta(q.metric, q.a,
+                                                                                                  q.b, w)
+                    continue
+                rg = ranks(q.a["gold"])
+                got = spearman_from_ranks(rg, ranks(q.a["pred"]), w)
+                score[done:done + size, j] = got
+                delta[done:done + size, j] = got - spearman_from_ranks(rg, ranks(q.b["pred"]), w)
+        done += size
+    return out
+
+
+class _RankMemo:
+    """Weighted mid-ranks of item columns under one chunk's weights, each distinct column ranked once (the
+    gold and the baseline's predictions recur in every condition's row)."""
+
+    def __init__(self, w: np.ndarray) -> None:
+        self.w = w
+        self.seen: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = []
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        for y, got in self.seen:
+            if y is x or np.array_equal(y, x):
+                return got
+        got = _weighted_ranks_ties(x, self.w)
+        self.seen.append((x, got))
+        return got
 
 
 def mean_interval(observed: np.ndarray, boot: np.ndarray, targets: np.ndarray, confidence: float
@@ -216,13 +261,17 @@ def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None
         if todo:
             from harness.analysis import timers
 
+            views: dict[tuple[Any, ...], list[str]] = {}  # one job per view: its conditions share the resamples
+            for ck, job in todo.items():
+                views.setdefault(tuple(job[1:]), []).append(ck)
+            jobs = [([todo[ck][0] for ck in cks], *view) for view, cks in views.items()]
             with timers.timed(stats.FAMILY_TIMER):
-                computed = stats.map_jobs(_contribution_job, list(todo.values()), workers=workers,
-                                          timer=stats.FAMILY_TIMER)
-            for ck, got in zip(todo, computed, strict=True):
-                done[ck] = got
-                if got is not None:
-                    cache.put_arrays(ck, got)
+                computed = stats.map_jobs(_contributions_job, jobs, workers=workers, timer=stats.FAMILY_TIMER)
+            for cks, gots in zip(views.values(), computed, strict=True):
+                for ck, got in zip(cks, gots, strict=True):
+                    done[ck] = got
+                    if got is not None:
+                        cache.put_arrays(ck, got)
         for key, by_condition in cells:
             rows += _family_rows(key, by_condition, claims, meta, cache, n_bootstrap, confidence, joint, done=done)
         if cache.hits or cache.misses:
@@ -285,7 +334,9 @@ def _summary_row(cells: dict[str, _Cell], base: dict[str, _Cell], tasks: list[st
                  model: str, revision: str, family: str, condition: str, n_bootstrap: int, confidence: float,
                  cache: stats_cache.StatsCache, *, joint: bool = True, todo: dict[str, tuple[Any, ...]] | None = None,
                  done: dict[str, dict[str, np.ndarray] | None] | None = None) -> dict[str, Any] | None:
-    seed = stats.seed_for(model, revision, family, subset, split, condition, "family-joint" if joint else "family")
+    # One seed per model × family × view (not per condition): its condition rows share one resample
+    # (shared_replicates), and a row's numbers depend on its own cells and this seed alone.
+    seed = stats.seed_for(model, revision, family, subset, split, "family-shared" if joint else "family-shared-indep")
     present = [t for t in tasks if t in cells and t in base]
     ck = stats_cache.family_key(a_sha256="|".join(f"{t}:{cells[t].sha256}" for t in present),
                                 b_sha256="|".join(base[t].sha256 for t in present), subset=subset, split=split,
@@ -341,15 +392,39 @@ def _sliced(cell: _Cell, subset: str, split: str) -> _Cell:
 def _contribution(tasks: list[tuple[str, _Cell, _Cell]], subset: str, split: str, n_bootstrap: int, seed: int,
                   joint: bool) -> dict[str, np.ndarray] | None:
     """The replicates and observed values of one family row's task contributions (what the cache stores)."""
-    parts, used = [], []
-    for task, cell, other in tasks:
-        part = _part(cell, other, subset, split)
-        if part is not None:
-            parts.append(part)
-            used.append(task)
-    if not parts:
-        return None
-    sb, db = replicates(parts, n_bootstrap, np.random.default_rng(seed), joint=joint)
+    return _contributions([tasks], subset, split, n_bootstrap, seed, joint)[0]
+
+
+def _contributions(rows: list[list[tuple[str, _Cell, _Cell]]], subset: str, split: str, n_bootstrap: int,
+                   seed: int, joint: bool) -> list[dict[str, np.ndarray] | None]:
+    """:func:`_contribution` of several rows of one view (its conditions), in order: rows of one
+    :func:`draw_signature` share one set of resamples (:func:`shared_replicates`), each row equal bit for bit to
+    its :func:`_contribution` alone."""
+    built: list[tuple[list[Part], list[str]] | None] = []
+    for tasks in rows:
+        parts, used = [], []
+        for task, cell, other in tasks:
+            part = _part(cell, other, subset, split)
+            if part is not None:
+                parts.append(part)
+                used.append(task)
+        built.append((parts, used) if parts else None)
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, b in enumerate(built):
+        if b is not None:
+            groups.setdefault(draw_signature(b[0]), []).append(i)
+    out: list[dict[str, np.ndarray] | None] = [None] * len(rows)
+    for members in groups.values():
+        got = shared_replicates([built[i][0] for i in members], n_bootstrap,  # type: ignore[index]
+                                np.random.default_rng(seed), joint=joint)
+        for i, (sb, db) in zip(members, got, strict=True):
+            parts, used = built[i]  # type: ignore[misc]
+            out[i] = _contribution_arrays(parts, used, sb, db)
+    return out
+
+
+def _contribution_arrays(parts: list[Part], used: list[str], sb: np.ndarray, db: np.ndarray
+                         ) -> dict[str, np.ndarray]:
     return {"tasks": np.asarray(used, dtype=str),
             "score": np.array([float(p.metric.score({k: v[None, :] for k, v in p.a.items()})[0]) for p in parts]),
             "baseline_score": np.array([float(p.metric.score({k: v[None, :] for k, v in p.b.items()})[0])
@@ -361,13 +436,14 @@ def _contribution(tasks: list[tuple[str, _Cell, _Cell]], subset: str, split: str
                                  < sum(len(p.texts) for p in parts if p.texts is not None))}
 
 
-def _contribution_job(job: tuple[Any, ...]) -> tuple[dict[str, np.ndarray] | None, float]:
-    """:func:`_contribution` with one BLAS thread, and the CPU seconds it took: a worker function."""
+def _contributions_job(job: tuple[Any, ...]) -> tuple[list[dict[str, np.ndarray] | None], float]:
+    """:func:`_contributions` of one view's rows with one BLAS thread, and the CPU seconds it took: a worker
+    function."""
     import time
 
     from threadpoolctl import threadpool_limits
 
     t0 = time.process_time()
     with threadpool_limits(1):
-        got = _contribution(*job)
+        got = _contributions(*job)
     return got, time.process_time() - t0

@@ -246,14 +246,15 @@ _EARLY = (100, 200, 500, 1000, 2000)  # looks before the first R the caller aske
 def mc_interval(count: int | np.ndarray, n: int | np.ndarray, confidence: float = CONFIDENCE_MC
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Clopper–Pearson interval of a binomial proportion (count of n): the Monte-Carlo interval of the permutation
-    p-value that infinitely many swaps would give."""
-    from scipy.stats import beta
+    p-value that infinitely many swaps would give. The quantiles are ``scipy.stats.beta.ppf``'s own function
+    (``betaincinv``, equal bit for bit), called without importing scipy.stats (≈ 0.4 s)."""
+    from scipy.special import betaincinv
 
     c, r = np.asarray(count, dtype=np.float64), np.asarray(n, dtype=np.float64)
     a = (1 - confidence) / 2
     with np.errstate(all="ignore"):
-        lo = np.where(c > 0, beta.ppf(a, c, r - c + 1), 0.0)
-        hi = np.where(c < r, beta.ppf(1 - a, c + 1, r - c), 1.0)
+        lo = np.where(c > 0, betaincinv(c, r - c + 1, a), 0.0)
+        hi = np.where(c < r, betaincinv(c + 1, r - c, 1 - a), 1.0)
     return np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
 
 

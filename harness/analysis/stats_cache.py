@@ -44,7 +44,9 @@ T = TypeVar("T")
 #    a separate p_tail; family replicates with shared texts drawn jointly across tasks.
 # 3: a permutation's random swaps are the bits of the bit generator's raw outputs (permutation.random_swaps), not
 #    one uniform double per unit: other draws, the same distribution.
-METHOD_VERSION = 3
+# 4: a family summary's condition rows of one model × family × view share one resample (one seed per view, not per
+#    condition; family.shared_replicates): other draws, the same distribution per row.
+METHOD_VERSION = 4
 # Bump with any change to how geometry rows are computed (harness/analysis/geometry{,_stats}.py): cached rows of
 # another version are never served. 1: per cell × subset rows. 2: the participation ratio's G·v computed through
 # the d dimensions when there are fewer of them than texts, the observation and the resamples in one product (the
