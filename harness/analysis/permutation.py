@@ -16,6 +16,7 @@ from harness.analysis.units import Units, chunk_sizes, n_rows
 _TOL = 1e-12  # |T*| ≥ |T| − tol: ties with the observed statistic count as extreme
 
 _MAX_EXACT = 20  # swap units up to which exact enumeration is considered
+DENSE_CROSS = 4_000_000  # items × texts up to which the text unit's cross term is one dense product (32 MB)
 
 
 def _text_effects(z: np.ndarray, units: Units) -> tuple[float, np.ndarray, np.ndarray]:
@@ -66,6 +67,19 @@ class _Null:
             return None
         assert self.units.ends is not None and self.g is not None and self.za is not None and self.zb is not None
         return _Incidence.of(self.units, self.g, self.za, self.zb)
+
+    @functools.cached_property
+    def swap_products(self) -> np.ndarray:
+        """items × (5 [+ texts]): what a swap pattern's pairs S multiply — dr·g, dr·za, dr·zb, dr, dr² and, for
+        the text unit while items × texts stays below :data:`DENSE_CROSS`, the incidence A∘dr (one BLAS product
+        instead of a sparse one per chunk: ≈ 2–4× less time per swap on 1,081 pairs of 47 words)."""
+        assert self.g is not None and self.za is not None and self.zb is not None and self.dr is not None
+        dr = self.dr
+        cols = [np.column_stack([dr * self.g, dr * self.za, dr * self.zb, dr, dr * dr])]
+        inc = self.incidence
+        if inc is not None and self.units.n_items * self.units.n_texts <= DENSE_CROSS:
+            cols.append(inc.matrix.toarray() * dr[:, None])
+        return np.ascontiguousarray(np.hstack(cols))
 
     @property
     def n_swap_units(self) -> int:
@@ -126,8 +140,8 @@ def _correlation_swap_stats(null: _Null, swap: np.ndarray) -> np.ndarray:
     g, za, zb, dr = null.g, null.za, null.zb, null.dr
     n = len(g)
     s = swap[:, :n].astype(np.float64)
-    lin = s @ np.column_stack([dr * g, dr * za, dr * zb, dr, dr * dr])  # S is 0/1: (S∘dr)² = S·dr²
-    d_g, d_a, d_b, d_sum, d_sq = lin.T
+    lin = s @ null.swap_products  # S is 0/1: (S∘dr)² = S·dr²; the text unit's cross term in the same product
+    d_g, d_a, d_b, d_sum, d_sq = lin[:, :5].T
     if null.du is not None:  # D_k = S_k·dr_k + Σ_{texts t of k} T_t·du_t, with no rows × items matrix of D
         inc = null.incidence
         assert inc is not None
@@ -137,7 +151,8 @@ def _correlation_swap_stats(null: _Null, swap: np.ndarray) -> np.ndarray:
         d_a = d_a + td @ inc.za
         d_b = d_b + td @ inc.zb
         d_sum = d_sum + td @ inc.degree
-        cross = np.asarray((inc.matrix.T @ (s * dr).T).T)  # rows × texts: Σ_k S_k·dr_k·[t end of k]
+        # rows × texts: Σ_k S_k·dr_k·[t end of k] — a dense product with (A∘dr) where that matrix is small
+        cross = lin[:, 5:] if lin.shape[1] > 5 else np.asarray((inc.matrix.T @ (s * dr).T).T)
         d_sq = d_sq + 2 * np.einsum("ij,ij->i", cross, td) + np.einsum("ij,ij->i", td @ inc.gram, td)
     gg = float(g @ g)
     out = []
