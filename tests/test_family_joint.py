@@ -67,19 +67,19 @@ def test_conditions_of_one_view_share_one_resample_and_each_equals_its_own_draw(
     """METHOD_VERSION 4: a view's condition rows are drawn once (family.shared_replicates); each row's replicates
     equal bit for bit those of the row computed alone from the same seed, and the shared columns (gold, the
     baseline's predictions) are ranked once per chunk, not once per row."""
-    from harness.analysis import family, metrics
+    from harness.analysis import bootstrap, family, metrics
 
     data = sc.STSFamily(n_tasks=3).draw(np.random.default_rng(4))
     rows = [_parts(data, "b"), _parts(data, "a"), _parts(data, "a")]  # the baseline's own row, two conditions
     alone = [family.replicates(r, 300, np.random.default_rng(9)) for r in rows]
     calls = {"n": 0}
-    real = family._weighted_ranks_ties
+    real = bootstrap._weighted_ranks_ties
 
     def counted(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         calls["n"] += 1
         return real(x, w)
 
-    monkeypatch.setattr(family, "_weighted_ranks_ties", counted)
+    monkeypatch.setattr(bootstrap, "_weighted_ranks_ties", counted)
     shared = family.shared_replicates(rows, 300, np.random.default_rng(9))
     for (s1, d1), (s2, d2) in zip(alone, shared, strict=True):
         assert np.array_equal(s1, s2) and np.array_equal(d1, d2)
@@ -87,3 +87,25 @@ def test_conditions_of_one_view_share_one_resample_and_each_equals_its_own_draw(
     chunks = 1  # 300 resamples × ≤ 3 × 190 pairs fit one chunk
     assert calls["n"] == chunks * 3 * 3  # per task: gold, the baseline's predictions, the condition's (once for both)
     assert metrics._weighted_ranks_ties is real
+
+
+def test_deltas_of_one_view_share_one_resample_and_each_equals_its_interval_alone() -> None:
+    """bootstrap.bootstrap_intervals (geometry's centred-score deltas, GEOMETRY_METHOD_VERSION 3): several deltas
+    against one baseline on one set of resamples, each interval equal bit for bit to bootstrap_interval alone from
+    the same seed — for the text unit (with its jackknife scaling) and for item units."""
+    from harness.analysis.bootstrap import bootstrap_interval, bootstrap_intervals
+
+    metric = stats.metric_for("STS", "cosine_spearman")
+    assert metric is not None
+    d = sc.STSFamily(n_tasks=1).draw(np.random.default_rng(5))[0]
+    rng = np.random.default_rng(6)
+    others = [{"gold": d.a["gold"], "pred": d.a["pred"] + rng.normal(0, s, len(d.a["pred"]))} for s in (0.01, 0.3)]
+    for units in (stats.resample_units("STS", len(d.a["gold"]), text1=d.text1, text2=d.text2),
+                  stats.resample_units("STS", len(d.a["gold"]), unit="item")):
+        deltas = [(a, d.b, float(metric.score({k: v[None] for k, v in a.items()})[0]
+                                 - metric.score({k: v[None] for k, v in d.b.items()})[0])) for a in [d.a, *others]]
+        together = bootstrap_intervals(metric, deltas, 400, np.random.default_rng(7), units=units)
+        alone = [bootstrap_interval(metric, a, b, obs, 400, np.random.default_rng(7), units=units)
+                 for a, b, obs in deltas]
+        assert together == alone
+        assert len({ci for ci in together}) == 3  # three different deltas, not one interval copied

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.geometry_predictions import RANK_CHUNK, SubsetTexts, prediction_frame
-from harness.analysis.geometry_stats import distinct_rows, participation_ratio
+from harness.analysis.geometry_stats import distinct_rows, participation_ratio, remove_mean, text_weights
 
 
 def test_distinct_rows_is_numpys_unique() -> None:
@@ -71,3 +71,30 @@ def test_retrieval_ranks_in_chunks_equal_one_query_at_a_time() -> None:
         assert frame["rank"].tolist() == _ranks_one_by_one(st, qn @ dn.T)
         assert len(frame) == sum(len(v) for v in qrels.values()) > RANK_CHUNK
         assert frame.groupby("item").doc_id.apply(list).map(lambda ds: ds == sorted(ds)).all()
+
+
+def test_participation_ratio_through_items_equals_through_texts() -> None:
+    """Bitext resamples draw pairs (two texts per item, one text in two items): the items' quadratic form
+    Pᵀ(G∘G)P gives the texts' v(G∘G)vᵀ."""
+    rng = np.random.default_rng(5)
+    n_items, d = 30, 8
+    x = rng.standard_normal((2 * n_items + 1, d))
+    membership = np.zeros((2 * n_items + 1, n_items))
+    for j in range(n_items):
+        membership[2 * j, j] = membership[2 * j + 1, j] = 1
+    membership[-1, :2] = 1  # one text shared by two items: its weight is the mean of theirs
+    w = rng.integers(0, 3, size=(6, n_items)).astype(np.float64)
+    w[:, 0] += 1
+    w = np.concatenate([np.ones((1, n_items)), w])
+    v = text_weights(w, membership)
+    np.testing.assert_allclose(participation_ratio(x, v, (w, membership)), participation_ratio(x, v), rtol=1e-10)
+
+
+def test_first_principal_direction_from_the_scatter_matrix_projects_like_the_svd() -> None:
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((50, 12)) * np.linspace(3, 0.5, 12)
+    mu, direction = remove_mean(x, pc1=True)
+    uniq = np.unique(x, axis=0)
+    _, _, vt = np.linalg.svd(uniq - mu, full_matrices=False)
+    np.testing.assert_allclose(mu, uniq.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(np.outer(direction, direction), np.outer(vt[0], vt[0]), atol=1e-12)

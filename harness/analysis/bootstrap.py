@@ -155,15 +155,60 @@ def bootstrap_interval(metric: Metric, a: Columns, b: Columns, observed: float, 
     """(low, high, f): the percentile interval of the bootstrap deltas. For the text unit the deviations of the
     resampled deltas from ``observed`` are multiplied by f = sqrt(:func:`text_variance` / their variance), so
     that the interval keeps the vertex bootstrap's shape with the corrected variance; elsewhere f = 1."""
-    boot = bootstrap_deltas(metric, a, b, n_bootstrap, rng, units=units)
-    boot = boot[~np.isnan(boot)]
+    return bootstrap_intervals(metric, [(a, b, observed)], n_bootstrap, rng, units=units, confidence=confidence)[0]
+
+
+def bootstrap_intervals(metric: Metric, deltas: list[tuple[Columns, Columns, float]], n_bootstrap: int,
+                        rng: np.random.Generator, *, units: Units, confidence: float = CONFIDENCE
+                        ) -> list[tuple[float, float, float]]:
+    """:func:`bootstrap_interval` of several deltas (a, b, observed) over the same items and units on one set of
+    resamples: each equal bit for bit to its :func:`bootstrap_interval` alone from the same ``rng`` state; the
+    weights, and for Spearman the ranks of a column that several deltas share (the gold, a common baseline),
+    are computed once per chunk."""
+    n = n_rows(deltas[0][0])
+    boots: list[list[np.ndarray]] = [[] for _ in deltas]
+    for rows in chunk_sizes(n_bootstrap, n):
+        w = resample_weights(units, rows, rng)
+        if metric.family != "spearman":
+            for out, (a, b, _) in zip(boots, deltas, strict=True):
+                out.append(_weighted_delta(metric, a, b, w))
+            continue
+        ranks = RankMemo(w)
+        for out, (a, b, _) in zip(boots, deltas, strict=True):
+            rg = ranks(a["gold"])
+            out.append(np.asarray(spearman_from_ranks(rg, ranks(a["pred"]), w)
+                                  - spearman_from_ranks(rg, ranks(b["pred"]), w)))
     alpha = (1 - confidence) / 2
-    if not len(boot):
-        return np.nan, np.nan, 1.0
-    lo, hi = (float(q) for q in np.quantile(boot, [alpha, 1 - alpha]))
-    target = text_variance(metric, a, b, units)
-    spread = float(boot.var()) if len(boot) > 1 else 0.0
-    if target is None or spread <= 0:
-        return lo, hi, 1.0
-    scale = float(np.sqrt(target / spread))
-    return observed + scale * (lo - observed), observed + scale * (hi - observed), scale
+    got = []
+    for chunks, (a, b, observed) in zip(boots, deltas, strict=True):
+        boot = np.concatenate(chunks) if chunks else np.empty(0)
+        boot = boot[~np.isnan(boot)]
+        if not len(boot):
+            got.append((np.nan, np.nan, 1.0))
+            continue
+        lo, hi = (float(q) for q in np.quantile(boot, [alpha, 1 - alpha]))
+        target = text_variance(metric, a, b, units)
+        spread = float(boot.var()) if len(boot) > 1 else 0.0
+        if target is None or spread <= 0:
+            got.append((lo, hi, 1.0))
+            continue
+        scale = float(np.sqrt(target / spread))
+        got.append((observed + scale * (lo - observed), observed + scale * (hi - observed), scale))
+    return got
+
+
+class RankMemo:
+    """Weighted mid-ranks (with their tie terms) of item columns under one chunk's weights ``w``, each distinct
+    column ranked once: the gold and a shared baseline's predictions recur in every delta of a view."""
+
+    def __init__(self, w: np.ndarray) -> None:
+        self.w = w
+        self.seen: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = []
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        for y, got in self.seen:
+            if y is x or (y.shape == x.shape and np.array_equal(y, x)):
+                return got
+        got = _weighted_ranks_ties(x, self.w)
+        self.seen.append((x, got))
+        return got

@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import stats, stats_cache
-from harness.analysis.bootstrap import CONFIDENCE, score_variance, text_variance, weighted_score_delta
-from harness.analysis.metrics import _weighted_ranks_ties, multiplicities, spearman_from_ranks
+from harness.analysis.bootstrap import CONFIDENCE, RankMemo, score_variance, text_variance, weighted_score_delta
+from harness.analysis.metrics import multiplicities, spearman_from_ranks
 from harness.analysis.units import chunk_sizes, recurring_texts, resample_weights, shared_weights
 from harness.core.atomic import file_sha256
 from harness.prompts.conditions import BASELINE
@@ -158,7 +158,7 @@ def shared_replicates(rows: list[list[Part]], n_bootstrap: int, rng: np.random.G
                 w = shared_weights(p.units, counts[:, idx], rng)
             else:
                 w = resample_weights(p.units, size, rng)
-            ranks = _RankMemo(w) if p.metric.family == "spearman" else None
+            ranks = RankMemo(w) if p.metric.family == "spearman" else None
             for (score, delta), row in zip(out, rows, strict=True):
                 q = row[j]
                 if ranks is None:
@@ -171,23 +171,6 @@ def shared_replicates(rows: list[list[Part]], n_bootstrap: int, rng: np.random.G
                 delta[done:done + size, j] = got - spearman_from_ranks(rg, ranks(q.b["pred"]), w)
         done += size
     return out
-
-
-class _RankMemo:
-    """Weighted mid-ranks of item columns under one chunk's weights, each distinct column ranked once (the
-    gold and the baseline's predictions recur in every condition's row)."""
-
-    def __init__(self, w: np.ndarray) -> None:
-        self.w = w
-        self.seen: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = []
-
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        for y, got in self.seen:
-            if y is x or np.array_equal(y, x):
-                return got
-        got = _weighted_ranks_ties(x, self.w)
-        self.seen.append((x, got))
-        return got
 
 
 def mean_interval(observed: np.ndarray, boot: np.ndarray, targets: np.ndarray, confidence: float

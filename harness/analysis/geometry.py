@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import stats
-from harness.analysis.bootstrap import CONFIDENCE, bootstrap_interval
+from harness.analysis.bootstrap import CONFIDENCE, bootstrap_intervals
 from harness.analysis.geometry_predictions import SubsetTexts, prediction_frame
 from harness.analysis.geometry_stats import (
     anisotropy,
@@ -185,10 +185,11 @@ def subset_rows_by_condition(st: SubsetTexts, vectors: dict[str, dict[str, np.nd
     conditions = sorted({*wanted, *([base] if base is not None else [])})
     x = {c: _unit_vectors(st, vectors[c], texts) for c in conditions}
     rng = np.random.default_rng(seed)
-    draws = [text_weights(resample_weights(units, rows, rng), membership)
-             for rows in chunk_sizes(n_bootstrap, st.n_items)]
-    v = np.concatenate(draws) if draws else np.empty((0, len(texts)))
-    ones = np.ones((1, len(texts)))
+    item_draws = [resample_weights(units, rows, rng) for rows in chunk_sizes(n_bootstrap, st.n_items)]
+    w = np.concatenate(item_draws) if item_draws else np.empty((0, st.n_items))
+    v = text_weights(w, membership)
+    both = np.concatenate([np.ones((1, len(texts))), v])  # the observation (weights 1) and every resample at once
+    by_item = (np.concatenate([np.ones((1, st.n_items)), w]), membership) if st.n_items < len(texts) else None
     rows: dict[str, list[dict[str, Any]]] = {c: [] for c in wanted}
 
     def add(cond: str, metric: str, obs: float, boot: np.ndarray, d_obs: float = np.nan,
@@ -203,8 +204,7 @@ def subset_rows_by_condition(st: SubsetTexts, vectors: dict[str, dict[str, np.nd
 
     shape: dict[str, dict[str, tuple[float, np.ndarray]]] = {}
     for c in conditions:
-        both = np.concatenate([ones, v])  # the observation (weights 1) and every resample in one pass
-        an, pr = anisotropy(x[c], both), participation_ratio(x[c], both)  # one Gram matrix per condition
+        an, pr = anisotropy(x[c], both), participation_ratio(x[c], both, by_item)  # one Gram matrix per condition
         shape[c] = {"anisotropy": (float(an[0]), an[1:]), "participation_ratio": (float(pr[0]), pr[1:])}
         if base is not None and c != base:
             sh = shift_share(x[c] - x[base], both)
@@ -235,21 +235,24 @@ def subset_rows_by_condition(st: SubsetTexts, vectors: dict[str, dict[str, np.nd
             mu, direction = removed[c] if view == "centred_pc1" else (removed[c][0], np.empty(0))
             centred[c] = prediction_frame(st, {s: centre(vv, mu, direction) for s, vv in vectors[c].items()})
         name = centred_metric(view, main)
+        b_got = _score(st.task_type, main, centred[base]) if base is not None and base in centred else None
+        cb = _columns(st, main, centred[base]) if b_got is not None and base is not None else None
+        paired: list[tuple[str, float, dict[str, np.ndarray]]] = []
         for c, frame in centred.items():
             if c not in rows:
                 continue
             got = _score(st.task_type, main, frame)
             if got is None:
                 continue
-            if base is None or base not in centred or c == base:
+            if cb is None or b_got is None or c == base:
                 add(c, name, got, np.empty(0))
-                continue
-            b_got = _score(st.task_type, main, centred[base])
-            assert b_got is not None
-            ca, cb = _columns(st, main, frame), _columns(st, main, centred[base])
-            lo, hi, _ = bootstrap_interval(m, ca, cb, got - b_got, n_bootstrap,
-                                           np.random.default_rng(stats.seed_for(seed, c, name)), units=units)
-            add(c, name, got, np.empty(0), got - b_got, d_ci=(lo, hi))
+            else:
+                paired.append((c, got, _columns(st, main, frame)))
+        if paired and cb is not None and b_got is not None:  # one resample of the view for every condition's delta
+            cis = bootstrap_intervals(m, [(ca, cb, got - b_got) for _, got, ca in paired], n_bootstrap,
+                                      np.random.default_rng(stats.seed_for(seed, name)), units=units)
+            for (c, got, _), (lo, hi, _) in zip(paired, cis, strict=True):
+                add(c, name, got, np.empty(0), got - b_got, d_ci=(lo, hi))
     return rows
 
 

@@ -31,10 +31,13 @@ def shift_share(delta: np.ndarray, v: np.ndarray) -> np.ndarray:
         return np.asarray(np.where(per > 0, (mean * mean).sum(axis=1) / np.where(per > 0, per, 1.0), np.nan))
 
 
-def participation_ratio(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+def participation_ratio(x: np.ndarray, v: np.ndarray, items: tuple[np.ndarray, np.ndarray] | None = None
+                        ) -> np.ndarray:
     """(tr C)² / tr C² of the weighted covariance C of ``x``'s rows, per row of ``v``, from the Gram matrix
     (O(texts²) per resample: tr C = (Σ v_i G_ii − V c)/V, tr C² = (v(G∘G)vᵀ − 2V Σ v_i a_i² + V²c²)/V² with
-    a = Gv/V, c = vᵀGv/V²)."""
+    a = Gv/V, c = vᵀGv/V²). ``items``: (w, membership) with v = :func:`text_weights` (w, membership), given where
+    the resamples draw items that hold several texts each (a bitext pair's two sentences): then
+    v(G∘G)vᵀ = w(Pᵀ(G∘G)P)wᵀ with P the texts' shares of the items, O(items²) per resample (4× less for pairs)."""
     x = x.astype(np.float64)
     g = x @ x.T
     g2 = g * g
@@ -43,7 +46,16 @@ def participation_ratio(x: np.ndarray, v: np.ndarray) -> np.ndarray:
     a = gv / total[:, None]
     c = (gv * v).sum(axis=1) / total**2
     tr = ((v * np.diag(g)).sum(axis=1) - total * c) / total
-    tr2 = (((v @ g2) * v).sum(axis=1) - 2 * total * (v * a * a).sum(axis=1) + total**2 * c**2) / total**2
+    if items is not None and items[1].shape[1] < items[1].shape[0]:
+        from scipy.sparse import csr_matrix
+
+        w, membership = items
+        share = csr_matrix(membership / membership.sum(axis=1, keepdims=True))  # texts × items, P
+        h = np.asarray((share.T @ np.asarray((share.T @ g2).T)).T)  # Pᵀ(G∘G)P: items × items (G∘G symmetric)
+        quad = ((w @ h) * w).sum(axis=1)
+    else:
+        quad = ((v @ g2) * v).sum(axis=1)
+    tr2 = (quad - 2 * total * (v * a * a).sum(axis=1) + total**2 * c**2) / total**2
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.asarray(np.where(tr2 > 0, tr * tr / np.where(tr2 > 0, tr2, 1.0), np.nan))
 
@@ -55,8 +67,9 @@ def remove_mean(x: np.ndarray, pc1: bool = False) -> tuple[np.ndarray, np.ndarra
     mu = uniq.mean(axis=0)
     if not pc1:
         return mu, np.empty(0)
-    _, _, vt = np.linalg.svd(uniq - mu, full_matrices=False)
-    return mu, vt[0]
+    c = uniq - mu  # the top eigenvector of the d × d scatter matrix: the first right singular vector of c, its
+    _, vecs = np.linalg.eigh(c.T @ c)  # projection equal to 1e-15 and ≈ 10× cheaper than an SVD of c
+    return mu, vecs[:, -1]
 
 
 def distinct_rows(x: np.ndarray) -> np.ndarray:

@@ -50,8 +50,10 @@ METHOD_VERSION = 4
 # Bump with any change to how geometry rows are computed (harness/analysis/geometry{,_stats}.py): cached rows of
 # another version are never served. 1: per cell × subset rows. 2: the participation ratio's G·v computed through
 # the d dimensions when there are fewer of them than texts, the observation and the resamples in one product (the
-# same sums in another order).
-GEOMETRY_METHOD_VERSION = 2
+# same sums in another order). 3: PC1 from the scatter matrix's top eigenvector (not an SVD of the vectors); a
+# centred score's deltas of one subset × view share one resample (seed per view, not per condition); the
+# participation ratio's quadratic term over items, not texts, where items hold several texts (same sums, regrouped).
+GEOMETRY_METHOD_VERSION = 3
 DB_NAME = "stats.sqlite3"
 
 
