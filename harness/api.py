@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -233,27 +234,44 @@ def clear_cache(model: str | None, cache_dir: Path | None = None) -> int:
         return cache.clear(model)
 
 
-def aggregate(results_dir: Path = DEFAULT_RESULTS, *, multiplicity: str = "holm") -> tuple[pd.DataFrame, pd.DataFrame]:
+def aggregate(results_dir: Path = DEFAULT_RESULTS, *, multiplicity: str = "holm", executor: str = "local",
+              ray_address: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild the parquet files, then redraw the figures (plots.py) from the artifacts on disk, then the
     report (``report.html`` + ``report.md``, report.py) and the sortable ``leaderboard.html``. ``multiplicity``:
-    ``holm`` (default) or ``bh`` within each model × kind of comparison."""
-    from harness.analysis import timers
+    ``holm`` (default) or ``bh`` within each model × kind of comparison. ``executor="ray"``: the statistics as
+    Ray tasks (:mod:`harness.run.ray_pool`) on a local instance sized to this machine or the cluster at
+    ``ray_address`` — the same numbers as the local pool's, bit for bit."""
+    from harness.analysis import stats, timers
     from harness.analysis.aggregate import aggregate as aggregate_files
     from harness.report import build, leaderboard_page, plots
     from harness.results import staging
 
+    if executor not in EXECUTORS:
+        raise HarnessError(f"--executor {executor}: unknown executor; expected one of {', '.join(EXECUTORS)}")
+    if executor == "local" and ray_address:
+        raise HarnessError("--ray-address needs --executor ray")
     if not results_dir.is_dir():
         raise HarnessError(f"{results_dir}: no such results folder; run `harness run` first")
     timers.reset()  # per-component CPU and wall seconds: `harness aggregate --timings`, make perf PERF_MODE=aggregate
-    with timers.timed(timers.AGGREGATE), staging.staged(results_dir) as stage:  # all or nothing: swapped in only
-        with timers.timed("tables (parquet)"):  # when every output is written
-            out = aggregate_files(results_dir, multiplicity_method=multiplicity, out=stage)
-        with timers.timed("figures: language plots"):
-            plots.draw_language_plots(results_dir, out=stage)
-        with timers.timed("report (report.html, report.md, its figures)"):
-            build.build(results_dir, *out, out=stage)
-        with timers.timed("leaderboard.html"):
-            leaderboard_page.write(results_dir, *out, out=stage)
+    with contextlib.ExitStack() as stack:
+        pool: stats.JobExecutor | None = None
+        if executor == "ray":
+            from harness.run import ray_executor
+            from harness.run.ray_pool import RayPool
+
+            with timers.timed("Ray (connect or start)"):
+                if ray_address:
+                    ray_executor.check_address(ray_address)
+                pool = RayPool(stack.enter_context(ray_executor.connect(ray_address)))
+        with timers.timed(timers.AGGREGATE), staging.staged(results_dir) as stage:  # all or nothing: swapped in
+            with timers.timed("tables (parquet)"):  # only when every output is written
+                out = aggregate_files(results_dir, multiplicity_method=multiplicity, out=stage, stats_executor=pool)
+            with timers.timed("figures: language plots"):
+                plots.draw_language_plots(results_dir, out=stage)
+            with timers.timed("report (report.html, report.md, its figures)"):
+                build.build(results_dir, *out, out=stage)
+            with timers.timed("leaderboard.html"):
+                leaderboard_page.write(results_dir, *out, out=stage)
     for line in timers.lines():
         log.info("timing: %s", line)
     return out

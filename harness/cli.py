@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes for the deltas' statistics (default: the machine's cores, or "
                         "$HARNESS_STATS_WORKERS; 1 = in this process; fewer than 16 new deltas "
                         "always run in this process); results do not depend on N")
+    a.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where the statistics run: local (processes on this machine, default) or ray (Ray tasks "
+                        "on a local instance or the cluster at --ray-address); the same numbers either way")
+    a.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: join the Ray cluster at ADDR (host:port or auto; default: start a "
+                        "local instance on 127.0.0.1)")
     a.add_argument("--timings", action="store_true",
                    help="print CPU and wall seconds per component (tables, statistics, figures, report) on stderr; "
                         "always in the log with --verbose")
@@ -274,11 +280,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.analysis.headline import text as headline_text
         from harness.analysis.tables import delta_ci_table, delta_table, language_table, pair_table
 
+        if args.executor == "ray" and args.stats_workers is not None:
+            raise HarnessError("--stats-workers is for --executor local; with --executor ray the cluster's CPUs "
+                               "decide")
         if args.stats_workers is not None:
             os.environ["HARNESS_STATS_WORKERS"] = str(args.stats_workers)
         else:  # the command uses every core; the Python API stays in-process unless asked (stats.stats_workers)
             os.environ.setdefault("HARNESS_STATS_WORKERS", str(os.cpu_count() or 1))
-        board, deltas = api.aggregate(results_dir, multiplicity=args.multiplicity)
+        board, deltas = api.aggregate(results_dir, multiplicity=args.multiplicity, executor=args.executor,
+                                      ray_address=args.ray_address)
         _timings(args.timings)
         print(f"wrote {results_dir / 'leaderboard.parquet'} ({len(board)} rows), "
               f"{results_dir / 'deltas.parquet'} ({len(deltas)} rows)\n")

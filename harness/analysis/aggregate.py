@@ -357,14 +357,16 @@ def disagreement_lines(d: pd.DataFrame) -> list[str]:
 
 
 def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path | None = None,
-              stats_workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+              stats_workers: int | None = None, stats_executor: stats.JobExecutor | None = None
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild ``leaderboard.parquet``, ``deltas.parquet`` and the other tables from the usable, current cells on
     disk, into ``out`` (default: the results folder; ``harness aggregate`` passes its staging folder,
     :mod:`harness.results.staging`). Cells left out — stale ones (their inputs changed since they ran:
     :mod:`harness.analysis.currency`) and unreadable ones (sidecar truncated, empty, not an object, missing
     fields or wrong types; result file unreadable) — are listed in ``left-out-cells.json`` with the reason and the
     command that recomputes them. Raises (writing nothing) only when no cell is left. ``multiplicity_method``:
-    ``holm`` or ``bh`` within each family (:mod:`harness.analysis.multiplicity`)."""
+    ``holm`` or ``bh`` within each family (:mod:`harness.analysis.multiplicity`). ``stats_executor``: where the
+    statistics run instead of the local pool (:func:`harness.analysis.stats.shared_pool`; Ray's)."""
     if multiplicity_method not in multiplicity.METHODS:
         raise HarnessError(f"--multiplicity {multiplicity_method}: unknown method (choose "
                            f"{' or '.join(multiplicity.METHODS)})")
@@ -389,7 +391,7 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path
     for line in found.lines(results_dir):
         log.info(line)
     currency.write(results_dir, found, out=out)
-    with stats.shared_pool(stats_workers):  # one pool (started when first needed) for every statistic below
+    with stats.shared_pool(stats_workers, stats_executor):  # one pool (started when first needed) for all below
         with timers.timed("geometry (shift, anisotropy, centred scores)"):
             left_out = found.stale_sidecars | {u.sidecar for u in found.unreadable}
             geo = geometry.table(results_dir, leave_out=left_out, read=sides)

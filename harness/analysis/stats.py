@@ -104,9 +104,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -390,22 +390,33 @@ def redraw_many(jobs: list[tuple[Any, ...]], *, workers: int | None = None) -> l
     return map_jobs(_redraw_job, jobs, workers=workers, timer=REDRAW_TIMER)
 
 
-_shared: dict[str, Any] = {"depth": 0, "pool": None, "workers": 0}
+class JobExecutor(Protocol):
+    """What :func:`shared_pool` can take instead of its process pool: ``map(fn, jobs)`` = ``fn`` of every job, in
+    order, wherever it likes (:class:`harness.run.ray_pool.RayPool`: Ray tasks on a cluster)."""
+
+    def map(self, fn: Callable[[Any], Any], jobs: list[Any]) -> Iterable[Any]: ...
+
+
+_shared: dict[str, Any] = {"depth": 0, "pool": None, "workers": 0, "executor": None}
 
 
 @contextlib.contextmanager
-def shared_pool(workers: int | None = None) -> Iterator[None]:
+def shared_pool(workers: int | None = None, executor: JobExecutor | None = None) -> Iterator[None]:
     """Within this block every :func:`map_jobs` that runs in worker processes uses one pool (started on first use,
     shut down at the end): ``harness aggregate``'s stage 1, stage 2's redraws and the family summary pay for one
-    pool's start. ``workers``: its size (default :func:`stats_workers`)."""
+    pool's start. ``workers``: its size (default :func:`stats_workers`). ``executor``: an already started one
+    (``harness aggregate --executor ray``) that every call with two jobs or more uses instead (nested blocks keep
+    the outermost's)."""
     _shared["depth"] += 1
     if _shared["depth"] == 1:
         _shared["workers"] = workers if workers is not None else stats_workers()
+        _shared["executor"] = executor
     try:
         yield
     finally:
         _shared["depth"] -= 1
         if _shared["depth"] == 0:
+            _shared["executor"] = None
             pool, _shared["pool"] = _shared["pool"], None
             if pool is not None:
                 pool.shutdown()
@@ -428,24 +439,30 @@ def map_jobs(fn: Callable[[J], tuple[R, float]], jobs: list[J], *, workers: int 
              timer: str | None = None) -> list[R]:
     """``fn`` (a module-level worker function returning (result, its CPU seconds)) of every job, in order: in this
     process (``workers`` 1, fewer than 2 jobs, or ``workers`` not given and fewer than :data:`MIN_POOL_JOBS` with
-    no pool started yet) or in worker processes — the :func:`shared_pool` when one is open, else a pool for this
-    call. Every job carries its own seed, so results never depend on the workers or the order. The workers' CPU
-    seconds go to ``timer`` (:mod:`harness.analysis.timers`)."""
+    no pool started yet) or in worker processes — the :func:`shared_pool`'s executor (Ray) or pool when one is
+    open, else a pool for this call. Every job carries its own seed, so results never depend on the workers or
+    the order. The workers' CPU seconds go to ``timer`` (:mod:`harness.analysis.timers`)."""
     from harness.analysis import timers
 
-    if workers is None:  # by default, a pool only where it pays for its start (seconds on a loaded 2-core box)
-        if _shared["depth"]:
-            started = _shared["pool"] is not None
-            workers = _shared["workers"] if started or len(jobs) >= MIN_POOL_JOBS else 1
-        else:
-            workers = stats_workers() if len(jobs) >= MIN_POOL_JOBS else 1
-    if workers <= 1 or len(jobs) < 2:
-        return [fn(j)[0] for j in jobs]
-    if _shared["depth"] and workers == _shared["workers"]:
+    executor = _shared["executor"] if len(jobs) >= 2 and workers != 1 else None  # started: takes every call
+    if executor is None:
+        if workers is None:  # by default, a pool only where it pays for its start (seconds on a loaded 2-core box)
+            if _shared["depth"]:
+                started = _shared["pool"] is not None
+                workers = _shared["workers"] if started or len(jobs) >= MIN_POOL_JOBS else 1
+            else:
+                workers = stats_workers() if len(jobs) >= MIN_POOL_JOBS else 1
+        if workers <= 1 or len(jobs) < 2:
+            return [fn(j)[0] for j in jobs]
+    if executor is not None:  # a Ray cluster (harness aggregate --executor ray)
+        done = list(executor.map(fn, jobs))
+    elif _shared["depth"] and workers == _shared["workers"]:
         if _shared["pool"] is None:
+            assert workers is not None
             _shared["pool"] = _new_pool(workers)
         done = list(_shared["pool"].map(fn, jobs))
     else:
+        assert workers is not None
         with _new_pool(min(workers, len(jobs))) as pool:
             done = list(pool.map(fn, jobs))
     if timer is not None:

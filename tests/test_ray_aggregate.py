@@ -1,0 +1,112 @@
+"""Issue 23 item 2: ``harness aggregate --executor ray`` runs the statistics as Ray tasks (a local instance on
+127.0.0.1, num_cpus=2, started once for this module) and writes every parquet table equal, bit for bit, to the
+in-process aggregate's; its bad options fail in one line before anything is written."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness import api
+from harness.models.mock import mock_spec
+from harness.run.ray_local import init_local
+from harness.run.ray_pool import RayPool
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def ray_started() -> Iterator[None]:
+    import ray
+
+    init_local(ray, num_cpus=2, log_to_driver=False, logging_level=logging.ERROR)  # 127.0.0.1 only
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ray-aggregate-run")
+    api.run([mock_spec()], tasks=["TemperatureBySensation", "ScaleAge", "DeEnTranslationBitextMining"],
+            conditions=["none", "blog", "format"], results_dir=out, progress=False)
+    return out
+
+
+def _tables(results: Path) -> dict[str, pd.DataFrame]:
+    return {p.name: pd.read_parquet(p) for p in sorted(results.glob("*.parquet"))}
+
+
+def test_ray_aggregate_equals_the_local_one_bit_for_bit(ray_started: None, grid: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_STATS_CACHE", "off")  # every statistic computed, none served
+    monkeypatch.setenv("HARNESS_FIGURE_CACHE", "off")
+    monkeypatch.delenv("HARNESS_STATS_WORKERS", raising=False)  # local: in this process
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    shutil.copytree(grid, local)
+    shutil.copytree(grid, on_ray)
+    maps: list[tuple[str, int]] = []
+    real_map = RayPool.map
+
+    def counted(self: RayPool, fn: object, jobs: list[object]) -> list[object]:
+        maps.append((getattr(fn, "__name__", "?"), len(jobs)))
+        return real_map(self, fn, jobs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RayPool, "map", counted)
+    api.aggregate(local)
+    assert not maps  # the local aggregate never touched Ray
+    api.aggregate(on_ray, executor="ray")
+    names = {n for n, _ in maps}
+    assert {"_delta_job", "_subset_job"} <= names, maps  # the deltas' and the geometry's jobs ran as Ray tasks
+    assert sum(k for _, k in maps) >= 10
+    want, got = _tables(local), _tables(on_ray)
+    assert {"deltas.parquet", "family.parquet", "geometry.parquet", "leaderboard.parquet"} <= set(want)
+    assert set(want) == set(got)
+    assert want["deltas.parquet"].p_value.notna().sum() > 0
+    for name, frame in want.items():
+        pd.testing.assert_frame_equal(frame, got[name], check_exact=True, obj=name)
+
+
+def test_ray_pool_keeps_the_jobs_order_across_batches(ray_started: None) -> None:
+    import numpy as np
+    import ray
+
+    from harness.analysis import stats
+
+    rng = np.random.default_rng(8)
+    gold = rng.normal(size=30)
+    frame = pd.DataFrame({"item": np.arange(30), "gold": gold, "subset": "default", "split": "test",
+                          "text1": [f"a{k}" for k in range(30)], "text2": [f"b{k}" for k in range(30)]})
+    a = frame.assign(prediction=gold + rng.normal(size=30))
+    jobs = [("STS", "cosine_spearman", a, frame.assign(prediction=gold * s + rng.normal(size=30)),
+             stats.seed_for("ray", k), None, 200) for k, s in enumerate((0.0, 0.5, 1.0, 2.0, 3.0))]
+    pool = RayPool(ray, max_in_flight=2)  # three batches
+    got = pool.map(stats._redraw_job, jobs)
+    assert [g for g, _ in got] == [stats._redraw_job(j)[0] for j in jobs]
+    assert pool.tasks == 5 and all(cpu > 0 for _, cpu in got)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--ray-address", "127.0.0.1:1"], "--ray-address needs --executor ray"),
+    (["--executor", "ray", "--stats-workers", "2"], "--stats-workers is for --executor local"),
+    (["--executor", "ray", "--ray-address", "127.0.0.1:1"], "--ray-address 127.0.0.1:1: no Ray cluster answers"),
+    (["--executor", "ray", "--ray-address", "nonsense"], "--ray-address nonsense: expected host:port"),
+])
+def test_bad_ray_options_fail_in_one_line_and_write_nothing(grid: Path, tmp_path: Path, args: list[str],
+                                                            message: str) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(grid, results)
+    before = sorted(p.relative_to(results) for p in results.rglob("*"))
+    done = subprocess.run([sys.executable, "-m", "harness", "aggregate", "--results", str(results), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert sorted(p.relative_to(results) for p in results.rglob("*")) == before
