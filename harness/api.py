@@ -241,8 +241,9 @@ def aggregate(results_dir: Path = DEFAULT_RESULTS, *, multiplicity: str = "holm"
     ``holm`` (default) or ``bh`` within each model × kind of comparison. ``executor="ray"``: the statistics as
     Ray tasks (:mod:`harness.run.ray_pool`) on a local instance sized to this machine or the cluster at
     ``ray_address`` — the same numbers as the local pool's, bit for bit."""
-    from harness.analysis import stats, timers
+    from harness.analysis import stats
     from harness.analysis.aggregate import aggregate as aggregate_files
+    from harness.core import timers
     from harness.report import build, leaderboard_page, plots
     from harness.results import staging
 

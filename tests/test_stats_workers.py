@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis import stats, timers
+from harness.analysis import stats
+from harness.core import timers
 
 
 def _frames(rng: np.random.Generator, n_words: int, shift: float) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -26,9 +26,8 @@ from harness.analysis import (
     robust_score,
     stats,
     stats_cache,
-    timers,
 )
-from harness.core import atomic, faults
+from harness.core import atomic, faults, timers
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
 from harness.results import layout, trust

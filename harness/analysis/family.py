@@ -242,7 +242,7 @@ def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None
             _family_rows(key, by_condition, claims, meta, cache, n_bootstrap, confidence, joint, todo=todo,
                          done=done)
         if todo:
-            from harness.analysis import timers
+            from harness.core import timers
 
             views: dict[tuple[Any, ...], list[str]] = {}  # one job per view: its conditions share the resamples
             for ck, job in todo.items():

@@ -429,7 +429,7 @@ def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bo
             for c in sorted(got_rows):
                 for r in got_rows[c]:
                     emit(chunk, sub, split, r)
-    from harness.analysis import timers
+    from harness.core import timers
 
     with timers.timed(TIMER):
         computed = stats.map_jobs(_subset_job, jobs, timer=TIMER)

@@ -211,7 +211,7 @@ class Redraw:
                         continue
                 todo.append((n, k, (str(task_type), str(metric), a, b, int(seed),  # type: ignore[call-overload]
                                     None if unit is None else str(unit), n_permutations)))
-            from harness.analysis import timers
+            from harness.core import timers
 
             with timers.timed(stats.REDRAW_TIMER):
                 computed = stats.redraw_many([job for *_, job in todo], workers=self.workers)

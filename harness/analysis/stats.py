@@ -441,8 +441,8 @@ def map_jobs(fn: Callable[[J], tuple[R, float]], jobs: list[J], *, workers: int 
     process (``workers`` 1, fewer than 2 jobs, or ``workers`` not given and fewer than :data:`MIN_POOL_JOBS` with
     no pool started yet) or in worker processes — the :func:`shared_pool`'s executor (Ray) or pool when one is
     open, else a pool for this call. Every job carries its own seed, so results never depend on the workers or
-    the order. The workers' CPU seconds go to ``timer`` (:mod:`harness.analysis.timers`)."""
-    from harness.analysis import timers
+    the order. The workers' CPU seconds go to ``timer`` (:mod:`harness.core.timers`)."""
+    from harness.core import timers
 
     executor = _shared["executor"] if len(jobs) >= 2 and workers != 1 else None  # started: takes every call
     if executor is None:
