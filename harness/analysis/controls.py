@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import joint, paraphrase, rankings, stats
+from harness.results import layout, trust
 from harness.results.schema import (
     CONTROLS_SCHEMA_VERSION,
     PARAPHRASE_SCHEMA,
@@ -41,12 +42,22 @@ def _frame(rows: list[dict] | pd.DataFrame, schema: object) -> pd.DataFrame:
     return df[names]
 
 
+def prediction_files(results_dir: Path) -> dict[tuple[str, str, str, str], Path]:
+    """(model, revision, condition, task) → the cell's predictions parquet, from the sidecars on disk."""
+    out = {}
+    for _, side in layout.sidecars(results_dir):
+        if side.get("predictions_file"):
+            out[(side["model"], side["revision"], side["condition"], side["task"])] = trust.cell_path(
+                results_dir, side, "predictions_file")  # inside the folder, no link
+    return out
+
+
 def tables(board: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None = None,
            deltas: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(paraphrase spreads, ranks, rank agreement) of the main metrics of a leaderboard. ``deltas``: the
     ``deltas.parquet`` rows whose interval the paraphrase table shows for blog − none (else none is shown)."""
     main = board[(board.kind == "mteb") & board.is_main]
-    files = joint.prediction_files(results_dir)
+    files = prediction_files(results_dir)
     para_rows: list[dict] = []
     agree_rows: list[dict] = []
     loaded: dict[Path, pd.DataFrame | None] = {}

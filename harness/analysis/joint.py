@@ -20,13 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from harness.analysis import stats
-from harness.results import layout, trust
 
 CHUNK_CELLS = 2_000_000  # resamples × items materialised at once
 
@@ -48,16 +46,6 @@ class JointScores:
 
     def column(self, key: Hashable) -> int:
         return self.keys.index(key)
-
-
-def prediction_files(results_dir: Path) -> dict[tuple[str, str, str, str], Path]:
-    """(model, revision, condition, task) → the cell's predictions parquet, from the sidecars on disk."""
-    out = {}
-    for _, side in layout.sidecars(results_dir):
-        if side.get("predictions_file"):
-            out[(side["model"], side["revision"], side["condition"], side["task"])] = trust.cell_path(
-                results_dir, side, "predictions_file")  # inside the folder, no link
-    return out
 
 
 # -- a group's joint bootstrap ----------------------------------------------------------------------------------
