@@ -146,7 +146,7 @@ def test_weighted_metrics_equal_the_metric_of_the_expanded_sample(task_type: str
     m = engine.metric_for(task_type, metric)
     assert m is not None
     expanded = m.score({k: v[idx] for k, v in cols.items()})
-    assert np.allclose(m.weighted(cols, weights), expanded, atol=1e-12)  # the stats module's weighted metric
+    assert np.allclose(m.weighted(cols, weights), expanded, atol=1e-12)  # the statistics engine's weighted metric
 
 
 def test_joint_resamples_are_shared_by_every_cell() -> None:

@@ -205,7 +205,7 @@ def test_vertex_bootstrap_is_spearman_of_the_expanded_word_sample() -> None:
 
 
 def test_retrieval_values_match_pytrec_eval_with_graded_multi_relevant_qrels(tmp_path: Path) -> None:
-    """Ranks from the predictions module, per-query values from stats, against pytrec_eval (and mteb's MRR)."""
+    """Ranks from the predictions module, per-query values from harness.stats, against pytrec_eval (and mteb's MRR)."""
     import pytrec_eval
     from mteb._evaluators.retrieval_metrics import mrr
 

@@ -18,8 +18,8 @@ condition) give:
 
 Intervals: the task's resampling unit (:func:`harness.stats.units.resample_units`) is drawn with replacement;
 a distinct text's weight is the mean multiplicity of the items it occurs in (1 in the observed sample), so every
-statistic above is a weighted statistic and each resample is one weight vector (as in :mod:`.joint`). Deltas
-against ``none`` are paired (the same draws for both conditions). The centred scores' deltas use the deltas'
+statistic above is a weighted statistic and each resample is one weight vector (as in :mod:`harness.stats.joint`).
+Deltas against ``none`` are paired (the same draws for both conditions). The centred scores' deltas use the deltas'
 own machinery on centred predictions (:func:`harness.stats.bootstrap.bootstrap_interval`). A cell whose raw
 vectors do not reproduce mteb's score (a cache that lost rows, another model) gets no geometry: it is logged.
 """
