@@ -241,10 +241,11 @@ def aggregate(results_dir: Path = DEFAULT_RESULTS, *, multiplicity: str = "holm"
     ``holm`` (default) or ``bh`` within each model × kind of comparison. ``executor="ray"``: the statistics as
     Ray tasks (:mod:`harness.run.ray_pool`) on a local instance sized to this machine or the cluster at
     ``ray_address`` — the same numbers as the local pool's, bit for bit."""
-    from harness.analysis import stats, timers
     from harness.analysis.aggregate import aggregate as aggregate_files
+    from harness.core import timers
     from harness.report import build, leaderboard_page, plots
     from harness.results import staging
+    from harness.stats import engine
 
     if executor not in EXECUTORS:
         raise HarnessError(f"--executor {executor}: unknown executor; expected one of {', '.join(EXECUTORS)}")
@@ -254,7 +255,7 @@ def aggregate(results_dir: Path = DEFAULT_RESULTS, *, multiplicity: str = "holm"
         raise HarnessError(f"{results_dir}: no such results folder; run `harness run` first")
     timers.reset()  # per-component CPU and wall seconds: `harness aggregate --timings`, make perf PERF_MODE=aggregate
     with contextlib.ExitStack() as stack:
-        pool: stats.JobExecutor | None = None
+        pool: engine.JobExecutor | None = None
         if executor == "ray":
             from harness.run import ray_executor
             from harness.run.ray_pool import RayPool

@@ -392,7 +392,7 @@ def _timings(show: bool) -> None:
     figures as JSON at that path (what ``make perf PERF_MODE=aggregate`` reads, :mod:`harness.perf.aggregate_bench`)."""
     import time
 
-    from harness.analysis import timers
+    from harness.core import timers
 
     whole = timers.TIMERS.get(timers.AGGREGATE)
     process_cpu = time.process_time()

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import kstest
 
-from harness.analysis import stats
+from harness.stats import engine
 
 Columns = dict[str, np.ndarray]
 
@@ -199,13 +199,13 @@ class PairAP:
         if self.sigma_a == self.sigma_b:
             return 0.0
         y, a, b = self._draw(np.random.default_rng(12345), 2_000_000)
-        m = stats.metric_for("PairClassification", "similarity_ap")
+        m = engine.metric_for("PairClassification", "similarity_ap")
         assert m is not None
         return float(m.score({"gold": y[None], "pred": a[None]})[0] - m.score({"gold": y[None], "pred": b[None]})[0])
 
     def draw(self, rng: np.random.Generator) -> Dataset:
         y, a, b = self._draw(rng, self.n_items)
-        ra, rb = stats.midranks(a) / len(a), stats.midranks(b) / len(b)  # what item_columns gives the statistics
+        ra, rb = engine.midranks(a) / len(a), engine.midranks(b) / len(b)  # what item_columns gives the statistics
         return Dataset({"gold": y, "pred": ra}, {"gold": y, "pred": rb})
 
 
@@ -226,7 +226,7 @@ class Clusters:
     def _population(self, p: float) -> float:
         k = self.k
         joint = (p * np.eye(k) + (1 - p) / k) / k
-        m = stats.metric_for("Clustering", "v_measure")
+        m = engine.metric_for("Clustering", "v_measure")
         assert m is not None
         return float(m.weighted({"gold": np.repeat(np.arange(k), k).astype(np.float64),
                                  "pred": np.tile(np.arange(k), k).astype(np.float64)}, joint.reshape(1, -1))[0])
@@ -257,15 +257,15 @@ def _task_type(gen: Generator) -> str:
     return getattr(gen, "task_type", None) or TASK_TYPE[type(gen)]
 
 
-def _metric(gen: Generator) -> stats.Metric:
-    m = stats.metric_for(_task_type(gen), gen.metric)
+def _metric(gen: Generator) -> engine.Metric:
+    m = engine.metric_for(_task_type(gen), gen.metric)
     assert m is not None
     return m
 
 
-def _units(gen: Generator, data: Dataset, unit: str | None) -> stats.Units:
+def _units(gen: Generator, data: Dataset, unit: str | None) -> engine.Units:
     n = len(next(iter(data.a.values())))
-    return stats.resample_units(_task_type(gen), n, unit=unit, text1=data.text1, text2=data.text2)
+    return engine.resample_units(_task_type(gen), n, unit=unit, text1=data.text1, text2=data.text2)
 
 
 # -- calibration runs -------------------------------------------------------------------------------------------
@@ -293,16 +293,16 @@ class CoverageResult:
         return float(self.covered.mean())
 
 
-PValue = Callable[[stats.Metric, Dataset, stats.Units, int, np.random.Generator], float]
+PValue = Callable[[engine.Metric, Dataset, engine.Units, int, np.random.Generator], float]
 
 
-def new_p(metric: stats.Metric, data: Dataset, units: stats.Units, n_perm: int, rng: np.random.Generator) -> float:
+def new_p(metric: engine.Metric, data: Dataset, units: engine.Units, n_perm: int, rng: np.random.Generator) -> float:
     observed = float(metric.score({k: v[None] for k, v in data.a.items()})[0]
                      - metric.score({k: v[None] for k, v in data.b.items()})[0])
-    return stats.permutation_p(metric, data.a, data.b, observed, n_perm, rng, units=units).p
+    return engine.permutation_p(metric, data.a, data.b, observed, n_perm, rng, units=units).p
 
 
-def old_raw_swap_p(metric: stats.Metric, data: Dataset, units: stats.Units, n_perm: int,
+def old_raw_swap_p(metric: engine.Metric, data: Dataset, units: engine.Units, n_perm: int,
                    rng: np.random.Generator) -> float:
     """The old test: swap each pair's raw predictions and recompute the metric (Spearman re-ranks)."""
     a, b = data.a, data.b
@@ -344,9 +344,9 @@ def coverage_run(gen: Generator, *, datasets: int, n_boot: int, seed: int, unit:
         observed = float(metric.score({k: v[None] for k, v in data.a.items()})[0]
                          - metric.score({k: v[None] for k, v in data.b.items()})[0])
         if rescale:
-            lo, hi, _ = stats.bootstrap_interval(metric, data.a, data.b, observed, n_boot, rng, units=units)
+            lo, hi, _ = engine.bootstrap_interval(metric, data.a, data.b, observed, n_boot, rng, units=units)
         else:
-            boot = stats.bootstrap_deltas(metric, data.a, data.b, n_boot, rng, units=units)
+            boot = engine.bootstrap_deltas(metric, data.a, data.b, n_boot, rng, units=units)
             lo, hi = np.quantile(boot[~np.isnan(boot)], [0.025, 0.975])
         covered.append(lo <= truth <= hi)
         widths.append(hi - lo)
@@ -452,10 +452,10 @@ class STSFamily:
 def family_coverage_run(gen: STSFamily, *, datasets: int, n_boot: int, seed: int, joint: bool) -> CoverageResult:
     """Coverage of the family-mean delta's 95% interval (harness.analysis.family) over simulated families."""
     from harness.analysis import family
-    from harness.analysis.bootstrap import score_variance, text_variance
-    from harness.analysis.units import recurring_texts
+    from harness.stats.bootstrap import score_variance, text_variance
+    from harness.stats.units import recurring_texts
 
-    metric = stats.metric_for("STS", gen.task.metric)
+    metric = engine.metric_for("STS", gen.task.metric)
     assert metric is not None
     truth = gen.task.true_delta()
     rng = np.random.default_rng(seed)
@@ -463,7 +463,7 @@ def family_coverage_run(gen: STSFamily, *, datasets: int, n_boot: int, seed: int
     for _ in range(datasets):
         parts, observed = [], []
         for data in gen.draw(rng):
-            units = stats.resample_units("STS", len(data.a["gold"]), text1=data.text1, text2=data.text2)
+            units = engine.resample_units("STS", len(data.a["gold"]), text1=data.text1, text2=data.text2)
             parts.append(family.Part(metric, data.a, data.b, units, recurring_texts(data.text1, data.text2),
                                      float(score_variance(metric, data.a, units) or np.nan),
                                      float(text_variance(metric, data.a, data.b, units) or np.nan)))

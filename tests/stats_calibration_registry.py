@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from harness.analysis import stats
-from harness.analysis.pair_cluster import MAX_AP_COLUMNS
+from harness.stats import engine
+from harness.stats.pair_cluster import MAX_AP_COLUMNS
 from tests import stats_calibration as sc
 
 
@@ -57,7 +57,7 @@ class MaxPairAP:
         if self.sigma_a == self.sigma_b:
             return 0.0
         y, a, b = self._draw(np.random.default_rng(12345), 2_000_000)
-        m = stats.metric_for("PairClassification", self.metric)
+        m = engine.metric_for("PairClassification", self.metric)
         assert m is not None
         return float(m.score({"gold": y[None], **{k: v[None] for k, v in a.items()}})[0]
                      - m.score({"gold": y[None], **{k: v[None] for k, v in b.items()}})[0])
@@ -65,8 +65,8 @@ class MaxPairAP:
     def draw(self, rng: np.random.Generator) -> sc.Dataset:
         y, a, b = self._draw(rng, self.n_items)
         n = self.n_items
-        return sc.Dataset({"gold": y, **{k: stats.midranks(v) / n for k, v in a.items()}},
-                          {"gold": y, **{k: stats.midranks(v) / n for k, v in b.items()}})
+        return sc.Dataset({"gold": y, **{k: engine.midranks(v) / n for k, v in a.items()}},
+                          {"gold": y, **{k: engine.midranks(v) / n for k, v in b.items()}})
 
 
 @dataclass(frozen=True)

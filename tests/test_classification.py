@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.analysis import stats
 from harness.core.errors import HarnessError
 from harness.models.mock import mock_spec
 from harness.run import local as runner
+from harness.stats import engine
 from harness.taskspecs.local import LocalTask, TaskRegistry
 from tests.test_stats import tiny_tasks
 
@@ -82,8 +82,8 @@ def test_one_fitted_classifier_per_cell_and_predictions_re_derive_mtebs_accuracy
     assert list(frame["gold"]) == [float(i % 3) for i in range(12)]  # labels a, b, c → 0, 1, 2
     accuracy = float((frame.gold == frame.prediction).mean())
     assert accuracy == EXPECTED_ACCURACY
-    assert stats.recompute("Classification", "accuracy", frame) == pytest.approx(accuracy, abs=1e-12)
-    assert stats.resample_units("Classification", 12).kind == "item"
+    assert engine.recompute("Classification", "accuracy", frame) == pytest.approx(accuracy, abs=1e-12)
+    assert engine.resample_units("Classification", 12).kind == "item"
 
 
 def test_temperature_classification_deltas_are_paired_over_test_items(tmp_path: Path) -> None:

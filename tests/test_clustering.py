@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis import stats
-from harness.analysis.metrics import metric_for
-from harness.analysis.permutation import NO_PERMUTATION
 from harness.core.errors import HarnessError
 from harness.models.mock import mock_spec
 from harness.run import local as runner
+from harness.stats import engine
+from harness.stats.metrics import metric_for
+from harness.stats.permutation import NO_PERMUTATION
 from harness.taskspecs.local import LocalTask, TaskRegistry
 from tests.test_stats import tiny_tasks
 
@@ -82,8 +82,8 @@ def test_one_k_means_run_on_every_text_re_derives_mtebs_v_measure(tmp_path: Path
     want = v_measure_score([i % 3 for i in range(15)], EXPECTED_ASSIGNED)
     result = json.loads((out / side["result_file"]).read_text())["scores"]["test"][0]
     assert result["v_measure"] == pytest.approx(want, abs=5e-7) and result["v_measure_std"] == 0  # one run
-    assert stats.recompute("Clustering", "v_measure", frame) == pytest.approx(want, abs=1e-12)
-    assert stats.resample_units("Clustering", 15).kind == "item"
+    assert engine.recompute("Clustering", "v_measure", frame) == pytest.approx(want, abs=1e-12)
+    assert engine.resample_units("Clustering", 15).kind == "item"
 
 
 def test_weighted_v_measure_equals_sklearn_on_the_resampled_texts() -> None:

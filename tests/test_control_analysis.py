@@ -15,10 +15,11 @@ import yaml
 from scipy.stats import kendalltau
 
 from harness import api, cli
-from harness.analysis import controls, decomposition, joint, paraphrase, rankings, stats
+from harness.analysis import controls, decomposition, paraphrase, rankings
 from harness.models.mock import MockEmbedder, mock_spec
 from harness.results import schema
 from harness.run import local as runner
+from harness.stats import engine, joint
 from harness.taskspecs.local import TaskRegistry
 from tests.conftest import ROOT, STORED, STORED_DIFF, stored_sd
 from tests.control_grid import RET, STS, expected_spearman, salted_spec, sts_pairs, tiny_tasks
@@ -116,7 +117,7 @@ def test_one_comparison_is_one_test_in_each_family(grid: tuple[Path, Path]) -> N
         assert g.model.nunique() == 1, name  # no family spans two models
         distinct = g.drop_duplicates(decomposition.SAME_TEST)
         assert (g.family_size == len(distinct)).all(), name
-        expected = pd.Series(stats.holm(distinct.p_value.to_numpy()), index=distinct.index)
+        expected = pd.Series(engine.holm(distinct.p_value.to_numpy()), index=distinct.index)
         assert np.allclose(d.loc[distinct.index, "p_holm"], expected), name
         assert np.allclose(d.loc[distinct.index, "p_adjusted"], expected), name
 
@@ -142,10 +143,10 @@ def test_weighted_metrics_equal_the_metric_of_the_expanded_sample(task_type: str
              "pred": np.where(rng.random(n) < 0.6, np.arange(n), rng.integers(0, n, n)).astype(float)})
     idx = rng.integers(0, n, size=(40, n))
     weights = np.stack([np.bincount(r, minlength=n) for r in idx]).astype(float)
-    m = stats.metric_for(task_type, metric)
+    m = engine.metric_for(task_type, metric)
     assert m is not None
     expanded = m.score({k: v[idx] for k, v in cols.items()})
-    assert np.allclose(m.weighted(cols, weights), expanded, atol=1e-12)  # the stats module's weighted metric
+    assert np.allclose(m.weighted(cols, weights), expanded, atol=1e-12)  # the statistics engine's weighted metric
 
 
 def test_joint_resamples_are_shared_by_every_cell() -> None:
@@ -155,7 +156,7 @@ def test_joint_resamples_are_shared_by_every_cell() -> None:
     js = joint.joint_scores("STS", "cosine_spearman", {"a": frame, "b": other, "a2": frame}, seed=3, n_bootstrap=300)
     assert js is not None and js.boot.shape == (300, 3) and js.n_items == 50
     assert np.array_equal(js.boot[:, 0], js.boot[:, 2])  # same items, same score, in every resample
-    assert js.observed[0] == pytest.approx(stats.recompute("STS", "cosine_spearman", frame))
+    assert js.observed[0] == pytest.approx(engine.recompute("STS", "cosine_spearman", frame))
     again = joint.joint_scores("STS", "cosine_spearman", {"a": frame, "b": other}, seed=3, n_bootstrap=300)
     assert again is not None and np.array_equal(again.boot, js.boot[:, :2])  # seeded: reproducible
 

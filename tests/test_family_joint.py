@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.analysis import stats
-from harness.analysis.units import recurring_texts
+from harness.stats import engine
+from harness.stats.units import recurring_texts
 from tests import stats_calibration as sc
 
 
@@ -26,11 +26,11 @@ def test_the_old_independent_draw_is_too_narrow_with_shared_words() -> None:
 
 
 def test_a_shared_text_carries_one_count_into_every_task() -> None:
-    from harness.analysis.metrics import multiplicities
-    from harness.analysis.units import shared_weights
+    from harness.stats.metrics import multiplicities
+    from harness.stats.units import shared_weights
 
     data = sc.STSFamily(n_tasks=2, n_shared=3, n_own=2).draw(np.random.default_rng(0))
-    units = [stats.resample_units("STS", len(d.a["gold"]), text1=d.text1, text2=d.text2) for d in data]
+    units = [engine.resample_units("STS", len(d.a["gold"]), text1=d.text1, text2=d.text2) for d in data]
     texts = [recurring_texts(d.text1, d.text2) for d in data]
     union = sorted({str(t) for ts in texts for t in ts})
     assert len(union) == 3 + 2 * 2
@@ -49,13 +49,13 @@ def test_a_shared_text_carries_one_count_into_every_task() -> None:
 def _parts(data: list[sc.Dataset], cond: str) -> list:
     """One family row's parts: every task's ``cond`` predictions (``a`` or ``b``) against ``b`` (the baseline)."""
     from harness.analysis import family
-    from harness.analysis.bootstrap import score_variance, text_variance
+    from harness.stats.bootstrap import score_variance, text_variance
 
-    metric = stats.metric_for("STS", "cosine_spearman")
+    metric = engine.metric_for("STS", "cosine_spearman")
     assert metric is not None
     out = []
     for d in data:
-        units = stats.resample_units("STS", len(d.a["gold"]), text1=d.text1, text2=d.text2)
+        units = engine.resample_units("STS", len(d.a["gold"]), text1=d.text1, text2=d.text2)
         a = d.a if cond == "a" else d.b
         out.append(family.Part(metric, a, d.b, units, recurring_texts(d.text1, d.text2),
                                float(score_variance(metric, a, units) or np.nan),
@@ -67,7 +67,8 @@ def test_conditions_of_one_view_share_one_resample_and_each_equals_its_own_draw(
     """METHOD_VERSION 4: a view's condition rows are drawn once (family.shared_replicates); each row's replicates
     equal bit for bit those of the row computed alone from the same seed, and the shared columns (gold, the
     baseline's predictions) are ranked once per chunk, not once per row."""
-    from harness.analysis import bootstrap, family, metrics
+    from harness.analysis import family
+    from harness.stats import bootstrap, metrics
 
     data = sc.STSFamily(n_tasks=3).draw(np.random.default_rng(4))
     rows = [_parts(data, "b"), _parts(data, "a"), _parts(data, "a")]  # the baseline's own row, two conditions
@@ -93,15 +94,15 @@ def test_deltas_of_one_view_share_one_resample_and_each_equals_its_interval_alon
     """bootstrap.bootstrap_intervals (geometry's centred-score deltas, GEOMETRY_METHOD_VERSION 3): several deltas
     against one baseline on one set of resamples, each interval equal bit for bit to bootstrap_interval alone from
     the same seed — for the text unit (with its jackknife scaling) and for item units."""
-    from harness.analysis.bootstrap import bootstrap_interval, bootstrap_intervals
+    from harness.stats.bootstrap import bootstrap_interval, bootstrap_intervals
 
-    metric = stats.metric_for("STS", "cosine_spearman")
+    metric = engine.metric_for("STS", "cosine_spearman")
     assert metric is not None
     d = sc.STSFamily(n_tasks=1).draw(np.random.default_rng(5))[0]
     rng = np.random.default_rng(6)
     others = [{"gold": d.a["gold"], "pred": d.a["pred"] + rng.normal(0, s, len(d.a["pred"]))} for s in (0.01, 0.3)]
-    for units in (stats.resample_units("STS", len(d.a["gold"]), text1=d.text1, text2=d.text2),
-                  stats.resample_units("STS", len(d.a["gold"]), unit="item")):
+    for units in (engine.resample_units("STS", len(d.a["gold"]), text1=d.text1, text2=d.text2),
+                  engine.resample_units("STS", len(d.a["gold"]), unit="item")):
         deltas = [(a, d.b, float(metric.score({k: v[None] for k, v in a.items()})[0]
                                  - metric.score({k: v[None] for k, v in d.b.items()})[0])) for a in [d.a, *others]]
         together = bootstrap_intervals(metric, deltas, 400, np.random.default_rng(7), units=units)

@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis import stats
-from harness.analysis.followir import pmrr_values
-from harness.analysis.metrics import item_columns
 from harness.core.offline import configure
 from harness.models.mock import MockEmbedder, mock_spec
 from harness.prompts.files import list_model_files
 from harness.run import local as runner
+from harness.stats import engine
+from harness.stats.followir import pmrr_values
+from harness.stats.metrics import item_columns
 from harness.taskspecs.local import TaskRegistry
 from harness.taskspecs.registry_tasks import RegistryTask
 from tests import stats_calibration as sc
@@ -136,9 +136,9 @@ def test_a_followir_task_runs_through_the_cell_path_and_its_rows_rederive_mtebs_
                                                                ("q3", "d4"), ("q3", "d8")]
     assert set(p.item) == {0, 1, 2}
     assert (p[p.doc_id == "d8"][["prediction", "rank"]].to_numpy() == [[5.0, 5]]).all()  # unscored: 1 + 4 candidates
-    assert stats.recompute("InstructionReranking", "p-MRR", frame) == pytest.approx(expected, abs=5.1e-7)
+    assert engine.recompute("InstructionReranking", "p-MRR", frame) == pytest.approx(expected, abs=5.1e-7)
     # mteb's other scores come from the Retrieval rows (the p-MRR rows left out)
-    assert stats.recompute("InstructionReranking", "ndcg_at_10", frame) == pytest.approx(entry["ndcg_at_10"],
+    assert engine.recompute("InstructionReranking", "ndcg_at_10", frame) == pytest.approx(entry["ndcg_at_10"],
                                                                                       abs=5.1e-6)
     assert not frame[frame.gold.notna()].query_id.isin(["q1", "q2", "q3"]).any()
 
@@ -171,11 +171,11 @@ def test_a_p_mrr_delta_is_the_mean_of_per_query_differences_resampled_by_query()
     ia, va = pmrr_values(a)
     ib, vb = pmrr_values(b)
     assert np.array_equal(ia, ib) and len(ia) == 60
-    st = stats.delta_stats("InstructionReranking", "p-MRR", a, b, seed=1)
+    st = engine.delta_stats("InstructionReranking", "p-MRR", a, b, seed=1)
     assert st is not None and st.resample_unit == "query" and st.n_items == 60
     assert st.delta == pytest.approx(float(np.mean(va - vb)), abs=1e-12)
     assert st.ci_low < st.delta < st.ci_high
-    same = stats.delta_stats("InstructionReranking", "p-MRR", a, a.copy(), seed=1)
+    same = engine.delta_stats("InstructionReranking", "p-MRR", a, a.copy(), seed=1)
     assert same is not None and same.delta == 0 and same.ci_low == same.ci_high == 0 and same.p_value == 1
 
 
@@ -231,27 +231,27 @@ class PMRRGen:
                           item_columns("InstructionReranking", "p-MRR", fb)[1])
 
 
-METRIC = stats.metric_for("InstructionReranking", "p-MRR")
+METRIC = engine.metric_for("InstructionReranking", "p-MRR")
 NULL_DATASETS, N_PERM, COVERAGE_DATASETS, N_BOOT = 500, 99, 300, 200  # the sizes of tests/test_stats_calibration.py
 
 
 def null_p_values(gen: PMRRGen, datasets: int, n_perm: int, seed: int) -> np.ndarray:
     assert METRIC is not None
     rng = np.random.default_rng(seed)
-    units = stats.Units.items(gen.n_queries, "query")
+    units = engine.Units.items(gen.n_queries, "query")
     return np.array([sc.new_p(METRIC, gen.draw(rng), units, n_perm, rng) for _ in range(datasets)])
 
 
 def coverage(gen: PMRRGen, datasets: int, n_boot: int, seed: int) -> np.ndarray:
     assert METRIC is not None
     rng = np.random.default_rng(seed)
-    truth, units = gen.true_delta(), stats.Units.items(gen.n_queries, "query")
+    truth, units = gen.true_delta(), engine.Units.items(gen.n_queries, "query")
     covered = []
     for _ in range(datasets):
         data = gen.draw(rng)
         observed = float(METRIC.score({"value": data.a["value"][None]})[0] - METRIC.score(
             {"value": data.b["value"][None]})[0])
-        lo, hi, _ = stats.bootstrap_interval(METRIC, data.a, data.b, observed, n_boot, rng, units=units)
+        lo, hi, _ = engine.bootstrap_interval(METRIC, data.a, data.b, observed, n_boot, rng, units=units)
         covered.append(lo <= truth <= hi)
     return np.array(covered)
 
@@ -365,7 +365,7 @@ def test_core17_runs_offline_from_a_test_written_cache_and_its_p_mrr_is_the_mock
     result = json.loads((results / side["result_file"]).read_text())
     main = result["scores"]["test"][0]["main_score"]
     assert any(v != 0 for v in per_query) and main == pytest.approx(float(np.mean(per_query)), abs=5.1e-7)
-    assert stats.recompute("InstructionReranking", "p-MRR", frame) == pytest.approx(main, abs=5.1e-7)
+    assert engine.recompute("InstructionReranking", "p-MRR", frame) == pytest.approx(main, abs=5.1e-7)
     assert len(frame[frame.gold.isna()]) == 3 and len(frame[frame.gold.notna()]) == len(qrels)
 
 

@@ -192,7 +192,7 @@ def test_german_sets_translate_their_english_sources_side_by_side() -> None:
 # -- the row cache (per cell × subset, in the statistics cache) ------------------------------------------------
 def test_a_second_table_reads_every_row_from_the_cache(shifted: tuple[Path, pd.DataFrame], tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.analysis.stats_cache import StatsCache
+    from harness.stats.stats_cache import StatsCache
 
     out, geo = shifted
     store = out.parent / "cache"
@@ -205,7 +205,7 @@ def test_a_second_table_reads_every_row_from_the_cache(shifted: tuple[Path, pd.D
         second = geometry.table(out, store=tmp_path / "no-vectors", n_bootstrap=200, cache=cache)
         assert geometry.COMPUTED - before == 0  # nothing recomputed: not even a vector is needed
         pd.testing.assert_frame_equal(second, first)
-        from harness.analysis import stats_cache
+        from harness.stats import stats_cache
 
         monkeypatch.setattr(stats_cache, "GEOMETRY_METHOD_VERSION", stats_cache.GEOMETRY_METHOD_VERSION + 1)
         third = geometry.table(out, store=store, n_bootstrap=200, cache=cache)

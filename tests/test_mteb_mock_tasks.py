@@ -3,7 +3,7 @@
 Each mock is wrapped like a registry task (``RegistryTask`` with mteb's class, the data in memory instead of a
 hub snapshot) and run by the same runner as every cell. For every type whose item-level predictions the harness
 supports, the cell's main score must be mteb's own (the unwrapped mock evaluated by ``mteb.evaluate`` with the same
-encoder) and the predictions must re-derive it (``stats.recompute``); every other type is refused before the first
+encoder) and the predictions must re-derive it (``engine.recompute``); every other type is refused before the first
 cell, in one line that names the type, with nothing written. Since every text type has predictions, the refusal
 is tested by taking one type's away (as a type new to mteb would arrive)."""
 
@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis import stats
 from harness.core.errors import HarnessError
 from harness.core.offline import configure
 from harness.models.mock import MockEmbedder, mock_spec
 from harness.run import local as runner
 from harness.run import predictions
+from harness.stats import engine
 from harness.taskspecs.local import TaskRegistry
 from harness.taskspecs.registry_tasks import RegistryTask
 
@@ -120,8 +120,8 @@ def test_a_supported_mock_runs_through_the_cell_path_and_its_predictions_rederiv
             assert len(f), (name, e["hf_subset"], split)
             # the main score, or where it needs what predictions do not keep (multilabel's lrap: the classifier's
             # probabilities) the metric the predictions do re-derive
-            metric = side["main_score"] if stats.metric_for(task_type, side["main_score"]) else RECOMPUTED[task_type]
-            recomputed = stats.recompute(task_type, metric, f)
+            metric = side["main_score"] if engine.metric_for(task_type, side["main_score"]) else RECOMPUTED[task_type]
+            recomputed = engine.recompute(task_type, metric, f)
             # mteb stores 6 decimals (retrieval-style metrics rounded to 5 first): half a unit of the last digit
             tol = 5.1e-6 if task_type in ("Retrieval", "Reranking", "InstructionRetrieval",
                                           "InstructionReranking") else 5.1e-7
@@ -165,10 +165,10 @@ def test_summarization_delta_is_the_mean_of_per_text_differences_resampled_by_te
     b = a.assign(prediction=a.gold + 0.8 * rng.standard_normal(len(a)))  # the same gold, a noisier condition
     per_text = [spearmanr(ga.gold, ga.prediction).statistic - spearmanr(gb.gold, gb.prediction).statistic
                 for (_, ga), (_, gb) in zip(a.groupby("item"), b.groupby("item"), strict=True)]
-    st = stats.delta_stats("Summarization", "cosine_spearman", a, b, seed=1)
+    st = engine.delta_stats("Summarization", "cosine_spearman", a, b, seed=1)
     assert st is not None and st.resample_unit == "item" and st.n_items == 40
     assert st.delta == pytest.approx(float(np.mean(per_text)), abs=1e-12)
     assert st.ci_low < st.delta < st.ci_high and st.ci_low > 0  # a clear effect: CI above 0
     assert st.p_value <= 0.01  # the paired sign-flip permutation over texts
-    same = stats.delta_stats("Summarization", "cosine_spearman", a, a.copy(), seed=1)
+    same = engine.delta_stats("Summarization", "cosine_spearman", a, a.copy(), seed=1)
     assert same is not None and same.delta == 0 and same.ci_low == same.ci_high == 0 and same.p_value == 1

@@ -1,4 +1,4 @@
-"""Adaptive permutation p-values and the multiplicity families (harness/analysis/permutation.py, multiplicity.py).
+"""Adaptive permutation p-values and the multiplicity families (harness/stats/permutation.py, multiplicity.py).
 
 Seeded, seconds: the mean metric (sign flips of per-item differences) makes a swap cheap, so thousands of nulls fit.
 """
@@ -10,14 +10,15 @@ import pandas as pd
 import pytest
 from scipy.stats import kstest
 
-from harness.analysis import multiplicity, stats
-from harness.analysis.permutation import mc_interval, permutation_p
+from harness.analysis import multiplicity
+from harness.stats import engine
+from harness.stats.permutation import mc_interval, permutation_p
 
-MEAN = stats.metric_for("Retrieval", "ndcg_at_10")
+MEAN = engine.metric_for("Retrieval", "ndcg_at_10")
 assert MEAN is not None
 
 
-def _pair(rng: np.random.Generator, n: int, effect: float) -> tuple[stats.Columns, stats.Columns, float]:
+def _pair(rng: np.random.Generator, n: int, effect: float) -> tuple[engine.Columns, engine.Columns, float]:
     base = rng.random(n)
     a = {"value": base + effect + rng.normal(0, 0.3, n)}
     b = {"value": base + rng.normal(0, 0.3, n)}
@@ -56,11 +57,11 @@ def test_the_adaptive_draws_are_the_fixed_runs_draws() -> None:
     rng = np.random.default_rng(5)
     for seed in range(30):
         a, b, _ = _pair(rng, 50, 0.07)
-        st = stats.paired_stats(MEAN, a, b, seed=seed, n_bootstrap=50, n_permutations=1000)
-        again = stats.paired_p(MEAN, a, b, seed=seed, n_permutations=st.n_permutations)
+        st = engine.paired_stats(MEAN, a, b, seed=seed, n_bootstrap=50, n_permutations=1000)
+        again = engine.paired_p(MEAN, a, b, seed=seed, n_permutations=st.n_permutations)
         assert (again.n_extreme, again.p) == (st.n_extreme, st.p_value)  # the same stream, the same swaps
         if st.n_permutations > 1000:
-            first = stats.paired_p(MEAN, a, b, seed=seed, n_permutations=1000)
+            first = engine.paired_p(MEAN, a, b, seed=seed, n_permutations=1000)
             assert first.n_extreme <= st.n_extreme
 
 
@@ -75,12 +76,12 @@ def test_clopper_pearson_interval_covers() -> None:
 
 # -- families -------------------------------------------------------------------------------------------------
 def _frame(model: str, effects: list[float], seed: int, *, n_permutations: int = 500
-           ) -> tuple[pd.DataFrame, dict[int, tuple[stats.Columns, stats.Columns, int]]]:
+           ) -> tuple[pd.DataFrame, dict[int, tuple[engine.Columns, engine.Columns, int]]]:
     rng = np.random.default_rng(seed)
     rows, data = [], {}
     for j, eff in enumerate(effects):
         a, b, _ = _pair(rng, 200, eff)
-        s = stats.paired_stats(MEAN, a, b, seed=seed * 1000 + j, n_bootstrap=50, n_permutations=n_permutations)
+        s = engine.paired_stats(MEAN, a, b, seed=seed * 1000 + j, n_bootstrap=50, n_permutations=n_permutations)
         for effect, baseline in (("total", "none"), ("content", "placebo")):
             rows.append({"model": model, "alias": model, "revision": "1", "task": f"T{j}", "subset": "default",
                          "split": "test", "metric": "ndcg_at_10", "instruction_sha256": f"c{j}",
@@ -92,11 +93,11 @@ def _frame(model: str, effects: list[float], seed: int, *, n_permutations: int =
     return pd.DataFrame(rows), data
 
 
-def _rerun(frame: pd.DataFrame, data: dict[int, tuple[stats.Columns, stats.Columns, int]]
+def _rerun(frame: pd.DataFrame, data: dict[int, tuple[engine.Columns, engine.Columns, int]]
            ) -> multiplicity.Rerun:
-    def rerun(i: int, n: int) -> stats.PermutationResult:
+    def rerun(i: int, n: int) -> engine.PermutationResult:
         a, b, seed = data[i]
-        return stats.paired_p(MEAN, a, b, seed=seed, n_permutations=n)
+        return engine.paired_p(MEAN, a, b, seed=seed, n_permutations=n)
     return rerun
 
 
@@ -115,7 +116,7 @@ def test_adding_a_model_leaves_another_models_adjusted_p_bit_identical() -> None
                                 "m2 · decomposition"}
     assert (both[both.model == "m2"].family_size == 7).all() and (alone.family_size == 5).all()
     # the old grid-wide family would couple them: m1's smallest Holm p grows with m2's tests
-    grid = stats.holm(both.p_value.to_numpy())[:len(one)]  # every row here is its own test
+    grid = engine.holm(both.p_value.to_numpy())[:len(one)]  # every row here is its own test
     assert (grid > alone.p_holm.to_numpy().astype(float)).any()
 
 

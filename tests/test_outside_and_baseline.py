@@ -106,9 +106,9 @@ def test_compare_baseline_matches_aggregate_and_holm_is_over_what_is_shown(grid:
         s = stored[stored.subset == r.subset].iloc[0]
         assert r.delta == pytest.approx(s.delta) and r.ci_low == pytest.approx(s.ci_low)
         assert r.ci_high == pytest.approx(s.ci_high) and r.p_value == pytest.approx(s.p_value)
-    from harness.analysis import stats
+    from harness.stats import engine
 
-    assert list(d.p_holm) == pytest.approx(list(stats.holm(d.p_value.to_numpy())))
+    assert list(d.p_holm) == pytest.approx(list(engine.holm(d.p_value.to_numpy())))
     text = api.compare(grid, baseline="placebo", conditions=["blog", "none"])
     assert "Δ blog − placebo" in text and "Δ none − placebo" in text and "Δ blog − none" not in text
     assert "Holm-adjusted over the 4 delta(s) shown (baseline placebo, computed on demand)" in text

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis import stats
-from harness.analysis.metrics import metric_for
 from harness.core.errors import HarnessError
 from harness.models.mock import mock_spec
 from harness.run import local as runner
+from harness.stats import engine
+from harness.stats.metrics import metric_for
 from harness.taskspecs.local import LocalTask, TaskRegistry
 from tests.test_stats import tiny_tasks
 
@@ -94,10 +94,10 @@ def test_per_pair_similarities_re_derive_mtebs_average_precision(tmp_path: Path)
     frame = pd.read_parquet(out / side["predictions_file"])
     assert list(frame["item"]) == list(range(10)) and list(frame["gold"]) == [float(i % 2) for i in range(10)]
     assert average_precision_score(frame.gold, frame.prediction) == pytest.approx(EXPECTED_AP, abs=1e-12)
-    assert stats.recompute("PairClassification", "similarity_ap", frame) == pytest.approx(EXPECTED_AP, abs=1e-12)
+    assert engine.recompute("PairClassification", "similarity_ap", frame) == pytest.approx(EXPECTED_AP, abs=1e-12)
     result = json.loads((out / side["result_file"]).read_text())
     assert result["scores"]["test"][0]["similarity_ap"] == pytest.approx(EXPECTED_AP, abs=5e-7)
-    assert stats.resample_units("PairClassification", 10).kind == "item"
+    assert engine.resample_units("PairClassification", 10).kind == "item"
 
 
 def test_weighted_average_precision_equals_sklearns_with_sample_weights() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis import timers
+from harness.core import timers
 from harness.perf import aggregate_bench
 
 RUN_KEYS = {"wall_s", "process_cpu_s", "worker_cpu_s", "cpu_s", "components"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.analysis.permutation import random_swaps
+from harness.stats.permutation import random_swaps
 
 
 def test_swaps_are_a_stream_whatever_the_blocks() -> None:

@@ -78,7 +78,7 @@ def test_ray_pool_keeps_the_jobs_order_across_batches(ray_started: None) -> None
     import numpy as np
     import ray
 
-    from harness.analysis import stats
+    from harness.stats import engine
 
     rng = np.random.default_rng(8)
     gold = rng.normal(size=30)
@@ -86,10 +86,10 @@ def test_ray_pool_keeps_the_jobs_order_across_batches(ray_started: None) -> None
                           "text1": [f"a{k}" for k in range(30)], "text2": [f"b{k}" for k in range(30)]})
     a = frame.assign(prediction=gold + rng.normal(size=30))
     jobs = [("STS", "cosine_spearman", a, frame.assign(prediction=gold * s + rng.normal(size=30)),
-             stats.seed_for("ray", k), None, 200) for k, s in enumerate((0.0, 0.5, 1.0, 2.0, 3.0))]
+             engine.seed_for("ray", k), None, 200) for k, s in enumerate((0.0, 0.5, 1.0, 2.0, 3.0))]
     pool = RayPool(ray, max_in_flight=2)  # three batches
-    got = pool.map(stats._redraw_job, jobs)
-    assert [g for g, _ in got] == [stats._redraw_job(j)[0] for j in jobs]
+    got = pool.map(engine._redraw_job, jobs)
+    assert [g for g, _ in got] == [engine._redraw_job(j)[0] for j in jobs]
     assert pool.tasks == 5 and all(cpu > 0 for _, cpu in got)
 
 

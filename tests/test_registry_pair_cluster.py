@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis import stats
-from harness.analysis.pair_cluster import MAX_AP_COLUMNS, max_ap_w, runs_v_measure_w
 from harness.core.errors import HarnessError
 from harness.core.offline import configure
 from harness.models.mock import MockEmbedder, mock_spec
 from harness.run import local as runner
+from harness.stats import engine
+from harness.stats.pair_cluster import MAX_AP_COLUMNS, max_ap_w, runs_v_measure_w
 from harness.taskspecs.local import TaskRegistry
 from harness.taskspecs.registry_tasks import RegistryTask
 from tests.test_registry_tasks import write_snapshot
@@ -153,19 +153,19 @@ def test_max_ap_and_every_function_ap_are_mtebs_and_rederived_from_the_five_scor
                                                                    "similarity"]
     aps = {}
     for metric in ("max_ap", "similarity_ap", "cosine_ap", "dot_ap", "manhattan_ap", "euclidean_ap"):
-        aps[metric] = stats.recompute("PairClassification", metric, frame)
+        aps[metric] = engine.recompute("PairClassification", metric, frame)
         assert aps[metric] == pytest.approx(e[metric], abs=5.1e-7), metric
     assert len({round(v, 9) for k, v in aps.items() if k != "max_ap"}) >= 3  # the functions rank differently
     assert aps["max_ap"] == max(v for k, v in aps.items() if k != "max_ap")
     for metric in ("max_accuracy", "similarity_accuracy", "cosine_accuracy", "dot_accuracy", "manhattan_accuracy",
                    "euclidean_accuracy"):  # mteb's best threshold per function (4 registry tasks' main score)
-        assert stats.recompute("PairClassification", metric, frame) == pytest.approx(e[metric], abs=5.1e-7), metric
+        assert engine.recompute("PairClassification", metric, frame) == pytest.approx(e[metric], abs=5.1e-7), metric
 
 
 def test_weighted_best_threshold_accuracy_is_mtebs_on_the_expanded_resample() -> None:
     from mteb.abstasks.pair_classification import AbsTaskPairClassification
 
-    from harness.analysis.pair_cluster import max_accuracy_w
+    from harness.stats.pair_cluster import max_accuracy_w
 
     rng = np.random.default_rng(6)
     n = 30
@@ -207,7 +207,7 @@ def test_mean_v_measure_over_mtebs_runs_is_rederived_from_each_runs_drawn_docume
         assert f["item"].nunique() <= 50 and f["rank"].max() >= 2  # the sample of 50; some drawn twice
         flat = [v for level in e["v_measures"].values() for v in level]
         assert len(flat) == 4 * levels and np.std(flat) > 0  # the runs differ
-        assert stats.recompute("Clustering", "v_measure", f) == pytest.approx(e["v_measure"], abs=5.1e-7)
+        assert engine.recompute("Clustering", "v_measure", f) == pytest.approx(e["v_measure"], abs=5.1e-7)
         if key[0] == "deu":  # level 1: "sub1", "sub2" and mteb's "-1" for the texts without a second level
             assert f[f.doc_id.str.startswith("1:")].gold.nunique() == 3
 
@@ -215,7 +215,7 @@ def test_mean_v_measure_over_mtebs_runs_is_rederived_from_each_runs_drawn_docume
 def test_weighted_run_v_measure_is_scikit_learns_on_the_expanded_resample(cells: Any) -> None:
     from sklearn.metrics import v_measure_score
 
-    from harness.analysis.metrics import item_columns
+    from harness.stats.metrics import item_columns
 
     _, frame = cells["ManyTexts"]
     f = frame[frame.subset == "fra"]
@@ -242,16 +242,16 @@ def _shuffled(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
 def test_pair_delta_resamples_pairs_and_swaps_all_five_scores_of_a_pair(cells: Any) -> None:
     _, a = cells["ManyPairs"]
     b = _shuffled(a, 1)
-    st = stats.delta_stats("PairClassification", "max_ap", a, b, seed=3, n_bootstrap=300, n_permutations=199)
+    st = engine.delta_stats("PairClassification", "max_ap", a, b, seed=3, n_bootstrap=300, n_permutations=199)
     assert st is not None and st.resample_unit == "item" and st.n_items == 60
-    want = stats.recompute("PairClassification", "max_ap", a) - stats.recompute("PairClassification", "max_ap", b)
+    want = engine.recompute("PairClassification", "max_ap", a) - engine.recompute("PairClassification", "max_ap", b)
     assert st.delta == pytest.approx(want, abs=1e-12)
     assert st.ci_low <= st.delta <= st.ci_high and st.p_method == "permutation" and 0 < st.p_value <= 1
-    acc = stats.delta_stats("PairClassification", "max_accuracy", a, b, seed=3, n_bootstrap=300, n_permutations=199)
+    acc = engine.delta_stats("PairClassification", "max_accuracy", a, b, seed=3, n_bootstrap=300, n_permutations=199)
     assert acc is not None and acc.ci_low <= acc.delta <= acc.ci_high and 0 < acc.p_value <= 1
-    assert acc.delta == pytest.approx(stats.recompute("PairClassification", "max_accuracy", a)
-                                      - stats.recompute("PairClassification", "max_accuracy", b), abs=1e-12)
-    same = stats.delta_stats("PairClassification", "max_ap", a, a.copy(), seed=3, n_bootstrap=100,
+    assert acc.delta == pytest.approx(engine.recompute("PairClassification", "max_accuracy", a)
+                                      - engine.recompute("PairClassification", "max_accuracy", b), abs=1e-12)
+    same = engine.delta_stats("PairClassification", "max_ap", a, a.copy(), seed=3, n_bootstrap=100,
                              n_permutations=99)
     assert same is not None and same.delta == 0 and same.ci_low == same.ci_high == 0 and same.p_value == 1
 
@@ -260,14 +260,14 @@ def test_cluster_delta_resamples_documents_with_the_runs_fixed_and_has_no_permut
     _, a = cells["ManyTexts"]
     a = a[a.subset == "eng"]
     b = _shuffled(a, 2)
-    st = stats.delta_stats("Clustering", "v_measure", a, b, seed=3, n_bootstrap=300, n_permutations=99)
+    st = engine.delta_stats("Clustering", "v_measure", a, b, seed=3, n_bootstrap=300, n_permutations=99)
     assert st is not None and st.resample_unit == "item" and st.n_items == a["item"].nunique()
-    want = stats.recompute("Clustering", "v_measure", a) - stats.recompute("Clustering", "v_measure", b)
+    want = engine.recompute("Clustering", "v_measure", a) - engine.recompute("Clustering", "v_measure", b)
     assert st.delta == pytest.approx(want, abs=1e-12) and st.ci_low < st.ci_high
     assert np.isnan(st.p_value) and st.p_method == "none"
     other = a.assign(rank=a["rank"] + (a["item"] == a["item"].min()))  # another draw: not the same runs
     with pytest.raises(ValueError, match="gold column 'cnt'"):
-        stats.delta_stats("Clustering", "v_measure", a, other, seed=3, n_bootstrap=10, n_permutations=9)
+        engine.delta_stats("Clustering", "v_measure", a, other, seed=3, n_bootstrap=10, n_permutations=9)
 
 
 def test_a_legacy_registry_clustering_task_is_refused_in_one_line(tmp_path: Path) -> None:
@@ -334,5 +334,5 @@ def test_real_registry_pair_and_cluster_tasks_run_offline_from_a_written_cache(h
         result = json.loads((out / side["result_file"]).read_text())
         (entry,) = result["scores"]["test"]
         frame = pd.read_parquet(out / side["predictions_file"])
-        assert stats.recompute(side["task_type"], metric, frame) == pytest.approx(entry[metric], abs=5.1e-7)
+        assert engine.recompute(side["task_type"], metric, frame) == pytest.approx(entry[metric], abs=5.1e-7)
     assert set(frame.doc_id) == {f"0:{r}" for r in range(10)} and (frame.groupby("doc_id")["rank"].sum() == 16384).all()

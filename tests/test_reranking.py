@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis import stats
 from harness.cli import main
 from harness.core.errors import HarnessError
 from harness.models.mock import mock_spec, mock_vector
 from harness.run import local as runner
+from harness.stats import engine
 from harness.taskspecs.local import LocalTask, TaskRegistry
 from tests.conftest import ROOT
 
@@ -136,8 +136,8 @@ def test_reranking_scores_only_candidates_and_predictions_re_derive_mtebs_score(
     result = json.loads(next(p for p in out.rglob("TinyReranking.json") if "cells" not in p.parts).read_text())
     main_score = result["scores"]["test"][0]["main_score"]
     assert main_score == pytest.approx(EXPECTED_NDCG, abs=5e-7)
-    assert stats.recompute("Reranking", "ndcg_at_10", frame) == pytest.approx(main_score, abs=5e-6)
-    assert stats.resample_units("Reranking", 8).kind == "query"
+    assert engine.recompute("Reranking", "ndcg_at_10", frame) == pytest.approx(main_score, abs=5e-6)
+    assert engine.resample_units("Reranking", 8).kind == "query"
 
 
 def test_committed_task_equals_its_build_script_and_is_a_valid_reranking_task(tmp_path: Path) -> None:

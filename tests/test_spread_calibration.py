@@ -14,11 +14,12 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from harness.analysis import joint, paraphrase, stats
+from harness.analysis import paraphrase
+from harness.stats import engine, joint
 
 
-def _metric(task_type: str, name: str) -> stats.Metric:
-    m = stats.metric_for(task_type, name)
+def _metric(task_type: str, name: str) -> engine.Metric:
+    m = engine.metric_for(task_type, name)
     assert m is not None
     return m
 
@@ -27,7 +28,7 @@ STS = _metric("STS", "cosine_spearman")
 RET = _metric("Retrieval", "ndcg_at_10")
 
 
-def _sts_cells(rng: np.random.Generator, n: int, k: int, sigma: float, shift: float = 0.0) -> list[stats.Columns]:
+def _sts_cells(rng: np.random.Generator, n: int, k: int, sigma: float, shift: float = 0.0) -> list[engine.Columns]:
     gold = rng.standard_normal(n)
     u = rng.standard_normal(n)
     cells = [{"gold": gold, "pred": gold + u + sigma * rng.standard_normal(n)} for _ in range(k)]
@@ -35,7 +36,7 @@ def _sts_cells(rng: np.random.Generator, n: int, k: int, sigma: float, shift: fl
     return cells
 
 
-def _null_ps(metric: stats.Metric, make: Callable[[np.random.Generator], list[stats.Columns]], sims: int,
+def _null_ps(metric: engine.Metric, make: Callable[[np.random.Generator], list[engine.Columns]], sims: int,
              r: int) -> np.ndarray:
     rng = np.random.default_rng(11)
     return np.array([paraphrase.spread_test(metric, make(rng), seed=s, n_permutations=r)[0] for s in range(sims)])
@@ -57,7 +58,7 @@ def test_a_variant_that_shifts_and_rescales_every_similarity_is_no_spread() -> N
     similarities across such variants mixes the offsets into every permuted score, which spreads the permuted
     scores: the raw test rejected 0 of these 300 nulls at 0.05 (all power gone; on minilm's scale views p ≈ 0.97).
     The test permutes within-variant z-scores instead and keeps its size."""
-    def make(rng: np.random.Generator) -> list[stats.Columns]:
+    def make(rng: np.random.Generator) -> list[engine.Columns]:
         cells = _sts_cells(rng, 30, 4, 0.1)
         return [{"gold": c["gold"], "pred": (1 + j) * c["pred"] + 2.0 * j} for j, c in enumerate(cells)]
 
@@ -67,7 +68,7 @@ def test_a_variant_that_shifts_and_rescales_every_similarity_is_no_spread() -> N
 
 
 def test_spread_test_on_per_query_retrieval_values_is_uniform_under_the_null() -> None:
-    def make(rng: np.random.Generator) -> list[stats.Columns]:
+    def make(rng: np.random.Generator) -> list[engine.Columns]:
         base = rng.uniform(0, 1, 40)
         return [{"value": np.clip(base + 0.2 * rng.standard_normal(40), 0, 1)} for _ in range(5)]
 
@@ -98,7 +99,7 @@ def test_the_old_bias_corrected_range_interval_leaves_its_regime(sigma: float, s
     rng, b, below = np.random.default_rng(7), 400, 0
     for _ in range(50):
         cells = _sts_cells(rng, 30, 5, sigma)
-        w = stats.resample_weights(stats.resample_units("STS", 30), b, rng)
+        w = engine.resample_weights(engine.resample_units("STS", 30), b, rng)
         boot = np.stack([STS.weighted(c, w) for c in cells], axis=1)
         ranges = boot.max(axis=1) - boot.min(axis=1)
         obs = np.array([STS.score({k: v[None, :] for k, v in c.items()})[0] for c in cells])
@@ -120,7 +121,7 @@ def test_the_per_pair_test_also_rejects_word_level_variant_noise() -> None:
     pairs = np.array(list(itertools.combinations(range(10), 2)))
     rng = np.random.default_rng(3)
 
-    def make(rng: np.random.Generator) -> list[stats.Columns]:
+    def make(rng: np.random.Generator) -> list[engine.Columns]:
         x = rng.standard_normal(10)
         gold = -np.abs(x[pairs[:, 0]] - x[pairs[:, 1]])
         u = 0.5 * rng.standard_normal(len(pairs))

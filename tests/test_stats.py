@@ -13,12 +13,12 @@ import pytest
 from scipy.stats import pearsonr, rankdata, spearmanr
 
 from harness import api
-from harness.analysis import stats
-from harness.analysis import units as units_module
 from harness.analysis.aggregate import aggregate, deltas
 from harness.models.mock import mock_spec
 from harness.run import local as runner
 from harness.run import predictions
+from harness.stats import engine
+from harness.stats import units as units_module
 from harness.taskspecs.local import TaskRegistry
 
 # -- Holm ---------------------------------------------------------------------------------------------------------
@@ -26,12 +26,12 @@ from harness.taskspecs.local import TaskRegistry
 
 def test_holm_hand_worked_example() -> None:
     # sorted: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 → running max 0.06 (monotone)
-    got = stats.holm([0.01, 0.04, 0.03, 0.005])
+    got = engine.holm([0.01, 0.04, 0.03, 0.005])
     assert got == pytest.approx([0.03, 0.06, 0.06, 0.02])
     # capped at 1, NaN stays out of the family (m = 2 here)
-    got = stats.holm([0.6, np.nan, 0.2])
+    got = engine.holm([0.6, np.nan, 0.2])
     assert got[0] == pytest.approx(0.6) and np.isnan(got[1]) and got[2] == pytest.approx(0.4)
-    assert stats.holm([0.7, 0.8]).tolist() == [1.0, 1.0]
+    assert engine.holm([0.7, 0.8]).tolist() == [1.0, 1.0]
 
 
 # -- permutation test ---------------------------------------------------------------------------------------------
@@ -39,10 +39,10 @@ def test_holm_hand_worked_example() -> None:
 
 def test_exact_permutation_p_of_a_mean_metric_by_hand() -> None:
     # per-query differences 2, 1, 1, 0.5 (sum 4.5): of the 16 sign flips only all-plus and all-minus reach |4.5|
-    metric = stats.metric_for("Retrieval", "ndcg_at_10")
+    metric = engine.metric_for("Retrieval", "ndcg_at_10")
     assert metric is not None
     a, b = {"value": np.array([2.0, 1.0, 1.0, 0.5])}, {"value": np.zeros(4)}
-    st = stats.paired_stats(metric, a, b, seed=1, n_bootstrap=1000, n_permutations=1000)
+    st = engine.paired_stats(metric, a, b, seed=1, n_bootstrap=1000, n_permutations=1000)
     assert st.exact and st.n_permutations == 16 and st.p_method == "exact"
     assert st.p_value == pytest.approx(2 / 16)
     assert st.delta == pytest.approx(4.5 / 4)
@@ -62,9 +62,9 @@ def test_exact_permutation_p_of_spearman_swaps_within_condition_ranks() -> None:
         s = np.array(bits)
         x, y = np.where(s, rb, ra), np.where(s, ra, rb)
         extreme += abs(pearsonr(rg, x).statistic - pearsonr(rg, y).statistic) >= abs(observed) - 1e-12
-    metric = stats.metric_for("STS", "cosine_spearman")
+    metric = engine.metric_for("STS", "cosine_spearman")
     assert metric is not None
-    st = stats.paired_stats(metric, {"gold": gold, "pred": pa}, {"gold": gold, "pred": pb}, seed=0,
+    st = engine.paired_stats(metric, {"gold": gold, "pred": pa}, {"gold": gold, "pred": pb}, seed=0,
                             n_permutations=1000)
     assert st.exact and st.n_permutations == 64 and st.p_value == pytest.approx(extreme / 64)
     assert st.delta == pytest.approx(observed)
@@ -80,26 +80,26 @@ def test_exact_permutation_p_of_pearson_swaps_within_condition_z_scores() -> Non
     extreme = sum(
         abs(pearsonr(gold, np.where(s, zb, za)).statistic - pearsonr(gold, np.where(s, za, zb)).statistic)
         >= abs(observed) - 1e-12 for s in (np.array(b) for b in itertools.product([False, True], repeat=7)))
-    metric = stats.metric_for("STS", "cosine_pearson")
+    metric = engine.metric_for("STS", "cosine_pearson")
     assert metric is not None
-    st = stats.paired_stats(metric, {"gold": gold, "pred": pa}, {"gold": gold, "pred": pb}, seed=0,
+    st = engine.paired_stats(metric, {"gold": gold, "pred": pa}, {"gold": gold, "pred": pb}, seed=0,
                             n_permutations=200)
     assert st.exact and st.p_value == pytest.approx(extreme / 128) and st.delta == pytest.approx(observed)
 
 
 def test_monte_carlo_p_is_seeded_and_bounded() -> None:
-    metric = stats.metric_for("Retrieval", "recall_at_1")
+    metric = engine.metric_for("Retrieval", "recall_at_1")
     assert metric is not None
     rng = np.random.default_rng(3)
     a = {"value": (rng.random(300) < 0.7).astype(float)}
     b = {"value": (rng.random(300) < 0.3).astype(float)}
-    one = stats.paired_stats(metric, a, b, seed=7, n_permutations=2000)
+    one = engine.paired_stats(metric, a, b, seed=7, n_permutations=2000)
     assert not one.exact and one.p_method == "permutation"
-    assert one == stats.paired_stats(metric, a, b, seed=7, n_permutations=2000)  # reruns are identical
+    assert one == engine.paired_stats(metric, a, b, seed=7, n_permutations=2000)  # reruns are identical
     assert one.p_value == 1 / 2001  # a 0.4 difference on 300 items: no random swap reaches it; p = 1/(1 + R)
-    other = stats.paired_stats(metric, a, b, seed=8, n_permutations=2000)
+    other = engine.paired_stats(metric, a, b, seed=8, n_permutations=2000)
     assert (other.ci_low, other.ci_high) != (one.ci_low, one.ci_high)  # the seed matters
-    same = stats.paired_stats(metric, a, a, seed=7, n_permutations=2000)
+    same = engine.paired_stats(metric, a, a, seed=7, n_permutations=2000)
     assert same.p_value == 1.0 and same.ci_low == same.ci_high == 0.0
 
 
@@ -107,20 +107,20 @@ def test_monte_carlo_p_is_seeded_and_bounded() -> None:
 
 
 def test_bootstrap_of_a_constant_difference_is_that_constant() -> None:
-    metric = stats.metric_for("Retrieval", "ndcg_at_10")
+    metric = engine.metric_for("Retrieval", "ndcg_at_10")
     assert metric is not None
     rng = np.random.default_rng(0)
     b = rng.random(50)
-    st = stats.paired_stats(metric, {"value": b + 0.25}, {"value": b}, seed=0)
+    st = engine.paired_stats(metric, {"value": b + 0.25}, {"value": b}, seed=0)
     assert st.ci_low == pytest.approx(0.25) and st.ci_high == pytest.approx(0.25)
 
 
 def test_bootstrap_ci_of_a_mean_matches_the_normal_theory_interval() -> None:
     # differences ~ N(0.1, 1), n = 2000: the 95% CI is mean ± 1.96·sd/√n to within a few percent
-    metric = stats.metric_for("Retrieval", "ndcg_at_10")
+    metric = engine.metric_for("Retrieval", "ndcg_at_10")
     assert metric is not None
     d = np.random.default_rng(11).normal(0.1, 1.0, 2000)
-    st = stats.paired_stats(metric, {"value": d}, {"value": np.zeros_like(d)}, seed=5, n_bootstrap=4000,
+    st = engine.paired_stats(metric, {"value": d}, {"value": np.zeros_like(d)}, seed=5, n_bootstrap=4000,
                             n_permutations=1000)
     half = 1.96 * d.std(ddof=1) / np.sqrt(len(d))
     assert st.ci_low == pytest.approx(d.mean() - half, abs=0.1 * half)
@@ -131,9 +131,9 @@ def test_vectorised_bootstrap_equals_a_loop_over_the_same_resamples() -> None:
     rng = np.random.default_rng(2)
     gold = rng.random(30)
     pa, pb = gold + rng.normal(0, 0.3, 30), gold + rng.normal(0, 0.6, 30)
-    metric = stats.metric_for("STS", "cosine_spearman")
+    metric = engine.metric_for("STS", "cosine_spearman")
     assert metric is not None
-    got = stats.bootstrap_deltas(metric, {"gold": gold, "pred": pa}, {"gold": gold, "pred": pb}, 200,
+    got = engine.bootstrap_deltas(metric, {"gold": gold, "pred": pa}, {"gold": gold, "pred": pb}, 200,
                                  np.random.default_rng(9))
     idx = np.random.default_rng(9).integers(0, 30, size=(200, 30))  # one chunk: the same draws
     want = [spearmanr(gold[i], pa[i]).statistic - spearmanr(gold[i], pb[i]).statistic for i in idx]
@@ -149,7 +149,7 @@ def test_bitext_weighted_scores_match_sklearn_on_resamples() -> None:
     pred = np.where(rng.random(n) < 0.6, gold, rng.integers(0, n, n))
     idx = rng.integers(0, n, size=(25, n))
     for name, fn in (("f1", f1_score), ("precision", precision_score), ("recall", recall_score)):
-        metric = stats.metric_for("BitextMining", name)
+        metric = engine.metric_for("BitextMining", name)
         assert metric is not None
         got = metric.score({"gold": gold[idx].astype(float), "pred": pred[idx].astype(float)})
         want = [fn(gold[i], pred[i], average="weighted", zero_division=0) for i in idx]
@@ -163,7 +163,7 @@ def test_weighted_ranks_are_the_ranks_of_the_expanded_sample() -> None:
     # an item of weight c is c tied copies; items of equal value share a tie group; weight 0 leaves the sample
     x = np.array([0.3, 0.1, 0.3, 0.7, 0.1, 0.5])
     w = np.array([[2.0, 1.0, 0.0, 3.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [0.0, 4.0, 1.0, 1.0, 0.0, 2.0]])
-    got = stats.weighted_ranks(x, w)
+    got = engine.weighted_ranks(x, w)
     for row, ranks in zip(w, got, strict=True):
         expanded = np.repeat(x, row.astype(int))
         want = rankdata(expanded)
@@ -189,11 +189,11 @@ def test_vertex_bootstrap_is_spearman_of_the_expanded_word_sample() -> None:
     """One resample draws the words with replacement; the resampled data are every pair of two drawn copies of
     different words (copies of one word form no pair), so pair (i, j) enters c_i·c_j times."""
     a, b, t1, t2 = _sts_words(7, seed=1)
-    units = stats.text_units(t1, t2)
+    units = engine.text_units(t1, t2)
     assert units.kind == "text" and units.n_texts == 7 and units.n_units == 7 and units.crossed.all()
-    metric = stats.metric_for("STS", "cosine_spearman")
+    metric = engine.metric_for("STS", "cosine_spearman")
     assert metric is not None
-    got = stats.bootstrap_deltas(metric, a, b, 50, np.random.default_rng(3), units=units)
+    got = engine.bootstrap_deltas(metric, a, b, 50, np.random.default_rng(3), units=units)
     draws = np.random.default_rng(3).integers(0, 7, size=(50, 7))  # one chunk: the same draws, word codes 0..6
     code = {w: k for k, w in enumerate(dict.fromkeys([*t1, *t2]))}
     pair_of = {frozenset((code[x], code[y])): k for k, (x, y) in enumerate(zip(t1, t2, strict=True))}
@@ -205,7 +205,7 @@ def test_vertex_bootstrap_is_spearman_of_the_expanded_word_sample() -> None:
 
 
 def test_retrieval_values_match_pytrec_eval_with_graded_multi_relevant_qrels(tmp_path: Path) -> None:
-    """Ranks from the predictions module, per-query values from stats, against pytrec_eval (and mteb's MRR)."""
+    """Ranks from the predictions module, per-query values from harness.stats, against pytrec_eval (and mteb's MRR)."""
     import pytrec_eval
     from mteb._evaluators.retrieval_metrics import mrr
 
@@ -223,50 +223,50 @@ def test_retrieval_values_match_pytrec_eval_with_graded_multi_relevant_qrels(tmp
     pairs = {"ndcg_at_10": "ndcg_cut_10", "ndcg_at_3": "ndcg_cut_3", "map_at_10": "map_cut_10",
              "recall_at_10": "recall_10", "precision_at_5": "P_5", "hit_rate_at_10": "success_10"}
     for ours, theirs in pairs.items():
-        items, cols = stats.item_columns("Retrieval", ours, frame)
+        items, cols = engine.item_columns("Retrieval", ours, frame)
         values = cols["value"]
         assert values == pytest.approx([want[qids[i]][theirs] for i in items], abs=1e-12), ours
     mrr10 = mrr(qrels, run, [10])["MRR@10"]
-    assert stats.item_columns("Retrieval", "mrr_at_10", frame)[1]["value"] == pytest.approx(mrr10, abs=1e-12)
+    assert engine.item_columns("Retrieval", "mrr_at_10", frame)[1]["value"] == pytest.approx(mrr10, abs=1e-12)
 
 
 # -- resampling units ---------------------------------------------------------------------------------------------
 
 
 def test_the_unit_is_the_text_when_texts_recur() -> None:
-    assert stats.infer_unit(["warm", "warm", "cold"], ["cold", "hot", "hot"]) == "text"
-    assert stats.infer_unit(["a b", "c d"], ["e f", "g h"]) == "item"
-    assert stats.infer_unit(["same", "other"], ["same", "thing"]) == "item"  # a text paired with itself: once
+    assert engine.infer_unit(["warm", "warm", "cold"], ["cold", "hot", "hot"]) == "text"
+    assert engine.infer_unit(["a b", "c d"], ["e f", "g h"]) == "item"
+    assert engine.infer_unit(["same", "other"], ["same", "thing"]) == "item"  # a text paired with itself: once
     # two pairs of recurring texts (crossed), one with one recurring text, one with none (its own unit)
-    units = stats.text_units(["warm", "warm", "cold", "x", "y"], ["cold", "hot", "tepid", "z", "y"])
+    units = engine.text_units(["warm", "warm", "cold", "x", "y"], ["cold", "hot", "tepid", "z", "y"])
     assert (units.n_texts, units.n_lone, units.n_units) == (2, 2, 4)
     assert units.crossed.tolist() == [True, False, False, False, False]
     assert units.ends[:, 0].tolist() == [0, 1] and units.ends[:, 2].tolist() == [1, 4]  # cold, none
     assert units.ends[:, 3].tolist() == [2, 4] and units.ends[:, 4].tolist() == [3, 4]  # own units
     # weights: crossed = product of the two counts, one recurring text = its count, lone = own count
-    w = stats.resample_weights(units, 400, np.random.default_rng(0))
+    w = engine.resample_weights(units, 400, np.random.default_rng(0))
     assert np.all(w[:, 2] >= 0) and w.mean(axis=0) == pytest.approx([0.5, 1, 1, 1, 1], abs=0.15)
 
 
 def test_units_by_task_type_and_stated_units() -> None:
-    assert stats.resample_units("Retrieval", 10).kind == "query"
-    assert stats.resample_units("BitextMining", 10).kind == "sentence"
-    assert stats.resample_units("STS", 3).kind == "item"  # no texts given: independent pairs
-    assert stats.resample_units("STS", 3, text1=["a", "a", "b"], text2=["b", "c", "c"]).kind == "text"
-    assert stats.resample_units("STS", 3, unit="item", text1=["a", "a", "b"], text2=["b", "c", "c"]).kind == "item"
+    assert engine.resample_units("Retrieval", 10).kind == "query"
+    assert engine.resample_units("BitextMining", 10).kind == "sentence"
+    assert engine.resample_units("STS", 3).kind == "item"  # no texts given: independent pairs
+    assert engine.resample_units("STS", 3, text1=["a", "a", "b"], text2=["b", "c", "c"]).kind == "text"
+    assert engine.resample_units("STS", 3, unit="item", text1=["a", "a", "b"], text2=["b", "c", "c"]).kind == "item"
     with pytest.raises(ValueError, match="does not apply"):
-        stats.resample_units("Retrieval", 3, unit="text")
+        engine.resample_units("Retrieval", 3, unit="text")
     with pytest.raises(ValueError, match="needs text1 and text2"):
-        stats.resample_units("STS", 3, unit="text")
+        engine.resample_units("STS", 3, unit="text")
     with pytest.raises(ValueError, match="2 text pairs for 3 items"):
-        stats.resample_units("STS", 3, unit="text", text1=["a", "a"], text2=["b", "c"])
+        engine.resample_units("STS", 3, unit="text", text1=["a", "a"], text2=["b", "c"])
 
 
 def test_text_swaps_split_scores_into_word_effects_and_pair_residuals_exactly() -> None:
     """The text unit's exact p: each condition's ranks = μ + u_i + u_j + r_ij (least squares); every pattern of
     swapping u per word and r per pair, recomputed by brute force with numpy's own least squares."""
     a, b, t1, t2 = _sts_words(4, seed=2)  # 6 pairs, 4 words: 2^10 patterns
-    units = stats.text_units(t1, t2)
+    units = engine.text_units(t1, t2)
     code = {w: k for k, w in enumerate(dict.fromkeys([*t1, *t2]))}
     i, j = np.array([code[x] for x in t1]), np.array([code[x] for x in t2])
     design = np.zeros((6, 5))
@@ -288,22 +288,22 @@ def test_text_swaps_split_scores_into_word_effects_and_pair_residuals_exactly() 
         ub = np.concatenate([[cb[0]], np.where(word, ca[1:], cb[1:])])
         x, y = design @ ua + np.where(pair, rb, ra), design @ ub + np.where(pair, ra, rb)
         extreme += abs(pearsonr(rg, x).statistic - pearsonr(rg, y).statistic) >= abs(observed) - 1e-9
-    metric = stats.metric_for("STS", "cosine_spearman")
+    metric = engine.metric_for("STS", "cosine_spearman")
     assert metric is not None
-    st = stats.paired_stats(metric, a, b, seed=0, units=units, n_bootstrap=200, n_permutations=2000)
+    st = engine.paired_stats(metric, a, b, seed=0, units=units, n_bootstrap=200, n_permutations=2000)
     assert st.exact and st.n_permutations == 1024 and st.p_value == pytest.approx(extreme / 1024)
     assert st.resample_unit == "text" and st.n_units == 4
 
 
 def test_large_designs_split_by_lsqr_as_small_ones_do_densely(monkeypatch: pytest.MonkeyPatch) -> None:
     a, _, t1, t2 = _sts_words(15, seed=4)
-    units = stats.text_units(t1, t2)
+    units = engine.text_units(t1, t2)
     z = rankdata(a["pred"])
-    mu, u, r = stats._text_effects(z, units)
+    mu, u, r = engine._text_effects(z, units)
     monkeypatch.setattr(units_module, "_DENSE_TEXTS", 0)
-    fresh = stats.text_units(t1, t2)  # the pseudo-inverse is cached per Units
+    fresh = engine.text_units(t1, t2)  # the pseudo-inverse is cached per Units
     assert fresh.text_projector is None
-    mu2, u2, r2 = stats._text_effects(z, fresh)
+    mu2, u2, r2 = engine._text_effects(z, fresh)
     assert mu2 == pytest.approx(mu, abs=1e-8) and u2 == pytest.approx(u, abs=1e-8) and r2 == pytest.approx(r, abs=1e-8)
 
 
@@ -318,18 +318,18 @@ def test_delta_stats_reads_the_texts_from_the_frames() -> None:
         return df.sample(frac=1, random_state=0)  # row order does not matter: items are aligned by id
 
     fa, fb = frame(a), frame(b, texts=False)
-    st = stats.delta_stats("STS", "cosine_spearman", fa, fb, seed=1, n_bootstrap=300, n_permutations=300)
+    st = engine.delta_stats("STS", "cosine_spearman", fa, fb, seed=1, n_bootstrap=300, n_permutations=300)
     assert st is not None and st.resample_unit == "text" and st.n_units == 12 and st.n_items == 66
     assert st.ci_scale > 0 and st.ci_low <= st.delta <= st.ci_high
-    items = stats.delta_stats("STS", "cosine_spearman", fa, fb, seed=1, unit="item", n_bootstrap=300,
+    items = engine.delta_stats("STS", "cosine_spearman", fa, fb, seed=1, unit="item", n_bootstrap=300,
                               n_permutations=300)
     assert items is not None and items.resample_unit == "item" and items.n_units == 66 and items.ci_scale == 1.0
     assert items.delta == st.delta
     other = frame(b)
     other["text1"] = other["text1"].where(other["item"] != 5, "else")
     with pytest.raises(ValueError, match="disagree on the items' texts"):
-        stats.delta_stats("STS", "cosine_spearman", fa, other, seed=1)
-    plain = stats.delta_stats("STS", "cosine_spearman", frame(a, texts=False), fb, seed=1, n_bootstrap=100,
+        engine.delta_stats("STS", "cosine_spearman", fa, other, seed=1)
+    plain = engine.delta_stats("STS", "cosine_spearman", frame(a, texts=False), fb, seed=1, n_bootstrap=100,
                               n_permutations=100)
     assert plain is not None and plain.resample_unit == "item"
 
@@ -468,7 +468,7 @@ def _check_against_mteb(results_dir: Path) -> int:
             for e in entries:
                 f = frame[(frame.subset == e["hf_subset"]) & (frame.split == split)]
                 for metric in MAIN.get(side["task"], [side["main_score"]]):
-                    got = stats.recompute(side["task_type"], metric, f)
+                    got = engine.recompute(side["task_type"], metric, f)
                     # mteb stores 6 decimals (retrieval: rounded to 5 first)
                     tol = 5.1e-6 if side["task_type"] in ("Retrieval", "Reranking") and not metric.startswith(
                         "mrr") else 5.1e-7
@@ -523,9 +523,9 @@ def test_aggregate_deltas_carry_seeded_intervals(tmp_path: Path) -> None:
     for subset, r in main.iterrows():
         assert r.ci_low <= r.delta <= r.ci_high, subset
         assert 0 < r.p_value <= 1 and r.p_value <= r.p_holm <= 1
-        assert r.n_items == 595 and r.n_bootstrap == stats.N_BOOTSTRAP and r.p_method == "permutation"
+        assert r.n_items == 595 and r.n_bootstrap == engine.N_BOOTSTRAP and r.p_method == "permutation"
     # Holm over the two: the larger p is unchanged or raised to the smaller's adjusted value
-    assert sorted(main.p_holm) == pytest.approx(sorted(stats.holm(main.p_value.to_numpy())))
+    assert sorted(main.p_holm) == pytest.approx(sorted(engine.holm(main.p_value.to_numpy())))
     others = d[~(d.is_main & (d.kind == "mteb")) & (d.kind != "geometry")]
     assert others.ci_low.isna().all() and others.p_value.isna().all()
     geo = d[d.kind == "geometry"]  # geometry deltas carry their own bootstrap interval, no test (NOTES.md)
@@ -556,7 +556,7 @@ def test_format_is_a_second_baseline_only_where_it_adds_prefixes() -> None:
 def test_tail_p_extrapolates_a_known_null_beyond_every_permutation() -> None:
     from scipy.stats import norm
 
-    from harness.analysis.permutation import tail_p
+    from harness.stats.permutation import tail_p
 
     null = np.abs(np.random.default_rng(0).standard_normal(5000))  # |N(0, 1)|: a known permutation null
     for z in (4.0, 5.0):
@@ -572,9 +572,9 @@ def test_a_clear_effect_keeps_its_p_at_the_monte_carlo_floor_and_reports_the_tai
     gold = rng.normal(size=n)
     a = {"gold": gold, "pred": gold + 0.3 * rng.normal(size=n)}  # close to gold
     b = {"gold": gold, "pred": gold + 3.0 * rng.normal(size=n)}  # far from it
-    m = stats.metric_for("STS", "cosine_spearman")
+    m = engine.metric_for("STS", "cosine_spearman")
     assert m is not None
-    st = stats.paired_stats(m, a, b, seed=1, n_bootstrap=200, n_permutations=2000)
+    st = engine.paired_stats(m, a, b, seed=1, n_bootstrap=200, n_permutations=2000)
     # no swap reaches it: p is the floor 1/(1 + R) for the R drawn (the decision at 0.05 is determined there),
     # never an extrapolation below it; the tail fit is a separate, labelled number
     assert st.p_method == "permutation" and st.n_extreme == 0 and st.p_value == 1 / 2001

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from harness import api
-from harness.analysis import stats, stats_cache
 from harness.analysis.aggregate import aggregate
 from harness.models.mock import mock_spec
+from harness.stats import engine, stats_cache
 
 TASK = "TemperatureBySensation"
 STAT_COLUMNS = ["delta", "ci_low", "ci_high", "p_value", "p_holm", "p_method", "resample_unit", "n_units"]
@@ -46,7 +46,7 @@ def test_second_aggregate_reuses_every_delta_and_writes_the_same_numbers(
     def no_computing(*args: object, **kwargs: object) -> None:
         raise AssertionError("a delta was recomputed although its statistics are cached")
 
-    monkeypatch.setattr(stats, "delta_stats", no_computing)
+    monkeypatch.setattr(engine, "delta_stats", no_computing)
     second = _stats(results)
     pd.testing.assert_frame_equal(first, second)
 

@@ -31,7 +31,7 @@ def _uniform_swaps(rng: np.random.Generator, rows: int, m: int) -> np.ndarray:
 def _reference_draws(monkeypatch: pytest.MonkeyPatch) -> None:
     """Same draws as the reference: the statistics must reproduce it; only how swaps are drawn changed since
     (METHOD_VERSION 3, packed bits: tests/test_stats.py checks those)."""
-    from harness.analysis import permutation
+    from harness.stats import permutation
 
     monkeypatch.setattr(permutation, "random_swaps", _uniform_swaps)
 REFERENCE = json.loads((HERE / "reference.json").read_text())

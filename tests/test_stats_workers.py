@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis import stats, timers
+from harness.core import timers
+from harness.stats import engine
 
 
 def _frames(rng: np.random.Generator, n_words: int, shift: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -22,54 +23,54 @@ def _frames(rng: np.random.Generator, n_words: int, shift: float) -> tuple[pd.Da
 
 
 @pytest.fixture(scope="module")
-def jobs() -> list[stats.DeltaJob]:
+def jobs() -> list[engine.DeltaJob]:
     rng = np.random.default_rng(3)
-    out: list[stats.DeltaJob] = []
+    out: list[engine.DeltaJob] = []
     for k, shift in enumerate((1.0, 0.6, 0.3)):
         a, b = _frames(rng, 9, shift)
         for metric in ("cosine_spearman", "cosine_pearson"):
-            out.append(("STS", metric, a, b, stats.seed_for("workers", k, metric), None,
+            out.append(("STS", metric, a, b, engine.seed_for("workers", k, metric), None,
                         {"n_bootstrap": 200, "n_permutations": 300}))
     out.append(("STS", "cosine_spearman", out[0][2], out[0][3], 1, "nonsense", {}))  # a ValueError comes back
     return out
 
 
-def test_two_workers_equal_one_bit_for_bit(jobs: list[stats.DeltaJob]) -> None:
+def test_two_workers_equal_one_bit_for_bit(jobs: list[engine.DeltaJob]) -> None:
     timers.reset()
-    one = stats.delta_stats_many(jobs, workers=1)
-    two = stats.delta_stats_many(jobs, workers=2)
+    one = engine.delta_stats_many(jobs, workers=1)
+    two = engine.delta_stats_many(jobs, workers=2)
     assert one == two  # dataclass equality: every float compared with ==
     assert isinstance(one[-1], str) and "unit 'nonsense'" in one[-1]
     for got in one[:-1]:
-        assert isinstance(got, stats.PairedStats) and got.resample_unit == "text"
-    assert timers.TIMERS[stats.TIMER].worker_cpu_s > 0  # the workers report their CPU seconds
+        assert isinstance(got, engine.PairedStats) and got.resample_unit == "text"
+    assert timers.TIMERS[engine.TIMER].worker_cpu_s > 0  # the workers report their CPU seconds
 
 
 def test_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(stats.WORKERS_ENV, "3")
-    assert stats.stats_workers() == 3
-    monkeypatch.setenv(stats.WORKERS_ENV, "0")
+    monkeypatch.setenv(engine.WORKERS_ENV, "3")
+    assert engine.stats_workers() == 3
+    monkeypatch.setenv(engine.WORKERS_ENV, "0")
     with pytest.raises(ValueError, match="HARNESS_STATS_WORKERS='0'"):
-        stats.stats_workers()
+        engine.stats_workers()
 
 
-def test_redraws_with_two_workers_equal_one_bit_for_bit(jobs: list[stats.DeltaJob]) -> None:
+def test_redraws_with_two_workers_equal_one_bit_for_bit(jobs: list[engine.DeltaJob]) -> None:
     redraws = [(t, m, a, b, seed, None, 1000) for t, m, a, b, seed, unit, _ in jobs[:-1]]
     timers.reset()
-    one = stats.redraw_many(redraws, workers=1)
-    two = stats.redraw_many(redraws, workers=2)
+    one = engine.redraw_many(redraws, workers=1)
+    two = engine.redraw_many(redraws, workers=2)
     assert one == two and all(r is not None and r.n_permutations == 1000 for r in one)
-    assert timers.TIMERS[stats.REDRAW_TIMER].worker_cpu_s > 0
+    assert timers.TIMERS[engine.REDRAW_TIMER].worker_cpu_s > 0
 
 
-def test_one_shared_pool_for_every_map(jobs: list[stats.DeltaJob]) -> None:
-    with stats.shared_pool(2):
-        first = stats.delta_stats_many(jobs[:3], workers=2)
-        pool = stats._shared["pool"]
+def test_one_shared_pool_for_every_map(jobs: list[engine.DeltaJob]) -> None:
+    with engine.shared_pool(2):
+        first = engine.delta_stats_many(jobs[:3], workers=2)
+        pool = engine._shared["pool"]
         assert pool is not None
-        again = stats.delta_stats_many(jobs[:3])  # no count given: the pool already started is used
-        assert stats._shared["pool"] is pool and again == first
-    assert stats._shared["pool"] is None  # shut at the end of the block
+        again = engine.delta_stats_many(jobs[:3])  # no count given: the pool already started is used
+        assert engine._shared["pool"] is pool and again == first
+    assert engine._shared["pool"] is None  # shut at the end of the block
 
 
 def test_aggregate_with_two_workers_writes_the_same_tables(tmp_path_factory: pytest.TempPathFactory,

@@ -13,11 +13,11 @@ import pytest
 from scipy.stats import spearmanr
 
 from harness import api
-from harness.analysis import stats
 from harness.analysis.aggregate import leaderboard
 from harness.cli import main
 from harness.models.mock import MockEmbedder, mock_spec
 from harness.run.cache import EmbeddingCache
+from harness.stats import engine
 from tests.conftest import STORED
 
 BLOG = "Classify a given temperature by its sensation."
@@ -97,7 +97,7 @@ def test_gold_pairs_get_the_spearman_delta_of_the_shared_statistics(tmp_path: Pa
         assert d["delta"] == pytest.approx(want, abs=1e-9)
         assert d["ci_low"] <= d["delta"] <= d["ci_high"]
         assert d["resample_unit"] == "text" and d["n_items"] == len(PAIRS)  # words recur across pairs
-    holm = stats.holm([d["p_value"] for d in tried.deltas])
+    holm = engine.holm([d["p_value"] for d in tried.deltas])
     assert [d["p_holm"] for d in tried.deltas] == pytest.approx(list(holm))
     text = tried.table()
     assert "Spearman vs gold, mine#1 − none:" in text and "Holm p=" in text and "over the 2 shown" in text
@@ -183,4 +183,4 @@ def test_pairs_frame_shape_matches_a_cells_predictions() -> None:
 
     f = _frame(["a", "b"], ["c", "d"], np.array([0.1, 0.2]), np.array([0.3, 0.4]))
     assert list(f.columns) == ["item", "gold", "prediction", "text1", "text2"]
-    assert isinstance(f, pd.DataFrame) and stats.recompute("STS", "cosine_spearman", f) == pytest.approx(1.0)
+    assert isinstance(f, pd.DataFrame) and engine.recompute("STS", "cosine_spearman", f) == pytest.approx(1.0)

@@ -16,19 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import (
-    controls,
-    currency,
-    decomposition,
-    family,
-    geometry,
-    multiplicity,
-    robust_score,
-    stats,
-    stats_cache,
-    timers,
-)
-from harness.core import atomic, faults
+from harness.analysis import controls, currency, decomposition, family, geometry, multiplicity, robust_score
+from harness.core import atomic, faults, timers
 from harness.core.errors import HarnessError
 from harness.prompts.conditions import BASELINE, FORMAT_BASELINE
 from harness.results import layout, trust
@@ -45,6 +34,7 @@ from harness.results.schema import (
     write_parquet,
 )
 from harness.results.staging import NothingToWrite
+from harness.stats import engine, stats_cache
 
 log = logging.getLogger(__name__)
 PAIRING = ["task_data_sha256", "model_identity"]  # a delta's two cells must agree on these (sidecar fields)
@@ -157,7 +147,7 @@ def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap:
 
     With ``results_dir``, each main-metric delta gets paired statistics recomputed from the cells' item-level
     predictions (:mod:`harness.stats`; the deltas not in the statistics cache in ``stats_workers`` processes,
-    default :func:`harness.analysis.stats.stats_workers`); p-values are adjusted within each model × kind of comparison
+    default :func:`harness.stats.engine.stats_workers`); p-values are adjusted within each model × kind of comparison
     (:mod:`harness.analysis.multiplicity`: Holm, or ``bh``)."""
     frames = [_against(board, BASELINE, board[board.condition != BASELINE])]
     with_prefixes = _format_has_prefixes(board)
@@ -173,10 +163,10 @@ def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap:
     for col in STATS_COLUMNS:
         df[col] = None
     if results_dir is not None and not df.empty:
-        with timers.timed("stage 1: predictions, score checks, cache"):  # stats.TIMER inside: the pool's part
+        with timers.timed("stage 1: predictions, score checks, cache"):  # engine.TIMER inside: the pool's part
             rerun = _add_stats(df, results_dir, n_bootstrap=n_bootstrap, n_permutations=n_permutations,
                                workers=stats_workers)
-        with timers.timed("stage 2: multiplicity, redraws"):  # stats.REDRAW_TIMER inside: the pool's part
+        with timers.timed("stage 2: multiplicity, redraws"):  # engine.REDRAW_TIMER inside: the pool's part
             done = multiplicity.adjust(df, method=multiplicity_method, rerun=rerun)  # families, redraws
         if done.tests:
             log.info("multiplicity: %d families, %d tests, %d redrawn, %d undetermined, %d swaps in all",
@@ -226,19 +216,19 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
         frame = loaded[path]
         return None if frame is None else frame[(frame.subset == subset) & (frame.split == split)]
 
-    settings = {"n_bootstrap": n_bootstrap or stats.N_BOOTSTRAP,
-                "n_permutations": n_permutations or stats.N_PERMUTATIONS}
+    settings = {"n_bootstrap": n_bootstrap or engine.N_BOOTSTRAP,
+                "n_permutations": n_permutations or engine.N_PERMUTATIONS}
     # One comparison, one test: rows that compare the same two input sets (e.g. placebo − format where format
     # adds nothing, and placebo − none) share their statistics and count once in the Holm family.
     comparison = pd.util.hash_pandas_object(df[decomposition.SAME_TEST], index=False)
     done: dict[int, Any] = {}
     inputs: dict[int, tuple[Any, ...]] = {}  # test → what stage 2 needs to redraw it
-    pending: list[tuple[int, int, str, str, stats.DeltaJob]] = []  # not in the cache: computed after the loop
-    ready: list[tuple[int, int, stats.PairedStats, tuple[Any, ...]]] = []
+    pending: list[tuple[int, int, str, str, engine.DeltaJob]] = []  # not in the cache: computed after the loop
+    ready: list[tuple[int, int, engine.PairedStats, tuple[Any, ...]]] = []
     copies: list[tuple[int, int]] = []  # (row, the row of the same test): filled once that one is
     zero: list[int] = []  # identical inputs: an interval of [0, 0] by construction
     for i, r in df[(df.kind == "mteb") & df.is_main].iterrows():
-        if stats.metric_for(r.task_type, r.metric) is None:
+        if engine.metric_for(r.task_type, r.metric) is None:
             continue
         same = int(comparison[i])
         if same in done:
@@ -253,7 +243,7 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
         pa = files.get((r.model, r.revision, r.condition, r.task))
         pb = files.get((r.model, r.revision, r.baseline, r.task))
         label = f"{r.alias}/{r.task}/{r.subset}/{r.split} {r.condition}−{r.baseline}"
-        seed = stats.seed_for(r.model, r.revision, r.task, r.subset, r.split, r.metric, r.condition, r.baseline)
+        seed = engine.seed_for(r.model, r.revision, r.task, r.subset, r.split, r.metric, r.condition, r.baseline)
         unit = stated.get((r.model, r.revision, r.condition, r.task))  # None: inferred from the texts
         k = checks = None
         if pa is not None and pb is not None and pa.is_file() and pb.is_file():
@@ -274,7 +264,7 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
             log.warning("%s: no item-level predictions; no interval (rerun the cells)", label)
             continue
         # The statistics are only about mteb's number if the recomputation reproduces it on the full set.
-        got = [(stats.recompute(r.task_type, r.metric, f), s) for f, s in ((a, r.score), (b, r.baseline_score))]
+        got = [(engine.recompute(r.task_type, r.metric, f), s) for f, s in ((a, r.score), (b, r.baseline_score))]
         if any(g is None or abs(g - want) > SCORE_CHECK_TOLERANCE for g, want in got):
             log.warning("%s: %s recomputed from predictions (%s) differs from mteb's (%s); no interval", label,
                         r.metric, [c[0] for c in got], [c[1] for c in got])
@@ -286,8 +276,8 @@ def _add_stats(df: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None, 
             pending.append((i, same, k, label, (r.task_type, r.metric, a, b, seed, unit, settings)))
             continue
         ready.append((i, same, st, (r.task_type, r.metric, a, b, seed, unit, k)))
-    with timers.timed(stats.TIMER):
-        computed = stats.delta_stats_many([job for *_, job in pending], workers=workers)
+    with timers.timed(engine.TIMER):
+        computed = engine.delta_stats_many([job for *_, job in pending], workers=workers)
     for (i, same, k, label, job), got_st in zip(pending, computed, strict=True):
         if isinstance(got_st, str):
             log.warning("%s: %s; no interval", label, got_st)
@@ -357,7 +347,7 @@ def disagreement_lines(d: pd.DataFrame) -> list[str]:
 
 
 def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path | None = None,
-              stats_workers: int | None = None, stats_executor: stats.JobExecutor | None = None
+              stats_workers: int | None = None, stats_executor: engine.JobExecutor | None = None
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild ``leaderboard.parquet``, ``deltas.parquet`` and the other tables from the usable, current cells on
     disk, into ``out`` (default: the results folder; ``harness aggregate`` passes its staging folder,
@@ -366,7 +356,7 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path
     fields or wrong types; result file unreadable) — are listed in ``left-out-cells.json`` with the reason and the
     command that recomputes them. Raises (writing nothing) only when no cell is left. ``multiplicity_method``:
     ``holm`` or ``bh`` within each family (:mod:`harness.analysis.multiplicity`). ``stats_executor``: where the
-    statistics run instead of the local pool (:func:`harness.analysis.stats.shared_pool`; Ray's)."""
+    statistics run instead of the local pool (:func:`harness.stats.engine.shared_pool`; Ray's)."""
     if multiplicity_method not in multiplicity.METHODS:
         raise HarnessError(f"--multiplicity {multiplicity_method}: unknown method (choose "
                            f"{' or '.join(multiplicity.METHODS)})")
@@ -391,7 +381,7 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path
     for line in found.lines(results_dir):
         log.info(line)
     currency.write(results_dir, found, out=out)
-    with stats.shared_pool(stats_workers, stats_executor):  # one pool (started when first needed) for all below
+    with engine.shared_pool(stats_workers, stats_executor):  # one pool (started when first needed) for all below
         with timers.timed("geometry (shift, anisotropy, centred scores)"):
             left_out = found.stale_sidecars | {u.sidecar for u in found.unreadable}
             geo = geometry.table(results_dir, leave_out=left_out, read=sides)

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.analysis import aggregate, comparison, stats
+from harness.analysis import aggregate, comparison
 from harness.core.errors import HarnessError, unknown
 from harness.prompts.schema import split_variant
 from harness.results.schema import STATS_COLUMNS
+from harness.stats import engine
 
 
 def _expand(names: list[str], known: list[str]) -> list[str]:
@@ -56,7 +57,7 @@ def against(results_dir: Path, baseline: str, conditions: list[str] | None = Non
         aggregate._add_stats(d, results_dir, n_bootstrap=None, n_permutations=None)
         # Holm over exactly the deltas shown (not the stored per-model families: this view is its own family)
         has_p = d.p_value.notna()
-        d.loc[has_p, "p_holm"] = stats.holm(d.loc[has_p, "p_value"].astype(float).to_numpy())
+        d.loc[has_p, "p_holm"] = engine.holm(d.loc[has_p, "p_value"].astype(float).to_numpy())
     shown = board[board.condition.isin([baseline, *conds])]
     return comparison.Comparison(shown, d, c.stale, c.notes), d
 

@@ -1,5 +1,5 @@
 """The control-condition tables that aggregate writes beside the deltas, from one joint bootstrap per task ×
-subset × split (:mod:`harness.analysis.joint`):
+subset × split (:mod:`harness.stats.joint`):
 
 - ``paraphrase.parquet``: the spread of each model's score across paraphrase variants
   (:mod:`harness.analysis.paraphrase`), its blog − none interval taken from the deltas;
@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.analysis import joint, paraphrase, rankings, stats
+from harness.analysis import paraphrase, rankings
+from harness.results import layout, trust
 from harness.results.schema import (
     CONTROLS_SCHEMA_VERSION,
     PARAPHRASE_SCHEMA,
@@ -27,6 +28,7 @@ from harness.results.schema import (
     RANKS_SCHEMA,
     write_parquet,
 )
+from harness.stats import engine, joint
 
 log = logging.getLogger(__name__)
 SCORE_CHECK_TOLERANCE = 1e-5  # as for deltas: mteb rounds retrieval metrics to 5 decimals
@@ -41,12 +43,22 @@ def _frame(rows: list[dict] | pd.DataFrame, schema: object) -> pd.DataFrame:
     return df[names]
 
 
+def prediction_files(results_dir: Path) -> dict[tuple[str, str, str, str], Path]:
+    """(model, revision, condition, task) → the cell's predictions parquet, from the sidecars on disk."""
+    out = {}
+    for _, side in layout.sidecars(results_dir):
+        if side.get("predictions_file"):
+            out[(side["model"], side["revision"], side["condition"], side["task"])] = trust.cell_path(
+                results_dir, side, "predictions_file")  # inside the folder, no link
+    return out
+
+
 def tables(board: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None = None,
            deltas: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(paraphrase spreads, ranks, rank agreement) of the main metrics of a leaderboard. ``deltas``: the
     ``deltas.parquet`` rows whose interval the paraphrase table shows for blog − none (else none is shown)."""
     main = board[(board.kind == "mteb") & board.is_main]
-    files = joint.prediction_files(results_dir)
+    files = prediction_files(results_dir)
     para_rows: list[dict] = []
     agree_rows: list[dict] = []
     loaded: dict[Path, pd.DataFrame | None] = {}
@@ -79,10 +91,10 @@ def tables(board: pd.DataFrame, results_dir: Path, *, n_bootstrap: int | None = 
         frames = {k: f for k, f in frames.items() if not f.empty}
         if not frames:
             continue
-        seed = stats.seed_for(task, subset, split, metric, "joint")
+        seed = engine.seed_for(task, subset, split, metric, "joint")
         try:
             js = joint.joint_scores(task_type, metric, frames, seed=seed,
-                                    n_bootstrap=n_bootstrap or stats.N_BOOTSTRAP)
+                                    n_bootstrap=n_bootstrap or engine.N_BOOTSTRAP)
         except ValueError as e:
             log.warning("%s/%s/%s: %s; no control tables", task, subset, split, e)
             continue

@@ -3,7 +3,7 @@ together per model × subset view × condition — ``family.parquet`` (:data:`ha
 
 For each condition: the mean main score over the family's tasks, its delta against ``none``, and 95% intervals that
 resample each task along its own resampling unit (the words of a word-pair task: the vertex bootstrap of
-:mod:`harness.analysis.stats`). **Texts that several tasks share** (all Scale tasks pair their scale words with the
+:mod:`harness.stats.engine`). **Texts that several tasks share** (all Scale tasks pair their scale words with the
 same 14 control words) are one population: each replicate draws the union of the tasks' recurring texts once, with
 replacement, and a shared text carries its count into every task that has it (:func:`replicates`); items without a
 recurring text and tasks without the text unit are drawn per task. Drawing the shared words independently per task,
@@ -14,7 +14,7 @@ the between-task covariance that the joint draw induces is kept. The tasks thems
 hand-chosen scales are the population the summary is about (a "fixed effects" view); the per-task spread of the
 deltas is reported beside it (``delta_sd_tasks``).
 
-Each row's replicates are cached in the statistics cache (:mod:`harness.analysis.stats_cache`) by its tasks'
+Each row's replicates are cached in the statistics cache (:mod:`harness.stats.stats_cache`) by its tasks'
 predictions files, view, metrics, units, resamples and seed.
 
 Also the origin-style claim per task (cosine(w, control) > cosine(w, opposite), the ``claim:`` probe rows): how
@@ -31,14 +31,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis import stats, stats_cache
-from harness.analysis.bootstrap import CONFIDENCE, RankMemo, score_variance, text_variance, weighted_score_delta
-from harness.analysis.metrics import multiplicities, spearman_from_ranks
-from harness.analysis.units import chunk_sizes, recurring_texts, resample_weights, shared_weights
 from harness.core.atomic import file_sha256
 from harness.prompts.conditions import BASELINE
 from harness.results import layout, trust
 from harness.results.schema import SCHEMA_VERSION
+from harness.stats import engine, stats_cache
+from harness.stats.bootstrap import CONFIDENCE, RankMemo, score_variance, text_variance, weighted_score_delta
+from harness.stats.metrics import multiplicities, spearman_from_ranks
+from harness.stats.units import chunk_sizes, recurring_texts, resample_weights, shared_weights
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +110,10 @@ class Part:
     """One task's part of a family row: its two conditions' aligned columns, units, the names of its recurring
     texts (None without), and the variance targets of its score and delta (the jackknife spreads)."""
 
-    metric: stats.Metric
-    a: stats.Columns
-    b: stats.Columns
-    units: stats.Units
+    metric: engine.Metric
+    a: engine.Columns
+    b: engine.Columns
+    units: engine.Units
     texts: np.ndarray | None
     score_var: float
     delta_var: float
@@ -177,7 +177,7 @@ def mean_interval(observed: np.ndarray, boot: np.ndarray, targets: np.ndarray, c
                   ) -> tuple[float, float]:
     """The percentile interval of the mean over tasks, its deviations from the observed mean rescaled to the
     variance V = (Σ_t V_t + Σ_{t≠s} C_ts) / k²: each task's own word-jackknife variance V_t (the correction of
-    :func:`harness.analysis.bootstrap.bootstrap_interval`; the replicates' variance where a task has none) and
+    :func:`harness.stats.bootstrap.bootstrap_interval`; the replicates' variance where a task has none) and
     the replicates' covariance C_ts between tasks, which only the words they share create (pair noise is per task,
     so the vertex bootstrap's over-count of pair-level variance does not enter it)."""
     ok = ~np.isnan(boot).any(axis=1)
@@ -200,18 +200,18 @@ def mean_interval(observed: np.ndarray, boot: np.ndarray, targets: np.ndarray, c
 
 
 def _columns(cell: _Cell, subset: str, split: str, other: _Cell | None = None
-             ) -> tuple[Any, stats.Metric, stats.Columns, stats.Columns | None, stats.Units] | None:
+             ) -> tuple[Any, engine.Metric, engine.Columns, engine.Columns | None, engine.Units] | None:
     """Aligned item columns (and the baseline's), the metric and the resampling units of one task's subset."""
-    metric = stats.metric_for("STS", cell.metric)
+    metric = engine.metric_for("STS", cell.metric)
     a = cell.frame[(cell.frame.subset == subset) & (cell.frame.split == split)]
     if metric is None or a.empty:
         return None
     b = a if other is None else other.frame[(other.frame.subset == subset) & (other.frame.split == split)]
     if b.empty:
         return None
-    ca, cb, items = stats.aligned_items("STS", cell.metric, a, b)
-    texts = stats.aligned_texts(items, a, b)
-    units = stats.resample_units("STS", len(items), unit=cell.unit, text1=None if texts is None else texts[0],
+    ca, cb, items = engine.aligned_items("STS", cell.metric, a, b)
+    texts = engine.aligned_texts(items, a, b)
+    units = engine.resample_units("STS", len(items), unit=cell.unit, text1=None if texts is None else texts[0],
                                  text2=None if texts is None else texts[1])
     return items, metric, ca, (None if other is None else cb), units
 
@@ -227,9 +227,9 @@ def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None
     """The family table (see the module docstring); empty when no cell belongs to a family. ``joint=False``: the
     old scheme (every task's texts drawn independently), kept to measure what the joint draw changes. The task
     contributions not in the statistics cache are computed first, all at once, by
-    :func:`harness.analysis.stats.map_jobs` (in the statistics pool; each from its own seed, so the same whatever
+    :func:`harness.stats.engine.map_jobs` (in the statistics pool; each from its own seed, so the same whatever
     the workers), then the rows are built from the cache."""
-    n_bootstrap = n_bootstrap or stats.N_BOOTSTRAP
+    n_bootstrap = n_bootstrap or engine.N_BOOTSTRAP
     claims = _claims(board)
     meta = board.drop_duplicates(["model", "revision"]).set_index(["model", "revision"]).alias
     rows: list[dict[str, Any]] = []
@@ -242,14 +242,14 @@ def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None
             _family_rows(key, by_condition, claims, meta, cache, n_bootstrap, confidence, joint, todo=todo,
                          done=done)
         if todo:
-            from harness.analysis import timers
+            from harness.core import timers
 
             views: dict[tuple[Any, ...], list[str]] = {}  # one job per view: its conditions share the resamples
             for ck, job in todo.items():
                 views.setdefault(tuple(job[1:]), []).append(ck)
             jobs = [([todo[ck][0] for ck in cks], *view) for view, cks in views.items()]
-            with timers.timed(stats.FAMILY_TIMER):
-                computed = stats.map_jobs(_contributions_job, jobs, workers=workers, timer=stats.FAMILY_TIMER)
+            with timers.timed(engine.FAMILY_TIMER):
+                computed = engine.map_jobs(_contributions_job, jobs, workers=workers, timer=engine.FAMILY_TIMER)
             for cks, gots in zip(views.values(), computed, strict=True):
                 for ck, got in zip(cks, gots, strict=True):
                     done[ck] = got
@@ -307,7 +307,7 @@ def _part(cell: _Cell, other: _Cell, subset: str, split: str) -> Part | None:
     texts = None
     if units.ends is not None:
         frame = cell.frame[(cell.frame.subset == subset) & (cell.frame.split == split)]
-        t = stats.aligned_texts(items, frame, frame)
+        t = engine.aligned_texts(items, frame, frame)
         texts = None if t is None else recurring_texts(t[0], t[1])
     return Part(metric, a, b, units, texts, float(score_variance(metric, a, units) or np.nan),
                 float(text_variance(metric, a, b, units) or np.nan))
@@ -319,7 +319,7 @@ def _summary_row(cells: dict[str, _Cell], base: dict[str, _Cell], tasks: list[st
                  done: dict[str, dict[str, np.ndarray] | None] | None = None) -> dict[str, Any] | None:
     # One seed per model × family × view (not per condition): its condition rows share one resample
     # (shared_replicates), and a row's numbers depend on its own cells and this seed alone.
-    seed = stats.seed_for(model, revision, family, subset, split, "family-shared" if joint else "family-shared-indep")
+    seed = engine.seed_for(model, revision, family, subset, split, "family-shared" if joint else "family-shared-indep")
     present = [t for t in tasks if t in cells and t in base]
     ck = stats_cache.family_key(a_sha256="|".join(f"{t}:{cells[t].sha256}" for t in present),
                                 b_sha256="|".join(base[t].sha256 for t in present), subset=subset, split=split,

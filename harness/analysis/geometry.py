@@ -16,11 +16,11 @@ condition) give:
   mean of the distinct vectors of every text the subset encodes under it, documents included) from every vector;
   ``centred_pc1_<main>``: the same after also removing the top principal direction of the centred vectors.
 
-Intervals: the task's resampling unit (:func:`harness.analysis.units.resample_units`) is drawn with replacement;
+Intervals: the task's resampling unit (:func:`harness.stats.units.resample_units`) is drawn with replacement;
 a distinct text's weight is the mean multiplicity of the items it occurs in (1 in the observed sample), so every
-statistic above is a weighted statistic and each resample is one weight vector (as in :mod:`.joint`). Deltas
-against ``none`` are paired (the same draws for both conditions). The centred scores' deltas use the deltas'
-own machinery on centred predictions (:func:`harness.analysis.bootstrap.bootstrap_interval`). A cell whose raw
+statistic above is a weighted statistic and each resample is one weight vector (as in :mod:`harness.stats.joint`).
+Deltas against ``none`` are paired (the same draws for both conditions). The centred scores' deltas use the deltas'
+own machinery on centred predictions (:func:`harness.stats.bootstrap.bootstrap_interval`). A cell whose raw
 vectors do not reproduce mteb's score (a cache that lost rows, another model) gets no geometry: it is logged.
 """
 
@@ -35,8 +35,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis import stats
-from harness.analysis.bootstrap import CONFIDENCE, bootstrap_intervals
 from harness.analysis.geometry_predictions import SubsetTexts, prediction_frame
 from harness.analysis.geometry_stats import (
     anisotropy,
@@ -46,12 +44,14 @@ from harness.analysis.geometry_stats import (
     shift_share,
     text_weights,
 )
-from harness.analysis.metrics import item_columns, metric_for
-from harness.analysis.stats_cache import StatsCache, geometry_key, geometry_subsets_key
-from harness.analysis.units import Units, chunk_sizes, resample_units, resample_weights
 from harness.prompts.conditions import BASELINE
 from harness.results import layout, trust
 from harness.results.embedding_store import read_vectors
+from harness.stats import engine
+from harness.stats.bootstrap import CONFIDENCE, bootstrap_intervals
+from harness.stats.metrics import item_columns, metric_for
+from harness.stats.stats_cache import StatsCache, geometry_key, geometry_subsets_key
+from harness.stats.units import Units, chunk_sizes, resample_units, resample_weights
 from harness.taskspecs.data import checked_tables
 from harness.taskspecs.local import LocalTask
 
@@ -104,7 +104,7 @@ def task_texts(folder: Path) -> tuple[LocalTask, dict[tuple[str, str], SubsetTex
 
 
 def _score(task_type: str, metric: str, frame: pd.DataFrame) -> float | None:
-    return stats.recompute(task_type, metric, frame)
+    return engine.recompute(task_type, metric, frame)
 
 
 # ---------------------------------------------------------------------------------------------- one group
@@ -250,7 +250,7 @@ def subset_rows_by_condition(st: SubsetTexts, vectors: dict[str, dict[str, np.nd
                 paired.append((c, got, _columns(st, main, frame)))
         if paired and cb is not None and b_got is not None:  # one resample of the view for every condition's delta
             cis = bootstrap_intervals(m, [(ca, cb, got - b_got) for _, got, ca in paired], n_bootstrap,
-                                      np.random.default_rng(stats.seed_for(seed, name)), units=units)
+                                      np.random.default_rng(engine.seed_for(seed, name)), units=units)
             for (c, got, _), (lo, hi, _) in zip(paired, cis, strict=True):
                 add(c, name, got, np.empty(0), got - b_got, d_ci=(lo, hi))
     return rows
@@ -303,8 +303,9 @@ def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | Non
     cells whose task folder has changed are skipped. Where the embedding cache lacks a cell's vectors the subset
     keeps the previous ``geometry.parquet`` rows if all its cells are unchanged, else uses the cells with vectors.
     Each cell × subset's rows are cached in the statistics cache (``cache``; off with $HARNESS_STATS_CACHE=off)
-    under :func:`.stats_cache.geometry_key`: with nothing new, no task folder, prediction or vector is read; a new
-    condition computes only its own rows. Stored only when ``none``'s vectors were there (its deltas complete)."""
+    under :func:`harness.stats.stats_cache.geometry_key`: with nothing new, no task folder, prediction or vector is
+    read; a new condition computes only its own rows. Stored only when ``none``'s vectors were there (its deltas
+    complete)."""
     own = cache is None
     cache = StatsCache() if cache is None else cache
     try:
@@ -316,7 +317,7 @@ def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | Non
 
 def _subset_job(job: tuple[Any, ...]) -> tuple[dict[str, list[dict[str, Any]]], float]:
     """(one subset's :func:`subset_rows_by_condition` with one BLAS thread, the CPU seconds it took): a worker
-    function for the statistics pool (:func:`harness.analysis.stats.map_jobs`)."""
+    function for the statistics pool (:func:`harness.stats.engine.map_jobs`)."""
     import time
 
     from threadpoolctl import threadpool_limits
@@ -409,7 +410,7 @@ def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bo
                 if frames_by_cond is None:
                     frames_by_cond = _frames(results_dir, sides)
                 frames = {c: f[(f.subset == sub) & (f.split == split)] for c, f in frames_by_cond.items()}
-                seed = stats.seed_for(model, revision, task_name, sub, split, KIND)
+                seed = engine.seed_for(model, revision, task_name, sub, split, KIND)
                 jobs.append((st, vectors, frames, main, seed, stated, n_bootstrap, todo))
                 complete = BASELINE not in keys or BASELINE in vectors  # else its deltas are missing: not stored
 
@@ -429,10 +430,10 @@ def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bo
             for c in sorted(got_rows):
                 for r in got_rows[c]:
                     emit(chunk, sub, split, r)
-    from harness.analysis import timers
+    from harness.core import timers
 
     with timers.timed(TIMER):
-        computed = stats.map_jobs(_subset_job, jobs, timer=TIMER)
+        computed = engine.map_jobs(_subset_job, jobs, timer=TIMER)
     for done, new in zip(finish, computed, strict=True):
         COMPUTED += len(new)
         done(new)

@@ -1,5 +1,5 @@
 """Multiplicity: which deltas are adjusted together, how, and the verdicts that follow (the second stage of the
-adaptive permutation tests of :mod:`harness.analysis.permutation`).
+adaptive permutation tests of :mod:`harness.stats.permutation`).
 
 **Families** (one line): *one model × one kind of comparison* — its deltas against ``none`` (``total``), its
 deltas against ``format`` (``over_format``), and its decomposition parts (``prefix``, ``any_instruction``,
@@ -16,7 +16,7 @@ per row (``adjust_method``), with the family (``family``) and its number of dist
 **Verdicts**: a Monte-Carlo p carries an interval (``p_mc_low``, ``p_mc_high``). Both adjustments are monotone in
 every p of the family, so adjusting the lower ends gives a lower bound of each adjusted p and adjusting the upper
 ends an upper bound: ``significant`` when the upper bound is below alpha, ``not significant`` when the lower bound
-is at or above it, else undetermined. The first stage (:func:`harness.analysis.stats.paired_stats`) decides each
+is at or above it, else undetermined. The first stage (:func:`harness.stats.engine.paired_stats`) decides each
 delta against alpha alone; here every test of an undetermined verdict that can draw more is redrawn with ten
 times its swaps (the same stream: its first swaps are the ones it had) up to ``max_permutations``, and the family
 is adjusted again, until every verdict is determined or at the limit (``undetermined at R``).
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.decomposition import DECOMPOSITION, OVER_FORMAT, SAME_TEST, TOTAL
-from harness.analysis.permutation import MAX_PERMUTATIONS, PermutationResult
+from harness.stats.permutation import MAX_PERMUTATIONS, PermutationResult
 
 log = logging.getLogger(__name__)
 ALPHA = 0.05
@@ -46,7 +46,7 @@ Rerun = Callable[[int, int], PermutationResult | None]  # (a row of the test, sw
 
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm–Bonferroni adjusted p-values (NaN left out of the family)."""
-    from harness.analysis.stats import holm as _holm
+    from harness.stats.engine import holm as _holm
 
     return _holm(p)
 
@@ -179,7 +179,7 @@ class Redraw:
     """The second stage's redraw of one delta's test: ``inputs`` maps a test id to (task type, metric, the two
     prediction frames, seed, unit, the delta's statistics-cache key); each redraw is cached under that key and its
     swap count. :meth:`many` redraws a round's tests at once, the cache's misses in the statistics pool
-    (:func:`harness.analysis.stats.redraw_many`; each from its own seed, so the same whatever the workers)."""
+    (:func:`harness.stats.engine.redraw_many`; each from its own seed, so the same whatever the workers)."""
 
     def __init__(self, inputs: dict[int, tuple[object, ...]], tests: pd.Series, workers: int | None = None):
         self.inputs, self.tests, self.workers = inputs, tests, workers
@@ -190,7 +190,7 @@ class Redraw:
     def many(self, asked: list[tuple[int, int]]) -> list[PermutationResult | None]:
         import hashlib
 
-        from harness.analysis import stats, stats_cache
+        from harness.stats import engine, stats_cache
 
         out: list[PermutationResult | None] = [None] * len(asked)
         todo: list[tuple[int, str, tuple[object, ...]]] = []
@@ -211,10 +211,10 @@ class Redraw:
                         continue
                 todo.append((n, k, (str(task_type), str(metric), a, b, int(seed),  # type: ignore[call-overload]
                                     None if unit is None else str(unit), n_permutations)))
-            from harness.analysis import timers
+            from harness.core import timers
 
-            with timers.timed(stats.REDRAW_TIMER):
-                computed = stats.redraw_many([job for *_, job in todo], workers=self.workers)
+            with timers.timed(engine.REDRAW_TIMER):
+                computed = engine.redraw_many([job for *_, job in todo], workers=self.workers)
             for (n, k, _), res in zip(todo, computed, strict=True):
                 if res is not None:
                     cache.put_permutation(k, res)

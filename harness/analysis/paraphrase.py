@@ -13,7 +13,7 @@ Per model × task × subset × split and variant set (``paraphrase``: conditions
   deltas' own value and interval** (``deltas.parquet``'s ``ci_low``/``ci_high`` for that model × task × subset ×
   split, joined on the delta's key by :func:`attach_reference_ci`): one quantity, one interval;
 - the **content of the mean paraphrase**: mean over variants − placebo, with a bias-corrected percentile interval
-  from the joint bootstrap over items (:mod:`harness.analysis.joint`; a descriptive summary, not a test: no single
+  from the joint bootstrap over items (:mod:`harness.stats.joint`; a descriptive summary, not a test: no single
   condition fed the model "the mean paraphrase").
 
 Why the range and SD have no interval (issue 29 item 5): when the variants are (nearly) equal the true spread is 0,
@@ -35,10 +35,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis import stats
-from harness.analysis.joint import CHUNK_CELLS, JointScores, bias_corrected_ci
 from harness.prompts.conditions import BASELINE
 from harness.prompts.schema import split_variant
+from harness.stats import engine
+from harness.stats.joint import CHUNK_CELLS, JointScores, bias_corrected_ci
 
 REFERENCE = "blog"  # the instruction the committed paraphrases rewrite (instructions/sets/paraphrase.yaml)
 PLACEBO = "placebo"
@@ -62,7 +62,7 @@ def cells_needed(conditions: set[str]) -> set[str]:
     return (variants | ({REFERENCE, BASELINE, PLACEBO} & conditions)) if variants else set()
 
 
-def _null_scale(metric: stats.Metric, pred: np.ndarray) -> np.ndarray:
+def _null_scale(metric: engine.Metric, pred: np.ndarray) -> np.ndarray:
     """What the spread test permutes: for a correlation metric each variant's similarities as z-scores (a variant
     that shifts or rescales every similarity leaves its score unchanged, and must not make the permuted scores
     spread), else the values. Not ranks, as the deltas' test swaps: permuted ranks of nearly equal variants are
@@ -73,7 +73,7 @@ def _null_scale(metric: stats.Metric, pred: np.ndarray) -> np.ndarray:
     return pred
 
 
-def spread_test(metric: stats.Metric, cells: list[stats.Columns], *, seed: int,
+def spread_test(metric: engine.Metric, cells: list[engine.Columns], *, seed: int,
                 n_permutations: int = SPREAD_PERMUTATIONS) -> tuple[float, int, int]:
     """(p, draws, draws at least as extreme) of "the k variants' scores spread more than permuting each item's
     k predictions among the variants does" (``cells``: the variants' item columns, aligned on the same items;
@@ -146,7 +146,7 @@ def rows(js: JointScores, group: pd.DataFrame) -> list[dict[str, Any]]:
     for (model, revision, alias), g in group.groupby(["model", "revision", "alias"], sort=True):
         for name, variants in variant_sets(set(g.condition)).items():
             first = g.iloc[0]
-            seed = stats.seed_for(model, revision, first.task, first.subset, first.split, first.metric, name,
+            seed = engine.seed_for(model, revision, first.task, first.subset, first.split, first.metric, name,
                                   "spread")
             row = spread_row(js, (model, revision), variants, seed=seed)
             if row is not None:

@@ -5,7 +5,7 @@ Per task × subset × split with at least :data:`MIN_MODELS` models:
 - each model's **rank** under each condition by the main score (1 = best; tied models share the better rank);
 - **Kendall τ-b** between the ranking under ``none`` and under each other condition (scipy's ``kendalltau`` on the
   scores), with a 95% percentile interval from a bootstrap over items resampled jointly across every model and
-  both conditions (:mod:`harness.analysis.joint`) — only with at least :data:`MIN_MODELS_CI` models. With fewer,
+  both conditions (:mod:`harness.stats.joint`) — only with at least :data:`MIN_MODELS_CI` models. With fewer,
   τ takes a handful of values (3 models: −1, −1/3, +1/3, +1), so a percentile interval says little; the row shows
   instead every possible value and how many resamples took it (``tau_values``, :func:`tau_values`);
 - each model's **best and worst possible rank** under a variant set (paraphrases), two ways: *shared* — one
@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis.joint import JointScores, percentile_ci
 from harness.analysis.paraphrase import variant_sets
 from harness.prompts.conditions import BASELINE, condition_order
+from harness.stats.joint import JointScores, percentile_ci
 
 MIN_MODELS = 3
 MIN_MODELS_CI = 4  # fewer models: the possible τ values and their shares instead of a percentile interval

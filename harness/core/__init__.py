@@ -7,7 +7,8 @@
   sha256 of a file;
 - ``faults``: named fault-injection points for the reliability tests (``HARNESS_FAULT``);
 - ``yamlfile``: reading the YAML files users write into pydantic schemas, every error one line with file, line
-  and field.
+  and field;
+- ``timers``: the harness's own per-component CPU and wall seconds (``harness aggregate`` logs them).
 
 May import: the standard library, pydantic and PyYAML. Never mteb, torch or anything else of the harness.
 """

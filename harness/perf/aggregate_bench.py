@@ -11,7 +11,7 @@ A benchmark, not a test. On one grid (default: ``minilm`` × every task × the d
    aggregated with the caches the two runs above filled: only the new cells' statistics and figures are new.
 
 For each it prints whole-process wall and CPU seconds (the aggregate process plus what its statistics workers
-report) and the harness's own per-component table (:mod:`harness.analysis.timers`, the same table as
+report) and the harness's own per-component table (:mod:`harness.core.timers`, the same table as
 ``harness aggregate --timings``); then the ratio of the cold aggregate to the grid's own cold run time (measured
 when this mode built the grid, else read from the run's ``run-status.json``: first start to last update). Writes
 ``results/perf-aggregate.json`` and ``.md``. Pin threads on a shared machine: ``PERF_ARGS="--threads 1"``.

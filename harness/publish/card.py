@@ -15,11 +15,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from harness.analysis import folding, headline, stats
+from harness.analysis import folding, headline
 from harness.core import markdown as md
 from harness.prompts.conditions import condition_order, order_conditions
 from harness.prompts.schema import ASYMMETRIC_TYPES
 from harness.results.columns import columns
+from harness.stats import engine
 
 MARKER = "<!-- written by `harness publish`: rerun it to update this folder -->"
 LICENSE = "cc-by-4.0"
@@ -163,8 +164,8 @@ def _versions(c: Contents) -> str:
     rows = [["harness (cells)", ", ".join(sorted(set(c.board.harness_version)))],
             ["mteb (cells)", ", ".join(sorted(set(c.board.mteb_version)))],
             ["cells evaluated", f"{created[0]} … {created[-1]}"],
-            ["statistics", f"paired bootstrap ({stats.N_BOOTSTRAP} resamples, percentile 95% CI), paired permutation "
-                           f"test (adaptive: from {stats.N_PERMUTATIONS} swaps up to {stats.MAX_PERMUTATIONS} while "
+            ["statistics", f"paired bootstrap ({engine.N_BOOTSTRAP} resamples, percentile 95% CI), paired permutation "
+                           f"test (adaptive: from {engine.N_PERMUTATIONS} swaps up to {engine.MAX_PERMUTATIONS} while "
                            "the decision is open; exact when 2^n ≤ that; p never below 1/(1 + swaps)), Holm within "
                            "each model × kind of comparison (family, family_size columns)"]]
     return _table(["what", "value"], rows)

@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import stats
 from harness.core.errors import HarnessError
 from harness.results import layout, trust
 from harness.results.schema import identical_inputs
+from harness.stats import engine
 
 LEADERBOARD = "leaderboard.parquet"
 DELTAS = "deltas.parquet"
@@ -113,7 +113,7 @@ def _same_cells(results_dir: Path, board: pd.DataFrame, sides: list[tuple[Path, 
 def missing_intervals(d: pd.DataFrame) -> pd.DataFrame:
     """Main-metric deltas that should have a 95% CI and do not (identical inputs need none)."""
     main = d[(d.kind == "mteb") & d.is_main & ~identical_inputs(d)]
-    recomputable = [stats.metric_for(t, m) is not None for t, m in zip(main.task_type, main.metric, strict=True)]
+    recomputable = [engine.metric_for(t, m) is not None for t, m in zip(main.task_type, main.metric, strict=True)]
     should = main[pd.Series(recomputable, index=main.index, dtype=bool)]  # a plain [] would select no columns
     return should[should.ci_low.isna() | should.ci_high.isna()]
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis import folding, stats
+from harness.analysis import folding
 from harness.analysis.tables import fmt_p
 from harness.prompts.conditions import BASELINE, condition_order, order_conditions
 from harness.prompts.schema import ASYMMETRIC_TYPES
@@ -19,6 +19,7 @@ from harness.report.figure_cache import cached
 from harness.report.html import Figure, png_bytes, pyplot
 from harness.results.layout import COSINES_ARTIFACT
 from harness.results.schema import SHIFT_PREFIX, identical_inputs, row_significant
+from harness.stats import engine
 
 ALPHA = 0.05
 
@@ -264,10 +265,10 @@ def versions(sides: list[dict[str, Any]]) -> pd.DataFrame:
         ("python", platform.python_version()),
         *[(pkg, v(pkg)) for pkg in ("mteb", "numpy", "scipy", "pandas", "pyarrow", "matplotlib",
                                     "sentence-transformers", "torch")],
-        ("statistics", f"paired bootstrap {stats.N_BOOTSTRAP} resamples (percentile 95% CI), paired permutation "
-                       f"test, adaptive: from {stats.N_PERMUTATIONS} swaps (fewer when p is clearly large), more while "
-                       f"the decision is open, up to {stats.MAX_PERMUTATIONS} (exact enumeration when 2^n ≤ that; "
-                       "p never below 1/(1 + swaps)), Holm within each model × kind of comparison; seeds derived "
-                       f"from each delta's identity (base seed {stats.SEED})"),
+        ("statistics", f"paired bootstrap {engine.N_BOOTSTRAP} resamples (percentile 95% CI), paired permutation "
+                       f"test, adaptive: from {engine.N_PERMUTATIONS} swaps (fewer when p is clearly large), more "
+                       f"while the decision is open, up to {engine.MAX_PERMUTATIONS} (exact enumeration when 2^n ≤ "
+                       "that; p never below 1/(1 + swaps)), Holm within each model × kind of comparison; seeds derived "
+                       f"from each delta's identity (base seed {engine.SEED})"),
     ]
     return pd.DataFrame(rows, columns=["what", "value"])

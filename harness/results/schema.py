@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # 2: deltas gained ci_low, ci_high, p_value, p_holm, p_method, n_bootstrap, n_permutations and baseline "format".
 # 3 (this round): deltas gained effect (the decomposition: prefix, any_instruction, content, mismatch; total,
 #    over_format), baseline_sha256 and baseline "placebo" (harness/analysis/decomposition.py), resample_unit,
-#    n_units, ci_scale (what the statistics resampled, harness/analysis/stats.py), and identical_inputs (a status),
+#    n_units, ci_scale (what the statistics resampled, harness/stats/engine.py), and identical_inputs (a status),
 #    so p_method is only a method.
 # 4: deltas gained the adaptive permutation test's n_extreme, p_mc_low, p_mc_high, p_tail, p_stop and the
 #    multiplicity columns p_adjusted, adjust_method, family, family_size, verdict; p_holm is Holm within the row's
@@ -64,7 +64,7 @@ LEADERBOARD_SCHEMA = pa.schema(
     ]
 )
 # Task types whose predictions are retrieval's: one row per (query, relevant document) with its rank; their metrics
-# are per-query values from those ranks (harness.run.predictions writes them, harness.analysis.metrics reads them).
+# are per-query values from those ranks (harness.run.predictions writes them, harness.stats.metrics reads them).
 RETRIEVAL_LIKE = ("Retrieval", "Reranking", "InstructionRetrieval", "InstructionReranking")  # the last: + p-MRR rows
 
 PREDICTIONS_SCHEMA = pa.schema(
@@ -101,7 +101,7 @@ DELTAS_SCHEMA = pa.schema(
         ("baseline_score", pa.float64()),
         ("delta", pa.float64()),
         ("n_items", pa.int64()),  # items the statistics resampled (else the leaderboard's count)
-        # Paired statistics of the delta (main metric rows only; null elsewhere), see harness/stats.py:
+        # Paired statistics of the delta (main metric rows only; null elsewhere), see harness/stats/engine.py:
         ("ci_low", pa.float64()),  # paired bootstrap 95% percentile interval of the delta
         ("ci_high", pa.float64()),
         ("p_value", pa.float64()),  # two-sided paired permutation test: (1 + n_extreme) / (1 + swaps drawn)

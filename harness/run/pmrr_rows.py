@@ -7,7 +7,7 @@ relevance), ``prediction`` = the document's rank under the original instruction 
 rank under the changed instruction (``<id>-changed``). Ranks are mteb's (``get_rank_from_dict``): 1-based among the
 documents the query's run scored, by score descending then document id descending, and one past the last when the
 run did not score it. A query missing from either run is left out, as mteb leaves it out (with a warning).
-From these rows :mod:`harness.analysis.followir` recomputes mteb's p-MRR exactly.
+From these rows :mod:`harness.stats.followir` recomputes mteb's p-MRR exactly.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Item-level prediction rows of mteb's registry PairClassification and Clustering tasks (their task-folder
-counterparts are in :mod:`harness.run.predictions`; the metrics in :mod:`harness.analysis.pair_cluster`):
+counterparts are in :mod:`harness.run.predictions`; the metrics in :mod:`harness.stats.pair_cluster`):
 
 - PairClassification: five rows per pair, one per scoring function mteb ranks the pairs by — ``doc_id`` =
   ``similarity`` (the model's own) | ``cosine`` | ``manhattan`` | ``euclidean`` | ``dot``, ``prediction`` = mteb's

@@ -96,18 +96,18 @@ def run(data: dict[str, np.ndarray], name: str, case: str, task_type: str, metri
         options: dict[str, Any]) -> dict[str, Any]:
     """Every output of one delta: paired_stats' fields, the bootstrap deltas, the permutation statistics of the
     first swaps, the jackknife variance, the family-summary score draws."""
-    from harness.analysis import bootstrap, permutation, stats, units
+    from harness.stats import bootstrap, engine, permutation, units
 
-    m = stats.metric_for(task_type, metric)
+    m = engine.metric_for(task_type, metric)
     assert m is not None
     a, b = columns(data, case, "a"), columns(data, case, "b")
     n = len(next(iter(a.values())))
     opts = dict(options)
     unit = opts.pop("unit", None)
     u = units.text_units(data[f"{case}.text1"], data[f"{case}.text2"]) if unit == "text" else units.Units.items(n)
-    seed = stats.seed_for("reference", name)
-    st = stats.paired_stats(m, a, b, seed=seed, units=u, n_bootstrap=N_BOOT, n_permutations=N_PERM, **opts)
-    boot_rng, _perm_rng = stats._rngs(seed)
+    seed = engine.seed_for("reference", name)
+    st = engine.paired_stats(m, a, b, seed=seed, units=u, n_bootstrap=N_BOOT, n_permutations=N_PERM, **opts)
+    boot_rng, _perm_rng = engine._rngs(seed)
     boot = bootstrap.bootstrap_deltas(m, a, b, N_BOOT, boot_rng, units=u)
     w = units.resample_weights(u, 50, np.random.default_rng(7))
     score_w = m.weighted(a, w)

@@ -111,8 +111,8 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
-from harness.analysis.bootstrap import CONFIDENCE, bootstrap_deltas, bootstrap_interval, influence, text_variance
-from harness.analysis.metrics import (
+from harness.stats.bootstrap import CONFIDENCE, bootstrap_deltas, bootstrap_interval, influence, text_variance
+from harness.stats.metrics import (
     TEXT_COLUMNS,
     Columns,
     Metric,
@@ -123,7 +123,7 @@ from harness.analysis.metrics import (
     recompute,
     weighted_ranks,
 )
-from harness.analysis.permutation import (
+from harness.stats.permutation import (
     MAX_PERMUTATIONS,
     PermutationResult,
     _text_effects,
@@ -131,7 +131,7 @@ from harness.analysis.permutation import (
     mc_interval,
     permutation_p,
 )
-from harness.analysis.units import UNITS, Units, infer_unit, n_rows, resample_units, resample_weights, text_units
+from harness.stats.units import UNITS, Units, infer_unit, n_rows, resample_units, resample_weights, text_units
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -193,7 +193,7 @@ def paired_stats(metric: Metric, a: Columns, b: Columns, *, seed: int, units: Un
     """Delta a − b with its paired-bootstrap interval and permutation p-value. ``a`` and ``b`` hold the same items
     in the same order; their ``gold`` columns must be equal. ``units`` (default: independent items) says how
     items are resampled and swapped (:func:`resample_units`). The test is adaptive against ``threshold``
-    (:func:`harness.analysis.permutation.permutation_p`: at least ``n_permutations`` swaps unless p is clearly
+    (:func:`harness.stats.permutation.permutation_p`: at least ``n_permutations`` swaps unless p is clearly
     large, more while the decision at ``threshold`` is open, up to ``max_permutations``); None: exactly
     ``n_permutations``."""
     n = n_rows(a)
@@ -429,7 +429,7 @@ def _new_pool(workers: int) -> Any:
     ctx: multiprocessing.context.BaseContext
     try:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["harness.analysis.stats"])  # type: ignore[attr-defined]
+        ctx.set_forkserver_preload(["harness.stats.engine"])  # type: ignore[attr-defined]
     except ValueError:
         ctx = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
@@ -441,8 +441,8 @@ def map_jobs(fn: Callable[[J], tuple[R, float]], jobs: list[J], *, workers: int 
     process (``workers`` 1, fewer than 2 jobs, or ``workers`` not given and fewer than :data:`MIN_POOL_JOBS` with
     no pool started yet) or in worker processes — the :func:`shared_pool`'s executor (Ray) or pool when one is
     open, else a pool for this call. Every job carries its own seed, so results never depend on the workers or
-    the order. The workers' CPU seconds go to ``timer`` (:mod:`harness.analysis.timers`)."""
-    from harness.analysis import timers
+    the order. The workers' CPU seconds go to ``timer`` (:mod:`harness.core.timers`)."""
+    from harness.core import timers
 
     executor = _shared["executor"] if len(jobs) >= 2 and workers != 1 else None  # started: takes every call
     if executor is None:

@@ -1,5 +1,5 @@
 """The paired permutation test of a delta: swaps of within-condition ranks / z-scores (correlations), per unit,
-with text effects and pair residuals swapped separately for word pairs; see :mod:`harness.analysis.stats`."""
+with text effects and pair residuals swapped separately for word pairs; see :mod:`harness.stats.engine`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.analysis.bootstrap import standardised
-from harness.analysis.metrics import Columns, Metric, bitext_swap_scores, midranks
-from harness.analysis.units import Units, chunk_sizes, n_rows
+from harness.stats.bootstrap import standardised
+from harness.stats.metrics import Columns, Metric, bitext_swap_scores, midranks
+from harness.stats.units import Units, chunk_sizes, n_rows
 
 _TOL = 1e-12  # |T*| ≥ |T| − tol: ties with the observed statistic count as extreme
 

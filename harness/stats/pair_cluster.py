@@ -1,6 +1,6 @@
 """Average precision and v-measure, row-wise and weighted: the PairClassification and Clustering metrics, of
-task folders and of mteb's registry tasks (see :mod:`harness.analysis.metrics`, which builds the
-:class:`~harness.analysis.metrics.Metric` objects from these functions).
+task folders and of mteb's registry tasks (see :mod:`harness.stats.metrics`, which builds the
+:class:`~harness.stats.metrics.Metric` objects from these functions).
 
 Registry PairClassification (``max_ap``): mteb scores every pair with five functions (the model's similarity,
 cosine, dot product, and Manhattan and Euclidean *distances*, ranked ascending) and reports the best AP of the five;

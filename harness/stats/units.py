@@ -1,7 +1,7 @@
 """Resampling units: which items move together when a delta is resampled (items, queries, sentences, or the
 recurring texts of a word-pair STS task), and the bootstrap multiplicities they induce.
 
-See :mod:`harness.analysis.stats`."""
+See :mod:`harness.stats.engine`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from harness.analysis.metrics import Columns, multiplicities
+from harness.stats.metrics import Columns, multiplicities
 
 _DENSE_TEXTS = 2000  # recurring texts up to which the text split uses a precomputed pseudo-inverse (else LSQR)
 

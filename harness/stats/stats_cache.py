@@ -30,15 +30,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from harness.analysis.permutation import PermutationResult
-from harness.analysis.stats import PairedStats
 from harness.core.atomic import file_sha256  # noqa: F401  (part of this module's API: how predictions are keyed)
 from harness.core.offline import CACHE_DIR
+from harness.stats.engine import PairedStats
+from harness.stats.permutation import PermutationResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Bump with any change to how a delta's statistics are computed (harness/analysis/{stats,units,bootstrap,
+# Bump with any change to how a delta's statistics are computed (harness/stats/{engine,units,bootstrap,
 # permutation,metrics}.py). 1: units (vertex bootstrap with jackknife spread), rank/z swaps, GPD tail p.
 # 2: adaptive (sequential) permutation counts, p never below 1/(R + 1), its Monte-Carlo interval, the tail estimate
 #    a separate p_tail; family replicates with shared texts drawn jointly across tasks.

@@ -1,5 +1,5 @@
 """The paired bootstrap interval of a delta over its resampling units (vertex bootstrap + jackknife spread for word
-pairs); see :mod:`harness.analysis.stats` for the method and its calibration."""
+pairs); see :mod:`harness.stats.engine` for the method and its calibration."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness.analysis.metrics import Columns, Metric, _weighted_ranks_ties, midranks, spearman_from_ranks
-from harness.analysis.units import Units, chunk_sizes, n_rows, resample_weights
+from harness.stats.metrics import Columns, Metric, _weighted_ranks_ties, midranks, spearman_from_ranks
+from harness.stats.units import Units, chunk_sizes, n_rows, resample_weights
 
 CONFIDENCE = 0.95
 

@@ -1,7 +1,7 @@
 """The metrics the statistics recompute from item-level predictions, row-wise over resamples (unweighted and
 weighted by resample multiplicities), exactly as mteb computes them on the full set.
 
-See :mod:`harness.analysis.stats`."""
+See :mod:`harness.stats.engine`."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from harness.analysis.followir import PMRR, pmrr_values, retrieval_part
-from harness.analysis.pair_cluster import (
+from harness.results.schema import RETRIEVAL_LIKE
+from harness.stats.followir import PMRR, pmrr_values, retrieval_part
+from harness.stats.pair_cluster import (
     FUNCTION_ACCURACIES,
     FUNCTION_APS,
     MAX_AP_COLUMNS,
@@ -31,7 +32,6 @@ from harness.analysis.pair_cluster import (
     max_ap_w,
     pair_function_columns,
 )
-from harness.results.schema import RETRIEVAL_LIKE
 
 Columns = dict[str, np.ndarray]
 
