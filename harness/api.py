@@ -245,7 +245,7 @@ def aggregate(results_dir: Path = DEFAULT_RESULTS, *, multiplicity: str = "holm"
     from harness.core import timers
     from harness.report import build, leaderboard_page, plots
     from harness.results import staging
-    from harness.stats import engine
+    from harness.stats.pool import JobExecutor
 
     if executor not in EXECUTORS:
         raise HarnessError(f"--executor {executor}: unknown executor; expected one of {', '.join(EXECUTORS)}")
@@ -255,7 +255,7 @@ def aggregate(results_dir: Path = DEFAULT_RESULTS, *, multiplicity: str = "holm"
         raise HarnessError(f"{results_dir}: no such results folder; run `harness run` first")
     timers.reset()  # per-component CPU and wall seconds: `harness aggregate --timings`, make perf PERF_MODE=aggregate
     with contextlib.ExitStack() as stack:
-        pool: engine.JobExecutor | None = None
+        pool: JobExecutor | None = None
         if executor == "ray":
             from harness.run import ray_executor
             from harness.run.ray_pool import RayPool

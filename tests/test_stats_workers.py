@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from harness.core import timers
-from harness.stats import engine
+from harness.stats import engine, pool
 
 
 def _frames(rng: np.random.Generator, n_words: int, shift: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -47,11 +47,11 @@ def test_two_workers_equal_one_bit_for_bit(jobs: list[engine.DeltaJob]) -> None:
 
 
 def test_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(engine.WORKERS_ENV, "3")
-    assert engine.stats_workers() == 3
-    monkeypatch.setenv(engine.WORKERS_ENV, "0")
+    monkeypatch.setenv(pool.WORKERS_ENV, "3")
+    assert pool.stats_workers() == 3
+    monkeypatch.setenv(pool.WORKERS_ENV, "0")
     with pytest.raises(ValueError, match="HARNESS_STATS_WORKERS='0'"):
-        engine.stats_workers()
+        pool.stats_workers()
 
 
 def test_redraws_with_two_workers_equal_one_bit_for_bit(jobs: list[engine.DeltaJob]) -> None:
@@ -64,13 +64,13 @@ def test_redraws_with_two_workers_equal_one_bit_for_bit(jobs: list[engine.DeltaJ
 
 
 def test_one_shared_pool_for_every_map(jobs: list[engine.DeltaJob]) -> None:
-    with engine.shared_pool(2):
+    with pool.shared_pool(2):
         first = engine.delta_stats_many(jobs[:3], workers=2)
-        pool = engine._shared["pool"]
-        assert pool is not None
+        started = pool._shared["pool"]
+        assert started is not None
         again = engine.delta_stats_many(jobs[:3])  # no count given: the pool already started is used
-        assert engine._shared["pool"] is pool and again == first
-    assert engine._shared["pool"] is None  # shut at the end of the block
+        assert pool._shared["pool"] is started and again == first
+    assert pool._shared["pool"] is None  # shut at the end of the block
 
 
 def test_aggregate_with_two_workers_writes_the_same_tables(tmp_path_factory: pytest.TempPathFactory,
@@ -96,3 +96,35 @@ def test_aggregate_with_two_workers_writes_the_same_tables(tmp_path_factory: pyt
     assert tables[1]["geometry.parquet"].metric.str.startswith("centred").any()  # geometry's jobs ran too
     for name, frame in tables[1].items():
         pd.testing.assert_frame_equal(frame, tables[2][name], check_exact=True, obj=name)
+
+
+def test_jobs_go_out_costliest_first_and_come_back_in_order() -> None:
+    """map_jobs hands an executor the jobs in descending cost and returns the results in the jobs' order."""
+
+    class Recording:
+        def __init__(self) -> None:
+            self.handed: list[int] = []
+
+        def map(self, fn: object, jobs: list[int]) -> list[tuple[int, float]]:
+            self.handed = list(jobs)
+            return [_square(j) for j in jobs]
+
+    rec = Recording()
+    jobs = [3, 9, 1, 7, 5]
+    with pool.shared_pool(2, executor=rec):
+        got = pool.map_jobs(_square, jobs, cost=float)
+        assert rec.handed == [9, 7, 5, 3, 1]
+        assert got == [9, 81, 1, 49, 25]
+        assert pool.map_jobs(_square, jobs) == got and rec.handed == jobs  # no cost: the jobs' own order
+        assert pool.map_jobs(_square, jobs, workers=1, cost=float) == got  # in this process
+    assert pool._shared["executor"] is None
+
+
+def _square(k: int) -> tuple[int, float]:
+    return k * k, 0.0
+
+
+def test_a_process_pool_in_cost_order_gives_the_same_results(jobs: list[engine.DeltaJob]) -> None:
+    in_order = pool.map_jobs(engine._delta_job, jobs, workers=2)
+    by_cost = pool.map_jobs(engine._delta_job, jobs, workers=2, cost=lambda j: -len(j[2]) - j[4] % 7)
+    assert by_cost == in_order

@@ -34,7 +34,7 @@ from harness.results.schema import (
     write_parquet,
 )
 from harness.results.staging import NothingToWrite
-from harness.stats import engine, stats_cache
+from harness.stats import engine, pool, stats_cache
 
 log = logging.getLogger(__name__)
 PAIRING = ["task_data_sha256", "model_identity"]  # a delta's two cells must agree on these (sidecar fields)
@@ -147,7 +147,7 @@ def deltas(board: pd.DataFrame, results_dir: Path | None = None, *, n_bootstrap:
 
     With ``results_dir``, each main-metric delta gets paired statistics recomputed from the cells' item-level
     predictions (:mod:`harness.stats`; the deltas not in the statistics cache in ``stats_workers`` processes,
-    default :func:`harness.stats.engine.stats_workers`); p-values are adjusted within each model × kind of comparison
+    default :func:`harness.stats.pool.stats_workers`); p-values are adjusted within each model × kind of comparison
     (:mod:`harness.analysis.multiplicity`: Holm, or ``bh``)."""
     frames = [_against(board, BASELINE, board[board.condition != BASELINE])]
     with_prefixes = _format_has_prefixes(board)
@@ -347,7 +347,7 @@ def disagreement_lines(d: pd.DataFrame) -> list[str]:
 
 
 def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path | None = None,
-              stats_workers: int | None = None, stats_executor: engine.JobExecutor | None = None
+              stats_workers: int | None = None, stats_executor: pool.JobExecutor | None = None
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild ``leaderboard.parquet``, ``deltas.parquet`` and the other tables from the usable, current cells on
     disk, into ``out`` (default: the results folder; ``harness aggregate`` passes its staging folder,
@@ -356,7 +356,7 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path
     fields or wrong types; result file unreadable) — are listed in ``left-out-cells.json`` with the reason and the
     command that recomputes them. Raises (writing nothing) only when no cell is left. ``multiplicity_method``:
     ``holm`` or ``bh`` within each family (:mod:`harness.analysis.multiplicity`). ``stats_executor``: where the
-    statistics run instead of the local pool (:func:`harness.stats.engine.shared_pool`; Ray's)."""
+    statistics run instead of the local pool (:func:`harness.stats.pool.shared_pool`; Ray's)."""
     if multiplicity_method not in multiplicity.METHODS:
         raise HarnessError(f"--multiplicity {multiplicity_method}: unknown method (choose "
                            f"{' or '.join(multiplicity.METHODS)})")
@@ -381,7 +381,7 @@ def aggregate(results_dir: Path, *, multiplicity_method: str = "holm", out: Path
     for line in found.lines(results_dir):
         log.info(line)
     currency.write(results_dir, found, out=out)
-    with engine.shared_pool(stats_workers, stats_executor):  # one pool (started when first needed) for all below
+    with pool.shared_pool(stats_workers, stats_executor):  # one pool (started when first needed) for all below
         with timers.timed("geometry (shift, anisotropy, centred scores)"):
             left_out = found.stale_sidecars | {u.sidecar for u in found.unreadable}
             geo = geometry.table(results_dir, leave_out=left_out, read=sides)

@@ -35,7 +35,7 @@ from harness.core.atomic import file_sha256
 from harness.prompts.conditions import BASELINE
 from harness.results import layout, trust
 from harness.results.schema import SCHEMA_VERSION
-from harness.stats import engine, stats_cache
+from harness.stats import engine, pool, stats_cache
 from harness.stats.bootstrap import CONFIDENCE, RankMemo, score_variance, text_variance, weighted_score_delta
 from harness.stats.metrics import multiplicities, spearman_from_ranks
 from harness.stats.units import chunk_sizes, recurring_texts, resample_weights, shared_weights
@@ -227,7 +227,7 @@ def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None
     """The family table (see the module docstring); empty when no cell belongs to a family. ``joint=False``: the
     old scheme (every task's texts drawn independently), kept to measure what the joint draw changes. The task
     contributions not in the statistics cache are computed first, all at once, by
-    :func:`harness.stats.engine.map_jobs` (in the statistics pool; each from its own seed, so the same whatever
+    :func:`harness.stats.pool.map_jobs` (in the statistics pool; each from its own seed, so the same whatever
     the workers), then the rows are built from the cache."""
     n_bootstrap = n_bootstrap or engine.N_BOOTSTRAP
     claims = _claims(board)
@@ -249,7 +249,8 @@ def summarise(results_dir: Path, board: pd.DataFrame, *, n_bootstrap: int | None
                 views.setdefault(tuple(job[1:]), []).append(ck)
             jobs = [([todo[ck][0] for ck in cks], *view) for view, cks in views.items()]
             with timers.timed(engine.FAMILY_TIMER):
-                computed = engine.map_jobs(_contributions_job, jobs, workers=workers, timer=engine.FAMILY_TIMER)
+                computed = pool.map_jobs(_contributions_job, jobs, workers=workers, timer=engine.FAMILY_TIMER,
+                                         cost=lambda j: sum(len(tasks) for tasks in j[0]))  # its task deltas
             for cks, gots in zip(views.values(), computed, strict=True):
                 for ck, got in zip(cks, gots, strict=True):
                     done[ck] = got

@@ -47,7 +47,7 @@ from harness.analysis.geometry_stats import (
 from harness.prompts.conditions import BASELINE
 from harness.results import layout, trust
 from harness.results.embedding_store import read_vectors
-from harness.stats import engine
+from harness.stats import engine, pool
 from harness.stats.bootstrap import CONFIDENCE, bootstrap_intervals
 from harness.stats.metrics import item_columns, metric_for
 from harness.stats.stats_cache import StatsCache, geometry_key, geometry_subsets_key
@@ -315,9 +315,15 @@ def table(results_dir: Path, *, leave_out: Iterable[str] = (), store: Path | Non
             cache.close()
 
 
+def _subset_cost(job: tuple[Any, ...]) -> float:
+    """A subset job's expected cost: the Gram squares of its conditions (texts² each)."""
+    vectors = job[1]
+    return float(sum(sum(len(v) for v in sides.values()) ** 2 for sides in vectors.values()))
+
+
 def _subset_job(job: tuple[Any, ...]) -> tuple[dict[str, list[dict[str, Any]]], float]:
     """(one subset's :func:`subset_rows_by_condition` with one BLAS thread, the CPU seconds it took): a worker
-    function for the statistics pool (:func:`harness.stats.engine.map_jobs`)."""
+    function for the statistics pool (:func:`harness.stats.pool.map_jobs`)."""
     import time
 
     from threadpoolctl import threadpool_limits
@@ -433,7 +439,7 @@ def _table(results_dir: Path, leave_out: Iterable[str], store: Path | None, n_bo
     from harness.core import timers
 
     with timers.timed(TIMER):
-        computed = engine.map_jobs(_subset_job, jobs, timer=TIMER)
+        computed = pool.map_jobs(_subset_job, jobs, timer=TIMER, cost=_subset_cost)
     for done, new in zip(finish, computed, strict=True):
         COMPUTED += len(new)
         done(new)

@@ -1,7 +1,7 @@
 """The statistics of ``harness aggregate --executor ray`` on Ray: the same engine (and the same connection:
 :func:`harness.run.ray_executor.connect`) as ``harness run --executor ray``, not a scheduler of our own.
 
-:class:`RayPool` is what :func:`harness.stats.engine.shared_pool` takes instead of its process pool: each job of a
+:class:`RayPool` is what :func:`harness.stats.pool.shared_pool` takes instead of its process pool: each job of a
 ``map`` is one Ray task (one CPU), the results come back in the jobs' order. Every job carries its own seed, so
 the numbers are the local pool's bit for bit (tests/test_ray_aggregate.py). The workers import ``harness`` the way
 the run's actors do: on a local instance from this checkout, on a cluster from the same version installed on its

@@ -7,7 +7,9 @@
   its resample weights;
 - ``bootstrap``: paired-bootstrap intervals (the vertex bootstrap with its jackknife spread for texts);
 - ``permutation``: the paired permutation test (adaptive, exact where it can be) and the labelled tail fit;
-- ``engine``: a delta's statistics from two prediction frames, seeds, Holm, and the pool the statistics run in;
+- ``engine``: a delta's statistics from two prediction frames, seeds, Holm;
+- ``pool``: where the statistics run (this process, one shared process pool, or an executor such as Ray's),
+  costliest jobs first;
 - ``joint``: several cells scored on the same resampled items (paraphrase spread, rankings);
 - ``stats_cache``: the cache of computed statistics, keyed by the inputs' content and the method's version.
 

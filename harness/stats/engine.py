@@ -102,11 +102,9 @@ result records ``resample_unit``, ``n_units`` and ``ci_scale``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -131,10 +129,8 @@ from harness.stats.permutation import (
     mc_interval,
     permutation_p,
 )
+from harness.stats.pool import map_jobs
 from harness.stats.units import UNITS, Units, infer_unit, n_rows, resample_units, resample_weights, text_units
-
-J = TypeVar("J")
-R = TypeVar("R")
 
 __all__ = [
     "ALPHA", "CONFIDENCE", "MAX_PERMUTATIONS", "N_BOOTSTRAP", "N_PERMUTATIONS", "SEED", "TEXT_COLUMNS", "UNITS",
@@ -319,28 +315,6 @@ def _delta_inputs(task_type: str, metric: str, a: pd.DataFrame, b: pd.DataFrame,
     return m, ca, cb, units
 
 
-WORKERS_ENV = "HARNESS_STATS_WORKERS"  # `--stats-workers N` (aggregate, run) is kept here for every caller
-
-
-def stats_workers() -> int:
-    """Processes for the deltas' statistics: $HARNESS_STATS_WORKERS (``harness aggregate`` sets it to its
-    ``--stats-workers``, default the machine's cores), else 1 = in this process. A library caller gets no worker
-    processes unless it asks: a pool started by a fork server re-imports the caller's ``__main__``, which a script
-    without an ``if __name__ == "__main__":`` guard does not survive."""
-    import os
-
-    raw = os.environ.get(WORKERS_ENV, "").strip()
-    if raw:
-        try:
-            n = int(raw)
-        except ValueError:
-            n = 0
-        if n < 1:
-            raise ValueError(f"{WORKERS_ENV}={raw!r}: not a whole number ≥ 1")
-        return n
-    return 1
-
-
 DeltaJob = tuple[str, str, pd.DataFrame, pd.DataFrame, int, "str | None", dict[str, Any]]
 
 
@@ -362,12 +336,11 @@ def _delta_job(job: DeltaJob) -> tuple[PairedStats | str | None, float]:
 
 
 def delta_stats_many(jobs: list[DeltaJob], *, workers: int | None = None) -> list[PairedStats | str | None]:
-    """:func:`delta_stats` of every job, in order: in this process (``workers`` 1, fewer than 2 jobs, or ``workers``
-    not given and fewer than :data:`MIN_POOL_JOBS`) or in a
-    ``ProcessPoolExecutor`` of up to ``workers`` processes (default :func:`stats_workers`), started by a fork
-    server that has imported this module (spawn where there is none). Each delta draws from its own seed, so the
-    results do not depend on the number of workers or on the order in which they finish."""
-    return map_jobs(_delta_job, jobs, workers=workers, timer=TIMER)
+    """:func:`delta_stats` of every job, in order, where :func:`harness.stats.pool.map_jobs` puts them (this
+    process, the shared pool, a pool of up to ``workers`` processes, or Ray), the largest first. Each delta draws
+    from its own seed, so the results do not depend on the number of workers or on the order in which they
+    finish."""
+    return map_jobs(_delta_job, jobs, workers=workers, timer=TIMER, cost=lambda j: len(j[2]))
 
 
 def _redraw_job(job: tuple[Any, ...]) -> tuple[PermutationResult | None, float]:
@@ -387,96 +360,12 @@ def _redraw_job(job: tuple[Any, ...]) -> tuple[PermutationResult | None, float]:
 def redraw_many(jobs: list[tuple[Any, ...]], *, workers: int | None = None) -> list[PermutationResult | None]:
     """:func:`delta_p` of every (task type, metric, a, b, seed, unit, swaps) job, in order, like
     :func:`delta_stats_many` (each from its own seed: the same whatever the workers)."""
-    return map_jobs(_redraw_job, jobs, workers=workers, timer=REDRAW_TIMER)
-
-
-class JobExecutor(Protocol):
-    """What :func:`shared_pool` can take instead of its process pool: ``map(fn, jobs)`` = ``fn`` of every job, in
-    order, wherever it likes (:class:`harness.run.ray_pool.RayPool`: Ray tasks on a cluster)."""
-
-    def map(self, fn: Callable[[Any], Any], jobs: list[Any]) -> Iterable[Any]: ...
-
-
-_shared: dict[str, Any] = {"depth": 0, "pool": None, "workers": 0, "executor": None}
-
-
-@contextlib.contextmanager
-def shared_pool(workers: int | None = None, executor: JobExecutor | None = None) -> Iterator[None]:
-    """Within this block every :func:`map_jobs` that runs in worker processes uses one pool (started on first use,
-    shut down at the end): ``harness aggregate``'s stage 1, stage 2's redraws and the family summary pay for one
-    pool's start. ``workers``: its size (default :func:`stats_workers`). ``executor``: an already started one
-    (``harness aggregate --executor ray``) that every call with two jobs or more uses instead (nested blocks keep
-    the outermost's)."""
-    _shared["depth"] += 1
-    if _shared["depth"] == 1:
-        _shared["workers"] = workers if workers is not None else stats_workers()
-        _shared["executor"] = executor
-    try:
-        yield
-    finally:
-        _shared["depth"] -= 1
-        if _shared["depth"] == 0:
-            _shared["executor"] = None
-            pool, _shared["pool"] = _shared["pool"], None
-            if pool is not None:
-                pool.shutdown()
-
-
-def _new_pool(workers: int) -> Any:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    ctx: multiprocessing.context.BaseContext
-    try:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["harness.stats.engine"])  # type: ignore[attr-defined]
-    except ValueError:
-        ctx = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-
-
-def map_jobs(fn: Callable[[J], tuple[R, float]], jobs: list[J], *, workers: int | None = None,
-             timer: str | None = None) -> list[R]:
-    """``fn`` (a module-level worker function returning (result, its CPU seconds)) of every job, in order: in this
-    process (``workers`` 1, fewer than 2 jobs, or ``workers`` not given and fewer than :data:`MIN_POOL_JOBS` with
-    no pool started yet) or in worker processes — the :func:`shared_pool`'s executor (Ray) or pool when one is
-    open, else a pool for this call. Every job carries its own seed, so results never depend on the workers or
-    the order. The workers' CPU seconds go to ``timer`` (:mod:`harness.core.timers`)."""
-    from harness.core import timers
-
-    executor = _shared["executor"] if len(jobs) >= 2 and workers != 1 else None  # started: takes every call
-    if executor is None:
-        if workers is None:  # by default, a pool only where it pays for its start (seconds on a loaded 2-core box)
-            if _shared["depth"]:
-                started = _shared["pool"] is not None
-                workers = _shared["workers"] if started or len(jobs) >= MIN_POOL_JOBS else 1
-            else:
-                workers = stats_workers() if len(jobs) >= MIN_POOL_JOBS else 1
-        if workers <= 1 or len(jobs) < 2:
-            return [fn(j)[0] for j in jobs]
-    if executor is not None:  # a Ray cluster (harness aggregate --executor ray)
-        done = list(executor.map(fn, jobs))
-    elif _shared["depth"] and workers == _shared["workers"]:
-        if _shared["pool"] is None:
-            assert workers is not None
-            _shared["pool"] = _new_pool(workers)
-        done = list(_shared["pool"].map(fn, jobs))
-    else:
-        assert workers is not None
-        with _new_pool(min(workers, len(jobs))) as pool:
-            done = list(pool.map(fn, jobs))
-    if timer is not None:
-        timers.add_worker_cpu(timer, sum(cpu for _, cpu in done))
-    return [got for got, _ in done]
+    return map_jobs(_redraw_job, jobs, workers=workers, timer=REDRAW_TIMER, cost=lambda j: len(j[2]) * j[6])
 
 
 TIMER = "statistics: deltas"
 REDRAW_TIMER = "statistics: redraws"
 FAMILY_TIMER = "statistics: family contributions"
-# Fewer deltas than this to compute, and no worker count given: in this process. Measured on a 2-core box at load
-# ≈ 4: the pool's start (fork server, imports) cost ≈ 3 s wall for 3 deltas that take 2.3 CPU s in all; one
-# delta ≈ 0.2–0.5 CPU s, so two workers win from about 15 deltas.
-MIN_POOL_JOBS = 16
 
 
 def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
