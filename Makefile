@@ -38,7 +38,7 @@ install-embeddinggemma: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/harness run --model "$(MODEL)" $(if $(TASKS),--tasks "$(TASKS)") $(if $(CONDITIONS),--conditions "$(CONDITIONS)") --results "$(RESULTS)" $(if $(EXECUTOR),--executor "$(EXECUTOR)") $(if $(RAY_ADDRESS),--ray-address "$(RAY_ADDRESS)") $(if $(WORKERS),--workers "$(WORKERS)") $(if $(THREADS),--threads "$(THREADS)") $(if $(BATCH_SIZE),--batch-size "$(BATCH_SIZE)")
-	$(BIN)/harness aggregate --results "$(RESULTS)"
+	$(BIN)/harness aggregate --results "$(RESULTS)" $(if $(EXECUTOR),--executor "$(EXECUTOR)") $(if $(RAY_ADDRESS),--ray-address "$(RAY_ADDRESS)")
 
 # The README's *Findings*: the default grid (every task × none, format, official, blog) for embeddinggemma, minilm
 # and multilingual-e5-small in $(FINDINGS_RESULTS), aggregated, then docs/findings/ (findings.md + figures).
