@@ -5,6 +5,7 @@ in-process aggregate's; its bad options fail in one line before anything is writ
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -110,3 +111,21 @@ def test_bad_ray_options_fail_in_one_line_and_write_nothing(grid: Path, tmp_path
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert sorted(p.relative_to(results) for p in results.rglob("*")) == before
+
+
+def test_cli_aggregate_on_ray_writes_the_local_tables(grid: Path, tmp_path: Path) -> None:
+    """`harness aggregate --executor ray` end to end: its own local Ray instance (127.0.0.1), exit 0, every table
+    equal to the in-process aggregate's."""
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    shutil.copytree(grid, local)
+    shutil.copytree(grid, on_ray)
+    env = {**os.environ, "HARNESS_STATS_CACHE": "off", "HARNESS_FIGURE_CACHE": "off"}
+    for results, extra in ((local, ["--stats-workers", "1"]), (on_ray, ["--executor", "ray", "--timings"])):
+        done = subprocess.run([sys.executable, "-m", "harness", "aggregate", "--results", str(results), *extra],
+                              capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "Ray (connect or start)" in done.stderr  # the timings of the Ray run name its connection
+    want, got = _tables(local), _tables(on_ray)
+    assert set(want) == set(got) and "deltas.parquet" in want
+    for name, frame in want.items():
+        pd.testing.assert_frame_equal(frame, got[name], check_exact=True, obj=name)
