@@ -159,6 +159,41 @@ def test_bitext_weighted_scores_match_sklearn_on_resamples() -> None:
         assert weighted == pytest.approx(want, abs=1e-12), name
 
 
+@pytest.mark.parametrize("hit_rate", [0.03, 0.5, 0.97])
+def test_bitext_swap_scores_count_the_swapped_predictions(hit_rate: float) -> None:
+    """Swap scores from the scoring labels only (those a hit can reach) equal sklearn on the swapped predictions,
+    for a model that finds almost nothing, half, and almost everything (weighted path too, with few hits)."""
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    from harness.stats.metrics import bitext_swap_scores
+
+    rng = np.random.default_rng(11)
+    n = 60
+    gold = np.arange(n)
+    pa = np.where(rng.random(n) < hit_rate, gold, rng.integers(0, n + 5, n))  # labels beyond the gold ones too
+    pb = np.where(rng.random(n) < hit_rate, gold, rng.integers(0, n + 5, n))
+    swap = rng.random((30, n)) < 0.5
+    for name, fn in (("f1", f1_score), ("precision", precision_score), ("recall", recall_score),
+                     ("accuracy", None)):
+        got_a, got_b = bitext_swap_scores(name, gold.astype(float), pa.astype(float), pb.astype(float), swap)
+        for row, ga, gb in zip(swap, got_a, got_b, strict=True):
+            sa, sb = np.where(row, pb, pa), np.where(row, pa, pb)
+            if fn is None:
+                want_a, want_b = float((sa == gold).mean()), float((sb == gold).mean())
+            else:
+                want_a = fn(gold, sa, average="weighted", zero_division=0)
+                want_b = fn(gold, sb, average="weighted", zero_division=0)
+            assert (ga, gb) == pytest.approx((want_a, want_b), abs=1e-12), name
+        if fn is not None:
+            metric = engine.metric_for("BitextMining", name)
+            assert metric is not None
+            idx = rng.integers(0, n, size=(10, n))
+            counts = np.stack([np.bincount(i, minlength=n) for i in idx]).astype(float)
+            weighted = metric.weighted({"gold": gold.astype(float), "pred": pa.astype(float)}, counts)
+            want = [fn(gold[i], pa[i], average="weighted", zero_division=0) for i in idx]
+            assert weighted == pytest.approx(want, abs=1e-12), name
+
+
 def test_weighted_ranks_are_the_ranks_of_the_expanded_sample() -> None:
     # an item of weight c is c tied copies; items of equal value share a tie group; weight 0 leaves the sample
     x = np.array([0.3, 0.1, 0.3, 0.7, 0.1, 0.5])

@@ -206,6 +206,28 @@ def _bitext_counts(gold: np.ndarray, pred: np.ndarray, w: np.ndarray | None
     return _label_counts(g, m, weights=w), _label_counts(p, m, weights=w), _label_counts(g, m, weights=w * hit)
 
 
+def _scoring_labels(g: np.ndarray, *preds: np.ndarray) -> np.ndarray:
+    """The labels whose term in a weighted precision / recall / F1 can be non-zero: each term is support × a
+    ratio with the label's true positives on top, and an item is a true positive only of its own gold label and
+    only where a prediction hits it. Every other label adds exactly 0 (sums over the rest differ from sums over
+    all labels only in the order of the additions)."""
+    hit = np.zeros(len(g), dtype=bool)
+    for p in preds:
+        hit |= g == p
+    return np.unique(g[hit])
+
+
+def _bitext_weighted(kind: str, gold: np.ndarray, pred: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """:func:`_bitext_from_counts` of the weighted counts (1-D item columns, rows × items weights) over the
+    scoring labels only; the denominator Σ support = Σ w (each item has one gold label)."""
+    g, p = gold.astype(np.int64), pred.astype(np.int64)
+    m = int(max(g.max(), p.max())) + 1
+    keep = _scoring_labels(g, p)
+    hit = (g == p).astype(np.float64)
+    return _bitext_from_counts(kind, _times(w, _incidence(g, m)[:, keep]), _times(w, _incidence(p, m)[:, keep]),
+                               _times(w, _incidence(g, m, hit)[:, keep]), total=w.sum(axis=1))
+
+
 def bitext_swap_scores(kind: str, gold: np.ndarray, pa: np.ndarray, pb: np.ndarray, swap: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:
     """The two conditions' bitext scores (``kind``: accuracy | f1 | precision | recall) after each row of
@@ -221,17 +243,21 @@ def bitext_swap_scores(kind: str, gold: np.ndarray, pa: np.ndarray, pb: np.ndarr
         moved = s @ (hit_b - hit_a)
         return (hit_a.sum() + moved) / n, (hit_b.sum() - moved) / n
     m = int(max(g.max(), a.max(), b.max())) + 1
-    support = np.broadcast_to(_label_counts(g[None, :], m), (len(s), m))
-    pred_move = _times(s, _incidence(b, m) - _incidence(a, m))
-    tp_move = _times(s, _incidence(g, m, hit_b - hit_a))
-    base_pa, base_pb = _label_counts(a[None, :], m), _label_counts(b[None, :], m)
-    base_ta, base_tb = _label_counts(g[None, :], m, weights=hit_a[None, :]), _label_counts(
-        g[None, :], m, weights=hit_b[None, :])
-    return (_bitext_from_counts(kind, support, base_pa + pred_move, base_ta + tp_move),
-            _bitext_from_counts(kind, support, base_pb - pred_move, base_tb - tp_move))
+    keep = _scoring_labels(g, a, b)  # every other label's term is 0 whatever the swap
+    support = np.broadcast_to(_label_counts(g[None, :], m)[:, keep], (len(s), len(keep)))
+    pred_move = _times(s, (_incidence(b, m) - _incidence(a, m))[:, keep])
+    tp_move = _times(s, _incidence(g, m, hit_b - hit_a)[:, keep])
+    base_pa, base_pb = _label_counts(a[None, :], m)[:, keep], _label_counts(b[None, :], m)[:, keep]
+    base_ta = _label_counts(g[None, :], m, weights=hit_a[None, :])[:, keep]
+    base_tb = _label_counts(g[None, :], m, weights=hit_b[None, :])[:, keep]
+    total = np.full(len(s), float(n))  # Σ support: each item has one gold label
+    return (_bitext_from_counts(kind, support, base_pa + pred_move, base_ta + tp_move, total=total),
+            _bitext_from_counts(kind, support, base_pb - pred_move, base_tb - tp_move, total=total))
 
 
-def _bitext_from_counts(kind: str, support: np.ndarray, predicted: np.ndarray, tp: np.ndarray) -> np.ndarray:
+def _bitext_from_counts(kind: str, support: np.ndarray, predicted: np.ndarray, tp: np.ndarray,
+                        total: np.ndarray | None = None) -> np.ndarray:
+    """Σ support × per-label score / Σ support, per row (``total``: Σ support where only some labels are given)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         if kind == "f1":
             per_label = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
@@ -239,7 +265,8 @@ def _bitext_from_counts(kind: str, support: np.ndarray, predicted: np.ndarray, t
             per_label = np.where(predicted > 0, tp / predicted, 0.0)
         else:  # recall
             per_label = np.where(support > 0, tp / support, 0.0)
-        return np.asarray((support * per_label).sum(axis=1) / support.sum(axis=1), dtype=np.float64)
+        den = support.sum(axis=1) if total is None else total
+        return np.asarray((support * per_label).sum(axis=1) / den, dtype=np.float64)
 
 
 def _bitext(kind: str) -> tuple[Callable[[Columns], np.ndarray], Callable[[Columns, np.ndarray], np.ndarray]]:
@@ -249,6 +276,8 @@ def _bitext(kind: str) -> tuple[Callable[[Columns], np.ndarray], Callable[[Colum
         return _bitext_from_counts(kind, *_bitext_counts(cols["gold"], cols["pred"], None))
 
     def weighted(cols: Columns, w: np.ndarray) -> np.ndarray:
+        if np.ndim(cols["gold"]) == 1 and np.ndim(cols["pred"]) == 1:
+            return _bitext_weighted(kind, cols["gold"], cols["pred"], w)
         return _bitext_from_counts(kind, *_bitext_counts(cols["gold"], cols["pred"], w))
 
     return score, weighted
