@@ -68,10 +68,7 @@ def run(
     registry task of that name (text tasks; data from the local Hugging Face cache at its pinned revision, or
     downloaded with ``--online``: :mod:`harness.taskspecs.registry_tasks`); ``benchmark`` adds an mteb benchmark's
     text tasks (``MTEB(eng, v2)``), ``task_types`` keeps only the tasks of those types."""
-    if executor not in EXECUTORS:
-        raise HarnessError(f"--executor {executor}: unknown executor; expected one of {', '.join(EXECUTORS)}")
-    if executor == "local" and (ray_address or workers is not None):
-        raise HarnessError("--ray-address and --workers need --executor ray")
+    _check_executor(executor, {"--ray-address": ray_address, "--workers": workers})
     if batch_size < 1:
         raise HarnessError(f"--batch-size {batch_size}: must be at least 1")
     if threads is not None:
@@ -104,6 +101,16 @@ def run(
     return runner.run(specs, tasks=tasks, conditions=conditions, results_dir=results_dir,
                       batch_size=batch_size, registry=TaskRegistry(), progress=progress, cache=cache,
                       skip_invalid=skip_invalid, all_cells=all_cells, verbose=verbose)
+
+
+def _check_executor(executor: str, ray_options: dict[str, object]) -> None:
+    """``--executor`` is one of :data:`EXECUTORS`; the command's Ray options (name → value, None or empty when not
+    given) only with ``ray``."""
+    if executor not in EXECUTORS:
+        raise HarnessError(f"--executor {executor}: unknown executor; expected one of {', '.join(EXECUTORS)}")
+    if executor == "local" and any(v is not None and v != "" for v in ray_options.values()):
+        names = " and ".join(ray_options)
+        raise HarnessError(f"{names} {'needs' if len(ray_options) == 1 else 'need'} --executor ray")
 
 
 def select_tasks(tasks: list[str] | None, *, benchmark: str | None = None,
@@ -247,10 +254,7 @@ def aggregate(results_dir: Path = DEFAULT_RESULTS, *, multiplicity: str = "holm"
     from harness.results import staging
     from harness.stats.pool import JobExecutor
 
-    if executor not in EXECUTORS:
-        raise HarnessError(f"--executor {executor}: unknown executor; expected one of {', '.join(EXECUTORS)}")
-    if executor == "local" and ray_address:
-        raise HarnessError("--ray-address needs --executor ray")
+    _check_executor(executor, {"--ray-address": ray_address})
     if not results_dir.is_dir():
         raise HarnessError(f"{results_dir}: no such results folder; run `harness run` first")
     timers.reset()  # per-component CPU and wall seconds: `harness aggregate --timings`, make perf PERF_MODE=aggregate

@@ -89,3 +89,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         reason = str(skipped[0].longrepr[-1]) if isinstance(skipped[0].longrepr, tuple) else "see -rs"
         terminalreporter.write_line(f"browser tests skipped ({len(skipped)}): {reason.removeprefix('Skipped: ')}; "
                                     "`make test` as root installs Debian's chromium", yellow=True)
+
+
+def mock_grid(out: Path, tasks: list[str], conditions: tuple[str, ...] = ("none", "blog", "format")) -> Path:
+    """The seeded mock encoder's cells of ``tasks`` × ``conditions`` run into ``out``."""
+    from harness import api
+
+    api.run([mock_spec()], tasks=tasks, conditions=list(conditions), results_dir=out, progress=False)
+    return out

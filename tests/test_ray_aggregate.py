@@ -16,10 +16,9 @@ import pandas as pd
 import pytest
 
 from harness import api
-from harness.models.mock import mock_spec
 from harness.run.ray_local import init_local
 from harness.run.ray_pool import RayPool
-from tests.conftest import ROOT
+from tests.conftest import ROOT, mock_grid
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +34,8 @@ def ray_started() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ray-aggregate-run")
-    api.run([mock_spec()], tasks=["TemperatureBySensation", "ScaleAge", "DeEnTranslationBitextMining"],
-            conditions=["none", "blog", "format"], results_dir=out, progress=False)
-    return out
+    return mock_grid(tmp_path_factory.mktemp("ray-aggregate-run"),
+                     ["TemperatureBySensation", "ScaleAge", "DeEnTranslationBitextMining"])
 
 
 def _tables(results: Path) -> dict[str, pd.DataFrame]:

@@ -8,6 +8,7 @@ import pytest
 
 from harness.core import timers
 from harness.stats import engine, pool
+from tests.conftest import mock_grid
 
 
 def _frames(rng: np.random.Generator, n_words: int, shift: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -77,13 +78,10 @@ def test_aggregate_with_two_workers_writes_the_same_tables(tmp_path_factory: pyt
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Stage 1, stage 2's redraws and the family summary in one pool of 2 workers: every parquet file equal to
     one process's, bit for bit."""
-    from harness import api
     from harness.analysis.aggregate import aggregate
-    from harness.models.mock import mock_spec
 
-    out = tmp_path_factory.mktemp("workers-run")
-    api.run([mock_spec()], tasks=["TemperatureBySensation", "ScaleAge", "ScaleTemperature"],
-            conditions=["none", "blog", "format"], results_dir=out, progress=False)
+    out = mock_grid(tmp_path_factory.mktemp("workers-run"),
+                    ["TemperatureBySensation", "ScaleAge", "ScaleTemperature"])
     monkeypatch.setenv("HARNESS_STATS_CACHE", "off")
     tables = {}
     for n in (1, 2):

@@ -11,17 +11,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness import api
 from harness.analysis.aggregate import aggregate
-from harness.models.mock import mock_spec
+from tests.conftest import mock_grid
 
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("warm-grid")
-    api.run([mock_spec()], tasks=["TemperatureBySensation", "DeEnTranslationRetrieval", "ScaleAge"],
-            conditions=["none", "blog", "format"], results_dir=out, progress=False)
-    return out
+    return mock_grid(tmp_path_factory.mktemp("warm-grid"),
+                     ["TemperatureBySensation", "DeEnTranslationRetrieval", "ScaleAge"])
 
 
 def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:

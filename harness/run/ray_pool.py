@@ -24,7 +24,7 @@ class RayPool:
         self.ray = ray
         self.max_in_flight = max_in_flight
         self._remote: dict[Callable[[Any], Any], Any] = {}
-        self.tasks = 0  # Ray tasks submitted (reported by --timings; asserted by the tests)
+        self.tasks = 0  # Ray tasks submitted
 
     def _task(self, fn: Callable[[Any], Any]) -> Any:
         if fn not in self._remote:

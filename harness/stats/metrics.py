@@ -201,8 +201,6 @@ def _bitext_counts(gold: np.ndarray, pred: np.ndarray, w: np.ndarray | None
     hit = (g == p).astype(np.float64)
     if w is None:
         return _label_counts(g, m), _label_counts(p, m), _label_counts(g, m, weights=hit)
-    if g.ndim == 1:  # sparse incidence: the counts are integer-valued sums, exact in any order
-        return _times(w, _incidence(g, m)), _times(w, _incidence(p, m)), _times(w, _incidence(g, m, hit))
     return _label_counts(g, m, weights=w), _label_counts(p, m, weights=w), _label_counts(g, m, weights=w * hit)
 
 
