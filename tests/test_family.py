@@ -79,8 +79,9 @@ def test_family_shows_in_console_and_report(family_results) -> None:
     text = family_table(fam)
     assert text.splitlines()[0].startswith("family") and "scales" in text and "blog" in text
     html = (out / "report.html").read_text()
-    assert "Task families" in html and "family.scales.png" not in html  # embedded, not linked
-    assert (out / "report_files" / "family.scales.png").exists()
+    assert "Task families" in html and "family.scales.svg" not in html  # inline, not linked
+    assert html.count('class="family-multiples"') == 1 and ">ScaleSize</text>" in html
+    assert (out / "report_files" / "family.scales.svg").exists()
 
 
 def test_a_second_summary_reuses_every_row_and_equals_the_first(

@@ -27,7 +27,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_findings_tables_are_the_aggregated_numbers(results: Path, tmp_path: Path) -> None:
     out = tmp_path / "findings"
     paths = findings.write(results, out)
-    assert {p.name for p in paths} >= {"findings.md", "deltas.png", "embedding_shift.png"}
+    assert {p.name for p in paths} >= {"findings.md", "deltas.svg", "embedding_shift.png"}
+    chart = next(p for p in paths if p.name == "deltas.svg").read_text(encoding="utf-8")
+    assert chart.startswith("<svg ") and 'class="delta-chart"' in chart
     assert any(p.name.endswith(".language_split.png") for p in paths)
     for p in paths:
         assert p.stat().st_size > 0

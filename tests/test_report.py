@@ -17,6 +17,7 @@ import pytest
 from harness import api
 from harness.models.mock import mock_spec, mock_vector
 from harness.report import build as report
+from harness.report import heatmaps
 from harness.results.layout import COSINES_ARTIFACT
 from tests.conftest import ROOT
 
@@ -70,9 +71,7 @@ def test_word_cosine_artifact_holds_the_full_matrix(results: Path) -> None:
 def test_report_is_self_contained_and_has_every_section(results: Path) -> None:
     page = (results / "report.html").read_text(encoding="utf-8")
     srcs = re.findall(r'src="([^"]+)"', page)
-    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
-    for s in srcs:
-        assert base64.b64decode(s.split(",", 1)[1]).startswith(PNG_MAGIC)
+    assert srcs == []  # no <img>: the charts are inline SVG (no language plots in this grid)
     assert "<link" not in page and "<script" not in page and "http://" not in page and "https://" not in page
     for heading in ("Deltas with 95% confidence intervals", "Pair table", "Word × word cosine heatmaps",
                     "Language split", "Embedding shift", "Instructions used", "Versions and date"):
@@ -83,11 +82,13 @@ def test_report_is_self_contained_and_has_every_section(results: Path) -> None:
     assert "warm – cold" in page and "claim: warm – philosophy &gt; warm – cold" in page  # pair table
     assert "Classify a given temperature by its sensation. " in page  # the exact prefix (repr)
     assert "cosines.png" not in page and "cosines.svg" not in page  # images are embedded, not linked
-    assert len(srcs) == 1  # the delta chart (no language plots in this grid); the heatmap is inline SVG
     hrefs = re.findall(r'<image [^>]*href="([^"]+)"', page)
     assert hrefs and all(h.startswith("data:image/png;base64,") for h in hrefs)
-    # one heatmap (3 panels) and the model's geometry figure (report/geometry.py)
-    assert page.count('<svg width=') == 2 and page.count('<image class="matrix"') == 3
+    for h in hrefs:  # the heatmaps' panels: PNGs written by report/heatmaps.py itself
+        assert base64.b64decode(h.split(",", 1)[1]).startswith(PNG_MAGIC)
+    # the delta chart, one heatmap (3 panels) and the model's geometry figure (report/geometry.py)
+    assert page.count('<svg width=') == 3 and page.count('<image class="matrix"') == 3
+    assert page.count('class="delta-chart"') == 1
     assert "Geometry: shared shift, anisotropy and centred scores" in page
     import mteb
 
@@ -98,11 +99,11 @@ def test_markdown_report_links_existing_images(results: Path) -> None:
     md = (results / "report.md").read_text(encoding="utf-8")
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert len(links) == 3
-    pngs = [link for link in links if link.endswith(".png")]
     svgs = [link for link in links if link.endswith(".cosines.svg")]
-    assert len(pngs) == 1 and len(svgs) == 1
+    assert len(svgs) == 1 and "report_files/deltas.svg" in links
     assert [link for link in links if "geometry__" in link] == ["report_files/geometry__mock.svg"]
-    assert (results / pngs[0]).read_bytes().startswith(PNG_MAGIC)
+    chart = (results / "report_files" / "deltas.svg").read_text(encoding="utf-8")
+    assert chart.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and 'class="delta-chart"' in chart
     svg = (results / svgs[0]).read_text(encoding="utf-8")
     assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and ">warm</text>" in svg
     assert "| model | task (main score) | subset | condition − baseline |" in md
@@ -112,12 +113,12 @@ def test_markdown_report_links_existing_images(results: Path) -> None:
 def test_language_plots_under_plots_are_embedded(results: Path, tmp_path: Path) -> None:
     copy = tmp_path / "r"
     shutil.copytree(results, copy)
-    png = (copy / report.FILES_DIR / "deltas.png").read_bytes()
+    png = base64.b64decode(heatmaps._png(np.zeros((4, 4, 4), np.uint8)).split(",", 1)[1])
     (copy / "plots").mkdir(exist_ok=True)
     (copy / "plots" / "mock.language_split.png").write_bytes(png)
     report.build(copy)
     page = (copy / "report.html").read_text(encoding="utf-8")
-    assert "mock: language split" in page and page.count('src="data:image/png;base64,') == 2
+    assert "mock: language split" in page and page.count('src="data:image/png;base64,') == 1
 
 
 def test_compare_prints_models_by_conditions_with_cis(results: Path) -> None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.prompts.conditions import order_conditions
+from harness.report import svg
 from harness.report.figure_cache import cached
-from harness.report.html import Figure, png_bytes, pyplot, safe_name
+from harness.report.html import Figure, safe_name
 
 MARKERS = {"scale": "o", "relation": "s", "scale_deu": "^", "relation_deu": "v"}
 
@@ -31,56 +32,85 @@ def family_rows(f: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+PANEL_PX = (292, 200)  # one panel's plotting area and its margins: four to a row on the 1180 px page
+PLOT_PX = (236, 150)  # the plotting area within a panel
+LEFT_PX = 46  # the y-axis' tick labels
+
+
 @cached
 def small_multiples(family: str, f: pd.DataFrame, board: pd.DataFrame) -> Figure | None:
-    """One panel per task of ``family`` plus the family-mean panel; x: conditions, y: main score."""
+    """One panel per task of ``family`` plus the family-mean panel; x: conditions, y: main score (one y-scale
+    for all panels). An SVG: labels are text, each point's hover text gives its value."""
     fam = f[f.family == family]
     if fam.empty:
         return None
     tasks = sorted({t for ts in fam.tasks for t in ts.split(",")})
     main = board[(board.kind == "mteb") & board.is_main & board.task.isin(tasks)]
     conds = order_conditions(set(fam.condition))
-    plt = pyplot()
-    cols = 4
-    n_panels = len(tasks) + 1
-    rows = (n_panels + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False, sharey=True)
-    colours = plt.get_cmap("tab10")
     models = sorted(set(fam.alias))
-    for ax in axes.ravel():
-        ax.set_visible(False)
+    lines = []  # (panel index, model index, subset, ys, lows, highs)
     for k, task in enumerate([*tasks, None]):
-        ax = axes.ravel()[k]
-        ax.set_visible(True)
         for m, alias in enumerate(models):
-            for subset, marker in MARKERS.items():
+            for subset in MARKERS:
                 if task is None:
                     g = fam[(fam.alias == alias) & (fam.subset == subset)].set_index("condition")
                     ys = [g.mean_score.get(c) for c in conds]
-                    lo = [g.score_ci_low.get(c) for c in conds]
-                    hi = [g.score_ci_high.get(c) for c in conds]
+                    lo, hi = [g.score_ci_low.get(c) for c in conds], [g.score_ci_high.get(c) for c in conds]
                 else:
                     g = main[(main.alias == alias) & (main.task == task) & (main.subset == subset)]
-                    ys = [g[g.condition == c].score.mean() if (g.condition == c).any() else None for c in conds]
+                    means = g.groupby("condition").score.mean()
+                    ys = [means.get(c) for c in conds]
                     lo = hi = [None] * len(conds)
-                xs = [i for i, y in enumerate(ys) if y is not None and not pd.isna(y)]
-                if not xs:
-                    continue
-                ax.plot(xs, [ys[i] for i in xs], marker=marker, color=colours(m % 10), linewidth=1.2,
-                        markersize=5, label=f"{alias} · {subset}", alpha=0.9,
-                        linestyle="-" if subset.startswith("scale") else "--")
-                for i in xs:
-                    if lo[i] is not None and not pd.isna(lo[i]):
-                        ax.plot([i, i], [lo[i], hi[i]], color=colours(m % 10), linewidth=1.0, alpha=0.7)
-        ax.axhline(0, color="0.6", linewidth=0.6)
-        ax.set_xticks(range(len(conds)))
-        ax.set_xticklabels(conds, rotation=30, fontsize=8, ha="right")
-        ax.set_title(task or f"{family}: mean over {len(tasks)} tasks (95% CI)", fontsize=9)
-        ax.grid(alpha=0.25)
-    axes.ravel()[0].set_ylabel("main score (cosine Spearman)")
-    handles, labels = axes.ravel()[n_panels - 1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8, frameon=False)
-    fig.suptitle(f"Task family '{family}': none vs instructed, per task and on average (solid: scale view, "
-                 "dashed: relation view)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
-    return Figure(safe_name(f"family.{family}.png"), f"Family '{family}': per task and mean", png_bytes(fig))
+                if any(_finite(y) for y in ys):
+                    lines.append((k, m, subset, ys, lo, hi))
+    ylo, yhi = svg.padded([v for *_, ys, lo, hi in lines for v in [*ys, *lo, *hi] if _finite(v)], include=(0.0,))
+    ticks = [t for t in svg.round_ticks(ylo, yhi, 5) if ylo <= t <= yhi]
+    cols, n_panels = 4, len(tasks) + 1
+    below = 14 + max(svg.text_width(c, 10) for c in conds) * 0.55  # x labels at -30°
+    panel_h = 22 + PLOT_PX[1] + below
+    parts = [svg.text(4, 16, f"Task family '{family}': none vs instructed, per task and on average (solid: scale "
+                      "view, dashed: relation view)", 12.5, font_weight="600")]
+    for k, task in enumerate([*tasks, None]):
+        x0, y0 = (k % cols) * PANEL_PX[0], 28 + (k // cols) * panel_h
+        left, top = x0 + LEFT_PX, y0 + 22
+        x = svg.Scale(-0.5, len(conds) - 0.5, left, left + PLOT_PX[0])
+        y = svg.Scale(ylo, yhi, top + PLOT_PX[1], top)
+        parts.append(svg.text(left + PLOT_PX[0] / 2, y0 + 14, task or f"{family}: mean over {len(tasks)} tasks "
+                              "(95% CI)", 11, text_anchor="middle", font_weight="600"))
+        for t in ticks:
+            parts.append(svg.line(left, y(t), left + PLOT_PX[0], y(t), svg.GRID))
+            parts.append(svg.text(left - 4, y(t) + 3.5, svg.tick_label(t, ticks), 9.5, text_anchor="end"))
+        parts.append(svg.line(left, y(0.0), left + PLOT_PX[0], y(0.0), "#999999", 0.8))
+        for i, c in enumerate(conds):
+            parts.append(svg.text(0, 0, c, 10, text_anchor="end",
+                                  transform=f"translate({x(i) + 3:.1f},{top + PLOT_PX[1] + 12:.1f}) rotate(-30)"))
+        for _, m, subset, ys, lo, hi in [ln for ln in lines if ln[0] == k]:
+            col = svg.colour(m)
+            pts = [(i, float(v)) for i, v in enumerate(ys) if _finite(v)]
+            dash = None if subset.startswith("scale") else "5 3"
+            parts.append(svg.polyline([(x(i), y(v)) for i, v in pts], col, 1.2, stroke_dasharray=dash,
+                                      opacity=0.9))
+            for i, v in pts:
+                if _finite(lo[i]) and _finite(hi[i]):
+                    parts.append(svg.line(x(i), y(float(lo[i])), x(i), y(float(hi[i])), col, 1.0, opacity=0.7))
+                tip = f"{models[m]} · {subset}, {task or 'family mean'}, {conds[i]}: {v:.4f}"
+                parts.append(svg.marker(MARKERS[subset], x(i), y(v), 3.5, col, col, tip))
+        parts.append(svg.rect(left, top, PLOT_PX[0], PLOT_PX[1], "none", stroke=svg.AXIS, stroke_width=0.8))
+    parts.append(svg.text(12, 28 + panel_h / 2, "main score (cosine Spearman)", 10.5, text_anchor="middle",
+                          transform=f"rotate(-90 12 {28 + panel_h / 2:.1f})"))
+    y_legend = 28 + ((n_panels + cols - 1) // cols) * panel_h + 6
+    entries = sorted({(m, subset) for _, m, subset, *_ in lines})
+    for e, (m, subset) in enumerate(entries):
+        lx, ly = (e % 4) * PANEL_PX[0] + LEFT_PX, y_legend + (e // 4) * 18 + 8
+        dash = None if subset.startswith("scale") else "5 3"
+        parts.append(svg.line(lx - 14, ly, lx + 14, ly, svg.colour(m), 1.2, stroke_dasharray=dash))
+        parts.append(svg.marker(MARKERS[subset], lx, ly, 3.5, svg.colour(m), svg.colour(m)))
+        parts.append(svg.text(lx + 20, ly + 4, f"{models[m]} · {subset}", 10.5))
+    height = y_legend + ((len(entries) + 3) // 4) * 18 + 10
+    title = f"Family '{family}': per task and mean"
+    doc = svg.document(cols * PANEL_PX[0], height, title, "".join(parts), "family-multiples")
+    return Figure(safe_name(f"family.{family}.svg"), title, doc.encode("utf-8"))
+
+
+def _finite(v: object) -> bool:
+    return v is not None and not pd.isna(v)

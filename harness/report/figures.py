@@ -15,8 +15,9 @@ from harness.analysis import folding
 from harness.analysis.tables import fmt_p
 from harness.prompts.conditions import BASELINE, condition_order, order_conditions
 from harness.prompts.schema import ASYMMETRIC_TYPES
+from harness.report import svg
 from harness.report.figure_cache import cached
-from harness.report.html import Figure, png_bytes, pyplot
+from harness.report.html import Figure
 from harness.results.layout import COSINES_ARTIFACT
 from harness.results.schema import SHIFT_PREFIX, identical_inputs, row_significant
 from harness.stats import engine
@@ -65,63 +66,78 @@ def _delta_row(r: Any, label: str, scores: str, delta: str, p: Any, p_holm: Any,
             "n": "—" if n is None or pd.isna(n) else str(int(n)) + _unit(r)}
 
 
+ROW_PAD = 12  # px above and below the series of one task/subset row of the delta chart
+SERIES_PX = 14  # px per condition series within a row
+PLOT_PX = 640  # the delta chart's plotting width (the page is 1180 px)
+
+
 @cached
 def delta_chart(d: pd.DataFrame) -> Figure | None:
     """One panel per model and baseline, stacked, all on one shared x-axis: each task/subset's delta per condition
     with its CI whiskers; filled markers where the delta is significant (its verdict). Conditions that fed the
-    baseline's exact strings are named in the panel title, not drawn (0 by construction)."""
+    baseline's exact strings are named in the panel title, not drawn (0 by construction). An SVG (labels are
+    text; each marker's hover text gives its delta, CI and verdict)."""
     every = _main_deltas(d)
     main = every[~every.identical_inputs]
     if main.empty:
         return None
-    plt = pyplot()
     panels = sorted({(r.alias, r.baseline) for r in main.itertuples()},
                     key=lambda k: (k[0], k[1] != BASELINE, k[1]))
-    rows_of = {p: sorted({(r.task, r.subset, r.metric) for r in main.itertuples() if (r.alias, r.baseline) == p})
-               for p in panels}
+    at = {(r.alias, r.baseline, r.task, r.subset, r.metric, r.condition): r for r in main.itertuples()}
+    rows_of = {p: sorted({k[2:5] for k in at if k[:2] == p}) for p in panels}
     conds = order_conditions(set(main.condition))
     series = {p: _series(main[(main.alias == p[0]) & (main.baseline == p[1])]) for p in panels}
-    per_row = {p: 0.32 + 0.14 * len(series[p]) for p in panels}
-    heights = [per_row[p] * len(rows_of[p]) + 0.7 for p in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(11.2, sum(heights) + 1.0), sharex=True, squeeze=False,
-                             gridspec_kw={"height_ratios": heights})
-    colours = plt.get_cmap("tab10")
-    for ax, panel in zip(axes[:, 0], panels, strict=True):
-        labels = rows_of[panel]
-        sub = main[(main.alias == panel[0]) & (main.baseline == panel[1])]
-        names = series[panel]
-        present = [c for c in conds if c in names]
-        width = 0.7 / max(1, len(present))
+    labels = {p: [[f"{t} · {s}" if s != "default" else t, m] for t, s, m in rows_of[p]] for p in panels}
+    label_w = 12 + max(svg.text_width(x, 11) for p in panels for pair in labels[p] for x in pair)
+    legend_w = 34 + max(svg.text_width(n, 11) for p in panels for n in series[p].values())
+    xlo, xhi = svg.padded([v for r in main.itertuples() for v in (r.delta, r.ci_low, r.ci_high)], include=(0.0,))
+    ticks = [t for t in svg.round_ticks(xlo, xhi) if xlo <= t <= xhi]
+    x = svg.Scale(xlo, xhi, label_w, label_w + PLOT_PX)
+    parts, y = [], 8.0
+    for panel in panels:
+        present = [c for c in conds if c in series[panel]]
+        row_h = max(2 * ROW_PAD + SERIES_PX * len(present), 34)
+        title = f"{panel[0]}: Δ vs {panel[1]}{_not_drawn(every, panel)}"
+        parts.append(svg.text(label_w, y + 14, title, 12, font_weight="600"))
+        top = y + 22
+        bottom = top + row_h * len(rows_of[panel])
+        for yi, pair in enumerate(labels[panel]):
+            if yi % 2:
+                parts.append(svg.rect(label_w, top + yi * row_h, PLOT_PX, row_h, "#f6f6f6"))
+            parts.append(svg.lines_of_text(label_w - 6, top + (yi + 0.5) * row_h - 2, pair, 11,
+                                           text_anchor="end"))
+        for t in ticks:
+            parts.append(svg.line(x(t), top, x(t), bottom, svg.GRID))
+        parts.append(svg.line(x(0.0), top, x(0.0), bottom, svg.AXIS, 1.0))
         for ci, cond in enumerate(present):
-            colour = colours(conds.index(cond) % 10)
-            for yi, (task, subset, metric) in enumerate(labels):
-                r = sub[(sub.task == task) & (sub.subset == subset) & (sub.metric == metric) & (sub.condition == cond)]
-                if r.empty:
+            c = svg.colour(conds.index(cond))
+            for yi, (task, subset, metric) in enumerate(rows_of[panel]):
+                r = at.get((*panel, task, subset, metric, cond))
+                if r is None:
                     continue
-                x = r.iloc[0]
-                y = yi + (ci - (len(present) - 1) / 2) * width
-                if pd.notna(x.ci_low):
-                    ax.errorbar(x.delta, y, xerr=[[x.delta - x.ci_low], [x.ci_high - x.delta]], fmt="none",
-                                ecolor=colour, elinewidth=1.6, capsize=4)
-                sig = row_significant(x, ALPHA)
-                ax.plot(x.delta, y, "o", color=colour, markersize=7, markerfacecolor=colour if sig else "white",
-                        markeredgewidth=1.6, label=names[cond])
-        ax.axvline(0, color="0.3", linewidth=0.8)
-        ax.set_yticks(range(len(labels)))
-        ax.set_yticklabels([f"{t} · {s}\n{m}" if s != "default" else f"{t}\n{m}" for t, s, m in labels],
-                           fontsize=9)
-        ax.set_ylim(len(labels) - 0.5, -0.5)
-        ax.grid(axis="x", alpha=0.3)
-        ax.set_title(f"{panel[0]}: Δ vs {panel[1]}{_not_drawn(every, panel)}", fontsize=10, loc="left")
-        handles, names = ax.get_legend_handles_labels()
-        uniq = dict(zip(names, handles, strict=True))
-        ax.legend(uniq.values(), uniq.keys(), fontsize=9, loc="upper left", bbox_to_anchor=(1.005, 1.0),
-                  frameon=False)
-    axes[-1, 0].set_xlabel("Δ main score (condition − baseline) with paired-bootstrap 95% CI; filled: significant "
-                           "(Holm within the model)", fontsize=10)
-    axes[-1, 0].tick_params(axis="x", labelbottom=True, labelsize=9)
-    fig.tight_layout()
-    return Figure("deltas.png", "Deltas with 95% CIs per model × task (one shared x-axis)", png_bytes(fig))
+                cy = top + (yi + 0.5) * row_h + (ci - (len(present) - 1) / 2) * SERIES_PX
+                ci_text = "no CI"
+                if pd.notna(r.ci_low):
+                    ci_text = f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]"
+                    parts.append(svg.line(x(r.ci_low), cy, x(r.ci_high), cy, c, 1.6))
+                    parts += [svg.line(x(v), cy - 4, x(v), cy + 4, c, 1.6) for v in (r.ci_low, r.ci_high)]
+                sig = row_significant(r, ALPHA)
+                tip = (f"{series[panel][cond]} − {panel[1]}, {task} · {subset} ({metric}): Δ {r.delta:+.4f} "
+                       f"{ci_text}{', significant' if sig else ''}")
+                parts.append(svg.marker("o", x(r.delta), cy, 4.5, c, c if sig else "white", tip))
+        parts.append(svg.rect(label_w, top, PLOT_PX, bottom - top, "none", stroke=svg.AXIS, stroke_width=0.8))
+        for li, cond in enumerate(present):
+            ly = top + 10 + li * 18
+            parts.append(svg.marker("o", label_w + PLOT_PX + 16, ly, 4.5, svg.colour(conds.index(cond)), "white"))
+            parts.append(svg.text(label_w + PLOT_PX + 28, ly + 4, series[panel][cond], 11))
+        y = max(bottom, top + 18 * len(present)) + 12
+    for t in ticks:
+        parts.append(svg.text(x(t), y + 4, svg.tick_label(t, ticks), 10.5, text_anchor="middle"))
+    parts.append(svg.text(label_w + PLOT_PX / 2, y + 24, "Δ main score (condition − baseline) with paired-bootstrap "
+                          "95% CI; filled: significant (Holm within the model)", 11, text_anchor="middle"))
+    title = "Deltas with 95% CIs per model × task (one shared x-axis)"
+    doc = svg.document(label_w + PLOT_PX + legend_w, y + 34, title, "".join(parts), "delta-chart")
+    return Figure("deltas.svg", title, doc.encode("utf-8"))
 
 
 def _column_groups(board: pd.DataFrame, model: str, revision: str, task: str, conds: list[str]) -> list[list[str]]:

@@ -145,9 +145,9 @@ def write(results_dir: Path, out: Path = DEFAULT_OUT, *, tasks: list[str] | None
              "## Significant deltas", "", significance_summary(d), "", delta_markdown(d), ""]
     chart = delta_chart(d[d.baseline == BASELINE])
     if chart is not None:
-        atomic.write_bytes(out / "deltas.png", chart.png)
-        written.append(out / "deltas.png")
-        parts += ["![deltas](deltas.png)", ""]
+        atomic.write_bytes(out / chart.name, chart.png)  # deltas.svg
+        written.append(out / chart.name)
+        parts += [f"![deltas]({chart.name})", ""]
     parts += ["## The origin's pairs (cosine)", ""]
     for title, table in pair_tables(board):
         parts += [f"**{md.text(title)}**", "", md_table(table), ""]

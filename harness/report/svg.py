@@ -1,0 +1,125 @@
+"""SVG building blocks for the report's charts: text, markers, lines, a linear scale with round ticks, the document.
+
+Plain strings, no plotting library: a chart costs milliseconds instead of a matplotlib figure's hundreds, its
+labels are the page's own text (searchable, crisp at any zoom), and a ``$`` or ``<`` in a task, word or model
+name is text (escaped here). Widths of text are estimated (0.6 em a character: the report's sans-serif fonts run
+narrower), so labels get room to spare rather than overlap.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import math
+
+FONT = "system-ui,-apple-system,Segoe UI,Roboto,sans-serif"
+# matplotlib's tab10, the colours the PNG charts used (a condition keeps its colour across the report's charts)
+TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+         "#17becf")
+GRID = "#e3e3e3"
+AXIS = "#4d4d4d"
+
+
+def colour(i: int) -> str:
+    return TAB10[i % len(TAB10)]
+
+
+def text_width(s: str, size: float) -> float:
+    """An upper estimate of a string's width in px at ``size`` px."""
+    return len(s) * size * 0.6
+
+
+def _attrs(attrs: dict[str, object]) -> str:
+    return "".join(f' {k.rstrip("_").replace("_", "-")}="{html.escape(str(v))}"' for k, v in attrs.items()
+                   if v is not None)
+
+
+def text(x: float, y: float, s: str, size: float, **attrs: object) -> str:
+    return f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size:g}"{_attrs(attrs)}>{html.escape(s)}</text>'
+
+
+def lines_of_text(x: float, y: float, lines: list[str], size: float, **attrs: object) -> str:
+    """Several lines, the first one's baseline at ``y``, each next one ``1.15 × size`` below."""
+    spans = "".join(f'<tspan x="{x:.1f}" dy="{0 if i == 0 else size * 1.15:.1f}">{html.escape(s)}</tspan>'
+                    for i, s in enumerate(lines))
+    return f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size:g}"{_attrs(attrs)}>{spans}</text>'
+
+
+def line(x1: float, y1: float, x2: float, y2: float, stroke: str, width: float = 1.0, **attrs: object) -> str:
+    return (f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{stroke}" '
+            f'stroke-width="{width:g}"{_attrs(attrs)}/>')
+
+
+def polyline(points: list[tuple[float, float]], stroke: str, width: float = 1.0, **attrs: object) -> str:
+    pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    return f'<polyline points="{pts}" fill="none" stroke="{stroke}" stroke-width="{width:g}"{_attrs(attrs)}/>'
+
+
+def rect(x: float, y: float, w: float, h: float, fill: str, **attrs: object) -> str:
+    return f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{fill}"{_attrs(attrs)}/>'
+
+
+def marker(shape: str, x: float, y: float, r: float, stroke: str, fill: str, tip: str | None = None) -> str:
+    """A circle (``o``), square (``s``) or triangle up / down (``^``, ``v``) of radius ``r`` centred on (x, y);
+    ``tip`` becomes its hover text (an SVG ``<title>``)."""
+    style = f'stroke="{stroke}" fill="{fill}" stroke-width="1.6"'
+    if shape == "o":
+        head = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:g}" {style}'
+    elif shape == "s":
+        h = r * 0.85
+        head = f'<rect x="{x - h:.1f}" y="{y - h:.1f}" width="{2 * h:.1f}" height="{2 * h:.1f}" {style}'
+    elif shape in "^v":
+        s = -1 if shape == "^" else 1
+        pts = f"{x:.1f},{y + s * r:.1f} {x - r:.1f},{y - s * r * 0.8:.1f} {x + r:.1f},{y - s * r * 0.8:.1f}"
+        head = f'<polygon points="{pts}" {style}'
+    else:
+        raise ValueError(f"unknown marker shape {shape!r}")
+    return f"{head}><title>{html.escape(tip)}</title></{head.split()[0][1:]}>" if tip else head + "/>"
+
+
+def round_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
+    """About ``n`` round tick values (1, 2 or 5 × 10^k apart) covering [lo, hi]."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo] if math.isfinite(lo) else [0.0]
+    raw = (hi - lo) / max(1, n - 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step - 1e-9)
+    return [round(k * step, 12) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+
+
+def tick_label(v: float, ticks: list[float]) -> str:
+    """``v`` with as many decimals as the ticks' step needs (0.25 apart: two; 0.1 apart: one)."""
+    step = min((b - a for a, b in itertools.pairwise(ticks)), default=0.0)
+    digits = 0
+    while digits < 6 and step > 0 and abs(round(step, digits) - step) > 1e-9 * step:
+        digits += 1
+    s = f"{v:.{digits}f}"
+    return "0" if float(s) == 0 else s
+
+
+class Scale:
+    """A linear map from data [lo, hi] to px [a, b] (``b < a`` for a y-axis that grows upwards)."""
+
+    def __init__(self, lo: float, hi: float, a: float, b: float):
+        self.lo, self.hi, self.a, self.b = lo, hi, a, b
+
+    def __call__(self, v: float) -> float:
+        return self.a + (v - self.lo) / ((self.hi - self.lo) or 1.0) * (self.b - self.a)
+
+
+def padded(values: list[float], pad: float = 0.05, include: tuple[float, ...] = ()) -> tuple[float, float]:
+    """The range of the finite ``values`` (and ``include``), widened by ``pad`` of its span on each side."""
+    xs = [v for v in [*values, *include] if v is not None and math.isfinite(v)]
+    if not xs:
+        return -1.0, 1.0
+    lo, hi = min(xs), max(xs)
+    span = (hi - lo) or max(abs(hi), 1e-3)
+    return lo - pad * span, hi + pad * span
+
+
+def document(width: float, height: float, title: str, body: str, cls: str) -> str:
+    """A standalone SVG document on a white ground (inlined in report.html, a file for report.md)."""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{FONT}" class="{cls}" role="img">'
+            f'<title>{html.escape(title)}</title><rect width="100%" height="100%" fill="white"/>{body}</svg>')
