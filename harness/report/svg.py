@@ -78,14 +78,18 @@ def marker(shape: str, x: float, y: float, r: float, stroke: str, fill: str, tip
 
 
 def round_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
-    """About ``n`` round tick values (1, 2 or 5 × 10^k apart) covering [lo, hi]."""
+    """Round tick values (1, 2, 2.5 or 5 × 10^k apart) inside [lo, hi], as close to ``n`` of them as those steps
+    allow (the coarser step on a tie)."""
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo] if math.isfinite(lo) else [0.0]
-    raw = (hi - lo) / max(1, n - 1)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.ceil(lo / step - 1e-9)
-    return [round(k * step, 12) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+    mag = 10 ** math.floor(math.log10((hi - lo) / max(1, n - 1)))
+
+    def ticks(step: float) -> list[float]:
+        first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+        return [round(k * step, 12) for k in range(first, last + 1)]
+
+    steps = [m * mag for m in (1, 2, 2.5, 5, 10)]
+    return ticks(min(steps, key=lambda st: (abs(len(ticks(st)) - n), -st)))
 
 
 def tick_label(v: float, ticks: list[float]) -> str:
