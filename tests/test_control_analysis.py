@@ -317,12 +317,17 @@ def test_report_has_the_control_sections(grid: tuple[Path, Path]) -> None:
     md = (out / "report.md").read_text(encoding="utf-8")
     for title in ("## Effect decomposition", "## Paraphrase sensitivity", "## Rankings across instruction sets"):
         assert title in md
-    files = {p.name for p in (out / "report_files").glob("*.png")}
-    assert {f"decomposition__mock-{s}.png" for s in SALTS} <= files
-    assert {f"paraphrase__mock-{s}.png" for s in SALTS} <= files
-    assert {f"ranks__{STS}.png", f"ranks__{RET}.png"} <= files
+    files = {p.name for p in (out / "report_files").glob("*.svg")}
+    charts = ({f"decomposition__mock-{s}.svg" for s in SALTS} | {f"paraphrase__mock-{s}.svg" for s in SALTS}
+              | {f"ranks__{STS}.svg", f"ranks__{RET}.svg"})
+    assert charts <= files
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert html.count("data:image/png;base64,") >= len(files)
+    for kind, count in (("decomposition-chart", len(SALTS)), ("paraphrase-chart", len(SALTS)), ("bump-chart", 2)):
+        assert html.count(f'class="{kind}"') == count, kind  # inline, each once
+    for s in SALTS:  # every model's line in every bump chart, with its ranks as hover text
+        assert html.count(f"<title>mock-{s}, none: rank ") >= 2
+    decomposition = (out / "report_files" / f"decomposition__mock-{SALTS[0]}.svg").read_text(encoding="utf-8")
+    assert "content (X − placebo)" in decomposition and "blog − none" in decomposition
 
 
 @pytest.mark.parametrize("name", ["paraphrase", "ranks", "rank_agreement"])

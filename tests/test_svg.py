@@ -28,14 +28,14 @@ def test_tick_labels_have_the_decimals_of_the_step() -> None:
 
 def test_text_from_files_is_escaped_and_the_document_parses() -> None:
     body = svg.text(1, 2, "a<b & $x^$", 10, text_anchor="end") + svg.lines_of_text(0, 0, ["<x>", "y"], 9)
-    body += "".join(svg.marker(m, 5, 5, 3, "#000", "white", tip="Δ <0>") for m in "os^v")
+    body += "".join(svg.marker(m, 5, 5, 3, "#000", "white", tip="Δ <0>") for m in "osDx^v")
     doc = svg.document(100, 50, "t<", body, "probe")
     root = ET.fromstring(doc)
     texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert texts == ["a<b & $x^$", "<x>y"]
-    assert [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")] == ["t<", *["Δ <0>"] * 4]
+    assert [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")] == ["t<", *["Δ <0>"] * 6]
     with pytest.raises(ValueError, match="unknown marker shape"):
-        svg.marker("x", 0, 0, 1, "#000", "#000")
+        svg.marker("?", 0, 0, 1, "#000", "#000")
 
 
 def test_scale_maps_ends_and_padded_includes_zero() -> None:
@@ -43,3 +43,19 @@ def test_scale_maps_ends_and_padded_includes_zero() -> None:
     assert (y(-1.0), y(0.0), y(1.0)) == (200.0, 100.0, 0.0)
     lo, hi = svg.padded([0.2, 0.4], include=(0.0,))
     assert lo == pytest.approx(-0.02) and hi == pytest.approx(0.42)
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 4), (37, 53, 4), (300, 120, 4)])
+def test_the_heatmaps_png_writer_round_trips_every_pixel(shape: tuple[int, int, int]) -> None:
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from harness.report.heatmaps import _png
+
+    rgba = np.repeat((np.random.default_rng(1).random(shape) * 255).astype(np.uint8), 3, axis=0)  # repeated rows
+    uri = _png(rgba)
+    assert uri.startswith("data:image/png;base64,")
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))), rgba)

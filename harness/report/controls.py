@@ -19,11 +19,15 @@ from harness.analysis import rankings
 from harness.analysis.paraphrase import REFERENCE, variant_sets
 from harness.analysis.tables import fmt_p
 from harness.prompts.conditions import BASELINE, condition_order
+from harness.report import svg
 from harness.report.figure_cache import cached
-from harness.report.html import Figure, Section, png_bytes, pyplot, safe_name
+from harness.report.html import Figure, Section, safe_name
 from harness.results.schema import row_identical, row_significant
 
 ALPHA = 0.05
+DECOMPOSITION_PX = 560  # the plotting width of a decomposition panel
+PARAPHRASE_PX = 560  # the plotting width of a paraphrase chart
+BUMP_PAGE_PX = 1040  # the bump charts' panels per row: as many as fit beside the legend on the 1180 px page
 PART_COLOURS = {dec.PREFIX: "#8da0cb", dec.ANY_INSTRUCTION: "#fc8d62", dec.CONTENT: "#66c2a5"}
 PART_NAMES = {dec.PREFIX: "prefix (format − none)", dec.ANY_INSTRUCTION: "any instruction (placebo − format)",
               dec.CONTENT: "content (X − placebo)"}
@@ -51,54 +55,69 @@ def decomposition_rows(d: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 @cached
 def decomposition_charts(d: pd.DataFrame) -> list[Figure]:
     """Per model: for each task × subset, the three parts of X − none (X = blog, and official where it has a
-    content row) as grouped bars with 95% CI whiskers, and a black diamond at X − none itself."""
+    content row) as grouped bars with 95% CI whiskers, and a black diamond at X − none itself; one panel per X,
+    stacked on one x-axis. An SVG per model (labels are text; hover text gives each part's Δ and CI)."""
     eff = dec.main_effects(d)
     if eff.empty:
         return []
     totals = d[(d.kind == "mteb") & d.is_main & (d.baseline == BASELINE)]
+    total_at = {(r.alias, r.task, r.subset, r.condition): r.delta for r in totals.itertuples()}
     figures = []
     for alias, g in eff.groupby("alias", sort=True):
         instructions = [c for c in ("blog", "official") if ((g.effect == dec.CONTENT) & (g.condition == c)).any()]
         if not instructions:
             continue
-        plt = pyplot()  # only where there is a chart to draw (its import is ≈ 0.2 s)
         labels = sorted({(r.task, r.subset) for r in g[g.effect == dec.CONTENT].itertuples()})
-        fig, axes = plt.subplots(1, len(instructions), figsize=(6.4 * len(instructions), 0.5 * len(labels) + 1.8),
-                                 squeeze=False)
-        for ax, instr in zip(axes[0], instructions, strict=True):
+        part_at = {(r.task, r.subset, r.effect, r.condition if r.effect == dec.CONTENT else None): r
+                   for r in g.itertuples() if r.effect in dec.PARTS}
+        drawn = [r for r in part_at.values() if (r.task, r.subset) in set(labels)]
+        values = [v for r in drawn for v in (r.delta, r.ci_low, r.ci_high)]
+        values += [total_at.get((alias, t, s_, i)) for t, s_ in labels for i in instructions]
+        xlo, xhi = svg.padded([v for v in values if v is not None and pd.notna(v)], include=(0.0,))
+        ticks = [t for t in svg.round_ticks(xlo, xhi) if xlo <= t <= xhi]
+        names = [[_label(t, s_)] for t, s_ in labels]
+        label_w = 12 + max(svg.text_width(n[0], 11) for n in names)
+        x = svg.Scale(xlo, xhi, label_w, label_w + DECOMPOSITION_PX)
+        row_h, parts, y = 3 * 11 + 12, [], 28.0
+        parts.append(svg.text(4, 16, "Effect decomposition with 95% CIs (outlined: significant after Holm within "
+                              "the model's parts)", 12.5, font_weight="600"))
+        for instr in instructions:
+            parts.append(svg.text(label_w, y + 14, f"{alias}: {instr} − none = prefix + any instruction + content",
+                                  12, font_weight="600"))
+            top = y + 34
+            frame, bottom = svg.row_frame(names, x, ticks, top, row_h)
+            parts.append(frame)
             for yi, (task, subset) in enumerate(labels):
-                at = g[(g.task == task) & (g.subset == subset)]
-                parts = [at[at.effect == dec.PREFIX], at[at.effect == dec.ANY_INSTRUCTION],
-                         at[(at.effect == dec.CONTENT) & (at.condition == instr)]]
-                for pi, (part, rows) in enumerate(zip(dec.PARTS, parts, strict=True)):
-                    if rows.empty:
+                for pi, part in enumerate(dec.PARTS):
+                    r = part_at.get((task, subset, part, instr if part == dec.CONTENT else None))
+                    if r is None:
                         continue
-                    x = rows.iloc[0]
-                    y = yi + (pi - 1) * 0.26
-                    ax.barh(y, x.delta, height=0.24, color=PART_COLOURS[part], label=PART_NAMES[part],
-                            edgecolor="0.2" if row_significant(x, ALPHA) else "none")
-                    if pd.notna(x.ci_low) and not row_identical(x):
-                        ax.errorbar(x.delta, y, xerr=[[x.delta - x.ci_low], [x.ci_high - x.delta]], fmt="none",
-                                    ecolor="0.25", elinewidth=1, capsize=2)
-                total = totals[(totals.alias == alias) & (totals.task == task) & (totals.subset == subset)
-                               & (totals.condition == instr)]
-                if len(total):
-                    ax.plot(total.iloc[0].delta, yi, "D", color="black", markersize=5, label=f"{instr} − none")
-            ax.axvline(0, color="0.3", linewidth=0.8)
-            ax.set_yticks(range(len(labels)))
-            ax.set_yticklabels([_label(t, s) for t, s in labels], fontsize=8)
-            ax.invert_yaxis()
-            ax.grid(axis="x", alpha=0.3)
-            ax.set_xlabel("Δ main score")
-            ax.set_title(f"{alias}: {instr} − none = prefix + any instruction + content", fontsize=10)
-            handles, names = ax.get_legend_handles_labels()
-            uniq = dict(zip(names, handles, strict=True))
-            ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="best")
-        fig.suptitle("Effect decomposition with 95% CIs (outlined: significant after Holm within the model's "
-                     "parts)", fontsize=11)
-        fig.tight_layout()
-        figures.append(Figure(f"decomposition__{safe_name(str(alias))}.png", f"{alias}: effect decomposition",
-                              png_bytes(fig)))
+                    cy = top + (yi + 0.5) * row_h + (pi - 1) * 11
+                    x0, x1 = sorted((x(0.0), x(r.delta)))
+                    sig = row_significant(r, ALPHA)
+                    ci = f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if pd.notna(r.ci_low) else "no CI"
+                    tip = f"{PART_NAMES[part]}, {_label(task, subset)}: Δ {r.delta:+.4f} {ci}" + (
+                        ", significant" if sig else "")
+                    parts.append(svg.rect(x0, cy - 4.5, max(x1 - x0, 0.5), 9, PART_COLOURS[part], tip,
+                                          stroke="#333333" if sig else None))
+                    if pd.notna(r.ci_low) and not row_identical(r):
+                        parts.append(svg.whisker(x, r.ci_low, r.ci_high, cy, "#404040", cap=2.5, width=1.0))
+                total = total_at.get((alias, task, subset, instr))
+                if total is not None and pd.notna(total):
+                    parts.append(svg.marker("D", x(total), top + (yi + 0.5) * row_h, 4.5, "black", "black",
+                                            f"{instr} − none, {_label(task, subset)}: Δ {total:+.4f}"))
+            key, key_h = svg.legend([(svg.rect(-6, -4.5, 12, 9, PART_COLOURS[p_]), PART_NAMES[p_])
+                                     for p_ in dec.PARTS] + [(svg.marker("D", 0, 0, 4.5, "black", "black"),
+                                                              f"{instr} − none")],
+                                    label_w + DECOMPOSITION_PX + 6, top + 10)
+            parts.append(key)
+            y = max(bottom, top + key_h) + 12
+        parts.append(svg.value_axis(x, ticks, y, "Δ main score"))
+        legend_w = 34 + max(svg.text_width(n, 11) for n in PART_NAMES.values())
+        doc = svg.document(label_w + DECOMPOSITION_PX + legend_w, y + 34, f"{alias}: effect decomposition",
+                           "".join(parts), "decomposition-chart")
+        figures.append(Figure(f"decomposition__{safe_name(str(alias))}.svg", f"{alias}: effect decomposition",
+                              doc.encode("utf-8")))
     return figures
 
 
@@ -148,10 +167,10 @@ def paraphrase_rows(para: pd.DataFrame) -> pd.DataFrame:
 
 @cached
 def paraphrase_charts(board: pd.DataFrame) -> list[Figure]:
-    """Per model: each task × subset's main score under every paraphrase variant (grey dots), none (×) and blog
-    (diamond): is the spread across wordings wider than the step from none to the instruction?"""
+    """Per model: each task × subset's main score under every paraphrase variant (grey dots on their range),
+    none (×) and blog (diamond): is the spread across wordings wider than the step from none to the instruction?
+    An SVG per model (hover text names each variant and its score)."""
     main = board[(board.kind == "mteb") & board.is_main]
-    plt = pyplot()
     figures = []
     for alias, g in main.groupby("alias", sort=True):
         sets = variant_sets(set(g.condition))
@@ -159,29 +178,43 @@ def paraphrase_charts(board: pd.DataFrame) -> list[Figure]:
             continue
         variants = [c for v in sets.values() for c in v]
         labels = sorted({(r.task, r.subset) for r in g[g.condition.isin(variants)].itertuples()})
-        fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(labels) + 1.6))
+        score = {(r.task, r.subset, r.condition): float(r.score) for r in g.itertuples()}
+        shown = [score[(t, s_, c)] for t, s_ in labels for c in [*variants, BASELINE, REFERENCE]
+                 if (t, s_, c) in score]
+        xlo, xhi = svg.padded(shown)
+        ticks = [t for t in svg.round_ticks(xlo, xhi) if xlo <= t <= xhi]
+        names = [[_label(t, s_)] for t, s_ in labels]
+        label_w = 12 + max(svg.text_width(n[0], 11) for n in names)
+        x = svg.Scale(xlo, xhi, label_w, label_w + PARAPHRASE_PX)
+        row_h, top = 26.0, 56.0
+        parts = [svg.text(label_w, 16, f"{alias}: score under each paraphrase, none and {REFERENCE}", 12,
+                          font_weight="600")]
+        frame, bottom = svg.row_frame(names, x, ticks, top, row_h, zero=False)
+        parts.append(frame)
         for yi, (task, subset) in enumerate(labels):
-            at = g[(g.task == task) & (g.subset == subset)].set_index("condition").score
-            xs = [at[c] for c in variants if c in at.index]
-            ax.plot([min(xs), max(xs)], [yi, yi], color="0.75", linewidth=3, solid_capstyle="round",
-                    label="range across paraphrases")
-            ax.plot(xs, [yi] * len(xs), "o", color="0.45", markersize=4, label="a paraphrase")
-            if BASELINE in at.index:
-                ax.plot(at[BASELINE], yi, "x", color="black", markersize=7, label=BASELINE)
-            if REFERENCE in at.index:
-                ax.plot(at[REFERENCE], yi, "D", color="#d95f02", markersize=6, label=REFERENCE)
-        ax.set_yticks(range(len(labels)))
-        ax.set_yticklabels([_label(t, s) for t, s in labels], fontsize=8)
-        ax.invert_yaxis()
-        ax.grid(axis="x", alpha=0.3)
-        ax.set_xlabel("main score")
-        handles, names = ax.get_legend_handles_labels()
-        uniq = dict(zip(names, handles, strict=True))
-        ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="best")
-        ax.set_title(f"{alias}: score under each paraphrase, none and {REFERENCE}", fontsize=10)
-        fig.tight_layout()
-        figures.append(Figure(f"paraphrase__{safe_name(str(alias))}.png", f"{alias}: paraphrase spread",
-                              png_bytes(fig)))
+            cy = top + (yi + 0.5) * row_h
+            xs = {c: score[(task, subset, c)] for c in variants if (task, subset, c) in score}
+            if xs:
+                parts.append(svg.line(x(min(xs.values())), cy, x(max(xs.values())), cy, "#bfbfbf", 6,
+                                      stroke_linecap="round"))
+            parts += [svg.marker("o", x(v), cy, 3, "#737373", "#737373", f"{c}, {_label(task, subset)}: {v:.4f}")
+                      for c, v in xs.items()]
+            for cond, shape, col in ((BASELINE, "x", "black"), (REFERENCE, "D", "#d95f02")):
+                if (task, subset, cond) in score:
+                    v = score[(task, subset, cond)]
+                    parts.append(svg.marker(shape, x(v), cy, 5, col, col, f"{cond}, {_label(task, subset)}: {v:.4f}"))
+        key, key_h = svg.legend([(svg.line(-8, 0, 8, 0, "#bfbfbf", 6, stroke_linecap="round"),
+                                  "range across paraphrases"),
+                                 (svg.marker("o", 0, 0, 3, "#737373", "#737373"), "a paraphrase"),
+                                 (svg.marker("x", 0, 0, 5, "black", "black"), BASELINE),
+                                 (svg.marker("D", 0, 0, 5, "#d95f02", "#d95f02"), REFERENCE)],
+                                label_w + PARAPHRASE_PX + 6, top + 10)
+        parts += [key, svg.value_axis(x, ticks, max(bottom, top + key_h) + 4, "main score")]
+        doc = svg.document(label_w + PARAPHRASE_PX + 40 + svg.text_width("range across paraphrases", 11),
+                           max(bottom, top + key_h) + 38, f"{alias}: paraphrase spread", "".join(parts),
+                           "paraphrase-chart")
+        figures.append(Figure(f"paraphrase__{safe_name(str(alias))}.svg", f"{alias}: paraphrase spread",
+                              doc.encode("utf-8")))
     return figures
 
 
@@ -206,33 +239,55 @@ def paraphrase_section(board: pd.DataFrame, para: pd.DataFrame) -> tuple[Section
 # -- rankings -----------------------------------------------------------------------------------------------------
 @cached
 def bump_charts(ranked: pd.DataFrame) -> list[Figure]:
-    """Per task (a panel per subset): each model's rank under each condition, one line per model."""
-    plt = pyplot()
+    """Per task (a panel per subset): each model's rank under each condition, one line per model. An SVG per
+    task (hover text gives each rank)."""
     figures = []
     for task, g in ranked.groupby("task", sort=True):
         panels = sorted(set(zip(g.subset, g.split, strict=True)))
-        fig, axes = plt.subplots(1, len(panels), figsize=(max(6.0, 0.55 * g.condition.nunique() + 2.5) * len(panels),
-                                                          3.4), squeeze=False)
-        colours = plt.get_cmap("tab10")
         models = sorted(set(g.alias))
-        for ax, (subset, split) in zip(axes[0], panels, strict=True):
-            p = g[(g.subset == subset) & (g.split == split)]
-            conds = sorted(set(p.condition), key=condition_order)
+        rank = {(r.subset, r.split, r.alias, r.condition): int(r["rank"]) for _, r in g.iterrows()}
+        n = int(g.n_models.max())
+        conds_of = {p_: sorted(set(g[(g.subset == p_[0]) & (g.split == p_[1])].condition), key=condition_order)
+                    for p_ in panels}
+        below = 16 + max(svg.text_width(c, 10) for cs in conds_of.values() for c in cs) * 0.72  # labels at -45°
+        plot_w = max(200.0, 30.0 * max(len(cs) for cs in conds_of.values()))
+        plot_h = 26.0 * n
+        panel_w, panel_h = 40 + plot_w + 16, 24 + plot_h + below
+        cols = max(1, int(BUMP_PAGE_PX // panel_w))
+        parts = []
+        for k, (subset, split) in enumerate(panels):
+            conds = conds_of[(subset, split)]
+            x0, y0 = (k % cols) * panel_w, 28 + (k // cols) * panel_h
+            left, top = x0 + 40, y0 + 24
+            x = svg.Scale(-0.5, len(conds) - 0.5, left, left + plot_w)
+            y = svg.Scale(0.5, n + 0.5, top, top + plot_h)
+            parts.append(svg.text(left + plot_w / 2, y0 + 16, f"{task} · {subset}" if subset != "default" else task,
+                                  11, text_anchor="middle", font_weight="600"))
+            for r_ in range(1, n + 1):
+                parts.append(svg.line(left, y(r_), left + plot_w, y(r_), svg.GRID))
+                parts.append(svg.text(left - 6, y(r_) + 4, str(r_), 10, text_anchor="end"))
+            for i, c in enumerate(conds):
+                parts.append(svg.text(0, 0, c, 10, text_anchor="end",
+                                      transform=f"translate({x(i) + 3:.1f},{top + plot_h + 12:.1f}) rotate(-45)"))
             for mi, alias in enumerate(models):
-                m = p[p.alias == alias].set_index("condition")["rank"]
-                xs = [i for i, c in enumerate(conds) if c in m.index]
-                ax.plot(xs, [m[conds[i]] for i in xs], "o-", color=colours(mi % 10), label=alias, linewidth=1.8)
-            n = int(p.n_models.max())
-            ax.set_yticks(range(1, n + 1))
-            ax.set_ylim(n + 0.5, 0.5)
-            ax.set_xticks(range(len(conds)))
-            ax.set_xticklabels(conds, rotation=45, ha="right", fontsize=8)
-            ax.set_ylabel("rank (1 = best)")
-            ax.grid(alpha=0.3)
-            ax.set_title(f"{task} · {subset}" if subset != "default" else task, fontsize=10)
-        axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-        fig.tight_layout()
-        figures.append(Figure(f"ranks__{safe_name(str(task))}.png", f"{task}: rank per condition", png_bytes(fig)))
+                pts = [(i, rank[(subset, split, alias, c)]) for i, c in enumerate(conds)
+                       if (subset, split, alias, c) in rank]
+                col = svg.colour(mi)
+                parts.append(svg.polyline([(x(i), y(v)) for i, v in pts], col, 1.8))
+                parts += [svg.marker("o", x(i), y(v), 3.5, col, col, f"{alias}, {conds[i]}: rank {v} of {n}")
+                          for i, v in pts]
+            parts.append(svg.rect(left, top, plot_w, plot_h, "none", stroke=svg.AXIS, stroke_width=0.8))
+        parts.append(svg.text(12, 28 + panel_h / 2, "rank (1 = best)", 10.5, text_anchor="middle",
+                              transform=f"rotate(-90 12 {28 + panel_h / 2:.1f})"))
+        width = min(len(panels), cols) * panel_w
+        key, key_h = svg.legend([(svg.marker("o", 0, 0, 3.5, svg.colour(mi), svg.colour(mi)), a)
+                                 for mi, a in enumerate(models)], width + 4, 40)
+        parts.append(key)
+        rows = (len(panels) + cols - 1) // cols
+        doc = svg.document(width + 40 + max(svg.text_width(a, 11) for a in models), max(28 + rows * panel_h,
+                           40 + key_h) + 8, f"{task}: rank per condition", "".join(parts), "bump-chart")
+        figures.append(Figure(f"ranks__{safe_name(str(task))}.svg", f"{task}: rank per condition",
+                              doc.encode("utf-8")))
     return figures
 
 

@@ -97,18 +97,11 @@ def delta_chart(d: pd.DataFrame) -> Figure | None:
     for panel in panels:
         present = [c for c in conds if c in series[panel]]
         row_h = max(2 * ROW_PAD + SERIES_PX * len(present), 34)
-        title = f"{panel[0]}: Δ vs {panel[1]}{_not_drawn(every, panel)}"
-        parts.append(svg.text(label_w, y + 14, title, 12, font_weight="600"))
-        top = y + 22
-        bottom = top + row_h * len(rows_of[panel])
-        for yi, pair in enumerate(labels[panel]):
-            if yi % 2:
-                parts.append(svg.rect(label_w, top + yi * row_h, PLOT_PX, row_h, "#f6f6f6"))
-            parts.append(svg.lines_of_text(label_w - 6, top + (yi + 0.5) * row_h - 2, pair, 11,
-                                           text_anchor="end"))
-        for t in ticks:
-            parts.append(svg.line(x(t), top, x(t), bottom, svg.GRID))
-        parts.append(svg.line(x(0.0), top, x(0.0), bottom, svg.AXIS, 1.0))
+        parts.append(svg.text(label_w, y + 14, f"{panel[0]}: Δ vs {panel[1]}{_not_drawn(every, panel)}", 12,
+                              font_weight="600"))
+        top = y + 34  # the ticks' labels above each panel too: a long chart is read without scrolling down
+        frame, bottom = svg.row_frame(labels[panel], x, ticks, top, row_h)
+        parts.append(frame)
         for ci, cond in enumerate(present):
             c = svg.colour(conds.index(cond))
             for yi, (task, subset, metric) in enumerate(rows_of[panel]):
@@ -119,22 +112,17 @@ def delta_chart(d: pd.DataFrame) -> Figure | None:
                 ci_text = "no CI"
                 if pd.notna(r.ci_low):
                     ci_text = f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]"
-                    parts.append(svg.line(x(r.ci_low), cy, x(r.ci_high), cy, c, 1.6))
-                    parts += [svg.line(x(v), cy - 4, x(v), cy + 4, c, 1.6) for v in (r.ci_low, r.ci_high)]
+                    parts.append(svg.whisker(x, r.ci_low, r.ci_high, cy, c))
                 sig = row_significant(r, ALPHA)
                 tip = (f"{series[panel][cond]} − {panel[1]}, {task} · {subset} ({metric}): Δ {r.delta:+.4f} "
                        f"{ci_text}{', significant' if sig else ''}")
                 parts.append(svg.marker("o", x(r.delta), cy, 4.5, c, c if sig else "white", tip))
-        parts.append(svg.rect(label_w, top, PLOT_PX, bottom - top, "none", stroke=svg.AXIS, stroke_width=0.8))
-        for li, cond in enumerate(present):
-            ly = top + 10 + li * 18
-            parts.append(svg.marker("o", label_w + PLOT_PX + 16, ly, 4.5, svg.colour(conds.index(cond)), "white"))
-            parts.append(svg.text(label_w + PLOT_PX + 28, ly + 4, series[panel][cond], 11))
-        y = max(bottom, top + 18 * len(present)) + 12
-    for t in ticks:
-        parts.append(svg.text(x(t), y + 4, svg.tick_label(t, ticks), 10.5, text_anchor="middle"))
-    parts.append(svg.text(label_w + PLOT_PX / 2, y + 24, "Δ main score (condition − baseline) with paired-bootstrap "
-                          "95% CI; filled: significant (Holm within the model)", 11, text_anchor="middle"))
+        key, key_h = svg.legend([(svg.marker("o", 0, 0, 4.5, svg.colour(conds.index(c)), "white"),
+                                  series[panel][c]) for c in present], label_w + PLOT_PX + 6, top + 10)
+        parts.append(key)
+        y = max(bottom, top + key_h) + 12
+    parts.append(svg.value_axis(x, ticks, y, "Δ main score (condition − baseline) with paired-bootstrap 95% CI; "
+                                "filled: significant (Holm within the model)"))
     title = "Deltas with 95% CIs per model × task (one shared x-axis)"
     doc = svg.document(label_w + PLOT_PX + legend_w, y + 34, title, "".join(parts), "delta-chart")
     return Figure("deltas.svg", title, doc.encode("utf-8"))

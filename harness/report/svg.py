@@ -55,12 +55,15 @@ def polyline(points: list[tuple[float, float]], stroke: str, width: float = 1.0,
     return f'<polyline points="{pts}" fill="none" stroke="{stroke}" stroke-width="{width:g}"{_attrs(attrs)}/>'
 
 
-def rect(x: float, y: float, w: float, h: float, fill: str, **attrs: object) -> str:
-    return f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{fill}"{_attrs(attrs)}/>'
+def rect(x: float, y: float, w: float, h: float, fill: str, tip: str | None = None, **attrs: object) -> str:
+    """A rectangle; ``tip`` becomes its hover text (an SVG ``<title>``)."""
+    head = f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{fill}"{_attrs(attrs)}'
+    return f"{head}><title>{html.escape(tip)}</title></rect>" if tip else head + "/>"
 
 
 def marker(shape: str, x: float, y: float, r: float, stroke: str, fill: str, tip: str | None = None) -> str:
-    """A circle (``o``), square (``s``) or triangle up / down (``^``, ``v``) of radius ``r`` centred on (x, y);
+    """A circle (``o``), square (``s``), diamond (``D``), cross (``x``: ``stroke`` only) or triangle up / down
+    (``^``, ``v``) of radius ``r`` centred on (x, y);
     ``tip`` becomes its hover text (an SVG ``<title>``)."""
     style = f'stroke="{stroke}" fill="{fill}" stroke-width="1.6"'
     if shape == "o":
@@ -68,6 +71,13 @@ def marker(shape: str, x: float, y: float, r: float, stroke: str, fill: str, tip
     elif shape == "s":
         h = r * 0.85
         head = f'<rect x="{x - h:.1f}" y="{y - h:.1f}" width="{2 * h:.1f}" height="{2 * h:.1f}" {style}'
+    elif shape == "D":
+        pts = f"{x:.1f},{y - r:.1f} {x + r * 0.8:.1f},{y:.1f} {x:.1f},{y + r:.1f} {x - r * 0.8:.1f},{y:.1f}"
+        head = f'<polygon points="{pts}" {style}'
+    elif shape == "x":
+        d = r * 0.8
+        head = (f'<path d="M{x - d:.1f},{y - d:.1f}L{x + d:.1f},{y + d:.1f}M{x - d:.1f},{y + d:.1f}L{x + d:.1f},'
+                f'{y - d:.1f}" {style}')
     elif shape in "^v":
         s = -1 if shape == "^" else 1
         pts = f"{x:.1f},{y + s * r:.1f} {x - r:.1f},{y - s * r * 0.8:.1f} {x + r:.1f},{y - s * r * 0.8:.1f}"
@@ -127,3 +137,43 @@ def document(width: float, height: float, title: str, body: str, cls: str) -> st
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
             f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{FONT}" class="{cls}" role="img">'
             f'<title>{html.escape(title)}</title><rect width="100%" height="100%" fill="white"/>{body}</svg>')
+
+
+def row_frame(labels: list[list[str]], x: Scale, ticks: list[float], top: float, row_h: float,
+              zero: bool = True) -> tuple[str, float]:
+    """The frame of a chart with one labelled row per item and a horizontal value axis (``x``): shaded
+    alternate rows, the labels right-aligned left of the plot (one line each), grid lines at ``ticks`` with their
+    labels above the plot, the 0 line where ``zero``, and the border. Returns the SVG and the plot's bottom."""
+    left, right = x.a, x.b
+    bottom = top + row_h * len(labels)
+    parts = [text(x(t), top - 4, tick_label(t, ticks), 9.5, text_anchor="middle", fill="#555") for t in ticks]
+    for i, lines in enumerate(labels):
+        if i % 2:
+            parts.append(rect(left, top + i * row_h, right - left, row_h, "#f6f6f6"))
+        first = top + (i + 0.5) * row_h + 4 - (len(lines) - 1) * 11 * 1.15 / 2
+        parts.append(lines_of_text(left - 6, first, lines, 11, text_anchor="end"))
+    parts += [line(x(t), top, x(t), bottom, GRID) for t in ticks]
+    if zero and x.lo <= 0.0 <= x.hi:
+        parts.append(line(x(0.0), top, x(0.0), bottom, AXIS))
+    parts.append(rect(left, top, right - left, bottom - top, "none", stroke=AXIS, stroke_width=0.8))
+    return "".join(parts), bottom
+
+
+def whisker(x: Scale, lo: float, hi: float, y: float, stroke: str, cap: float = 4.0, width: float = 1.6) -> str:
+    """A horizontal interval [lo, hi] at height ``y`` with end caps."""
+    return (line(x(lo), y, x(hi), y, stroke, width)
+            + "".join(line(x(v), y - cap, x(v), y + cap, stroke, width) for v in (lo, hi)))
+
+
+def legend(entries: list[tuple[str, str]], x0: float, y0: float, step: float = 18.0) -> tuple[str, float]:
+    """A vertical legend: each entry a glyph (SVG drawn centred on (0, 0)) and its name. Returns the SVG and the
+    height it takes."""
+    parts = [f'<g transform="translate({x0 + 10:.1f},{y0 + i * step:.1f})">{glyph}</g>'
+             + text(x0 + 24, y0 + i * step + 4, name, 11) for i, (glyph, name) in enumerate(entries)]
+    return "".join(parts), step * len(entries)
+
+
+def value_axis(x: Scale, ticks: list[float], y: float, label: str) -> str:
+    """Tick labels and the axis' name below a chart whose plot ends at ``y``."""
+    return ("".join(text(x(t), y + 4, tick_label(t, ticks), 10.5, text_anchor="middle") for t in ticks)
+            + text((x.a + x.b) / 2, y + 24, label, 11, text_anchor="middle"))
