@@ -26,7 +26,10 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_findings_tables_are_the_aggregated_numbers(results: Path, tmp_path: Path) -> None:
     out = tmp_path / "findings"
+    out.mkdir()
+    (out / "deltas.png").write_bytes(b"the chart as an earlier version wrote it")
     paths = findings.write(results, out)
+    assert not (out / "deltas.png").exists()
     assert {p.name for p in paths} >= {"findings.md", "deltas.svg", "embedding_shift.png"}
     chart = next(p for p in paths if p.name == "deltas.svg").read_text(encoding="utf-8")
     assert chart.startswith("<svg ") and 'class="delta-chart"' in chart

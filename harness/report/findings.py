@@ -146,6 +146,7 @@ def write(results_dir: Path, out: Path = DEFAULT_OUT, *, tasks: list[str] | None
     chart = delta_chart(d[d.baseline == BASELINE])
     if chart is not None:
         atomic.write_bytes(out / chart.name, chart.png)  # deltas.svg
+        (out / "deltas.png").unlink(missing_ok=True)  # its name before the chart was an SVG: not left stale
         written.append(out / chart.name)
         parts += [f"![deltas]({chart.name})", ""]
     parts += ["## The origin's pairs (cosine)", ""]
