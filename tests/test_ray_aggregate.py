@@ -42,13 +42,39 @@ def _tables(results: Path) -> dict[str, pd.DataFrame]:
     return {p.name: pd.read_parquet(p) for p in sorted(results.glob("*.parquet"))}
 
 
+@pytest.fixture(scope="module")
+def grid_embeddings(grid: Path) -> str:
+    """The embedding cache the grid's cells filled (the session's: module fixtures run before the per-test
+    caches), so the aggregates below have the embeddings and write the geometry's embedding rows too."""
+    return os.environ["HARNESS_EMBEDDING_CACHE"]
+
+
+@pytest.fixture(scope="module")
+def local_tables(grid: Path, grid_embeddings: str, tmp_path_factory: pytest.TempPathFactory
+                 ) -> dict[str, pd.DataFrame]:
+    """The in-process aggregate's tables (every statistic computed, in this process): what both Ray paths must
+    write, bit for bit."""
+    local = tmp_path_factory.mktemp("ray-aggregate-local") / "results"
+    shutil.copytree(grid, local)
+    touched: list[object] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_STATS_CACHE", "off")
+        mp.setenv("HARNESS_FIGURE_CACHE", "off")
+        mp.setenv("HARNESS_STATS_WORKERS", "1")
+        mp.setenv("HARNESS_EMBEDDING_CACHE", grid_embeddings)
+        mp.setattr(RayPool, "map", lambda self, fn, jobs: touched.append(fn))
+        api.aggregate(local)
+    assert not touched  # the local aggregate never touched Ray
+    return _tables(local)
+
+
 def test_ray_aggregate_equals_the_local_one_bit_for_bit(ray_started: None, grid: Path, tmp_path: Path,
+                                                        local_tables: dict[str, pd.DataFrame], grid_embeddings: str,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARNESS_STATS_CACHE", "off")  # every statistic computed, none served
     monkeypatch.setenv("HARNESS_FIGURE_CACHE", "off")
-    monkeypatch.delenv("HARNESS_STATS_WORKERS", raising=False)  # local: in this process
-    local, on_ray = tmp_path / "local", tmp_path / "ray"
-    shutil.copytree(grid, local)
+    monkeypatch.setenv("HARNESS_EMBEDDING_CACHE", grid_embeddings)
+    on_ray = tmp_path / "ray"
     shutil.copytree(grid, on_ray)
     maps: list[tuple[str, int]] = []
     real_map = RayPool.map
@@ -58,14 +84,13 @@ def test_ray_aggregate_equals_the_local_one_bit_for_bit(ray_started: None, grid:
         return real_map(self, fn, jobs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(RayPool, "map", counted)
-    api.aggregate(local)
-    assert not maps  # the local aggregate never touched Ray
     api.aggregate(on_ray, executor="ray")
     names = {n for n, _ in maps}
     assert {"_delta_job", "_subset_job"} <= names, maps  # the deltas' and the geometry's jobs ran as Ray tasks
     assert sum(k for _, k in maps) >= 10
-    want, got = _tables(local), _tables(on_ray)
+    want, got = local_tables, _tables(on_ray)
     assert {"deltas.parquet", "family.parquet", "geometry.parquet", "leaderboard.parquet"} <= set(want)
+    assert (want["deltas.parquet"].kind == "geometry").any()  # the embeddings were there: geometry deltas too
     assert set(want) == set(got)
     assert want["deltas.parquet"].p_value.notna().sum() > 0
     for name, frame in want.items():
@@ -110,19 +135,19 @@ def test_bad_ray_options_fail_in_one_line_and_write_nothing(grid: Path, tmp_path
     assert sorted(p.relative_to(results) for p in results.rglob("*")) == before
 
 
-def test_cli_aggregate_on_ray_writes_the_local_tables(grid: Path, tmp_path: Path) -> None:
+def test_cli_aggregate_on_ray_writes_the_local_tables(grid: Path, tmp_path: Path, grid_embeddings: str,
+                                                      local_tables: dict[str, pd.DataFrame]) -> None:
     """`harness aggregate --executor ray` end to end: its own local Ray instance (127.0.0.1), exit 0, every table
     equal to the in-process aggregate's."""
-    local, on_ray = tmp_path / "local", tmp_path / "ray"
-    shutil.copytree(grid, local)
+    on_ray = tmp_path / "ray"
     shutil.copytree(grid, on_ray)
-    env = {**os.environ, "HARNESS_STATS_CACHE": "off", "HARNESS_FIGURE_CACHE": "off"}
-    for results, extra in ((local, ["--stats-workers", "1"]), (on_ray, ["--executor", "ray", "--timings"])):
-        done = subprocess.run([sys.executable, "-m", "harness", "aggregate", "--results", str(results), *extra],
-                              capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
-        assert done.returncode == 0, done.stderr[-2000:]
+    env = {**os.environ, "HARNESS_STATS_CACHE": "off", "HARNESS_FIGURE_CACHE": "off",
+           "HARNESS_EMBEDDING_CACHE": grid_embeddings}
+    done = subprocess.run([sys.executable, "-m", "harness", "aggregate", "--results", str(on_ray), "--executor", "ray",
+                           "--timings"], capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
     assert "Ray (connect or start)" in done.stderr  # the timings of the Ray run name its connection
-    want, got = _tables(local), _tables(on_ray)
-    assert set(want) == set(got) and "deltas.parquet" in want
-    for name, frame in want.items():
+    got = _tables(on_ray)
+    assert set(local_tables) == set(got) and "deltas.parquet" in got
+    for name, frame in local_tables.items():
         pd.testing.assert_frame_equal(frame, got[name], check_exact=True, obj=name)
