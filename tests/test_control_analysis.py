@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Hashable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -433,3 +434,54 @@ def test_minilm_controls_end_to_end(tmp_path: Path, minilm_spec) -> None:  # typ
     assert total == pytest.approx(parts, abs=1e-12)
     para = pd.read_parquet(out / "paraphrase.parquet")
     assert set(para.task) == {STS, RET} and (para.n_variants == 5).all() and (para.range > 0).all()
+
+
+def _normalised(tables: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], where: Path) -> list[pd.DataFrame]:
+    where.mkdir(parents=True, exist_ok=True)
+    controls.write(where, *tables)
+    return list(controls.read(where))
+
+
+def test_control_tables_are_the_same_from_any_workers_and_cached_by_their_inputs(
+        grid: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each group's joint bootstrap is a pool job (its own seed): 1 or 2 workers, cold or from the statistics
+    cache, the tables aggregate wrote, bit for bit; a warm call runs no job, and a changed leaderboard row runs
+    its own group's job again, and only that one."""
+    _, out = grid
+    board = pd.read_parquet(out / "leaderboard.parquet")
+    d = pd.read_parquet(out / "deltas.parquet")
+    written = list(controls.read(out))
+    assert not written[0].empty and not written[2].empty  # paraphrase spreads and rank agreement were made
+    runs: list[tuple[Any, ...]] = []
+    real = controls._group_job
+
+    def counted(job: tuple[Any, ...]) -> tuple[dict[str, list], float]:
+        runs.append(job[0])
+        return real(job)
+
+    got = {}
+    for workers in (1, 2):  # 2: worker processes (the counting wrapper stays in this process for workers=1 only)
+        monkeypatch.setenv("HARNESS_STATS_CACHE", str(tmp_path / f"stats-{workers}"))
+        if workers == 1:
+            monkeypatch.setattr(controls, "_group_job", counted)
+        else:
+            monkeypatch.setattr(controls, "_group_job", real)
+        got[workers] = _normalised(controls.tables(board, out, deltas=d, workers=workers), tmp_path / f"w{workers}")
+    groups = len(runs)
+    assert groups == 2  # one group per tiny task (one subset, one split each)
+    for w in (1, 2):
+        for want, have in zip(written, got[w], strict=True):
+            pd.testing.assert_frame_equal(want, have, check_exact=True)
+    monkeypatch.setenv("HARNESS_STATS_CACHE", str(tmp_path / "stats-1"))
+    monkeypatch.setattr(controls, "_group_job", counted)
+    runs.clear()
+    warm = _normalised(controls.tables(board, out, deltas=d, workers=1), tmp_path / "warm")
+    assert runs == []  # every group from the cache: no prediction read
+    for want, have in zip(written, warm, strict=True):
+        pd.testing.assert_frame_equal(want, have, check_exact=True)
+    changed = board.copy()
+    row = changed.index[(changed.kind == "mteb") & changed.is_main & (changed.task == STS)
+                        & (changed.condition == "paraphrase#2")][0]
+    changed.loc[row, "score"] += 0.5  # the recomputed score no longer matches: that cell is left out, with a warning
+    controls.tables(changed, out, deltas=d, workers=1)
+    assert len(runs) == 1 and runs[0][0] == STS
