@@ -158,18 +158,14 @@ def _group_rows(keys: tuple, paths: dict[tuple[str, str, str], Path], g: pd.Data
     task, task_type, subset, split, metric = keys
     warnings: list[str] = []
     out: dict[str, list] = {"paraphrase": [], "agreement": [], "warnings": warnings}
-    loaded: dict[Path, pd.DataFrame | None] = {}
     frames: dict[Hashable, pd.DataFrame] = {}
-    for key, path in paths.items():
-        if path not in loaded:
-            try:
-                loaded[path] = pd.read_parquet(path)
-            except Exception as e:
-                warnings.append(f"{path}: unreadable predictions ({e}); left out of the control tables")
-                loaded[path] = None
-        df = loaded[path]
-        if df is not None:
-            frames[key] = df[(df.subset == subset) & (df.split == split)]
+    for key, path in paths.items():  # one file per cell
+        try:
+            df = pd.read_parquet(path)
+        except Exception as e:
+            warnings.append(f"{path}: unreadable predictions ({e}); left out of the control tables")
+            continue
+        frames[key] = df[(df.subset == subset) & (df.split == split)]
     frames = {k: f for k, f in frames.items() if not f.empty}
     if not frames:
         return out

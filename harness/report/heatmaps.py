@@ -14,7 +14,6 @@ matplotlib's colormaps are used (no pyplot, no text layout, no image writer), so
 from __future__ import annotations
 
 import base64
-import html
 import struct
 import zlib
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from harness.prompts.conditions import BASELINE, order_conditions
+from harness.report import svg as draw
 from harness.report.figure_cache import cached
 from harness.report.html import Figure, safe_name
 
@@ -77,11 +77,6 @@ def _rgba(m: np.ndarray, cmap: str, vmin: float, vmax: float, cell: int) -> np.n
     return np.repeat(np.repeat(rgba, cell, axis=0), cell, axis=1)  # whole-pixel cells: crisp in every viewer
 
 
-def _text(x: float, y: float, s: str, size: float, **attrs: str) -> str:
-    extra = "".join(f' {k.replace("_", "-")}="{v}"' for k, v in attrs.items())
-    return f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size:g}"{extra}>{html.escape(s)}</text>'
-
-
 class _Panel:
     def __init__(self, title: str, words: list[str], m: np.ndarray, cmap: str, vmin: float, vmax: float):
         self.title, self.words, self.m, self.cmap, self.vmin, self.vmax = title, words, m, cmap, vmin, vmax
@@ -95,13 +90,13 @@ class _Panel:
 
     def svg(self, x0: float, y0: float) -> str:
         side, cell, font, left, top = self.side, self.cell, self.font, x0 + self.label, y0 + TITLE_PX
-        parts = [_text(left, y0 + 15, self.title, 12, font_weight="600"),
+        parts = [draw.text(left, y0 + 15, self.title, 12, font_weight="600"),
                  f'<image class="matrix" x="{left}" y="{top}" width="{side}" height="{side}" '
                  f'preserveAspectRatio="none" href="{_png(_rgba(self.m, self.cmap, self.vmin, self.vmax, cell))}"/>']
         for i, w in enumerate(self.words):  # rows: right-aligned left of the matrix; columns: upwards below it
             c = (i + 0.5) * cell + font * 0.35
-            parts.append(_text(left - 4, top + c, w, font, text_anchor="end"))
-            parts.append(_text(0, 0, w, font, text_anchor="end",
+            parts.append(draw.text(left - 4, top + c, w, font, text_anchor="end"))
+            parts.append(draw.text(0, 0, w, font, text_anchor="end",
                                transform=f"translate({left + c:.1f},{top + side + 4:.1f}) rotate(-90)"))
         bar_x = left + side + 10
         ramp = np.linspace(self.vmax, self.vmin, 256)[:, None]
@@ -111,7 +106,7 @@ class _Panel:
             y = top + (self.vmax - v) / ((self.vmax - self.vmin) or 1.0) * side
             parts.append(f'<line x1="{bar_x + BAR_PX}" x2="{bar_x + BAR_PX + 3}" y1="{y:.1f}" y2="{y:.1f}" '
                          'stroke="#444"/>')
-            parts.append(_text(bar_x + BAR_PX + 5, y + 3.5, f"{v:+.2f}" if self.vmin < 0 else f"{v:.2f}", 9.5))
+            parts.append(draw.text(bar_x + BAR_PX + 5, y + 3.5, f"{v:+.2f}" if self.vmin < 0 else f"{v:.2f}", 9.5))
         return "".join(parts)
 
 
@@ -142,7 +137,7 @@ def svg(key: tuple[str, str, str], by_cond: dict[str, Any]) -> str:
     cols = max(1, PAGE_PX // max(p.width for p in top + bottom))
     rows = [r[i:i + cols] for r in (top, bottom) for i in range(0, len(r), cols)]
     width = max(sum(p.width for p in row) for row in rows)
-    y, parts = 24.0, [_text(4, 16, f"{alias} ({revision}) — {task}: word × word cosine per condition", 13,
+    y, parts = 24.0, [draw.text(4, 16, f"{alias} ({revision}) — {task}: word × word cosine per condition", 13,
                             font_weight="600")]
     for row in rows:
         x = 0.0
@@ -150,10 +145,7 @@ def svg(key: tuple[str, str, str], by_cond: dict[str, Any]) -> str:
             parts.append(p.svg(x, y))
             x += p.width
         y += max(p.height for p in row) + 8
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{y:.0f}" '
-            f'viewBox="0 0 {width:.0f} {y:.0f}" font-family="system-ui,-apple-system,Segoe UI,Roboto,sans-serif" '
-            f'class="heatmap" role="img"><title>{html.escape(f"{alias} — {task}: word × word cosines")}</title>'
-            f'<rect width="100%" height="100%" fill="white"/>{"".join(parts)}</svg>')
+    return draw.document(width, y, f"{alias} — {task}: word × word cosines", "".join(parts), "heatmap")
 
 
 @cached
